@@ -1,0 +1,313 @@
+//! Per-step observers: reductions over the ensemble that never store the whole path unless asked.
+//!
+//! Every reduction sums particles in fixed blocks of [`RNG_BLOCK`] (in parallel), then adds the block
+//! partials serially in block order: the result is bit-identical for any thread count and chunk size.
+
+use crate::comm::Communicator;
+use crate::grid::TimeGrid;
+use crate::rng::RNG_BLOCK;
+use rayon::prelude::*;
+
+/// What an observer sees at grid time `t_n`.
+pub struct StepView<'a> {
+    /// Step index `n` (`n = N` for the final state).
+    pub step: usize,
+    /// Time `t_n`.
+    pub t: f64,
+    /// Step `h_n = t_{n+1} - t_n` (0 for the final state).
+    pub h: f64,
+    /// States `x_n`, row-major `B x d`.
+    pub x: &'a [f64],
+    /// Drift `b(t_n, x_n)`, row-major `B x d`; `None` for the final state.
+    pub drift: Option<&'a [f64]>,
+    /// State dimension `d`.
+    pub dim: usize,
+    /// Global index of local particle 0.
+    pub offset: usize,
+    /// Total particles over all ranks.
+    pub total_particles: usize,
+    /// The communicator for cross-rank reductions.
+    pub comm: &'a dyn Communicator,
+}
+
+impl StepView<'_> {
+    /// Local particle count.
+    pub fn n_particles(&self) -> usize {
+        self.x.len() / self.dim
+    }
+}
+
+/// A per-step reduction.
+pub trait Observer: Send {
+    /// Called once before the first step.
+    fn start(&mut self, grid: &TimeGrid, n_particles: usize, dim: usize) {
+        let _ = (grid, n_particles, dim);
+    }
+    /// Called at `t_0 .. t_{N-1}` before each step (with the drift) and at `t_N` (without).
+    fn observe(&mut self, view: &StepView<'_>);
+}
+
+/// Deterministic blocked sum: `out = sum_i f(i)` over local particles `i in 0..n`, where `f(i, acc)`
+/// adds particle `i`'s `width` contributions into `acc`. `partials` is scratch kept by the caller.
+pub fn blocked_sum<F>(n: usize, width: usize, partials: &mut Vec<f64>, out: &mut [f64], f: F)
+where
+    F: Fn(usize, &mut [f64]) + Sync,
+{
+    let blocks = n.div_ceil(RNG_BLOCK);
+    partials.clear();
+    partials.resize(blocks * width, 0.0);
+    partials.par_chunks_mut(width).enumerate().for_each(|(k, acc)| {
+        let lo = k * RNG_BLOCK;
+        let hi = (lo + RNG_BLOCK).min(n);
+        for i in lo..hi {
+            f(i, acc);
+        }
+    });
+    out.fill(0.0);
+    for acc in partials.chunks_exact(width) {
+        for (o, a) in out.iter_mut().zip(acc) {
+            *o += a;
+        }
+    }
+}
+
+/// One record of [`Moments`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MomentRecord {
+    /// Step index.
+    pub step: usize,
+    /// Time.
+    pub t: f64,
+    /// Ensemble mean (length `d`).
+    pub mean: Vec<f64>,
+    /// Ensemble covariance (row-major `d x d`, divisor `B - 1`), if requested.
+    pub cov: Option<Vec<f64>>,
+}
+
+/// Mean (and optionally covariance) every `every` steps and at the final time.
+#[derive(Debug, Clone)]
+pub struct Moments {
+    every: usize,
+    covariance: bool,
+    /// Recorded moments in time order.
+    pub records: Vec<MomentRecord>,
+    partials: Vec<f64>,
+}
+
+impl Moments {
+    /// Record every `every` steps (>= 1; 0 is treated as 1) and at the end; with `covariance`, also the covariance.
+    pub fn new(every: usize, covariance: bool) -> Self {
+        Self { every: every.max(1), covariance, records: Vec::new(), partials: Vec::new() }
+    }
+    /// The last record (the final state once the run finished).
+    pub fn last(&self) -> Option<&MomentRecord> {
+        self.records.last()
+    }
+}
+
+impl Observer for Moments {
+    fn start(&mut self, _grid: &TimeGrid, _n: usize, _d: usize) {
+        self.records.clear();
+    }
+    fn observe(&mut self, v: &StepView<'_>) {
+        if v.drift.is_some() && v.step % self.every != 0 {
+            return;
+        }
+        let (d, x, n) = (v.dim, v.x, v.n_particles());
+        let total = v.total_particles as f64;
+        let mut mean = vec![0.0; d];
+        blocked_sum(n, d, &mut self.partials, &mut mean, |i, acc| {
+            for (a, xi) in acc.iter_mut().zip(&x[i * d..(i + 1) * d]) {
+                *a += xi;
+            }
+        });
+        v.comm.all_reduce_sum(&mut mean);
+        mean.iter_mut().for_each(|m| *m /= total);
+        let cov = if self.covariance {
+            let mut c = vec![0.0; d * d];
+            let m = &mean;
+            blocked_sum(n, d * d, &mut self.partials, &mut c, |i, acc| {
+                let xi = &x[i * d..(i + 1) * d];
+                for a in 0..d {
+                    let da = xi[a] - m[a];
+                    for b in 0..d {
+                        acc[a * d + b] += da * (xi[b] - m[b]);
+                    }
+                }
+            });
+            v.comm.all_reduce_sum(&mut c);
+            c.iter_mut().for_each(|ci| *ci /= (total - 1.0).max(1.0));
+            Some(c)
+        } else {
+            None
+        };
+        self.records.push(MomentRecord { step: v.step, t: v.t, mean, cov });
+    }
+}
+
+/// Control energy `E = sum_n h_n mean_i |u(t_n, x_i)|²` (left Riemann sum, no factor ½), where `u`
+/// is the drift handed to the runner; also the power trace, per-coordinate and per-particle energies.
+#[derive(Debug, Clone, Default)]
+pub struct ControlEnergy {
+    /// Grid times `t_n` of the power trace.
+    pub times: Vec<f64>,
+    /// Power `P_n = mean_i |u(t_n, x_i)|²`.
+    pub power: Vec<f64>,
+    /// Cumulative energy after each step (`E(t_{n+1})`).
+    pub cumulative: Vec<f64>,
+    /// Energy per coordinate `E_j = sum_n h_n mean_i u_j²` (length `d`).
+    pub per_coord: Vec<f64>,
+    /// Energy per local particle `e_i = sum_n h_n |u_i|²` (length `B`).
+    pub per_particle: Vec<f64>,
+    partials: Vec<f64>,
+    buf: Vec<f64>,
+}
+
+impl ControlEnergy {
+    /// A fresh accumulator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Total energy `E(t_N)`.
+    pub fn total(&self) -> f64 {
+        self.cumulative.last().copied().unwrap_or(0.0)
+    }
+    /// Standard error of the mean of per-particle energies (local particles).
+    pub fn stderr(&self) -> f64 {
+        let n = self.per_particle.len() as f64;
+        if n < 2.0 {
+            return f64::NAN;
+        }
+        let mean = self.per_particle.iter().sum::<f64>() / n;
+        let var = self.per_particle.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (var / n).sqrt()
+    }
+    /// Peak power `max_n P_n`.
+    pub fn peak_power(&self) -> f64 {
+        self.power.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+impl Observer for ControlEnergy {
+    fn start(&mut self, grid: &TimeGrid, n: usize, d: usize) {
+        self.times.clear();
+        self.power.clear();
+        self.cumulative.clear();
+        self.times.reserve(grid.n_steps());
+        self.power.reserve(grid.n_steps());
+        self.cumulative.reserve(grid.n_steps());
+        self.per_coord = vec![0.0; d];
+        self.per_particle = vec![0.0; n];
+        self.buf = vec![0.0; d];
+    }
+    fn observe(&mut self, v: &StepView<'_>) {
+        let Some(u) = v.drift else { return };
+        let d = v.dim;
+        let h = v.h;
+        // per-particle accumulation is serial in time for each particle: order-independent
+        self.per_particle.par_iter_mut().enumerate().for_each(|(i, e)| {
+            let ui = &u[i * d..(i + 1) * d];
+            *e += h * ui.iter().map(|w| w * w).sum::<f64>();
+        });
+        let n = v.n_particles();
+        blocked_sum(n, d, &mut self.partials, &mut self.buf, |i, acc| {
+            for (a, w) in acc.iter_mut().zip(&u[i * d..(i + 1) * d]) {
+                *a += w * w;
+            }
+        });
+        v.comm.all_reduce_sum(&mut self.buf);
+        let total = v.total_particles as f64;
+        let mut p = 0.0;
+        for (e, s) in self.per_coord.iter_mut().zip(&self.buf) {
+            let pj = s / total;
+            *e += h * pj;
+            p += pj;
+        }
+        let prev = self.cumulative.last().copied().unwrap_or(0.0);
+        self.times.push(v.t);
+        self.power.push(p);
+        self.cumulative.push(prev + h * p);
+    }
+}
+
+/// Histogram of one coordinate at chosen steps.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    coord: usize,
+    edges: Vec<f64>,
+    steps: Vec<usize>,
+    /// `(step, t, counts)` per recorded step; counts exclude samples outside the edges.
+    pub records: Vec<(usize, f64, Vec<u64>)>,
+    partials: Vec<f64>,
+}
+
+impl Histogram {
+    /// Count coordinate `coord` in bins with the given sorted `edges` at each step in `steps`
+    /// (use the grid's `n_steps()` for the final state).
+    pub fn new(coord: usize, edges: Vec<f64>, steps: Vec<usize>) -> Self {
+        Self { coord, edges, steps, records: Vec::new(), partials: Vec::new() }
+    }
+}
+
+impl Observer for Histogram {
+    fn start(&mut self, _grid: &TimeGrid, _n: usize, _d: usize) {
+        self.records.clear();
+    }
+    fn observe(&mut self, v: &StepView<'_>) {
+        if !self.steps.contains(&v.step) || self.edges.len() < 2 {
+            return;
+        }
+        let bins = self.edges.len() - 1;
+        let mut counts = vec![0.0; bins];
+        let (d, c, e, x) = (v.dim, self.coord, &self.edges, v.x);
+        blocked_sum(v.n_particles(), bins, &mut self.partials, &mut counts, |i, acc| {
+            let xi = x[i * d + c];
+            if xi >= e[0] && xi < e[bins] {
+                let k = e.partition_point(|&edge| edge <= xi) - 1;
+                acc[k.min(bins - 1)] += 1.0;
+            }
+        });
+        v.comm.all_reduce_sum(&mut counts);
+        self.records.push((v.step, v.t, counts.iter().map(|&c| c as u64).collect()));
+    }
+}
+
+/// Stores the states of selected particles every `every` steps (and at the end).
+/// Selecting all particles with `every = 1` stores the whole path.
+#[derive(Debug, Clone)]
+pub struct Trajectories {
+    particles: Vec<usize>,
+    every: usize,
+    /// Recorded times.
+    pub times: Vec<f64>,
+    /// Per recorded time, the selected particles' states (row-major `particles.len() x d`).
+    pub states: Vec<Vec<f64>>,
+}
+
+impl Trajectories {
+    /// Record the local particles `particles` every `every` steps.
+    pub fn new(particles: Vec<usize>, every: usize) -> Self {
+        Self { particles, every: every.max(1), times: Vec::new(), states: Vec::new() }
+    }
+}
+
+impl Observer for Trajectories {
+    fn start(&mut self, grid: &TimeGrid, n: usize, _d: usize) {
+        self.particles.retain(|&i| i < n);
+        self.times.clear();
+        self.states.clear();
+        self.times.reserve(grid.n_steps() / self.every + 2);
+    }
+    fn observe(&mut self, v: &StepView<'_>) {
+        if v.drift.is_some() && v.step % self.every != 0 {
+            return;
+        }
+        let d = v.dim;
+        let mut s = Vec::with_capacity(self.particles.len() * d);
+        for &i in &self.particles {
+            s.extend_from_slice(&v.x[i * d..(i + 1) * d]);
+        }
+        self.times.push(v.t);
+        self.states.push(s);
+    }
+}
