@@ -1,0 +1,10 @@
+//! Non-equilibrium thermodynamics of diffusion samplers (placeholder doc, see below).
+
+pub mod error;
+pub mod quad;
+pub mod rates;
+pub mod two_cluster;
+
+pub use error::{Result, ThermoError};
+pub use rates::{rates_from_samples, rates_on_grid, EntropyRates, RatesEstimate};
+pub use two_cluster::{Marginal, SpeciationPhase, TwoCluster};
