@@ -1,8 +1,11 @@
 //! Non-equilibrium thermodynamics of diffusion samplers (placeholder doc, see below).
 
+pub mod collapse;
 pub mod error;
+pub mod franz_parisi;
 pub mod quad;
 pub mod rates;
+pub mod speciation;
 pub mod two_cluster;
 
 pub use error::{Result, ThermoError};
