@@ -8,6 +8,8 @@ pub mod flux;
 pub mod fp1d;
 pub mod grid;
 pub mod kolmogorov;
+pub mod ode;
+pub mod riccati;
 mod tridiag;
 
 pub use error::{PdeError, Result};
