@@ -6,6 +6,7 @@
 pub mod error;
 pub mod flux;
 pub mod fp1d;
+pub mod fp2d;
 pub mod grid;
 pub mod kolmogorov;
 pub mod ode;
