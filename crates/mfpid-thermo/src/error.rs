@@ -90,6 +90,12 @@ pub enum ThermoError {
         /// Right end of the search.
         hi: f64,
     },
+    /// The SDE runner (`mfpid-sde`) reported an error (its message).
+    #[error("SDE run failed: {0}")]
+    Sde(String),
+    /// The grid solver (`mfpid-pde`) reported an error (its message).
+    #[error("grid solver failed: {0}")]
+    Pde(String),
     /// A user drift failed in `prepare`.
     #[error("drift failed at t = {t}: {message}")]
     Drift {

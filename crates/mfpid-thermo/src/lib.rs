@@ -2,6 +2,7 @@
 
 pub mod collapse;
 pub mod error;
+pub mod fp_rates;
 pub mod franz_parisi;
 pub mod quad;
 pub mod rates;

@@ -99,7 +99,8 @@ fn grid_pass(p: &[f64], f: &[f64], f_dx: Option<&[f64]>, h: f64, diffusion: f64,
 /// Generic rates from a density `p` tabulated on the uniform grid `x` with the drift `F` (and
 /// optionally its derivative `F'`; otherwise by finite differences) on the same grid.
 ///
-/// `p` need not be normalised (it is divided by its trapezoid mass). The grid must cover the
+/// `p` need not be normalised (it is divided by its trapezoid mass); round-off negatives down to
+/// `-1e-10 max p` are set to zero, larger negative values are an error. The grid must cover the
 /// density's support (tails below 1e-13 of the peak are dropped from Π). Derivatives are centred
 /// second-order differences, integrals trapezoidal; the error estimate is the Richardson estimate
 /// `|I_h - I_{2h}| / 3` from a second pass on every other point. Needs at least 5 points.
@@ -118,9 +119,18 @@ pub fn rates_on_grid(x: &[f64], p: &[f64], f: &[f64], f_dx: Option<&[f64]>, diff
         }
         error::all_finite("f_dx", g)?;
     }
-    if let Some(i) = p.iter().position(|&v| v < 0.0) {
+    // solvers may leave round-off negatives in the far tails: tolerate |p| <= 1e-10 max p (set to 0)
+    let pmax = p.iter().cloned().fold(0.0, f64::max);
+    if let Some(i) = p.iter().position(|&v| v < -1e-10 * pmax) {
         return Err(ThermoError::InvalidParameter { name: "p", value: p[i], reason: "density must be >= 0" });
     }
+    let clamped: Vec<f64>;
+    let p = if p.iter().any(|&v| v < 0.0) {
+        clamped = p.iter().map(|&v| v.max(0.0)).collect();
+        &clamped[..]
+    } else {
+        p
+    };
     let (mass, pi1, phi1) = grid_pass(p, f, f_dx, h, diffusion, 1);
     if !(mass > 0.0) {
         return Err(ThermoError::InvalidParameter { name: "p", value: mass, reason: "density has zero mass" });
