@@ -31,7 +31,7 @@ pub type DriftError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// ou.eval(0.0, 0, &[1.0, 2.0, 3.0, 4.0], &mut out, &mut Vec::new());
 /// assert_eq!(out, [-1.5, -3.0, -4.5, -6.0]);
 /// ```
-pub trait Drift: Sync {
+pub trait Drift: Send + Sync {
     /// State dimension `d`.
     fn dim(&self) -> usize;
 
@@ -88,7 +88,7 @@ pub struct FnDrift<F> {
 
 impl<F> FnDrift<F>
 where
-    F: Fn(f64, &[f64], &mut [f64]) + Sync,
+    F: Fn(f64, &[f64], &mut [f64]) + Send + Sync,
 {
     /// Wrap `f` as a drift in `d` dimensions.
     pub fn new(d: usize, f: F) -> Self {
@@ -98,7 +98,7 @@ where
 
 impl<F> Drift for FnDrift<F>
 where
-    F: Fn(f64, &[f64], &mut [f64]) + Sync,
+    F: Fn(f64, &[f64], &mut [f64]) + Send + Sync,
 {
     fn dim(&self) -> usize {
         self.d
@@ -124,7 +124,10 @@ pub struct LinearDrift {
 impl LinearDrift {
     /// Isotropic OU drift `-theta (x - mu 1)` in `d` dimensions.
     pub fn isotropic(d: usize, theta: f64, mu: f64) -> Self {
-        Self { theta: vec![theta; d], mu: vec![mu; d] }
+        Self {
+            theta: vec![theta; d],
+            mu: vec![mu; d],
+        }
     }
 }
 

@@ -20,10 +20,17 @@ impl Ensemble {
     pub fn from_vec(b: usize, d: usize, x: Vec<f64>) -> Result<Self, SdeError> {
         check_sizes(b, d)?;
         if x.len() != b * d {
-            return Err(SdeError::DimensionMismatch { what: "ensemble buffer length (B * d)", expected: b * d, got: x.len() });
+            return Err(SdeError::DimensionMismatch {
+                what: "ensemble buffer length (B * d)",
+                expected: b * d,
+                got: x.len(),
+            });
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(SdeError::NonFinite { field: "initial state", value: x[i] });
+            return Err(SdeError::NonFinite {
+                field: "initial state",
+                value: x[i],
+            });
         }
         Ok(Self { b, d, offset: 0, x })
     }
@@ -48,11 +55,13 @@ impl Ensemble {
         check_sizes(b, d)?;
         let mut x = vec![0.0; b * d];
         let mut rngs = block_streams(seed, DOMAIN_INITIAL, 0, b);
-        x.par_chunks_mut(RNG_BLOCK * d).zip(rngs.par_iter_mut()).for_each(|(xc, rng)| {
-            for xi in xc.chunks_exact_mut(d) {
-                f(rng, xi);
-            }
-        });
+        x.par_chunks_mut(RNG_BLOCK * d)
+            .zip(rngs.par_iter_mut())
+            .for_each(|(xc, rng)| {
+                for xi in xc.chunks_exact_mut(d) {
+                    f(rng, xi);
+                }
+            });
         Self::from_vec(b, d, x)
     }
 
@@ -60,7 +69,11 @@ impl Ensemble {
     /// across ranks.
     pub fn with_offset(mut self, offset: usize) -> Result<Self, SdeError> {
         if offset % RNG_BLOCK != 0 {
-            return Err(SdeError::Invalid { field: "offset", value: offset.to_string(), reason: "must be a multiple of RNG_BLOCK (64)" });
+            return Err(SdeError::Invalid {
+                field: "offset",
+                value: offset.to_string(),
+                reason: "must be a multiple of RNG_BLOCK (64)",
+            });
         }
         self.offset = offset;
         Ok(self)

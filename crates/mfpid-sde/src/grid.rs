@@ -23,7 +23,10 @@ impl TimeGrid {
             return Err(SdeError::GridTooShort { points: 1 });
         }
         if t1 <= t0 {
-            return Err(SdeError::BadStep { field: "t1 - t0", value: t1 - t0 });
+            return Err(SdeError::BadStep {
+                field: "t1 - t0",
+                value: t1 - t0,
+            });
         }
         let h = (t1 - t0) / n_steps as f64;
         let mut times: Vec<f64> = (0..=n_steps).map(|n| t0 + n as f64 * h).collect();
@@ -34,14 +37,20 @@ impl TimeGrid {
     /// A user-given grid; must be finite and strictly increasing with at least two points.
     pub fn from_points(times: Vec<f64>) -> Result<Self, SdeError> {
         if times.len() < 2 {
-            return Err(SdeError::GridTooShort { points: times.len() });
+            return Err(SdeError::GridTooShort {
+                points: times.len(),
+            });
         }
         for &t in &times {
             finite("time grid point", t)?;
         }
         for i in 1..times.len() {
             if times[i] <= times[i - 1] {
-                return Err(SdeError::UnsortedGrid { index: i, prev: times[i - 1], next: times[i] });
+                return Err(SdeError::UnsortedGrid {
+                    index: i,
+                    prev: times[i - 1],
+                    next: times[i],
+                });
             }
         }
         Ok(Self { times })
@@ -65,13 +74,20 @@ impl TimeGrid {
         finite("t0", t0)?;
         finite("t1", t1)?;
         if t1 <= t0 {
-            return Err(SdeError::BadStep { field: "t1 - t0", value: t1 - t0 });
+            return Err(SdeError::BadStep {
+                field: "t1 - t0",
+                value: t1 - t0,
+            });
         }
         let mut edges = vec![t0];
         for (i, &b) in breaks.iter().enumerate() {
             finite("break point", b)?;
             if i > 0 && b <= breaks[i - 1] {
-                return Err(SdeError::UnsortedGrid { index: i, prev: breaks[i - 1], next: b });
+                return Err(SdeError::UnsortedGrid {
+                    index: i,
+                    prev: breaks[i - 1],
+                    next: b,
+                });
             }
             if b > t0 && b < t1 {
                 edges.push(b);
@@ -167,9 +183,15 @@ mod tests {
         let g = TimeGrid::aligned(0.0, 1.0, &breaks, 2500).unwrap();
         assert_eq!(g.n_steps(), 2500);
         for b in &breaks {
-            assert!(g.times().iter().any(|t| (t - b).abs() < 1e-15), "break {b} missing");
+            assert!(
+                g.times().iter().any(|t| (t - b).abs() < 1e-15),
+                "break {b} missing"
+            );
         }
-        assert_eq!(split_steps(&(0..=8).map(|i| i as f64 / 8.0).collect::<Vec<_>>(), 2500), vec![313, 313, 313, 313, 312, 312, 312, 312]);
+        assert_eq!(
+            split_steps(&(0..=8).map(|i| i as f64 / 8.0).collect::<Vec<_>>(), 2500),
+            vec![313, 313, 313, 313, 312, 312, 312, 312]
+        );
         // lengths 0.5,0.25,0.25 with 10 steps: 5, 2.5, 2.5 -> the tie goes to the earlier piece
         let counts = split_steps(&[0.0, 0.5, 0.75, 1.0], 10);
         assert_eq!(counts, vec![5, 3, 2]);
@@ -177,10 +199,25 @@ mod tests {
 
     #[test]
     fn bad_grids_are_rejected() {
-        assert!(matches!(TimeGrid::from_points(vec![0.0, 0.5, 0.5]), Err(SdeError::UnsortedGrid { index: 2, .. })));
-        assert!(matches!(TimeGrid::from_points(vec![0.0]), Err(SdeError::GridTooShort { points: 1 })));
-        assert!(matches!(TimeGrid::uniform(0.0, f64::NAN, 3), Err(SdeError::NonFinite { .. })));
-        assert!(matches!(TimeGrid::uniform(1.0, 0.0, 3), Err(SdeError::BadStep { .. })));
-        assert!(matches!(TimeGrid::aligned(0.0, 1.0, &[0.2, 0.4, 0.6], 3), Err(SdeError::Invalid { .. })));
+        assert!(matches!(
+            TimeGrid::from_points(vec![0.0, 0.5, 0.5]),
+            Err(SdeError::UnsortedGrid { index: 2, .. })
+        ));
+        assert!(matches!(
+            TimeGrid::from_points(vec![0.0]),
+            Err(SdeError::GridTooShort { points: 1 })
+        ));
+        assert!(matches!(
+            TimeGrid::uniform(0.0, f64::NAN, 3),
+            Err(SdeError::NonFinite { .. })
+        ));
+        assert!(matches!(
+            TimeGrid::uniform(1.0, 0.0, 3),
+            Err(SdeError::BadStep { .. })
+        ));
+        assert!(matches!(
+            TimeGrid::aligned(0.0, 1.0, &[0.2, 0.4, 0.6], 3),
+            Err(SdeError::Invalid { .. })
+        ));
     }
 }

@@ -18,6 +18,9 @@ pub trait MatrixNoise: Send + Sync {
     fn eval(&self, t: f64, x: &[f64], g: &mut [f64]);
 }
 
+/// `t -> diag(sigma(t))`, writing the `d` entries.
+pub type DiagonalOfTime = Arc<dyn Fn(f64, &mut [f64]) + Send + Sync>;
+
 /// The diffusion coefficient of the SDE.
 ///
 /// The additive kinds (`Scalar`, `Diagonal`, `ScalarTime`, `DiagonalTime`) do not depend on the
@@ -31,7 +34,7 @@ pub enum Noise {
     /// `g = sigma(t) I`.
     ScalarTime(Arc<dyn Fn(f64) -> f64 + Send + Sync>),
     /// `g = diag(sigma(t))`; the closure writes the `d` entries.
-    DiagonalTime(Arc<dyn Fn(f64, &mut [f64]) + Send + Sync>),
+    DiagonalTime(DiagonalOfTime),
     /// State-dependent diagonal `g_j(t, x_j)` (supports Milstein).
     DiagonalState(Arc<dyn DiagonalNoise>),
     /// General `d x m` matrix `g(t, x)`.
@@ -63,7 +66,10 @@ impl Noise {
 
     /// True when `g` does not depend on the state.
     pub fn is_additive(&self) -> bool {
-        matches!(self, Noise::Scalar(_) | Noise::Diagonal(_) | Noise::ScalarTime(_) | Noise::DiagonalTime(_))
+        matches!(
+            self,
+            Noise::Scalar(_) | Noise::Diagonal(_) | Noise::ScalarTime(_) | Noise::DiagonalTime(_)
+        )
     }
 
     /// Number of driving Brownian motions per particle for state dimension `d`.
@@ -82,16 +88,20 @@ impl Noise {
             }
             Noise::Diagonal(s) => {
                 if s.len() != d {
-                    return Err(SdeError::DimensionMismatch { what: "diagonal noise length", expected: d, got: s.len() });
+                    return Err(SdeError::DimensionMismatch {
+                        what: "diagonal noise length",
+                        expected: d,
+                        got: s.len(),
+                    });
                 }
                 for &v in s {
                     finite("noise sigma_j", v)?;
                 }
             }
-            Noise::Matrix(m) => {
-                if m.noise_dim() == 0 {
-                    return Err(SdeError::Empty { field: "noise dimension" });
-                }
+            Noise::Matrix(m) if m.noise_dim() == 0 => {
+                return Err(SdeError::Empty {
+                    field: "noise dimension",
+                });
             }
             _ => {}
         }

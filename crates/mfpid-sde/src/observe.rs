@@ -56,13 +56,16 @@ where
     let blocks = n.div_ceil(RNG_BLOCK);
     partials.clear();
     partials.resize(blocks * width, 0.0);
-    partials.par_chunks_mut(width).enumerate().for_each(|(k, acc)| {
-        let lo = k * RNG_BLOCK;
-        let hi = (lo + RNG_BLOCK).min(n);
-        for i in lo..hi {
-            f(i, acc);
-        }
-    });
+    partials
+        .par_chunks_mut(width)
+        .enumerate()
+        .for_each(|(k, acc)| {
+            let lo = k * RNG_BLOCK;
+            let hi = (lo + RNG_BLOCK).min(n);
+            for i in lo..hi {
+                f(i, acc);
+            }
+        });
     out.fill(0.0);
     for acc in partials.chunks_exact(width) {
         for (o, a) in out.iter_mut().zip(acc) {
@@ -97,7 +100,12 @@ pub struct Moments {
 impl Moments {
     /// Record every `every` steps (>= 1; 0 is treated as 1) and at the end; with `covariance`, also the covariance.
     pub fn new(every: usize, covariance: bool) -> Self {
-        Self { every: every.max(1), covariance, records: Vec::new(), partials: Vec::new() }
+        Self {
+            every: every.max(1),
+            covariance,
+            records: Vec::new(),
+            partials: Vec::new(),
+        }
     }
     /// The last record (the final state once the run finished).
     pub fn last(&self) -> Option<&MomentRecord> {
@@ -141,7 +149,12 @@ impl Observer for Moments {
         } else {
             None
         };
-        self.records.push(MomentRecord { step: v.step, t: v.t, mean, cov });
+        self.records.push(MomentRecord {
+            step: v.step,
+            t: v.t,
+            mean,
+            cov,
+        });
     }
 }
 
@@ -179,7 +192,12 @@ impl ControlEnergy {
             return f64::NAN;
         }
         let mean = self.per_particle.iter().sum::<f64>() / n;
-        let var = self.per_particle.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let var = self
+            .per_particle
+            .iter()
+            .map(|e| (e - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0);
         (var / n).sqrt()
     }
     /// Peak power `max_n P_n`.
@@ -205,10 +223,13 @@ impl Observer for ControlEnergy {
         let d = v.dim;
         let h = v.h;
         // per-particle accumulation is serial in time for each particle: order-independent
-        self.per_particle.par_iter_mut().enumerate().for_each(|(i, e)| {
-            let ui = &u[i * d..(i + 1) * d];
-            *e += h * ui.iter().map(|w| w * w).sum::<f64>();
-        });
+        self.per_particle
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(i, e)| {
+                let ui = &u[i * d..(i + 1) * d];
+                *e += h * ui.iter().map(|w| w * w).sum::<f64>();
+            });
         let n = v.n_particles();
         blocked_sum(n, d, &mut self.partials, &mut self.buf, |i, acc| {
             for (a, w) in acc.iter_mut().zip(&u[i * d..(i + 1) * d]) {
@@ -245,7 +266,13 @@ impl Histogram {
     /// Count coordinate `coord` in bins with the given sorted `edges` at each step in `steps`
     /// (use the grid's `n_steps()` for the final state).
     pub fn new(coord: usize, edges: Vec<f64>, steps: Vec<usize>) -> Self {
-        Self { coord, edges, steps, records: Vec::new(), partials: Vec::new() }
+        Self {
+            coord,
+            edges,
+            steps,
+            records: Vec::new(),
+            partials: Vec::new(),
+        }
     }
 }
 
@@ -260,15 +287,22 @@ impl Observer for Histogram {
         let bins = self.edges.len() - 1;
         let mut counts = vec![0.0; bins];
         let (d, c, e, x) = (v.dim, self.coord, &self.edges, v.x);
-        blocked_sum(v.n_particles(), bins, &mut self.partials, &mut counts, |i, acc| {
-            let xi = x[i * d + c];
-            if xi >= e[0] && xi < e[bins] {
-                let k = e.partition_point(|&edge| edge <= xi) - 1;
-                acc[k.min(bins - 1)] += 1.0;
-            }
-        });
+        blocked_sum(
+            v.n_particles(),
+            bins,
+            &mut self.partials,
+            &mut counts,
+            |i, acc| {
+                let xi = x[i * d + c];
+                if xi >= e[0] && xi < e[bins] {
+                    let k = e.partition_point(|&edge| edge <= xi) - 1;
+                    acc[k.min(bins - 1)] += 1.0;
+                }
+            },
+        );
         v.comm.all_reduce_sum(&mut counts);
-        self.records.push((v.step, v.t, counts.iter().map(|&c| c as u64).collect()));
+        self.records
+            .push((v.step, v.t, counts.iter().map(|&c| c as u64).collect()));
     }
 }
 
@@ -287,7 +321,12 @@ pub struct Trajectories {
 impl Trajectories {
     /// Record the local particles `particles` every `every` steps.
     pub fn new(particles: Vec<usize>, every: usize) -> Self {
-        Self { particles, every: every.max(1), times: Vec::new(), states: Vec::new() }
+        Self {
+            particles,
+            every: every.max(1),
+            times: Vec::new(),
+            states: Vec::new(),
+        }
     }
 }
 

@@ -50,5 +50,7 @@ pub fn stream(seed: u64, domain: u64, stream: u64) -> ChaCha8Rng {
 pub(crate) fn block_streams(seed: u64, domain: u64, offset: usize, n: usize) -> Vec<ChaCha8Rng> {
     let first = offset / RNG_BLOCK;
     let blocks = n.div_ceil(RNG_BLOCK);
-    (0..blocks).map(|k| stream(seed, domain, (first + k) as u64)).collect()
+    (0..blocks)
+        .map(|k| stream(seed, domain, (first + k) as u64))
+        .collect()
 }

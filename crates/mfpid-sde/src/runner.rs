@@ -30,14 +30,23 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { scheme: Scheme::EulerMaruyama, seed: 0, chunk_size: 256, threads: None }
+        Self {
+            scheme: Scheme::EulerMaruyama,
+            seed: 0,
+            chunk_size: 256,
+            threads: None,
+        }
     }
 }
 
 impl RunConfig {
     /// Default configuration with the given scheme and seed.
     pub fn new(scheme: Scheme, seed: u64) -> Self {
-        Self { scheme, seed, ..Self::default() }
+        Self {
+            scheme,
+            seed,
+            ..Self::default()
+        }
     }
 }
 
@@ -86,7 +95,7 @@ pub fn run_with_comm<D: Drift + ?Sized>(
     let mut r = Runner::new(drift, grid, ens, cfg, comm)?;
     noise.validate(r.d)?;
     check_scheme(cfg.scheme, noise, r.drift.as_linear().is_some())?;
-    r.install(cfg.threads, |r| r.sde(noise, cfg.scheme, observers))
+    r.install(cfg.threads, |r| r.sde(noise, cfg.scheme, observers))?
 }
 
 /// Integrate the ODE `dx/dt = b(t, x)` (e.g. a probability-flow ODE) over `grid` in place.
@@ -99,16 +108,28 @@ pub fn run_ode<D: Drift + ?Sized>(
     observers: &mut [&mut dyn Observer],
 ) -> Result<RunSummary, SdeError> {
     let mut r = Runner::new(drift, grid, ens, cfg, &SingleProcess)?;
-    r.install(cfg.threads, |r| r.ode(scheme, observers))
+    r.install(cfg.threads, |r| r.ode(scheme, observers))?
 }
 
 fn check_scheme(scheme: Scheme, noise: &Noise, linear: bool) -> Result<(), SdeError> {
-    let unsupported = |why| Err(SdeError::Unsupported { scheme: scheme.name(), noise: noise.kind(), why });
+    let unsupported = |why| {
+        Err(SdeError::Unsupported {
+            scheme: scheme.name(),
+            noise: noise.kind(),
+            why,
+        })
+    };
     match scheme {
         Scheme::EulerMaruyama => Ok(()),
-        Scheme::Heun | Scheme::Sra1 if !noise.is_additive() => unsupported("additive noise only; use Milstein or Euler-Maruyama"),
-        Scheme::Milstein if matches!(noise, Noise::Matrix(_)) => unsupported("diagonal noise only; use Euler-Maruyama"),
-        Scheme::ExactOu if !matches!(noise, Noise::Scalar(_) | Noise::Diagonal(_)) => unsupported("constant additive noise only"),
+        Scheme::Heun | Scheme::Sra1 if !noise.is_additive() => {
+            unsupported("additive noise only; use Milstein or Euler-Maruyama")
+        }
+        Scheme::Milstein if matches!(noise, Noise::Matrix(_)) => {
+            unsupported("diagonal noise only; use Euler-Maruyama")
+        }
+        Scheme::ExactOu if !matches!(noise, Noise::Scalar(_) | Noise::Diagonal(_)) => {
+            unsupported("constant additive noise only")
+        }
         Scheme::ExactOu if !linear => Err(SdeError::Invalid {
             field: "scheme",
             value: "ExactOu".into(),
@@ -140,21 +161,41 @@ struct Runner<'a, D: ?Sized> {
     /// additive noise diagonals at stage times (length d)
     g0: Vec<f64>,
     g1: Vec<f64>,
+    /// exact-OU decay factors per coordinate (length d)
+    decay: Vec<f64>,
     prepared: Option<f64>,
     passes: usize,
 }
 
 impl<'a, D: Drift + ?Sized> Runner<'a, D> {
-    fn new(drift: &'a mut D, grid: &'a TimeGrid, ens: &'a mut Ensemble, cfg: &RunConfig, comm: &'a dyn Communicator) -> Result<Self, SdeError> {
+    fn new(
+        drift: &'a mut D,
+        grid: &'a TimeGrid,
+        ens: &'a mut Ensemble,
+        cfg: &RunConfig,
+        comm: &'a dyn Communicator,
+    ) -> Result<Self, SdeError> {
         let (b, d, offset) = (ens.n_particles(), ens.dim(), ens.offset());
         if drift.dim() != d {
-            return Err(SdeError::DimensionMismatch { what: "drift dimension vs ensemble dimension", expected: d, got: drift.dim() });
+            return Err(SdeError::DimensionMismatch {
+                what: "drift dimension vs ensemble dimension",
+                expected: d,
+                got: drift.dim(),
+            });
         }
         if cfg.chunk_size == 0 || cfg.chunk_size % RNG_BLOCK != 0 {
-            return Err(SdeError::Invalid { field: "chunk_size", value: cfg.chunk_size.to_string(), reason: "must be a positive multiple of 64" });
+            return Err(SdeError::Invalid {
+                field: "chunk_size",
+                value: cfg.chunk_size.to_string(),
+                reason: "must be a positive multiple of 64",
+            });
         }
         if cfg.threads == Some(0) {
-            return Err(SdeError::Invalid { field: "threads", value: "0".into(), reason: "must be at least 1" });
+            return Err(SdeError::Invalid {
+                field: "threads",
+                value: "0".into(),
+                reason: "must be at least 1",
+            });
         }
         let mut total_buf = [b as f64];
         comm.all_reduce_sum(&mut total_buf);
@@ -178,12 +219,17 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             dz: Vec::new(),
             g0: vec![0.0; d],
             g1: vec![0.0; d],
+            decay: vec![0.0; d],
             prepared: None,
             passes: 0,
         })
     }
 
-    fn install<T: Send>(&mut self, threads: Option<usize>, f: impl FnOnce(&mut Self) -> T + Send) -> Result<T, SdeError>
+    fn install<T: Send>(
+        &mut self,
+        threads: Option<usize>,
+        f: impl FnOnce(&mut Self) -> T + Send,
+    ) -> Result<T, SdeError>
     where
         Self: Send,
     {
@@ -193,7 +239,10 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
                     .build()
-                    .map_err(|e| SdeError::ThreadPool { threads: n, message: e.to_string() })?;
+                    .map_err(|e| SdeError::ThreadPool {
+                        threads: n,
+                        message: e.to_string(),
+                    })?;
                 Ok(pool.install(|| f(self)))
             }
         }
@@ -201,14 +250,22 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
 
     fn prepare(&mut self, t: f64) -> Result<(), SdeError> {
         if self.prepared != Some(t) {
-            self.drift.prepare(t).map_err(|source| SdeError::Prepare { t, source })?;
+            self.drift
+                .prepare(t)
+                .map_err(|source| SdeError::Prepare { t, source })?;
             self.prepared = Some(t);
         }
         Ok(())
     }
 
     /// `out = b(t, xin)` over the ensemble, then check finiteness.
-    fn drift_pass(&mut self, step: usize, t: f64, stage_input: Stage, out: Out) -> Result<(), SdeError> {
+    fn drift_pass(
+        &mut self,
+        step: usize,
+        t: f64,
+        stage_input: Stage,
+        out: Out,
+    ) -> Result<(), SdeError> {
         self.prepare(t)?;
         self.passes += 1;
         let (d, cx, offset, chunk) = (self.d, self.chunk * self.d, self.offset, self.chunk);
@@ -233,12 +290,25 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             .reduce(|| true, |a, b| a && b);
         if !ok {
             let k = buf.iter().position(|v| !v.is_finite()).unwrap_or(0);
-            return Err(SdeError::NonFiniteDrift { step, t, particle: offset + k / d, coord: k % d, value: buf[k] });
+            return Err(SdeError::NonFiniteDrift {
+                step,
+                t,
+                particle: offset + k / d,
+                coord: k % d,
+                value: buf[k],
+            });
         }
         Ok(())
     }
 
-    fn observe(&self, observers: &mut [&mut dyn Observer], step: usize, t: f64, h: f64, with_drift: bool) {
+    fn observe(
+        &self,
+        observers: &mut [&mut dyn Observer],
+        step: usize,
+        t: f64,
+        h: f64,
+        with_drift: bool,
+    ) {
         let view = StepView {
             step,
             t,
@@ -256,15 +326,29 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
     }
 
     fn check_state(&self, step: usize, t: f64) -> Result<(), SdeError> {
-        let ok = self.x.par_chunks(self.chunk * self.d).all(|c| c.iter().all(|v| v.is_finite()));
+        let ok = self
+            .x
+            .par_chunks(self.chunk * self.d)
+            .all(|c| c.iter().all(|v| v.is_finite()));
         if ok {
             return Ok(());
         }
         let k = self.x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        Err(SdeError::NonFiniteState { step, t, particle: self.offset + k / self.d, coord: k % self.d, value: self.x[k] })
+        Err(SdeError::NonFiniteState {
+            step,
+            t,
+            particle: self.offset + k / self.d,
+            coord: k % self.d,
+            value: self.x[k],
+        })
     }
 
-    fn sde(&mut self, noise: &Noise, scheme: Scheme, observers: &mut [&mut dyn Observer]) -> Result<RunSummary, SdeError> {
+    fn sde(
+        &mut self,
+        noise: &Noise,
+        scheme: Scheme,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<RunSummary, SdeError> {
         let (b, d) = (self.x.len() / self.d, self.d);
         let m = noise.noise_dim(d);
         match scheme {
@@ -289,7 +373,9 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             self.drift_pass(n, t, Stage::X, Out::F0)?;
             self.observe(observers, n, t, h, true);
             match scheme {
-                Scheme::EulerMaruyama | Scheme::Milstein => self.em_milstein_pass(noise, scheme, t, h),
+                Scheme::EulerMaruyama | Scheme::Milstein => {
+                    self.em_milstein_pass(noise, scheme, t, h)
+                }
                 Scheme::ExactOu => self.exact_ou_pass(noise, h),
                 Scheme::Heun => {
                     noise.additive_at(t, &mut self.g0);
@@ -310,7 +396,10 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         }
         let t_end = self.grid.end();
         self.observe(observers, n_steps, t_end, 0.0, false);
-        Ok(RunSummary { steps: n_steps, drift_passes: self.passes })
+        Ok(RunSummary {
+            steps: n_steps,
+            drift_passes: self.passes,
+        })
     }
 
     /// Euler-Maruyama (any noise) and Milstein (diagonal noise) updates in one pass.
@@ -350,7 +439,11 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                                 *w = sh * rng.sample::<f64, _>(StandardNormal);
                             }
                             for j in 0..d {
-                                let gdw: f64 = g[j * m..(j + 1) * m].iter().zip(dw.iter()).map(|(a, b)| a * b).sum();
+                                let gdw: f64 = g[j * m..(j + 1) * m]
+                                    .iter()
+                                    .zip(dw.iter())
+                                    .map(|(a, b)| a * b)
+                                    .sum();
                                 xi[j] += fi[j] * h + gdw;
                             }
                         }
@@ -373,23 +466,28 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         noise.additive_at(0.0, &mut self.g0);
         let lin = self.drift.as_linear().expect("checked in check_scheme");
         // time-only work: decay and noise std per coordinate (stored in g1 and a local copy of mu)
-        let mut decay = vec![0.0; d];
-        for j in 0..d {
-            let (a, s) = scheme::ou_transition(lin.theta[j], self.g0[j], h);
-            decay[j] = a;
-            self.g1[j] = s;
+        for ((a, s), (&theta, &sigma)) in self
+            .decay
+            .iter_mut()
+            .zip(self.g1.iter_mut())
+            .zip(lin.theta.iter().zip(&self.g0))
+        {
+            (*a, *s) = scheme::ou_transition(theta, sigma, h);
         }
-        let (std, mu) = (&self.g1, &lin.mu);
+        let (std, mu, decay) = (&self.g1, &lin.mu, &self.decay);
         let blocks_per_chunk = self.chunk / RNG_BLOCK;
-        self.x.par_chunks_mut(cx).zip(self.rngs.par_chunks_mut(blocks_per_chunk)).for_each(|(xc, rc)| {
-            for (p, xi) in xc.chunks_exact_mut(d).enumerate() {
-                let rng = &mut rc[p / RNG_BLOCK];
-                for j in 0..d {
-                    let xi_n: f64 = rng.sample(StandardNormal);
-                    xi[j] = mu[j] + decay[j] * (xi[j] - mu[j]) + std[j] * xi_n;
+        self.x
+            .par_chunks_mut(cx)
+            .zip(self.rngs.par_chunks_mut(blocks_per_chunk))
+            .for_each(|(xc, rc)| {
+                for (p, xi) in xc.chunks_exact_mut(d).enumerate() {
+                    let rng = &mut rc[p / RNG_BLOCK];
+                    for j in 0..d {
+                        let xi_n: f64 = rng.sample(StandardNormal);
+                        xi[j] = mu[j] + decay[j] * (xi[j] - mu[j]) + std[j] * xi_n;
+                    }
                 }
-            }
-        });
+            });
     }
 
     /// Draw increments and form the stage state: Heun predictor (`sra = false`: `dW` only) or the
@@ -430,13 +528,16 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
     fn heun_corrector_pass(&mut self, h: f64) {
         let d = self.d;
         let (g0, g1) = (&self.g0, &self.g1);
-        self.x.par_chunks_mut(d).zip(self.f0.par_chunks(d)).zip(self.f1.par_chunks(d)).zip(self.dw.par_chunks(d)).for_each(
-            |(((xi, f0), f1), dw)| {
+        self.x
+            .par_chunks_mut(d)
+            .zip(self.f0.par_chunks(d))
+            .zip(self.f1.par_chunks(d))
+            .zip(self.dw.par_chunks(d))
+            .for_each(|(((xi, f0), f1), dw)| {
                 for j in 0..d {
                     xi[j] = scheme::heun_correct(xi[j], f0[j], f1[j], g0[j], g1[j], dw[j], h);
                 }
-            },
-        );
+            });
     }
 
     fn sra1_update_pass(&mut self, h: f64) {
@@ -455,7 +556,11 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             });
     }
 
-    fn ode(&mut self, scheme: OdeScheme, observers: &mut [&mut dyn Observer]) -> Result<RunSummary, SdeError> {
+    fn ode(
+        &mut self,
+        scheme: OdeScheme,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<RunSummary, SdeError> {
         let len = self.x.len();
         self.f1 = vec![0.0; len];
         self.xs = vec![0.0; len];
@@ -475,7 +580,11 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                     axpy_into(&mut self.xs, self.x, h, &self.f0);
                     self.drift_pass(n, t + h, Stage::Xs, Out::F1)?;
                     let (f0, f1) = (&self.f0, &self.f1);
-                    self.x.par_iter_mut().zip(f0.par_iter()).zip(f1.par_iter()).for_each(|((x, a), b)| *x += 0.5 * h * (a + b));
+                    self.x
+                        .par_iter_mut()
+                        .zip(f0.par_iter())
+                        .zip(f1.par_iter())
+                        .for_each(|((x, a), b)| *x += 0.5 * h * (a + b));
                 }
                 OdeScheme::Rk4 => {
                     // acc = k1 + 2 k2 + 2 k3 + k4; stage inputs x + c_i h k_{i-1}
@@ -483,18 +592,26 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                     axpy_into(&mut self.xs, self.x, 0.5 * h, &self.f0);
                     for (c, w, next) in [(0.5, 2.0, 0.5), (0.5, 2.0, 1.0), (1.0, 1.0, 0.0)] {
                         self.drift_pass(n, t + c * h, Stage::Xs, Out::F1)?;
-                        acc.par_iter_mut().zip(self.f1.par_iter()).for_each(|(a, k)| *a += w * k);
+                        acc.par_iter_mut()
+                            .zip(self.f1.par_iter())
+                            .for_each(|(a, k)| *a += w * k);
                         if next > 0.0 {
                             axpy_into(&mut self.xs, self.x, next * h, &self.f1);
                         }
                     }
-                    self.x.par_iter_mut().zip(acc.par_iter()).for_each(|(x, a)| *x += h / 6.0 * a);
+                    self.x
+                        .par_iter_mut()
+                        .zip(acc.par_iter())
+                        .for_each(|(x, a)| *x += h / 6.0 * a);
                 }
             }
             self.check_state(n, t + h)?;
         }
         self.observe(observers, n_steps, self.grid.end(), 0.0, false);
-        Ok(RunSummary { steps: n_steps, drift_passes: self.passes })
+        Ok(RunSummary {
+            steps: n_steps,
+            drift_passes: self.passes,
+        })
     }
 }
 
@@ -512,5 +629,8 @@ enum Out {
 
 /// `out = x + a * f`.
 fn axpy_into(out: &mut [f64], x: &[f64], a: f64, f: &[f64]) {
-    out.par_iter_mut().zip(x.par_iter()).zip(f.par_iter()).for_each(|((o, xi), fi)| *o = xi + a * fi);
+    out.par_iter_mut()
+        .zip(x.par_iter())
+        .zip(f.par_iter())
+        .for_each(|((o, xi), fi)| *o = xi + a * fi);
 }

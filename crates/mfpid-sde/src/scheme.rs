@@ -88,7 +88,17 @@ pub fn sra1_stage(x: f64, b0: f64, g_tph: f64, dz: f64, h: f64) -> f64 {
 
 /// SRA1 update `x + h (b0/3 + 2 b1/3) + (dW - dZ/h) g(t + h) + (dZ/h) g(t)`, `b1 = b(t + ¾h, H2)`.
 #[inline(always)]
-pub fn sra1_update(x: f64, b0: f64, b1: f64, g_t: f64, g_tph: f64, dw: f64, dz: f64, h: f64) -> f64 {
+#[allow(clippy::too_many_arguments)]
+pub fn sra1_update(
+    x: f64,
+    b0: f64,
+    b1: f64,
+    g_t: f64,
+    g_tph: f64,
+    dw: f64,
+    dz: f64,
+    h: f64,
+) -> f64 {
     x + h * (b0 / 3.0 + 2.0 * b1 / 3.0) + (dw - dz / h) * g_tph + (dz / h) * g_t
 }
 
