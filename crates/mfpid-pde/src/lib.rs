@@ -8,6 +8,7 @@ pub mod flux;
 pub mod fp1d;
 pub mod fp2d;
 pub mod grid;
+pub mod hjb;
 pub mod kolmogorov;
 pub mod ode;
 pub mod riccati;
