@@ -12,6 +12,7 @@ pub mod hjb;
 pub mod kolmogorov;
 pub mod ode;
 pub mod riccati;
+pub mod schrodinger;
 mod tridiag;
 
 pub use error::{PdeError, Result};
