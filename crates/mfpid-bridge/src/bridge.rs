@@ -1,0 +1,276 @@
+//! The guided optimal drift `u*(t, x; z)` of a path-integral diffusion bridge.
+
+use mfpid_sde::{Drift, DriftError};
+
+use crate::coefficients::{Backward, Coefficients};
+use crate::error::{check_finite, BridgeError, Result};
+use crate::protocol::Protocol;
+use crate::target::Target;
+
+/// Default time cut-off: the drift is evaluated on `[eps, 1 - eps]`.
+pub const DEFAULT_EPS: f64 = 1e-3;
+
+/// A path-integral diffusion bridge: protocol coefficients (precomputed), a target and start
+/// points, exposing the optimal drift
+///
+/// ```text
+/// u*(t, x; z) = -a⁻ (x - z) + θx(nu - z) + b⁻ (ŷ - z),   ŷ = E_q[y],
+/// q(y) ∝ p_tar(y) N(y; mu, I/K_t),   mu = z + (b⁻ (x - z) + θy(nu - z) - θ⁺_1(nu - z)) / K_t
+/// ```
+///
+/// for `dx = u dt + dW` (unit diffusion). With `θ(nu - z) = θ(nu) - λ z` this is
+/// `u = -a⁻ x + θx + b⁻ ŷ + (a⁻ - λx - b⁻) z` and
+/// `mu = (b⁻ x + Θ + (K - b⁻ - λy + λ⁺_1) z) / K`, `Θ = θy - θ⁺_1`: O(d) extra work per particle.
+///
+/// As an [`mfpid_sde::Drift`]: `prepare(t)` clamps `t` into `[eps, 1 - eps]`, evaluates the
+/// coefficients there and lets the target do its per-step work (e.g. factorise `S_k`); `eval` then
+/// computes the drift of each particle with start `z_i`, where particle `i` (global index) uses start
+/// row `i mod n_starts` (one row = a common start; no rows = the origin).
+#[derive(Debug, Clone)]
+pub struct Bridge<T> {
+    coeffs: Coefficients,
+    target: T,
+    eps: f64,
+    starts: Vec<f64>,
+    // ---- state of the last `prepare` ----
+    prepared: f64,
+    bw: Backward,
+    inv_k: f64,
+    /// `(K - b⁻ - λy + λ⁺_1)/K`: coefficient of `z` in the probe mean
+    z_probe: f64,
+    /// `a⁻ - λx - b⁻`: coefficient of `z` in the drift
+    z_drift: f64,
+}
+
+impl<T: Target> Bridge<T> {
+    /// A bridge from the origin for `protocol` to `target` (same dimension), `eps` = [`DEFAULT_EPS`].
+    pub fn new(protocol: &Protocol, target: T) -> Result<Self> {
+        if target.dim() != protocol.dim() {
+            return Err(BridgeError::DimensionMismatch {
+                what: "target",
+                expected: protocol.dim(),
+                found: target.dim(),
+            });
+        }
+        Ok(Self {
+            coeffs: Coefficients::new(protocol),
+            target,
+            eps: DEFAULT_EPS,
+            starts: Vec::new(),
+            prepared: f64::NAN,
+            bw: Backward::default(),
+            inv_k: f64::NAN,
+            z_probe: f64::NAN,
+            z_drift: f64::NAN,
+        })
+    }
+
+    /// Set the time cut-off `eps` in `(0, 0.5)`.
+    pub fn with_eps(mut self, eps: f64) -> Result<Self> {
+        if !(eps > 0.0 && eps < 0.5) {
+            return Err(BridgeError::OutOfRange {
+                what: "eps",
+                value: eps,
+                range: "(0, 0.5)",
+            });
+        }
+        self.eps = eps;
+        self.prepared = f64::NAN;
+        Ok(self)
+    }
+
+    /// One common start point `z` (length `d`) for every particle.
+    pub fn with_start(self, z: &[f64]) -> Result<Self> {
+        if z.len() != self.dim() {
+            return Err(BridgeError::DimensionMismatch {
+                what: "start point",
+                expected: self.dim(),
+                found: z.len(),
+            });
+        }
+        self.with_starts(z.to_vec())
+    }
+
+    /// Per-particle start points, row-major `n x d` (`n >= 1`); particle `i` uses row `i mod n`.
+    pub fn with_starts(mut self, starts: Vec<f64>) -> Result<Self> {
+        let d = self.dim();
+        if starts.is_empty() {
+            return Err(BridgeError::Empty {
+                what: "start points",
+            });
+        }
+        if starts.len() % d != 0 {
+            return Err(BridgeError::BadLength {
+                what: "start points",
+                len: starts.len(),
+                expected: format!("a multiple of d = {d}"),
+            });
+        }
+        check_finite("start points", &starts)?;
+        self.starts = starts;
+        Ok(self)
+    }
+
+    /// State dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.coeffs.dim()
+    }
+
+    /// The precomputed coefficients.
+    pub fn coefficients(&self) -> &Coefficients {
+        &self.coeffs
+    }
+
+    /// The protocol.
+    pub fn protocol(&self) -> &Protocol {
+        self.coeffs.protocol()
+    }
+
+    /// The target.
+    pub fn target(&self) -> &T {
+        &self.target
+    }
+
+    /// The time cut-off `eps`.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
+    /// Start points, row-major `n x d` (empty: every particle starts at the origin).
+    pub fn starts(&self) -> &[f64] {
+        &self.starts
+    }
+
+    /// Number of start rows (0 for the origin).
+    pub fn n_starts(&self) -> usize {
+        self.starts.len() / self.dim()
+    }
+
+    /// The start point of global particle `i` (`None` for the origin).
+    pub fn start_of(&self, i: usize) -> Option<&[f64]> {
+        let n = self.n_starts();
+        if n == 0 {
+            return None;
+        }
+        let d = self.dim();
+        let r = i % n;
+        Some(&self.starts[r * d..(r + 1) * d])
+    }
+
+    /// The evaluation time used for `t`: `t` clamped into `[eps, 1 - eps]`.
+    pub fn clamp_time(&self, t: f64) -> f64 {
+        t.clamp(self.eps, 1.0 - self.eps)
+    }
+
+    /// Per-step work for time `t` (clamped into `[eps, 1 - eps]`): coefficients, `K_t`, and the
+    /// target's factorisations. Called by [`Drift::prepare`].
+    pub fn prepare_time(&mut self, t: f64) -> Result<()> {
+        if !t.is_finite() {
+            return Err(BridgeError::TimeOutOfDomain {
+                t,
+                domain: "finite times",
+            });
+        }
+        let te = self.clamp_time(t);
+        self.coeffs.backward_into(te, &mut self.bw)?;
+        let k = self.bw.k;
+        self.target.prepare(k, te)?;
+        self.inv_k = 1.0 / k;
+        let b = self.bw.b_minus;
+        self.z_probe = (k - b - self.bw.lambda_y + self.coeffs.lambda_plus_1()) * self.inv_k;
+        self.z_drift = self.bw.a_minus - self.bw.lambda_x - b;
+        self.prepared = te;
+        Ok(())
+    }
+
+    /// The backward coefficients of the last [`Bridge::prepare_time`].
+    pub fn prepared(&self) -> &Backward {
+        &self.bw
+    }
+
+    /// Work slice length for [`Bridge::drift_one`].
+    pub fn work_len(&self) -> usize {
+        2 * self.dim() + self.target.work_len()
+    }
+
+    /// `u*(t, x; z_i)` for one particle with global index `particle` at the prepared time
+    /// (`x`, `out` of length `d`; `work` of length [`Bridge::work_len`]).
+    #[inline]
+    pub fn drift_one(&self, x: &[f64], particle: usize, out: &mut [f64], work: &mut [f64]) {
+        let d = self.dim();
+        let (mu, rest) = work.split_at_mut(d);
+        let (yhat, tw) = rest.split_at_mut(d);
+        let (a, b, ik) = (self.bw.a_minus, self.bw.b_minus, self.inv_k);
+        let (tx, tp) = (&self.bw.theta_x, &self.bw.theta_probe);
+        let z = self.start_of(particle);
+        match z {
+            None => {
+                for j in 0..d {
+                    mu[j] = (b * x[j] + tp[j]) * ik;
+                }
+            }
+            Some(z) => {
+                for j in 0..d {
+                    mu[j] = (b * x[j] + tp[j]) * ik + self.z_probe * z[j];
+                }
+            }
+        }
+        self.target.probe_mean(mu, particle, yhat, tw);
+        match z {
+            None => {
+                for j in 0..d {
+                    out[j] = -a * x[j] + tx[j] + b * yhat[j];
+                }
+            }
+            Some(z) => {
+                for j in 0..d {
+                    out[j] = -a * x[j] + tx[j] + b * yhat[j] + self.z_drift * z[j];
+                }
+            }
+        }
+    }
+
+    /// Convenience: prepare `t` and return `u*(t, x; z_particle)` (allocates; for tests and probes).
+    pub fn drift_at(&mut self, t: f64, x: &[f64], particle: usize) -> Result<Vec<f64>> {
+        if x.len() != self.dim() {
+            return Err(BridgeError::DimensionMismatch {
+                what: "x",
+                expected: self.dim(),
+                found: x.len(),
+            });
+        }
+        self.prepare_time(t)?;
+        let mut out = vec![0.0; self.dim()];
+        let mut work = vec![0.0; self.work_len()];
+        self.drift_one(x, particle, &mut out, &mut work);
+        Ok(out)
+    }
+}
+
+impl<T: Target> Drift for Bridge<T> {
+    fn dim(&self) -> usize {
+        self.coeffs.dim()
+    }
+
+    fn prepare(&mut self, t: f64) -> std::result::Result<(), DriftError> {
+        self.prepare_time(t).map_err(|e| Box::new(e) as DriftError)
+    }
+
+    /// Batch drift. If `t` (clamped) is not the prepared time, writes NaN (the runner then reports a
+    /// non-finite drift) instead of silently using stale coefficients.
+    fn eval(&self, t: f64, first: usize, x: &[f64], out: &mut [f64], scratch: &mut Vec<f64>) {
+        let d = self.dim();
+        if self.clamp_time(t) != self.prepared {
+            out.iter_mut().for_each(|o| *o = f64::NAN);
+            return;
+        }
+        let wl = self.work_len();
+        if scratch.len() < wl {
+            scratch.resize(wl, 0.0);
+        }
+        let work = &mut scratch[..wl];
+        for (p, (xi, oi)) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)).enumerate() {
+            self.drift_one(xi, first + p, oi, work);
+        }
+    }
+}

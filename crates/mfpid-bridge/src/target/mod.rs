@@ -1,0 +1,104 @@
+//! Targets `p_tar` behind one trait: the guided drift needs only the probe mean
+//! `ŷ = E_q[y]` of the probe law `q(y) ∝ p_tar(y) N(y; mu, I/K)`.
+
+mod empirical;
+mod energy;
+mod mixture;
+
+pub use empirical::Empirical;
+pub use energy::EnergyTarget;
+pub use mixture::{Covariance, GaussianMixture, MixtureSpec};
+
+use crate::error::{BridgeError, Result};
+
+/// A terminal law `p_tar` on `R^d`, seen through its probe mean.
+///
+/// Protocol per time step (the bridge drift follows it):
+/// 1. [`Target::prepare`] is called serially once with the probe precision `K_t > 0`; all
+///    time-only work (e.g. factorising `S_k = Σ_k + I/K_t`) belongs here;
+/// 2. [`Target::probe_mean`] is then called concurrently, once per particle, with a work slice of
+///    length [`Target::work_len`].
+pub trait Target: Send + Sync {
+    /// Dimension `d`.
+    fn dim(&self) -> usize;
+
+    /// Time-only precomputation for probe precision `k = K_t` (> 0, finite) at time `t`.
+    fn prepare(&mut self, k: f64, t: f64) -> Result<()>;
+
+    /// Length of the work slice [`Target::probe_mean`] needs.
+    fn work_len(&self) -> usize;
+
+    /// Write `ŷ = E_q[y]`, `q(y) ∝ p_tar(y) N(y; mu, I/K)`, for probe mean `mu` (length `d`) into
+    /// `out` (length `d`). `particle` is the global particle index (used by stochastic targets to
+    /// pick a reproducible random stream). Uses the `k` of the last [`Target::prepare`].
+    fn probe_mean(&self, mu: &[f64], particle: usize, out: &mut [f64], work: &mut [f64]);
+}
+
+impl<T: Target + ?Sized> Target for Box<T> {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn prepare(&mut self, k: f64, t: f64) -> Result<()> {
+        (**self).prepare(k, t)
+    }
+    fn work_len(&self) -> usize {
+        (**self).work_len()
+    }
+    fn probe_mean(&self, mu: &[f64], particle: usize, out: &mut [f64], work: &mut [f64]) {
+        (**self).probe_mean(mu, particle, out, work)
+    }
+}
+
+/// Validate a probe precision.
+pub(crate) fn check_k(k: f64) -> Result<()> {
+    if k > 0.0 && k.is_finite() {
+        Ok(())
+    } else {
+        Err(BridgeError::OutOfRange {
+            what: "probe precision K_t",
+            value: k,
+            range: "(0, inf)",
+        })
+    }
+}
+
+/// Validate weights: finite, `>= 0`, positive sum. Returns normalised log-weights.
+pub(crate) fn normalised_log_weights(w: &[f64]) -> Result<Vec<f64>> {
+    let sum: f64 = w.iter().sum();
+    if w.iter().any(|x| !x.is_finite()) {
+        return Err(BridgeError::BadWeights {
+            reason: "a weight is not finite",
+            sum,
+        });
+    }
+    if w.iter().any(|&x| x < 0.0) {
+        return Err(BridgeError::BadWeights {
+            reason: "a weight is negative",
+            sum,
+        });
+    }
+    if !(sum > 0.0 && sum.is_finite()) {
+        return Err(BridgeError::BadWeights {
+            reason: "weights must sum to a positive finite number",
+            sum,
+        });
+    }
+    Ok(w.iter().map(|x| (x / sum).ln()).collect())
+}
+
+/// Softmax-combine: given log-weights `l` (length n) and rows `rows` (n x d), write the weighted
+/// mean into `out`. Entries with `l = -inf` get zero weight.
+pub(crate) fn softmax_combine(l: &mut [f64], rows: &[f64], d: usize, out: &mut [f64]) {
+    let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    out.iter_mut().for_each(|o| *o = 0.0);
+    let mut s = 0.0;
+    for (li, row) in l.iter_mut().zip(rows.chunks_exact(d)) {
+        let w = (*li - m).exp();
+        s += w;
+        for (o, r) in out.iter_mut().zip(row) {
+            *o += w * r;
+        }
+    }
+    let inv = 1.0 / s;
+    out.iter_mut().for_each(|o| *o *= inv);
+}
