@@ -22,11 +22,24 @@ pub fn bernoulli(z: f64) -> f64 {
     }
 }
 
+/// `(B(z), B(-z))` with a single exponential: the small member of the pair is evaluated directly
+/// and the other from `B(-z) = B(z) + z`, so both keep full relative accuracy.
+#[inline]
+pub fn bernoulli_pair(z: f64) -> (f64, f64) {
+    if z >= 0.0 {
+        let b = bernoulli(z);
+        (b, b + z)
+    } else {
+        let bm = bernoulli(-z);
+        (bm - z, bm)
+    }
+}
+
 /// Scharfetter-Gummel flux through a face of width `h` between `p_left` and `p_right` for
 /// velocity `b` and `eps = D/2`.
 pub fn sg_flux(b: f64, eps: f64, h: f64, p_left: f64, p_right: f64) -> f64 {
-    let z = b * h / eps;
-    eps / h * (bernoulli(-z) * p_left - bernoulli(z) * p_right)
+    let (bp, bm) = bernoulli_pair(b * h / eps);
+    eps / h * (bm * p_left - bp * p_right)
 }
 
 /// Assemble the generator `L` of `dp/dt = -(J_{i+1/2} - J_{i-1/2}) / h` on one line of `n`
@@ -66,9 +79,9 @@ pub(crate) fn assemble_line(
         }
     }
     for f in 1..n {
-        let z = b_faces[f] * h / eps;
-        let alpha = k * bernoulli(-z); // rate from cell f-1 to cell f
-        let beta = k * bernoulli(z); // rate from cell f to cell f-1
+        let (bp, bm) = bernoulli_pair(b_faces[f] * h / eps);
+        let alpha = k * bm; // rate from cell f-1 to cell f
+        let beta = k * bp; // rate from cell f to cell f-1
         diag[f - 1] -= alpha;
         upper[f - 1] = beta;
         lower[f] = alpha;
@@ -120,6 +133,16 @@ pub(crate) fn add_apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bernoulli_pair_is_accurate() {
+        for z in [-700.0, -30.0, -2.0, -1e-6, 0.0, 1e-7, 0.5, 3.0, 60.0, 700.0] {
+            let (bp, bm) = bernoulli_pair(z);
+            let (ep, em) = (bernoulli(z), bernoulli(-z));
+            assert!((bp - ep).abs() <= 1e-14 * ep.max(1e-300), "z={z}: {bp} vs {ep}");
+            assert!((bm - em).abs() <= 1e-14 * em.max(1e-300), "z={z}: {bm} vs {em}");
+        }
+    }
 
     #[test]
     fn bernoulli_identities() {

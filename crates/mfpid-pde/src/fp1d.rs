@@ -34,6 +34,12 @@ pub trait Drift1d {
     /// Write the velocity `b(t, x_f)` for every face position in `faces` (length `n + 1`) into
     /// `out` (same length).
     fn face_velocities(&self, t: f64, faces: &[f64], out: &mut [f64]) -> Result<()>;
+
+    /// Whether the velocities do not depend on `t`; lets a step assemble its operator once
+    /// instead of once per stage. Defaults to `false`.
+    fn time_independent(&self) -> bool {
+        false
+    }
 }
 
 impl<F: Fn(f64, f64) -> f64> Drift1d for F {
@@ -53,6 +59,9 @@ impl Drift1d for ZeroDrift {
     fn face_velocities(&self, _t: f64, _faces: &[f64], out: &mut [f64]) -> Result<()> {
         out.iter_mut().for_each(|v| *v = 0.0);
         Ok(())
+    }
+    fn time_independent(&self) -> bool {
+        true
     }
 }
 
@@ -128,6 +137,9 @@ impl Drift1d for FaceTable {
             }
         }
         Ok(())
+    }
+    fn time_independent(&self) -> bool {
+        self.times.len() == 1
     }
 }
 
@@ -284,12 +296,24 @@ impl Engine1d {
         transpose: bool,
     ) -> Result<()> {
         self.rhs.copy_from_slice(x);
+        // a time-independent operator is assembled once and used for both halves
+        let frozen = kill.is_none() && drift.time_independent();
+        if frozen {
+            self.assemble(1, t_imp, drift, kill, transpose)?;
+        }
         if theta < 1.0 {
-            self.assemble(0, t_exp, drift, kill, transpose)?;
-            let [lo, di, up, src] = &self.ops[0];
+            let which = if frozen {
+                1
+            } else {
+                self.assemble(0, t_exp, drift, kill, transpose)?;
+                0
+            };
+            let [lo, di, up, src] = &self.ops[which];
             add_apply((1.0 - theta) * dt, lo, di, up, src, x, &mut self.rhs);
         }
-        self.assemble(1, t_imp, drift, kill, transpose)?;
+        if !frozen {
+            self.assemble(1, t_imp, drift, kill, transpose)?;
+        }
         for (r, s) in self.rhs.iter_mut().zip(&self.ops[1][3]) {
             *r += theta * dt * s;
         }
@@ -325,7 +349,9 @@ impl Engine1d {
                 let w = 1.0 / (GAMMA * (2.0 - GAMMA));
                 let w0 = (1.0 - GAMMA) * (1.0 - GAMMA) * w;
                 let c = (1.0 - GAMMA) / (2.0 - GAMMA) * dt;
-                self.assemble(1, t_to, drift, kill, transpose)?;
+                if !(kill.is_none() && drift.time_independent()) {
+                    self.assemble(1, t_to, drift, kill, transpose)?;
+                }
                 for i in 0..x.len() {
                     x[i] = w * x[i] - w0 * self.stage[i] + c * self.ops[1][3][i];
                 }

@@ -163,6 +163,9 @@ struct LineRows<'a> {
 }
 
 impl Drift1d for LineRows<'_> {
+    fn time_independent(&self) -> bool {
+        self.count == 1
+    }
     fn face_velocities(&self, t: f64, _faces: &[f64], out: &mut [f64]) -> Result<()> {
         let mut best = 0;
         for k in 1..self.count {
@@ -243,6 +246,7 @@ impl Sweeper {
         let nf = len + 1;
         let [f0, f1, f2] = &self.faces;
         let (f1, f2) = if const_faces { (f0, f0) } else { (f1, f2) };
+        let count = if const_faces { 1 } else { count };
         debug_assert_eq!(data.len(), self.n_lines * len);
         data.par_chunks_mut(lpb * len)
             .zip(self.engines.par_iter_mut())
