@@ -20,10 +20,18 @@ use serde::{Deserialize, Serialize};
 /// with data variance `σ² > 0` per coordinate.
 pub fn collapse_time(n_points: f64, dim: f64, sigma2: f64) -> Result<f64> {
     if !(n_points.is_finite() && n_points >= 2.0) {
-        return Err(ThermoError::InvalidParameter { name: "n_points", value: n_points, reason: "need P >= 2" });
+        return Err(ThermoError::InvalidParameter {
+            name: "n_points",
+            value: n_points,
+            reason: "need P >= 2",
+        });
     }
     if !(dim.is_finite() && dim >= 1.0) {
-        return Err(ThermoError::InvalidParameter { name: "dim", value: dim, reason: "need N >= 1" });
+        return Err(ThermoError::InvalidParameter {
+            name: "dim",
+            value: dim,
+            reason: "need N >= 1",
+        });
     }
     error::positive("sigma2", sigma2)?;
     // P^{2/N} - 1 = expm1(2 ln P / N)
@@ -63,23 +71,41 @@ impl TrainingSet {
     /// Wrap `points` (`n_points x dim`, finite, `n_points >= 2`, `dim >= 1`).
     pub fn new(points: Vec<f64>, n_points: usize, dim: usize) -> Result<Self> {
         if n_points < 2 {
-            return Err(ThermoError::TooFew { name: "n_points", got: n_points, min: 2 });
+            return Err(ThermoError::TooFew {
+                name: "n_points",
+                got: n_points,
+                min: 2,
+            });
         }
         if dim == 0 {
-            return Err(ThermoError::TooFew { name: "dim", got: 0, min: 1 });
+            return Err(ThermoError::TooFew {
+                name: "dim",
+                got: 0,
+                min: 1,
+            });
         }
         if points.len() != n_points * dim {
-            return Err(ThermoError::ShapeMismatch { name: "points", got: points.len(), expected: n_points * dim });
+            return Err(ThermoError::ShapeMismatch {
+                name: "points",
+                got: points.len(),
+                expected: n_points * dim,
+            });
         }
         error::all_finite("points", &points)?;
-        Ok(Self { points, n_points, dim })
+        Ok(Self {
+            points,
+            n_points,
+            dim,
+        })
     }
 
     /// `P` i.i.d. points from `N(0, σ² I_N)` (ChaCha8 stream seeded by `seed`).
     pub fn gaussian(n_points: usize, dim: usize, sigma2: f64, seed: u64) -> Result<Self> {
         let sd = error::positive("sigma2", sigma2)?.sqrt();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let pts = (0..n_points * dim).map(|_| sd * rng.sample::<f64, _>(StandardNormal)).collect();
+        let pts = (0..n_points * dim)
+            .map(|_| sd * rng.sample::<f64, _>(StandardNormal))
+            .collect();
         Self::new(pts, n_points, dim)
     }
 
@@ -106,7 +132,11 @@ impl TrainingSet {
     pub fn excess_entropy(&self, t: f64, n_mc: usize, seed: u64) -> Result<ExcessEntropy> {
         let t = error::time_in("t", t, f64::MIN_POSITIVE, f64::MAX)?;
         if n_mc < 2 {
-            return Err(ThermoError::TooFew { name: "n_mc", got: n_mc, min: 2 });
+            return Err(ThermoError::TooFew {
+                name: "n_mc",
+                got: n_mc,
+                min: 2,
+            });
         }
         let (pn, nd) = (self.n_points, self.dim);
         let e_t = (-t).exp();
@@ -127,7 +157,11 @@ impl TrainingSet {
                     let mut top = f64::NEG_INFINITY;
                     for (nu, ev) in e.iter_mut().enumerate() {
                         let b = &self.points[nu * nd..(nu + 1) * nd];
-                        let d2: f64 = x.iter().zip(b).map(|(xj, bj)| (xj - bj * e_t).powi(2)).sum();
+                        let d2: f64 = x
+                            .iter()
+                            .zip(b)
+                            .map(|(xj, bj)| (xj - bj * e_t).powi(2))
+                            .sum();
                         *ev = -d2 / (2.0 * delta);
                         top = top.max(*ev);
                     }
@@ -139,7 +173,11 @@ impl TrainingSet {
         let n = vals.len() as f64;
         let mean = vals.iter().sum::<f64>() / n;
         let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        Ok(ExcessEntropy { t, f_e: mean, f_e_se: (var / n).sqrt() })
+        Ok(ExcessEntropy {
+            t,
+            f_e: mean,
+            f_e_se: (var / n).sqrt(),
+        })
     }
 }
 
@@ -158,11 +196,23 @@ mod tests {
         assert!(excess_entropy_theory(0.2, 1.0, tc).unwrap().abs() < 1e-12);
         assert!(excess_entropy_theory(0.2, 1.0, 0.9 * tc).unwrap() == 0.0);
         assert!(excess_entropy_theory(0.2, 1.0, 1.5 * tc).unwrap() > 0.0);
-        assert!(matches!(collapse_time(1.0, 10.0, 1.0), Err(ThermoError::InvalidParameter { .. })));
-        assert!(matches!(collapse_time(10.0, 10.0, 0.0), Err(ThermoError::NonPositiveVariance { .. })));
-        assert!(matches!(excess_entropy_theory(0.2, 1.0, 0.0), Err(ThermoError::TimeOutOfRange { .. })));
+        assert!(matches!(
+            collapse_time(1.0, 10.0, 1.0),
+            Err(ThermoError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            collapse_time(10.0, 10.0, 0.0),
+            Err(ThermoError::NonPositiveVariance { .. })
+        ));
+        assert!(matches!(
+            excess_entropy_theory(0.2, 1.0, 0.0),
+            Err(ThermoError::TimeOutOfRange { .. })
+        ));
         let ts = TrainingSet::gaussian(4, 3, 1.0, 1).unwrap();
-        assert!(matches!(ts.excess_entropy(-1.0, 10, 0), Err(ThermoError::TimeOutOfRange { .. })));
+        assert!(matches!(
+            ts.excess_entropy(-1.0, 10, 0),
+            Err(ThermoError::TimeOutOfRange { .. })
+        ));
     }
 
     /// Finite N: f^e tracks the large-N theory well above t_C and is ≈ 0 well below.

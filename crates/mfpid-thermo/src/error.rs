@@ -69,7 +69,9 @@ pub enum ThermoError {
         index: usize,
     },
     /// Adaptive quadrature did not reach its tolerance within its subdivision budget.
-    #[error("quadrature on [{a}, {b}] did not converge: error estimate {error} > tolerance {tolerance}")]
+    #[error(
+        "quadrature on [{a}, {b}] did not converge: error estimate {error} > tolerance {tolerance}"
+    )]
     Quadrature {
         /// Left end.
         a: f64,
@@ -123,7 +125,11 @@ pub(crate) fn finite(name: &'static str, value: f64) -> Result<f64> {
     if value.is_finite() {
         Ok(value)
     } else {
-        Err(ThermoError::InvalidParameter { name, value, reason: "must be finite" })
+        Err(ThermoError::InvalidParameter {
+            name,
+            value,
+            reason: "must be finite",
+        })
     }
 }
 
@@ -132,7 +138,12 @@ pub(crate) fn time_in(name: &'static str, value: f64, min: f64, max: f64) -> Res
     if value.is_finite() && value >= min && value <= max {
         Ok(value)
     } else {
-        Err(ThermoError::TimeOutOfRange { name, value, min, max })
+        Err(ThermoError::TimeOutOfRange {
+            name,
+            value,
+            min,
+            max,
+        })
     }
 }
 

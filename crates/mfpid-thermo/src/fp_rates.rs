@@ -106,14 +106,26 @@ where
         prev = t;
     }
     let fine = evolve(&force, &p_init, t0, times, setup, setup.n_cells, setup.dt)?;
-    let coarse = evolve(&force, &p_init, t0, times, setup, setup.n_cells / 2, 2.0 * setup.dt)?;
+    let coarse = evolve(
+        &force,
+        &p_init,
+        t0,
+        times,
+        setup,
+        setup.n_cells / 2,
+        2.0 * setup.dt,
+    )?;
     Ok(fine
         .iter()
         .zip(&coarse)
         .map(|(a, b)| {
             let (ra, rb) = (a.rates, b.rates);
             RatesEstimate {
-                rates: EntropyRates { pi: ra.pi, phi: ra.phi, ds_dt: ra.ds_dt },
+                rates: EntropyRates {
+                    pi: ra.pi,
+                    phi: ra.phi,
+                    ds_dt: ra.ds_dt,
+                },
                 pi_err: a.pi_err + (ra.pi - rb.pi).abs() / 3.0,
                 phi_err: a.phi_err + (ra.phi - rb.phi).abs() / 3.0,
                 ds_dt_err: a.ds_dt_err + (ra.ds_dt - rb.ds_dt).abs() / 3.0,
@@ -134,21 +146,38 @@ mod tests {
     fn fokker_planck_rates_match_closed_form() {
         let model = TwoCluster::new(1.0, 0.1).unwrap();
         let horizon = 2.0;
-        let setup = FpRatesSetup { lo: -7.0, hi: 7.0, n_cells: 700, dt: 2e-3, diffusion: 1.0 };
+        let setup = FpRatesSetup {
+            lo: -7.0,
+            hi: 7.0,
+            n_cells: 700,
+            dt: 2e-3,
+            diffusion: 1.0,
+        };
         let times = [0.05, 0.3, 1.0, 2.0];
         let p0 = model.marginal(0.0).unwrap();
         let fw = fokker_planck_rates(|_, x| -x, |x| p0.density(x), 0.0, &times, &setup).unwrap();
         for (est, &t) in fw.iter().zip(&times) {
             let exact = model.rates_forward(t).unwrap();
-            assert!((est.rates.pi - exact.pi).abs() < 3.0 * est.pi_err, "fw t={t}: {est:?} vs {exact:?}");
-            assert!((est.rates.phi - exact.phi).abs() < 3.0 * est.phi_err + 1e-9, "fw t={t}: {est:?} vs {exact:?}");
+            assert!(
+                (est.rates.pi - exact.pi).abs() < 3.0 * est.pi_err,
+                "fw t={t}: {est:?} vs {exact:?}"
+            );
+            assert!(
+                (est.rates.phi - exact.phi).abs() < 3.0 * est.phi_err + 1e-9,
+                "fw t={t}: {est:?} vs {exact:?}"
+            );
             assert!(est.pi_err < 0.02 * (1.0 + exact.pi));
         }
         // backward in τ from the exact p_T; compare at τ = T - t
         let pt = model.marginal(horizon).unwrap();
         let taus = [0.0, 1.0, 1.7, 1.95];
         let bw = fokker_planck_rates(
-            |tau, x| model.marginal((horizon - tau).max(0.0)).map(|m| m.backward_drift(x)).unwrap_or(f64::NAN),
+            |tau, x| {
+                model
+                    .marginal((horizon - tau).max(0.0))
+                    .map(|m| m.backward_drift(x))
+                    .unwrap_or(f64::NAN)
+            },
             |x| pt.density(x),
             0.0,
             &taus,
@@ -157,8 +186,14 @@ mod tests {
         .unwrap();
         for (est, &tau) in bw.iter().zip(&taus) {
             let exact = model.rates_backward(horizon - tau).unwrap();
-            assert!((est.rates.pi - exact.pi).abs() < 3.0 * est.pi_err + 1e-9, "bw τ={tau}: {est:?} vs {exact:?}");
-            assert!((est.rates.phi - exact.phi).abs() < 3.0 * est.phi_err + 1e-9, "bw τ={tau}: {est:?} vs {exact:?}");
+            assert!(
+                (est.rates.pi - exact.pi).abs() < 3.0 * est.pi_err + 1e-9,
+                "bw τ={tau}: {est:?} vs {exact:?}"
+            );
+            assert!(
+                (est.rates.phi - exact.phi).abs() < 3.0 * est.phi_err + 1e-9,
+                "bw τ={tau}: {est:?} vs {exact:?}"
+            );
             assert!(est.pi_err < 0.02 * (1.0 + exact.pi));
         }
         assert!(matches!(

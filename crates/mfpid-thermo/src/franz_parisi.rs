@@ -60,7 +60,11 @@ impl FranzParisi {
     pub fn new(model: &TwoCluster, t: f64, n_pairs: usize, seed: u64) -> Result<Self> {
         let t = error::time_in("t", t, f64::MIN_POSITIVE, f64::MAX)?;
         if n_pairs < 2 {
-            return Err(ThermoError::TooFew { name: "n_pairs", got: n_pairs, min: 2 });
+            return Err(ThermoError::TooFew {
+                name: "n_pairs",
+                got: n_pairs,
+                min: 2,
+            });
         }
         let prior = model.marginal(0.0)?;
         let e_t = (-t).exp();
@@ -74,7 +78,13 @@ impl FranzParisi {
                 (x0, x0 * e_t + sd * z)
             })
             .collect();
-        Ok(Self { prior, t, e_t, delta, pairs })
+        Ok(Self {
+            prior,
+            t,
+            e_t,
+            delta,
+            pairs,
+        })
     }
 
     /// Diffusion time t.
@@ -145,9 +155,20 @@ impl FranzParisi {
         let (f1, f1_se) = stat(s[2], s[3]);
         let (f2, f2_se) = stat(s[4], s[5]);
         if !(f.is_finite() && f1.is_finite() && f2.is_finite()) {
-            return Err(ThermoError::NonFinite { name: "Franz-Parisi integrand", index: 0 });
+            return Err(ThermoError::NonFinite {
+                name: "Franz-Parisi integrand",
+                index: 0,
+            });
         }
-        Ok(FpPoint { q, v: -f, dv: -f1, d2v: -f2, v_se: f_se, dv_se: f1_se, d2v_se: f2_se })
+        Ok(FpPoint {
+            q,
+            v: -f,
+            dv: -f1,
+            d2v: -f2,
+            v_se: f_se,
+            dv_se: f1_se,
+            d2v_se: f2_se,
+        })
     }
 
     /// [`FranzParisi::eval`] on every `q` (in parallel; deterministic).
@@ -178,13 +199,31 @@ mod tests {
     #[test]
     fn bad_inputs() {
         let m = TwoCluster::new(1.0, 0.1).unwrap();
-        assert!(matches!(FranzParisi::new(&m, 0.0, 10, 1), Err(ThermoError::TimeOutOfRange { name: "t", .. })));
-        assert!(matches!(FranzParisi::new(&m, -1.0, 10, 1), Err(ThermoError::TimeOutOfRange { .. })));
-        assert!(matches!(FranzParisi::new(&m, 1.0, 1, 1), Err(ThermoError::TooFew { .. })));
+        assert!(matches!(
+            FranzParisi::new(&m, 0.0, 10, 1),
+            Err(ThermoError::TimeOutOfRange { name: "t", .. })
+        ));
+        assert!(matches!(
+            FranzParisi::new(&m, -1.0, 10, 1),
+            Err(ThermoError::TimeOutOfRange { .. })
+        ));
+        assert!(matches!(
+            FranzParisi::new(&m, 1.0, 1, 1),
+            Err(ThermoError::TooFew { .. })
+        ));
         let fp = FranzParisi::new(&m, 1.0, 10, 1).unwrap();
-        assert!(matches!(fp.eval(0.0), Err(ThermoError::NonPositiveOverlap { .. })));
-        assert!(matches!(fp.eval(-0.5), Err(ThermoError::NonPositiveOverlap { .. })));
-        assert!(matches!(fp.eval(f64::NAN), Err(ThermoError::NonPositiveOverlap { .. })));
+        assert!(matches!(
+            fp.eval(0.0),
+            Err(ThermoError::NonPositiveOverlap { .. })
+        ));
+        assert!(matches!(
+            fp.eval(-0.5),
+            Err(ThermoError::NonPositiveOverlap { .. })
+        ));
+        assert!(matches!(
+            fp.eval(f64::NAN),
+            Err(ThermoError::NonPositiveOverlap { .. })
+        ));
     }
 
     /// The analytic derivatives are the derivatives of the MC estimate (same pairs): compare with
@@ -198,13 +237,22 @@ mod tests {
                 let h = 1e-3 * q;
                 let v = |q: f64| fp.eval(q).unwrap();
                 let d = |g: &dyn Fn(FpPoint) -> f64| {
-                    (g(v(q - 2.0 * h)) - 8.0 * g(v(q - h)) + 8.0 * g(v(q + h)) - g(v(q + 2.0 * h))) / (12.0 * h)
+                    (g(v(q - 2.0 * h)) - 8.0 * g(v(q - h)) + 8.0 * g(v(q + h)) - g(v(q + 2.0 * h)))
+                        / (12.0 * h)
                 };
                 let p = v(q);
                 let fd1 = d(&|p| p.v);
                 let fd2 = d(&|p| p.dv);
-                assert!((fd1 - p.dv).abs() < 1e-6 * (1.0 + p.dv.abs()), "t={t} q={q}: {fd1} vs {}", p.dv);
-                assert!((fd2 - p.d2v).abs() < 1e-5 * (1.0 + p.d2v.abs()), "t={t} q={q}: {fd2} vs {}", p.d2v);
+                assert!(
+                    (fd1 - p.dv).abs() < 1e-6 * (1.0 + p.dv.abs()),
+                    "t={t} q={q}: {fd1} vs {}",
+                    p.dv
+                );
+                assert!(
+                    (fd2 - p.d2v).abs() < 1e-5 * (1.0 + p.d2v.abs()),
+                    "t={t} q={q}: {fd2} vs {}",
+                    p.d2v
+                );
             }
         }
     }

@@ -76,10 +76,17 @@ pub fn integrate<F: FnMut(f64) -> f64>(
     crate::error::finite("a", a)?;
     crate::error::finite("b", b)?;
     if b < a {
-        return Err(ThermoError::InvalidParameter { name: "b", value: b, reason: "must be >= a" });
+        return Err(ThermoError::InvalidParameter {
+            name: "b",
+            value: b,
+            reason: "must be >= a",
+        });
     }
     if b == a {
-        return Ok(Quadrature { value: 0.0, abs_err: 0.0 });
+        return Ok(Quadrature {
+            value: 0.0,
+            abs_err: 0.0,
+        });
     }
     // panels: (a, b, value, err)
     let mut panels: Vec<(f64, f64, f64, f64)> = Vec::with_capacity(64);
@@ -90,20 +97,37 @@ pub fn integrate<F: FnMut(f64) -> f64>(
     const MAX_PANELS: usize = 20_000;
     loop {
         if !total.is_finite() || !err.is_finite() {
-            return Err(ThermoError::NonFinite { name: "integrand", index: panels.len() });
+            return Err(ThermoError::NonFinite {
+                name: "integrand",
+                index: panels.len(),
+            });
         }
         let tol = abs_tol.max(rel_tol * total.abs());
         if err <= tol {
-            return Ok(Quadrature { value: total, abs_err: err });
+            return Ok(Quadrature {
+                value: total,
+                abs_err: err,
+            });
         }
         if panels.len() >= MAX_PANELS {
-            return Err(ThermoError::Quadrature { a, b, error: err, tolerance: tol });
+            return Err(ThermoError::Quadrature {
+                a,
+                b,
+                error: err,
+                tolerance: tol,
+            });
         }
         // bisect the worst panel
         let (iw, _) = panels
             .iter()
             .enumerate()
-            .fold((0usize, -1.0f64), |(bi, be), (i, p)| if p.3 > be { (i, p.3) } else { (bi, be) });
+            .fold((0usize, -1.0f64), |(bi, be), (i, p)| {
+                if p.3 > be {
+                    (i, p.3)
+                } else {
+                    (bi, be)
+                }
+            });
         let (pa, pb, pv, pe) = panels.swap_remove(iw);
         let mid = 0.5 * (pa + pb);
         let (v1, e1) = panel(&mut f, pa, mid);
@@ -153,7 +177,10 @@ mod tests {
         let q = integrate(|x| x.powi(6) - 3.0 * x * x, 0.0, 2.0, 1e-13, 0.0).unwrap();
         assert!((q.value - (128.0 / 7.0 - 8.0)).abs() < 1e-12, "{q:?}");
         let q = integrate(|x| (-x * x).exp(), -10.0, 10.0, 1e-13, 0.0).unwrap();
-        assert!((q.value - std::f64::consts::PI.sqrt()).abs() < 1e-12, "{q:?}");
+        assert!(
+            (q.value - std::f64::consts::PI.sqrt()).abs() < 1e-12,
+            "{q:?}"
+        );
         // needs adaptivity: sharp peak
         let q = integrate(|x| 1.0 / (1e-4 + x * x), -1.0, 1.0, 1e-10, 0.0).unwrap();
         let exact = 2.0 / 1e-2 * (1.0f64 / 1e-2).atan();

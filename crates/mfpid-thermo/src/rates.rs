@@ -38,12 +38,20 @@ pub struct RatesEstimate {
 
 fn check_uniform(x: &[f64]) -> Result<f64> {
     if x.len() < 5 {
-        return Err(ThermoError::TooFew { name: "x", got: x.len(), min: 5 });
+        return Err(ThermoError::TooFew {
+            name: "x",
+            got: x.len(),
+            min: 5,
+        });
     }
     error::all_finite("x", x)?;
     let h = (x[x.len() - 1] - x[0]) / (x.len() - 1) as f64;
     if h <= 0.0 {
-        return Err(ThermoError::InvalidParameter { name: "x", value: h, reason: "grid must be increasing" });
+        return Err(ThermoError::InvalidParameter {
+            name: "x",
+            value: h,
+            reason: "grid must be increasing",
+        });
     }
     for w in x.windows(2) {
         if ((w[1] - w[0]) - h).abs() > 1e-6 * h {
@@ -58,7 +66,14 @@ fn check_uniform(x: &[f64]) -> Result<f64> {
 }
 
 /// Rates on a grid with spacing `stride * h`, using every `stride`-th point (second-order stencils).
-fn grid_pass(p: &[f64], f: &[f64], f_dx: Option<&[f64]>, h: f64, diffusion: f64, stride: usize) -> (f64, f64, f64) {
+fn grid_pass(
+    p: &[f64],
+    f: &[f64],
+    f_dx: Option<&[f64]>,
+    h: f64,
+    diffusion: f64,
+    stride: usize,
+) -> (f64, f64, f64) {
     let idx: Vec<usize> = (0..p.len()).step_by(stride).collect();
     let n = idx.len();
     let hs = h * stride as f64;
@@ -82,7 +97,9 @@ fn grid_pass(p: &[f64], f: &[f64], f_dx: Option<&[f64]>, h: f64, diffusion: f64,
         let df = match f_dx {
             Some(g) => g[i],
             None if k == 0 => (-3.0 * f[idx[0]] + 4.0 * f[idx[1]] - f[idx[2]]) / (2.0 * hs),
-            None if k == n - 1 => (3.0 * f[idx[n - 1]] - 4.0 * f[idx[n - 2]] + f[idx[n - 3]]) / (2.0 * hs),
+            None if k == n - 1 => {
+                (3.0 * f[idx[n - 1]] - 4.0 * f[idx[n - 2]] + f[idx[n - 3]]) / (2.0 * hs)
+            }
             None => (f[idx[k + 1]] - f[idx[k - 1]]) / (2.0 * hs),
         };
         // Φ density: (F² p + D F' p) / D
@@ -104,25 +121,43 @@ fn grid_pass(p: &[f64], f: &[f64], f_dx: Option<&[f64]>, h: f64, diffusion: f64,
 /// density's support (tails below 1e-13 of the peak are dropped from Π). Derivatives are centred
 /// second-order differences, integrals trapezoidal; the error estimate is the Richardson estimate
 /// `|I_h - I_{2h}| / 3` from a second pass on every other point. Needs at least 5 points.
-pub fn rates_on_grid(x: &[f64], p: &[f64], f: &[f64], f_dx: Option<&[f64]>, diffusion: f64) -> Result<RatesEstimate> {
+pub fn rates_on_grid(
+    x: &[f64],
+    p: &[f64],
+    f: &[f64],
+    f_dx: Option<&[f64]>,
+    diffusion: f64,
+) -> Result<RatesEstimate> {
     let h = check_uniform(x)?;
     error::positive("diffusion", diffusion)?;
     for (name, arr) in [("p", p), ("f", f)] {
         if arr.len() != x.len() {
-            return Err(ThermoError::ShapeMismatch { name, got: arr.len(), expected: x.len() });
+            return Err(ThermoError::ShapeMismatch {
+                name,
+                got: arr.len(),
+                expected: x.len(),
+            });
         }
         error::all_finite(name, arr)?;
     }
     if let Some(g) = f_dx {
         if g.len() != x.len() {
-            return Err(ThermoError::ShapeMismatch { name: "f_dx", got: g.len(), expected: x.len() });
+            return Err(ThermoError::ShapeMismatch {
+                name: "f_dx",
+                got: g.len(),
+                expected: x.len(),
+            });
         }
         error::all_finite("f_dx", g)?;
     }
     // solvers may leave round-off negatives in the far tails: tolerate |p| <= 1e-10 max p (set to 0)
     let pmax = p.iter().cloned().fold(0.0, f64::max);
     if let Some(i) = p.iter().position(|&v| v < -1e-10 * pmax) {
-        return Err(ThermoError::InvalidParameter { name: "p", value: p[i], reason: "density must be >= 0" });
+        return Err(ThermoError::InvalidParameter {
+            name: "p",
+            value: p[i],
+            reason: "density must be >= 0",
+        });
     }
     let clamped: Vec<f64>;
     let p = if p.iter().any(|&v| v < 0.0) {
@@ -132,15 +167,23 @@ pub fn rates_on_grid(x: &[f64], p: &[f64], f: &[f64], f_dx: Option<&[f64]>, diff
         p
     };
     let (mass, pi1, phi1) = grid_pass(p, f, f_dx, h, diffusion, 1);
-    if !(mass > 0.0) {
-        return Err(ThermoError::InvalidParameter { name: "p", value: mass, reason: "density has zero mass" });
+    if mass.is_nan() || mass <= 0.0 {
+        return Err(ThermoError::InvalidParameter {
+            name: "p",
+            value: mass,
+            reason: "density has zero mass",
+        });
     }
     let (_, pi2, phi2) = grid_pass(p, f, f_dx, h, diffusion, 2);
     let pi_err = (pi1 - pi2).abs() / 3.0;
     let phi_err = (phi1 - phi2).abs() / 3.0;
     let ds_err = ((pi1 - phi1) - (pi2 - phi2)).abs() / 3.0;
     Ok(RatesEstimate {
-        rates: EntropyRates { pi: pi1, phi: phi1, ds_dt: pi1 - phi1 },
+        rates: EntropyRates {
+            pi: pi1,
+            phi: phi1,
+            ds_dt: pi1 - phi1,
+        },
         pi_err,
         phi_err,
         ds_dt_err: ds_err,
@@ -181,7 +224,12 @@ fn pi_kde(sorted: &[(f64, f64)], h: f64, diffusion: f64, scratch: &mut Vec<f64>)
     scratch.resize(xs.len(), 0.0);
     kde_scores(&xs, h, scratch);
     let n = xs.len() as f64;
-    sorted.iter().zip(scratch.iter()).map(|(&(_, f), &s)| (f - diffusion * s).powi(2) / diffusion).sum::<f64>() / n
+    sorted
+        .iter()
+        .zip(scratch.iter())
+        .map(|(&(_, f), &s)| (f - diffusion * s).powi(2) / diffusion)
+        .sum::<f64>()
+        / n
 }
 
 /// Generic rates from `n` samples `x_i ~ p_t` of a 1-D process with drift `drift(x) = (F(x), F'(x))`.
@@ -193,13 +241,22 @@ fn pi_kde(sorted: &[(f64, f64)], h: f64, diffusion: f64, scratch: &mut Vec<f64>)
 /// Errors: `phi_err` is one standard error; `pi_err` is one standard error (from the spread over 8
 /// disjoint sub-samples, scaled by 1/√8) plus the size of the Richardson correction as a bias bound.
 /// Needs at least 64 samples.
-pub fn rates_from_samples<F>(samples: &[f64], drift: F, diffusion: f64, bandwidth: Option<f64>) -> Result<RatesEstimate>
+pub fn rates_from_samples<F>(
+    samples: &[f64],
+    drift: F,
+    diffusion: f64,
+    bandwidth: Option<f64>,
+) -> Result<RatesEstimate>
 where
     F: Fn(f64) -> (f64, f64),
 {
     let n = samples.len();
     if n < 64 {
-        return Err(ThermoError::TooFew { name: "samples", got: n, min: 64 });
+        return Err(ThermoError::TooFew {
+            name: "samples",
+            got: n,
+            min: 64,
+        });
     }
     error::all_finite("samples", samples)?;
     error::positive("diffusion", diffusion)?;
@@ -208,7 +265,10 @@ where
     for &x in samples {
         let (f, df) = drift(x);
         if !(f.is_finite() && df.is_finite()) {
-            return Err(ThermoError::NonFinite { name: "drift", index: pairs.len() });
+            return Err(ThermoError::NonFinite {
+                name: "drift",
+                index: pairs.len(),
+            });
         }
         let c = (f * f + diffusion * df) / diffusion;
         phi_s += c;
@@ -249,7 +309,11 @@ where
     let pi_se = gsd / (GROUPS as f64).sqrt();
     let pi_err = pi_se + (pi_h2 - pi_h).abs();
     Ok(RatesEstimate {
-        rates: EntropyRates { pi, phi, ds_dt: pi - phi },
+        rates: EntropyRates {
+            pi,
+            phi,
+            ds_dt: pi - phi,
+        },
         pi_err,
         phi_err,
         ds_dt_err: pi_err + phi_err,
@@ -266,18 +330,34 @@ mod tests {
     fn grid_rates_match_closed_form() {
         let model = TwoCluster::new(1.0, 0.1).unwrap();
         let n = 1601;
-        let x: Vec<f64> = (0..n).map(|i| -8.0 + 16.0 * i as f64 / (n - 1) as f64).collect();
+        let x: Vec<f64> = (0..n)
+            .map(|i| -8.0 + 16.0 * i as f64 / (n - 1) as f64)
+            .collect();
         for &t in &[0.02, 0.2, 0.8, 2.0] {
             let m = model.marginal(t).unwrap();
             let p: Vec<f64> = x.iter().map(|&y| m.density(y)).collect();
             for backward in [false, true] {
-                let f: Vec<f64> = x.iter().map(|&y| if backward { m.backward_drift(y) } else { -y }).collect();
+                let f: Vec<f64> = x
+                    .iter()
+                    .map(|&y| if backward { m.backward_drift(y) } else { -y })
+                    .collect();
                 let est = rates_on_grid(&x, &p, &f, None, 1.0).unwrap();
-                let exact = if backward { model.rates_backward(t) } else { model.rates_forward(t) }.unwrap();
+                let exact = if backward {
+                    model.rates_backward(t)
+                } else {
+                    model.rates_forward(t)
+                }
+                .unwrap();
                 let tol_pi = 3.0 * est.pi_err + 1e-9;
                 let tol_phi = 3.0 * est.phi_err + 1e-9;
-                assert!((est.rates.pi - exact.pi).abs() < tol_pi, "t={t} bw={backward} Π {est:?} vs {exact:?}");
-                assert!((est.rates.phi - exact.phi).abs() < tol_phi, "t={t} bw={backward} Φ {est:?} vs {exact:?}");
+                assert!(
+                    (est.rates.pi - exact.pi).abs() < tol_pi,
+                    "t={t} bw={backward} Π {est:?} vs {exact:?}"
+                );
+                assert!(
+                    (est.rates.phi - exact.phi).abs() < tol_phi,
+                    "t={t} bw={backward} Φ {est:?} vs {exact:?}"
+                );
                 // the error estimate is informative (not huge)
                 assert!(est.pi_err < 1e-2 * (1.0 + exact.pi.abs()));
             }
@@ -294,12 +374,21 @@ mod tests {
         ));
         assert!(matches!(
             rates_on_grid(&x, &p, &p, None, 0.0),
-            Err(ThermoError::NonPositiveVariance { name: "diffusion", .. })
+            Err(ThermoError::NonPositiveVariance {
+                name: "diffusion",
+                ..
+            })
         ));
         let bad = [0.0, 1.0, 2.5, 3.0, 4.0];
-        assert!(matches!(rates_on_grid(&bad, &p, &p, None, 1.0), Err(ThermoError::InvalidParameter { name: "x", .. })));
+        assert!(matches!(
+            rates_on_grid(&bad, &p, &p, None, 1.0),
+            Err(ThermoError::InvalidParameter { name: "x", .. })
+        ));
         let neg = [0.1, -0.2, 0.3, 0.2, 0.1];
-        assert!(matches!(rates_on_grid(&x, &neg, &p, None, 1.0), Err(ThermoError::InvalidParameter { name: "p", .. })));
+        assert!(matches!(
+            rates_on_grid(&x, &neg, &p, None, 1.0),
+            Err(ThermoError::InvalidParameter { name: "p", .. })
+        ));
     }
 
     #[test]
@@ -311,18 +400,31 @@ mod tests {
             let xs: Vec<f64> = (0..6000).map(|_| m.sample(&mut rng)).collect();
             for backward in [false, true] {
                 let est = if backward {
-                    rates_from_samples(&xs, |x| (m.backward_drift(x), 1.0 + 2.0 * m.score_dx(x)), 1.0, None)
+                    rates_from_samples(
+                        &xs,
+                        |x| (m.backward_drift(x), 1.0 + 2.0 * m.score_dx(x)),
+                        1.0,
+                        None,
+                    )
                 } else {
                     rates_from_samples(&xs, |x| (-x, -1.0), 1.0, None)
                 }
                 .unwrap();
-                let exact = if backward { model.rates_backward(t) } else { model.rates_forward(t) }.unwrap();
+                let exact = if backward {
+                    model.rates_backward(t)
+                } else {
+                    model.rates_forward(t)
+                }
+                .unwrap();
                 assert!(
                     (est.rates.pi - exact.pi).abs() < 3.0 * est.pi_err,
                     "t={t} bw={backward} Π {:?} vs {exact:?}",
                     est
                 );
-                assert!((est.rates.phi - exact.phi).abs() < 3.0 * est.phi_err, "t={t} Φ {est:?} vs {exact:?}");
+                assert!(
+                    (est.rates.phi - exact.phi).abs() < 3.0 * est.phi_err,
+                    "t={t} Φ {est:?} vs {exact:?}"
+                );
             }
         }
     }

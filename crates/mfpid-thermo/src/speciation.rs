@@ -26,13 +26,25 @@ pub fn biroli_speciation_time(lambda_max: f64) -> Result<f64> {
 /// Iterates until the Rayleigh quotient changes by less than `1e-12` relative (at most 10 000 steps).
 pub fn top_covariance_eigenvalue(data: &[f64], n: usize, d: usize) -> Result<f64> {
     if n < 2 {
-        return Err(ThermoError::TooFew { name: "n", got: n, min: 2 });
+        return Err(ThermoError::TooFew {
+            name: "n",
+            got: n,
+            min: 2,
+        });
     }
     if d == 0 {
-        return Err(ThermoError::TooFew { name: "d", got: 0, min: 1 });
+        return Err(ThermoError::TooFew {
+            name: "d",
+            got: 0,
+            min: 1,
+        });
     }
     if data.len() != n * d {
-        return Err(ThermoError::ShapeMismatch { name: "data", got: data.len(), expected: n * d });
+        return Err(ThermoError::ShapeMismatch {
+            name: "data",
+            got: data.len(),
+            expected: n * d,
+        });
     }
     error::all_finite("data", data)?;
     let mut mean = vec![0.0; d];
@@ -42,7 +54,9 @@ pub fn top_covariance_eigenvalue(data: &[f64], n: usize, d: usize) -> Result<f64
         }
     }
     // deterministic, generic start vector
-    let mut v: Vec<f64> = (0..d).map(|j| 1.0 + 0.5 * ((j as f64) * 0.618_033_988_75).fract()).collect();
+    let mut v: Vec<f64> = (0..d)
+        .map(|j| 1.0 + 0.5 * ((j as f64) * 0.618_033_988_75).fract())
+        .collect();
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     let nv = norm(&v);
     v.iter_mut().for_each(|x| *x /= nv);
@@ -51,7 +65,12 @@ pub fn top_covariance_eigenvalue(data: &[f64], n: usize, d: usize) -> Result<f64
     for _ in 0..10_000 {
         w.iter_mut().for_each(|x| *x = 0.0);
         for row in data.chunks_exact(d) {
-            let proj: f64 = row.iter().zip(&mean).zip(&v).map(|((x, m), vj)| (x - m) * vj).sum();
+            let proj: f64 = row
+                .iter()
+                .zip(&mean)
+                .zip(&v)
+                .map(|((x, m), vj)| (x - m) * vj)
+                .sum();
             for ((wj, x), m) in w.iter_mut().zip(row).zip(&mean) {
                 *wj += proj * (x - m);
             }
@@ -138,7 +157,15 @@ fn backward_drift_hd(x: &[f64], e_t: f64, v: f64, out: &mut [f64]) {
 }
 
 /// Integrate the backward SDE (EM, step ≈ `dt`) from forward time `t_from` down to `t_to`.
-fn backward_path(x: &mut [f64], t_from: f64, t_to: f64, dt: f64, sigma2: f64, rng: &mut ChaCha8Rng, f: &mut [f64]) {
+fn backward_path(
+    x: &mut [f64],
+    t_from: f64,
+    t_to: f64,
+    dt: f64,
+    sigma2: f64,
+    rng: &mut ChaCha8Rng,
+    f: &mut [f64],
+) {
     if t_from <= t_to {
         return;
     }
@@ -163,13 +190,25 @@ fn backward_path(x: &mut [f64], t_from: f64, t_to: f64, dt: f64, sigma2: f64, rn
 /// generative order = ascending here).
 pub fn cloning_curve(cfg: &CloningConfig) -> Result<Vec<CloningPoint>> {
     if cfg.d == 0 {
-        return Err(ThermoError::TooFew { name: "d", got: 0, min: 1 });
+        return Err(ThermoError::TooFew {
+            name: "d",
+            got: 0,
+            min: 1,
+        });
     }
     if cfg.n_samples < 2 {
-        return Err(ThermoError::TooFew { name: "n_samples", got: cfg.n_samples, min: 2 });
+        return Err(ThermoError::TooFew {
+            name: "n_samples",
+            got: cfg.n_samples,
+            min: 2,
+        });
     }
     if cfg.clone_times.is_empty() {
-        return Err(ThermoError::TooFew { name: "clone_times", got: 0, min: 1 });
+        return Err(ThermoError::TooFew {
+            name: "clone_times",
+            got: 0,
+            min: 1,
+        });
     }
     error::positive("sigma2", cfg.sigma2)?;
     error::positive("dt", cfg.dt)?;
@@ -190,8 +229,9 @@ pub fn cloning_curve(cfg: &CloningConfig) -> Result<Vec<CloningPoint>> {
             let e_t = (-t_start).exp();
             let v_t = (1.0 - e_t * e_t) + s2 * e_t * e_t;
             let sign = if rng.random::<bool>() { 1.0 } else { -1.0 };
-            let mut x: Vec<f64> =
-                (0..d).map(|_| sign * e_t + v_t.sqrt() * rng.sample::<f64, _>(StandardNormal)).collect();
+            let mut x: Vec<f64> = (0..d)
+                .map(|_| sign * e_t + v_t.sqrt() * rng.sample::<f64, _>(StandardNormal))
+                .collect();
             let mut f = vec![0.0; d];
             let mut clone = vec![0.0; d];
             let mut out = Vec::with_capacity(times.len());
@@ -205,7 +245,15 @@ pub fn cloning_curve(cfg: &CloningConfig) -> Result<Vec<CloningPoint>> {
                 backward_path(&mut clone, tk, 0.0, cfg.dt, s2, &mut crng, &mut f);
                 clone_classes.push(clone.iter().sum::<f64>() > 0.0);
             }
-            backward_path(&mut x, *times.last().unwrap_or(&0.0), 0.0, cfg.dt, s2, &mut rng, &mut f);
+            backward_path(
+                &mut x,
+                *times.last().unwrap_or(&0.0),
+                0.0,
+                cfg.dt,
+                s2,
+                &mut rng,
+                &mut f,
+            );
             let class = x.iter().sum::<f64>() > 0.0;
             for c in clone_classes {
                 out.push(c == class);
@@ -233,7 +281,11 @@ pub fn cloning_curve(cfg: &CloningConfig) -> Result<Vec<CloningPoint>> {
 /// interpolation; [`ThermoError::NoCrossing`] when it does not cross.
 pub fn crossing_time(ts: &[f64], phis: &[f64], level: f64) -> Result<f64> {
     if ts.len() != phis.len() {
-        return Err(ThermoError::ShapeMismatch { name: "phis", got: phis.len(), expected: ts.len() });
+        return Err(ThermoError::ShapeMismatch {
+            name: "phis",
+            got: phis.len(),
+            expected: ts.len(),
+        });
     }
     for k in 1..ts.len() {
         let (a, b) = (phis[k - 1] - level, phis[k] - level);
@@ -255,7 +307,10 @@ mod tests {
     #[test]
     fn phi_theory_at_speciation_time() {
         // large-d limit: a = 1, Γ = 1 (σ² = 1 at t_S)
-        let phi_inf = quad::gaussian_expectation(|x| 1.0 / (1.0 + (-2.0 * x).exp()), 1.0, 1.0, 1e-13).unwrap().value;
+        let phi_inf =
+            quad::gaussian_expectation(|x| 1.0 / (1.0 + (-2.0 * x).exp()), 1.0, 1.0, 1e-13)
+                .unwrap()
+                .value;
         // independent composite-Simpson evaluation of ½∫(G₊²+G₋²)/(G₊+G₋) at a = Γ = 1 gives
         // 0.77520024539665; the spec's "≈ 0.7753" is 1e-4 above it.
         assert!((phi_inf - 0.775_200_245_396_65).abs() < 1e-10, "{phi_inf}");
@@ -267,11 +322,17 @@ mod tests {
         }
         // the direct formula ½∫(G₊²+G₋²)/(G₊+G₋) agrees with the logistic form
         let (a, g) = (0.8f64, 1.3f64);
-        let gauss = |x: f64, m: f64| (-(x - m).powi(2) / (2.0 * g)).exp() / (2.0 * std::f64::consts::PI * g).sqrt();
+        let gauss = |x: f64, m: f64| {
+            (-(x - m).powi(2) / (2.0 * g)).exp() / (2.0 * std::f64::consts::PI * g).sqrt()
+        };
         let direct = quad::integrate(
             |x| {
                 let (p, q) = (gauss(x, a), gauss(x, -a));
-                if p + q > 0.0 { 0.5 * (p * p + q * q) / (p + q) } else { 0.0 }
+                if p + q > 0.0 {
+                    0.5 * (p * p + q * q) / (p + q)
+                } else {
+                    0.0
+                }
             },
             -20.0,
             20.0,
@@ -285,9 +346,18 @@ mod tests {
         let m = a / (-t).exp();
         let s2 = (g - 1.0 + (-2.0 * t).exp()) / (-2.0 * t).exp();
         assert!((cloning_phi_theory(m, s2, t).unwrap() - direct).abs() < 1e-11);
-        assert!(matches!(cloning_phi_theory(1.0, 0.0, 1.0), Err(ThermoError::NonPositiveVariance { .. })));
-        assert!(matches!(cloning_phi_theory(1.0, 1.0, -1.0), Err(ThermoError::TimeOutOfRange { .. })));
-        assert!(matches!(biroli_speciation_time(-1.0), Err(ThermoError::NonPositiveVariance { .. })));
+        assert!(matches!(
+            cloning_phi_theory(1.0, 0.0, 1.0),
+            Err(ThermoError::NonPositiveVariance { .. })
+        ));
+        assert!(matches!(
+            cloning_phi_theory(1.0, 1.0, -1.0),
+            Err(ThermoError::TimeOutOfRange { .. })
+        ));
+        assert!(matches!(
+            biroli_speciation_time(-1.0),
+            Err(ThermoError::NonPositiveVariance { .. })
+        ));
     }
 
     #[test]
@@ -304,7 +374,10 @@ mod tests {
         }
         let lam = top_covariance_eigenvalue(&data, n, d).unwrap();
         assert!((lam - 65.0).abs() < 0.05 * 65.0, "{lam}");
-        assert!(matches!(top_covariance_eigenvalue(&data, n, d + 1), Err(ThermoError::ShapeMismatch { .. })));
+        assert!(matches!(
+            top_covariance_eigenvalue(&data, n, d + 1),
+            Err(ThermoError::ShapeMismatch { .. })
+        ));
     }
 
     #[test]
@@ -321,7 +394,10 @@ mod tests {
         };
         let pts = cloning_curve(&cfg).unwrap();
         for p in &pts {
-            assert!((p.phi - p.phi_theory).abs() < 4.0 * p.phi_se + 0.02, "{p:?}");
+            assert!(
+                (p.phi - p.phi_theory).abs() < 4.0 * p.phi_se + 0.02,
+                "{p:?}"
+            );
         }
         assert!(pts[0].phi > pts[2].phi);
     }

@@ -35,7 +35,10 @@ impl TwoCluster {
     /// Errors: [`crate::ThermoError::NonPositiveVariance`] for `sigma2 <= 0` or non-finite,
     /// [`crate::ThermoError::InvalidParameter`] for a non-finite `mu`.
     pub fn new(mu: f64, sigma2: f64) -> Result<Self> {
-        Ok(Self { mu: error::finite("mu", mu)?, sigma2: error::positive("sigma2", sigma2)? })
+        Ok(Self {
+            mu: error::finite("mu", mu)?,
+            sigma2: error::positive("sigma2", sigma2)?,
+        })
     }
 
     /// Cluster half-separation μ.
@@ -77,7 +80,11 @@ impl TwoCluster {
         let (m2, v) = (p.m * p.m, p.v);
         let pi = m2 + v - 2.0 + 1.0 / v - (m2 / (v * v)) * (1.0 - t2);
         let phi = m2 + v - 1.0;
-        Ok(EntropyRates { pi, phi, ds_dt: pi - phi })
+        Ok(EntropyRates {
+            pi,
+            phi,
+            ds_dt: pi - phi,
+        })
     }
 
     /// Closed-form backward rates at the reverse time whose forward time is `t` (τ = T - t):
@@ -85,7 +92,11 @@ impl TwoCluster {
     pub fn rates_backward(&self, t: f64) -> Result<EntropyRates> {
         let f = self.rates_forward(t)?;
         let phi = 2.0 * f.pi - f.phi;
-        Ok(EntropyRates { pi: f.pi, phi, ds_dt: f.pi - phi })
+        Ok(EntropyRates {
+            pi: f.pi,
+            phi,
+            ds_dt: f.pi - phi,
+        })
     }
 
     /// `E_{p_t}[g(x)]` by quadrature (both mixture components).
@@ -93,7 +104,10 @@ impl TwoCluster {
         let p = self.marginal(t)?;
         let a = quad::gaussian_expectation(&mut g, p.m, p.v, QUAD_TOL)?;
         let b = quad::gaussian_expectation(&mut g, -p.m, p.v, QUAD_TOL)?;
-        Ok(Quadrature { value: 0.5 * (a.value + b.value), abs_err: 0.5 * (a.abs_err + b.abs_err) })
+        Ok(Quadrature {
+            value: 0.5 * (a.value + b.value),
+            abs_err: 0.5 * (a.abs_err + b.abs_err),
+        })
     }
 
     /// Shannon entropy `S(t) = -∫ p_t ln p_t dx` by quadrature.
@@ -151,6 +165,38 @@ impl SpeciationPhase {
     }
 }
 
+/// One cell of the Yu & Huang phase diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PhasePoint {
+    /// Cluster half-separation μ.
+    pub mu: f64,
+    /// Cluster standard deviation σ.
+    pub sigma: f64,
+    /// Speciation time `t_s` (may be negative).
+    pub t_s: f64,
+    /// Phase.
+    pub phase: SpeciationPhase,
+}
+
+/// The (μ, σ) phase diagram on the product grid `mus x sigmas` (row-major: μ outer, σ inner).
+/// Errors for `σ <= 0` or non-finite μ.
+pub fn phase_diagram(mus: &[f64], sigmas: &[f64]) -> Result<Vec<PhasePoint>> {
+    let mut out = Vec::with_capacity(mus.len() * sigmas.len());
+    for &mu in mus {
+        for &sigma in sigmas {
+            let sigma = error::positive("sigma", sigma)?;
+            let m = TwoCluster::new(mu, sigma * sigma)?;
+            out.push(PhasePoint {
+                mu,
+                sigma,
+                t_s: m.speciation_time(),
+                phase: m.phase(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Exact marginal `p_t = ½ N(+m, v) + ½ N(-m, v)` of [`TwoCluster`] at one time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Marginal {
@@ -166,7 +212,8 @@ impl Marginal {
     /// `ln p_t(x) = -½ ln(2π v) - (x² + m²)/(2v) + ln cosh(m x / v)`.
     #[inline]
     pub fn ln_density(&self, x: f64) -> f64 {
-        -0.5 * (2.0 * std::f64::consts::PI * self.v).ln() - (x * x + self.m * self.m) / (2.0 * self.v)
+        -0.5 * (2.0 * std::f64::consts::PI * self.v).ln()
+            - (x * x + self.m * self.m) / (2.0 * self.v)
             + ln_cosh(self.m * x / self.v)
     }
 
@@ -241,10 +288,19 @@ mod tests {
             TwoCluster::new(1.0, -2.0),
             Err(ThermoError::NonPositiveVariance { name: "sigma2", .. })
         ));
-        assert!(matches!(TwoCluster::new(f64::NAN, 1.0), Err(ThermoError::InvalidParameter { .. })));
+        assert!(matches!(
+            TwoCluster::new(f64::NAN, 1.0),
+            Err(ThermoError::InvalidParameter { .. })
+        ));
         let m = TwoCluster::new(1.0, 1.0).unwrap();
-        assert!(matches!(m.marginal(-0.1), Err(ThermoError::TimeOutOfRange { name: "t", .. })));
-        assert!(matches!(m.rates_forward(f64::NAN), Err(ThermoError::TimeOutOfRange { .. })));
+        assert!(matches!(
+            m.marginal(-0.1),
+            Err(ThermoError::TimeOutOfRange { name: "t", .. })
+        ));
+        assert!(matches!(
+            m.rates_forward(f64::NAN),
+            Err(ThermoError::TimeOutOfRange { .. })
+        ));
     }
 
     /// The marginal solves the forward Fokker-Planck equation ∂_t p = ∂_x(x p) + ∂²_x p
@@ -254,14 +310,22 @@ mod tests {
         let model = TwoCluster::new(1.3, 0.4).unwrap();
         let (ht, hx) = (1e-4, 1e-3);
         for &t in &[0.1, 0.5, 1.7] {
-            let (pm, p0, pp) =
-                (model.marginal(t - ht).unwrap(), model.marginal(t).unwrap(), model.marginal(t + ht).unwrap());
+            let (pm, p0, pp) = (
+                model.marginal(t - ht).unwrap(),
+                model.marginal(t).unwrap(),
+                model.marginal(t + ht).unwrap(),
+            );
             for &x in &[-2.0, -0.3, 0.0, 0.8, 2.5] {
                 let dpdt = (pp.density(x) - pm.density(x)) / (2.0 * ht);
                 let flux = |y: f64| y * p0.density(y);
                 let dflux = (flux(x + hx) - flux(x - hx)) / (2.0 * hx);
-                let lap = (p0.density(x + hx) - 2.0 * p0.density(x) + p0.density(x - hx)) / (hx * hx);
-                assert!((dpdt - dflux - lap).abs() < 1e-5, "t={t} x={x}: {dpdt} vs {}", dflux + lap);
+                let lap =
+                    (p0.density(x + hx) - 2.0 * p0.density(x) + p0.density(x - hx)) / (hx * hx);
+                assert!(
+                    (dpdt - dflux - lap).abs() < 1e-5,
+                    "t={t} x={x}: {dpdt} vs {}",
+                    dflux + lap
+                );
             }
             // density integrates to one; score is the derivative of ln p
             assert!((model.expect(t, |_| 1.0).unwrap().value - 1.0).abs() < 1e-12);
@@ -269,7 +333,11 @@ mod tests {
                 let fd = d5(|y| p0.ln_density(y), x, hx);
                 assert!((fd - p0.score(x)).abs() < 1e-8, "{fd} vs {}", p0.score(x));
                 let fd2 = d5(|y| p0.score(y), x, hx);
-                assert!((fd2 - p0.score_dx(x)).abs() < 1e-8, "{fd2} vs {}", p0.score_dx(x));
+                assert!(
+                    (fd2 - p0.score_dx(x)).abs() < 1e-8,
+                    "{fd2} vs {}",
+                    p0.score_dx(x)
+                );
             }
         }
         // σ = μ = 1: U = x²/2 - 2 ln cosh(x e^{-t}) + const
@@ -290,16 +358,31 @@ mod tests {
             for &t in &[0.05, 0.3, 1.0, 2.5] {
                 let p = model.marginal(t).unwrap();
                 let fw = model.rates_forward(t).unwrap();
-                let pi = model.expect(t, |x| (-x - p.score(x)).powi(2)).unwrap().value;
+                let pi = model
+                    .expect(t, |x| (-x - p.score(x)).powi(2))
+                    .unwrap()
+                    .value;
                 let phi = model.expect(t, |x| x * x - 1.0).unwrap().value;
-                assert!((fw.pi - pi).abs() < 1e-10 * (1.0 + pi.abs()), "Π {mu} {s2} {t}");
+                assert!(
+                    (fw.pi - pi).abs() < 1e-10 * (1.0 + pi.abs()),
+                    "Π {mu} {s2} {t}"
+                );
                 assert!((fw.phi - phi).abs() < 1e-10, "Φ");
                 let dsdt = d5(|s| model.entropy(s).unwrap(), t, 1e-3);
-                assert!((fw.ds_dt - dsdt).abs() < 1e-7, "dS/dt {mu} {s2} {t}: {} vs {dsdt}", fw.ds_dt);
+                assert!(
+                    (fw.ds_dt - dsdt).abs() < 1e-7,
+                    "dS/dt {mu} {s2} {t}: {} vs {dsdt}",
+                    fw.ds_dt
+                );
                 let bw = model.rates_backward(t).unwrap();
-                let pi_b = model.expect(t, |x| (p.backward_drift(x) - p.score(x)).powi(2)).unwrap().value;
+                let pi_b = model
+                    .expect(t, |x| (p.backward_drift(x) - p.score(x)).powi(2))
+                    .unwrap()
+                    .value;
                 let phi_b = model
-                    .expect(t, |x| p.backward_drift(x).powi(2) + 1.0 + 2.0 * p.score_dx(x))
+                    .expect(t, |x| {
+                        p.backward_drift(x).powi(2) + 1.0 + 2.0 * p.score_dx(x)
+                    })
                     .unwrap()
                     .value;
                 assert!((bw.pi - pi_b).abs() < 1e-9 * (1.0 + pi_b.abs()));
@@ -322,13 +405,43 @@ mod tests {
             assert!(model.marginal(ts * 0.9).unwrap().potential_u_dxx(0.0) < 0.0);
             assert!(model.marginal(ts * 1.1).unwrap().potential_u_dxx(0.0) > 0.0);
         }
-        assert!((TwoCluster::new(1.0, 1.0).unwrap().speciation_time() - 0.5 * 2f64.ln()).abs() < 1e-15);
-        assert_eq!(TwoCluster::new(1.0, 1.0).unwrap().phase(), SpeciationPhase::SymmetryBreaking);
-        assert_eq!(TwoCluster::new(0.3, 1.0).unwrap().phase(), SpeciationPhase::NoSymmetryBreaking);
+        assert!(
+            (TwoCluster::new(1.0, 1.0).unwrap().speciation_time() - 0.5 * 2f64.ln()).abs() < 1e-15
+        );
+        assert_eq!(
+            TwoCluster::new(1.0, 1.0).unwrap().phase(),
+            SpeciationPhase::SymmetryBreaking
+        );
+        assert_eq!(
+            TwoCluster::new(0.3, 1.0).unwrap().phase(),
+            SpeciationPhase::NoSymmetryBreaking
+        );
         assert!(TwoCluster::new(0.3, 1.0).unwrap().speciation_time() < 0.0);
-        assert_eq!(TwoCluster::new(1.0, 2.5).unwrap().phase(), SpeciationPhase::UnstableSymmetryBreaking);
+        assert_eq!(
+            TwoCluster::new(1.0, 2.5).unwrap().phase(),
+            SpeciationPhase::UnstableSymmetryBreaking
+        );
         // U -> -inf at t = 0 iff σ² > 2
         let p = TwoCluster::new(1.0, 2.5).unwrap().marginal(0.0).unwrap();
         assert!(p.potential_u(50.0) < p.potential_u(10.0));
+        // boundaries of the diagram: t_s = 0 on (σ²-1)² + 2μ² = 1, unstable region σ > √2
+        let d = phase_diagram(&[0.1, 0.5, 1.0], &[0.5, 1.0, 1.3, 1.5]).unwrap();
+        for p in &d {
+            let inside = (p.sigma.powi(2) - 1.0).powi(2) + 2.0 * p.mu * p.mu < 1.0;
+            assert_eq!(
+                inside,
+                p.phase == SpeciationPhase::NoSymmetryBreaking,
+                "{p:?}"
+            );
+            assert_eq!(
+                p.sigma > 2f64.sqrt(),
+                p.phase == SpeciationPhase::UnstableSymmetryBreaking,
+                "{p:?}"
+            );
+        }
+        assert!(matches!(
+            phase_diagram(&[1.0], &[0.0]),
+            Err(ThermoError::NonPositiveVariance { name: "sigma", .. })
+        ));
     }
 }
