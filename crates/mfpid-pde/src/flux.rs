@@ -126,8 +126,8 @@ pub(crate) fn add_apply(
     for i in 1..n - 1 {
         out[i] += c * (lower[i] * x[i - 1] + diag[i] * x[i] + upper[i] * x[i + 1] + src[i]);
     }
-    out[n - 1] += c
-        * (lower[n - 1] * x[n - 2] + diag[n - 1] * x[n - 1] + upper[n - 1] * x[0] + src[n - 1]);
+    out[n - 1] +=
+        c * (lower[n - 1] * x[n - 2] + diag[n - 1] * x[n - 1] + upper[n - 1] * x[0] + src[n - 1]);
 }
 
 #[cfg(test)]
@@ -139,8 +139,14 @@ mod tests {
         for z in [-700.0, -30.0, -2.0, -1e-6, 0.0, 1e-7, 0.5, 3.0, 60.0, 700.0] {
             let (bp, bm) = bernoulli_pair(z);
             let (ep, em) = (bernoulli(z), bernoulli(-z));
-            assert!((bp - ep).abs() <= 1e-14 * ep.max(1e-300), "z={z}: {bp} vs {ep}");
-            assert!((bm - em).abs() <= 1e-14 * em.max(1e-300), "z={z}: {bm} vs {em}");
+            assert!(
+                (bp - ep).abs() <= 1e-14 * ep.max(1e-300),
+                "z={z}: {bp} vs {ep}"
+            );
+            assert!(
+                (bm - em).abs() <= 1e-14 * em.max(1e-300),
+                "z={z}: {bm} vs {em}"
+            );
         }
     }
 

@@ -246,15 +246,26 @@ impl Engine1d {
         check_finite("face velocity", &self.b)?;
         let h = self.grid.h();
         let [lo, di, up, src] = &mut self.ops[which];
-        assemble_line(&self.b, self.eps, h, self.bc, self.max_peclet, lo, di, up, src)?;
+        assemble_line(
+            &self.b,
+            self.eps,
+            h,
+            self.bc,
+            self.max_peclet,
+            lo,
+            di,
+            up,
+            src,
+        )?;
         let n = di.len();
         if transpose {
             self.cp.copy_from_slice(up);
-            for i in 0..n {
-                up[i] = lo[(i + 1) % n];
+            // (L^T)_{i,i+1} = L_{i+1,i}, (L^T)_{i,i-1} = L_{i-1,i} (indices mod n)
+            for (i, u) in up.iter_mut().enumerate() {
+                *u = lo[(i + 1) % n];
             }
-            for i in 0..n {
-                lo[i] = self.cp[(i + n - 1) % n];
+            for (i, l) in lo.iter_mut().enumerate() {
+                *l = self.cp[(i + n - 1) % n];
             }
         }
         if let Some(v) = kill {
@@ -352,8 +363,8 @@ impl Engine1d {
                 if !(kill.is_none() && drift.time_independent()) {
                     self.assemble(1, t_to, drift, kill, transpose)?;
                 }
-                for i in 0..x.len() {
-                    x[i] = w * x[i] - w0 * self.stage[i] + c * self.ops[1][3][i];
+                for ((xi, si), src) in x.iter_mut().zip(&self.stage).zip(&self.ops[1][3]) {
+                    *xi = w * *xi - w0 * si + c * src;
                 }
                 self.solve_implicit(c, x);
                 Ok(())
@@ -454,7 +465,8 @@ impl FokkerPlanck1d {
         potential: Potential<'_>,
     ) -> Result<()> {
         check_positive("dt", dt)?;
-        self.engine.step(p, t, t + dt, drift, Some(potential), false)
+        self.engine
+            .step(p, t, t + dt, drift, Some(potential), false)
     }
 
     /// Advance `p` from `t0` to `t1 > t0` in `n_steps` equal steps.

@@ -238,9 +238,9 @@ impl Sweeper {
         let (times, count) = Self::query_times(scheme, t0, t1);
         // a time-independent drift is evaluated once and shared by all query times
         let n_fill = if const_faces { 1 } else { count };
-        for k in 0..n_fill {
-            fill(times[k], &mut self.faces[k])?;
-            check_finite("face velocity", &self.faces[k])?;
+        for (t, buf) in times.iter().zip(self.faces.iter_mut()).take(n_fill) {
+            fill(*t, buf)?;
+            check_finite("face velocity", buf)?;
         }
         let (len, lpb) = (self.len, self.lines_per_block);
         let nf = len + 1;
@@ -291,8 +291,20 @@ impl FokkerPlanck2d {
         Ok(Self {
             grid,
             splitting: config.splitting,
-            sx: Sweeper::new(grid.x(), ny, config.diffusion, config.boundary, config.scheme)?,
-            sy: Sweeper::new(grid.y(), nx, config.diffusion, config.boundary, config.scheme)?,
+            sx: Sweeper::new(
+                grid.x(),
+                ny,
+                config.diffusion,
+                config.boundary,
+                config.scheme,
+            )?,
+            sy: Sweeper::new(
+                grid.y(),
+                nx,
+                config.diffusion,
+                config.boundary,
+                config.scheme,
+            )?,
             transposed: vec![0.0; nx * ny],
         })
     }
@@ -304,19 +316,23 @@ impl FokkerPlanck2d {
 
     fn sweep_x(&mut self, p: &mut [f64], t0: f64, t1: f64, drift: &impl Drift2d) -> Result<()> {
         let grid = self.grid;
-        self.sx.sweep(p, t0, t1, drift.time_independent(), |t, out| {
-            drift.x_face_velocities(t, &grid, out)
-        })
+        self.sx
+            .sweep(p, t0, t1, drift.time_independent(), |t, out| {
+                drift.x_face_velocities(t, &grid, out)
+            })
     }
 
     fn sweep_y(&mut self, p: &mut [f64], t0: f64, t1: f64, drift: &impl Drift2d) -> Result<()> {
         let grid = self.grid;
         let (nx, ny) = (grid.x().n(), grid.y().n());
         transpose(p, &mut self.transposed, ny, nx);
-        self.sy
-            .sweep(&mut self.transposed, t0, t1, drift.time_independent(), |t, out| {
-                drift.y_face_velocities(t, &grid, out)
-            })?;
+        self.sy.sweep(
+            &mut self.transposed,
+            t0,
+            t1,
+            drift.time_independent(),
+            |t, out| drift.y_face_velocities(t, &grid, out),
+        )?;
         transpose(&self.transposed, p, nx, ny);
         Ok(())
     }

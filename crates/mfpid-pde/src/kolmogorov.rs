@@ -73,14 +73,8 @@ impl FeynmanKac1d {
         let dt = uniform_dt(t0, t1, n_steps)?;
         for k in 0..n_steps {
             let t = t1 - k as f64 * dt;
-            self.engine.step(
-                phi,
-                t,
-                t1 - (k + 1) as f64 * dt,
-                drift,
-                potential,
-                true,
-            )?;
+            self.engine
+                .step(phi, t, t1 - (k + 1) as f64 * dt, drift, potential, true)?;
         }
         Ok(())
     }

@@ -158,7 +158,13 @@ const D7: f64 = 69997945.0 / 29380423.0;
 
 /// Integrate `y' = f(t, y)` from `t0` to `t1` (either direction) starting at `y0`.
 /// `f(t, y, dy)` writes the derivative into `dy`. Returns every accepted step with dense output.
-pub fn dopri5<F>(mut f: F, t0: f64, y0: &[f64], t1: f64, opts: &Dopri5Options) -> Result<OdeSolution>
+pub fn dopri5<F>(
+    mut f: F,
+    t0: f64,
+    y0: &[f64],
+    t1: f64,
+    opts: &Dopri5Options,
+) -> Result<OdeSolution>
 where
     F: FnMut(f64, &[f64], &mut [f64]),
 {
@@ -257,8 +263,7 @@ where
         }
         f(t + C4 * hs, &ys, &mut k[3]);
         for i in 0..n {
-            ys[i] =
-                y[i] + hs * (A51 * k[0][i] + A52 * k[1][i] + A53 * k[2][i] + A54 * k[3][i]);
+            ys[i] = y[i] + hs * (A51 * k[0][i] + A52 * k[1][i] + A53 * k[2][i] + A54 * k[3][i]);
         }
         f(t + C5 * hs, &ys, &mut k[4]);
         for i in 0..n {
@@ -380,7 +385,11 @@ mod tests {
         for k in 0..200 {
             let t = 0.05 * k as f64 + 0.0123;
             sol.eval(t, &mut out).unwrap();
-            assert!((out[0] - t.cos()).abs() < 1e-9, "t={t}: {}", out[0] - t.cos());
+            assert!(
+                (out[0] - t.cos()).abs() < 1e-9,
+                "t={t}: {}",
+                out[0] - t.cos()
+            );
         }
         let back = dopri5(f, 10.0, y, 0.0, &opts).unwrap();
         assert!((back.y_end()[0] - 1.0).abs() < 1e-9);

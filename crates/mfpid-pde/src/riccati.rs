@@ -263,7 +263,8 @@ pub fn solve_riccati_mobius(
     h.view_mut((0, 0), (d, d)).copy_from(&(-coeffs.a()));
     h.view_mut((0, d), (d, d)).copy_from(coeffs.b());
     h.view_mut((d, 0), (d, d)).copy_from(coeffs.q());
-    h.view_mut((d, d), (d, d)).copy_from(&coeffs.a().transpose());
+    h.view_mut((d, d), (d, d))
+        .copy_from(&coeffs.a().transpose());
     let phi = (h * dt).exp();
     check_finite("exp(H dt)", phi.as_slice())?;
     let mut out = Vec::with_capacity(n_steps + 1);
@@ -280,9 +281,10 @@ pub fn solve_riccati_mobius(
         let t = t_start + (k + 1) as f64 * dt;
         // S = Y X^{-1}  <=>  X^T S^T = Y^T
         let lu = x.transpose().lu();
-        let st = lu
-            .solve(&y.transpose())
-            .ok_or(PdeError::Singular { what: "Möbius step X", t })?;
+        let st = lu.solve(&y.transpose()).ok_or(PdeError::Singular {
+            what: "Möbius step X",
+            t,
+        })?;
         s = 0.5 * (&st + st.transpose());
         check_finite("S", s.as_slice()).map_err(|_| PdeError::Singular {
             what: "Möbius step X",

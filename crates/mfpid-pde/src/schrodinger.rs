@@ -119,7 +119,13 @@ pub fn solve_schrodinger(
     let seg = crate::fp1d::uniform_dt(config.t0, config.t1, m)?;
     let dt = seg / config.steps_per_segment as f64;
     let times: Vec<f64> = (0..=m).map(|k| config.t0 + k as f64 * seg).collect();
-    let engine = Engine1d::new(*grid, config.diffusion, config.boundary, config.scheme, None)?;
+    let engine = Engine1d::new(
+        *grid,
+        config.diffusion,
+        config.boundary,
+        config.scheme,
+        None,
+    )?;
 
     // log K_k, row-major (i, j) = log of the weight of source cell j in target cell i, and its transpose
     let mut log_k = vec![vec![0.0; n * n]; m];
@@ -201,7 +207,8 @@ pub fn solve_schrodinger(
             break;
         }
     }
-    if !(residual < config.tol) {
+    // residual is NaN-free (max of finite values or +inf), so this also catches no progress
+    if residual >= config.tol {
         return Err(PdeError::NotConverged {
             method: "Fortet-Sinkhorn",
             iterations,

@@ -47,7 +47,12 @@ impl Ou {
         }
         let mass_err = (grid.integrate(&p) - mass0).abs() / mass0;
         let exact = grid.sample(|x| self.exact(1.0, x));
-        (grid, p, exact, mass_err.max(if min_seen < 0.0 { 1.0 } else { 0.0 }))
+        (
+            grid,
+            p,
+            exact,
+            mass_err.max(if min_seen < 0.0 { 1.0 } else { 0.0 }),
+        )
     }
 }
 
@@ -63,13 +68,19 @@ fn ou_space_order_mass_and_positivity() {
     let mut errs = Vec::new();
     for nx in [60, 120, 240] {
         let (grid, p, exact, mass_or_neg) = OU.run(nx, 400, TimeScheme::CrankNicolson);
-        assert!(mass_or_neg < 1e-12, "nx={nx}: mass drift or negativity {mass_or_neg}");
+        assert!(
+            mass_or_neg < 1e-12,
+            "nx={nx}: mass drift or negativity {mass_or_neg}"
+        );
         errs.push(grid.l1_distance(&p, &exact));
     }
     let orders: Vec<f64> = errs.windows(2).map(|w| (w[0] / w[1]).log2()).collect();
     eprintln!("OU space: L1 errors {errs:?}, orders {orders:?}");
     for o in &orders {
-        assert!((1.8..2.3).contains(o), "space orders {orders:?}, errors {errs:?}");
+        assert!(
+            (1.8..2.3).contains(o),
+            "space orders {orders:?}, errors {errs:?}"
+        );
     }
     assert!(errs[2] < 2e-3, "{errs:?}");
 }
@@ -272,8 +283,17 @@ fn typed_errors() {
     .unwrap();
     let mut p = vec![1.0; 20];
     let err = fp.step(&mut p, 0.0, 0.1, &|_t: f64, _x: f64| 100.0);
-    assert!(matches!(err, Err(PdeError::GridTooCoarse { .. })), "{err:?}");
-    let err = fp.step(&mut p, 0.0, 0.1, &|_t: f64, x: f64| if x > 0.5 { f64::NAN } else { 0.0 });
+    assert!(
+        matches!(err, Err(PdeError::GridTooCoarse { .. })),
+        "{err:?}"
+    );
+    let err = fp.step(&mut p, 0.0, 0.1, &|_t: f64, x: f64| {
+        if x > 0.5 {
+            f64::NAN
+        } else {
+            0.0
+        }
+    });
     assert!(matches!(err, Err(PdeError::NonFinite { .. })));
     let mut short = vec![1.0; 10];
     assert!(matches!(

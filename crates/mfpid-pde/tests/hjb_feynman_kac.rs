@@ -8,7 +8,8 @@ use mfpid_pde::{Boundary, FeynmanKac1d, FpConfig, Grid1d, PdeError, TimeScheme, 
 /// Mehler kernel of -d/dt phi = (1/2) phi'' - (w^2 x^2 / 2) phi over a time span tau.
 fn mehler(tau: f64, w: f64, x: f64, y: f64) -> f64 {
     let (s, c) = ((w * tau).sinh(), (w * tau).cosh());
-    (w / (2.0 * std::f64::consts::PI * s)).sqrt() * (-w * ((x * x + y * y) * c - 2.0 * x * y) / (2.0 * s)).exp()
+    (w / (2.0 * std::f64::consts::PI * s)).sqrt()
+        * (-w * ((x * x + y * y) * c - 2.0 * x * y) / (2.0 * s)).exp()
 }
 
 #[test]
@@ -19,7 +20,13 @@ fn feynman_kac_harmonic_reproduces_mehler_kernel() {
     // reference phi_0(x) = int K_tau(x, y) phi_1(y) dy by fine midpoint quadrature
     let quad = Grid1d::new(-10.0, 10.0, 8000).unwrap();
     let reference = |x: f64| -> f64 {
-        quad.h() * (0..quad.n()).map(|k| { let y = quad.center(k); mehler(tau, w, x, y) * phi1(y) }).sum::<f64>()
+        quad.h()
+            * (0..quad.n())
+                .map(|k| {
+                    let y = quad.center(k);
+                    mehler(tau, w, x, y) * phi1(y)
+                })
+                .sum::<f64>()
     };
     let v = |_t: f64, x: f64| 0.5 * w * w * x * x;
     let mut errs = Vec::new();
@@ -36,9 +43,13 @@ fn feynman_kac_harmonic_reproduces_mehler_kernel() {
         )
         .unwrap();
         let mut phi = grid.sample(phi1);
-        fk.solve_back(&mut phi, tau, 0.0, 4 * n, &ZeroDrift, Some(&v)).unwrap();
+        fk.solve_back(&mut phi, tau, 0.0, 4 * n, &ZeroDrift, Some(&v))
+            .unwrap();
         let exact = grid.sample(reference);
-        let err = phi.iter().zip(&exact).fold(0.0f64, |m, (a, e)| m.max((a - e).abs()));
+        let err = phi
+            .iter()
+            .zip(&exact)
+            .fold(0.0f64, |m, (a, e)| m.max((a - e).abs()));
         errs.push(err);
     }
     let order = (errs[0] / errs[1]).log2();
@@ -69,12 +80,22 @@ fn hjb_matches_lq_riccati_and_cole_hopf() {
     let mut errs = Vec::new();
     for n in [80, 160, 320] {
         let grid = Grid1d::new(-4.0, 4.0, n).unwrap();
-        let mut hjb = Hjb1d::new(grid, HjbConfig { diffusion: 1.0, boundary: Boundary::ZeroFlux }).unwrap();
+        let mut hjb = Hjb1d::new(
+            grid,
+            HjbConfig {
+                diffusion: 1.0,
+                boundary: Boundary::ZeroFlux,
+            },
+        )
+        .unwrap();
         let mut j = grid.sample(|x| 0.5 * c * x * x);
         // too few steps: typed CFL error naming the limit
         let mut j_bad = j.clone();
         let err = hjb.solve_back(&mut j_bad, 1.0, 0.0, 10, &zero, &v);
-        assert!(matches!(err, Err(PdeError::CflViolated { min_steps, .. }) if min_steps > 10), "{err:?}");
+        assert!(
+            matches!(err, Err(PdeError::CflViolated { min_steps, .. }) if min_steps > 10),
+            "{err:?}"
+        );
         let h = grid.h();
         let nt = (1.0 / (0.9 / (20.0 / h + 1.0 / (h * h)))).ceil() as usize;
         hjb.solve_back(&mut j, 1.0, 0.0, nt, &zero, &v).unwrap();
@@ -92,9 +113,19 @@ fn hjb_matches_lq_riccati_and_cole_hopf() {
         errs.push((err, uerr));
         // Cole-Hopf: J = -log phi with phi from the linear Feynman-Kac equation
         if n == 320 {
-            let mut fk = FeynmanKac1d::new(grid, FpConfig { diffusion: 1.0, boundary: Boundary::ZeroFlux, scheme: TimeScheme::CrankNicolson, max_peclet: None }).unwrap();
+            let mut fk = FeynmanKac1d::new(
+                grid,
+                FpConfig {
+                    diffusion: 1.0,
+                    boundary: Boundary::ZeroFlux,
+                    scheme: TimeScheme::CrankNicolson,
+                    max_peclet: None,
+                },
+            )
+            .unwrap();
             let mut phi = grid.sample(|x| (-0.5 * c * x * x).exp());
-            fk.solve_back(&mut phi, 1.0, 0.0, 400, &ZeroDrift, Some(&v)).unwrap();
+            fk.solve_back(&mut phi, 1.0, 0.0, 400, &ZeroDrift, Some(&v))
+                .unwrap();
             let mut ch = 0.0f64;
             let mut che = 0.0f64;
             for i in 0..n {

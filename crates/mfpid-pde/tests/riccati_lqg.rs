@@ -77,7 +77,10 @@ fn lqg_scalar_riccati_matches_closed_form_both_directions() {
     }
     let mob_back = solve_riccati_mobius(&coeffs, 1.0, &s1, 0.0, 7).unwrap();
     for (t, s) in &mob_back {
-        assert!((s[(0, 0)] - lqg.s(*t)).abs() < 1e-9, "Möbius backward at t={t}");
+        assert!(
+            (s[(0, 0)] - lqg.s(*t)).abs() < 1e-9,
+            "Möbius backward at t={t}"
+        );
     }
 }
 
@@ -96,7 +99,11 @@ fn lqg_terminal_variance_shooting_and_energies() {
     )
     .unwrap();
     let y = mf.y_end();
-    assert!((y[1] - SIGMA_TAR * SIGMA_TAR).abs() < 1e-9, "Sigma_1 = {}", y[1]);
+    assert!(
+        (y[1] - SIGMA_TAR * SIGMA_TAR).abs() < 1e-9,
+        "Sigma_1 = {}",
+        y[1]
+    );
     assert!((y[2] - M_TAR).abs() < 1e-9, "MF m_1 = {}", y[2]);
     let mut out = [0.0; 5];
     for k in 1..10 {
@@ -140,7 +147,11 @@ fn lqg_terminal_variance_shooting_and_energies() {
 }
 
 fn sym3(v: [f64; 6]) -> DMatrix<f64> {
-    DMatrix::from_row_slice(3, 3, &[v[0], v[1], v[2], v[1], v[3], v[4], v[2], v[4], v[5]])
+    DMatrix::from_row_slice(
+        3,
+        3,
+        &[v[0], v[1], v[2], v[1], v[3], v[4], v[2], v[4], v[5]],
+    )
 }
 
 #[test]
@@ -181,11 +192,14 @@ fn matrix_3x3_against_reference_integration() {
         assert_eq!(s_mob, &s_mob.transpose());
     }
     // time-varying wrapper with constant closure reproduces the constant solver
-    let tv = TimeVaryingRiccati::new(3, |_t, am: &mut DMatrix<f64>, bm: &mut DMatrix<f64>, qm: &mut DMatrix<f64>| {
-        am.copy_from(coeffs.a());
-        bm.copy_from(coeffs.b());
-        qm.copy_from(coeffs.q());
-    })
+    let tv = TimeVaryingRiccati::new(
+        3,
+        |_t, am: &mut DMatrix<f64>, bm: &mut DMatrix<f64>, qm: &mut DMatrix<f64>| {
+            am.copy_from(coeffs.a());
+            bm.copy_from(coeffs.b());
+            qm.copy_from(coeffs.q());
+        },
+    )
     .unwrap();
     let again = solve_riccati(&tv, 1.0, &s_t, 0.0, &Dopri5Options::default()).unwrap();
     assert!((again.s_end() - packed.s_end()).amax() < 1e-14);

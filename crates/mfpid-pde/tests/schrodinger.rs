@@ -37,7 +37,10 @@ fn fortet_gaussian(t: f64) -> (f64, f64) {
         a1 = 1.0 / V1 - ah1;
         b1 = M1 / V1 - bh1;
     }
-    let (at, bt) = (a1 / (1.0 + D * a1 * (1.0 - t)), b1 / (1.0 + D * a1 * (1.0 - t)));
+    let (at, bt) = (
+        a1 / (1.0 + D * a1 * (1.0 - t)),
+        b1 / (1.0 + D * a1 * (1.0 - t)),
+    );
     let (aht, bht) = (ah0 / (1.0 + D * ah0 * t), bh0 / (1.0 + D * ah0 * t));
     let prec = at + aht;
     ((bt + bht) / prec, 1.0 / prec)
@@ -48,7 +51,10 @@ fn closed_form_matches_gaussian_fortet_iteration() {
     for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
         let (m, v) = bridge(t);
         let (mf, vf) = fortet_gaussian(t);
-        assert!((m - mf).abs() < 1e-12 && (v - vf).abs() < 1e-12, "t={t}: {m},{v} vs {mf},{vf}");
+        assert!(
+            (m - mf).abs() < 1e-12 && (v - vf).abs() < 1e-12,
+            "t={t}: {m},{v} vs {mf},{vf}"
+        );
     }
 }
 
@@ -72,7 +78,10 @@ fn run(scheme: TimeScheme, tol: f64) {
         ..Default::default()
     };
     let sol = solve_schrodinger(&grid, &p0, &p1, &ZeroDrift, None, &config).unwrap();
-    eprintln!("Sinkhorn iterations {}, residual {:e}", sol.iterations, sol.residual);
+    eprintln!(
+        "Sinkhorn iterations {}, residual {:e}",
+        sol.iterations, sol.residual
+    );
     let mut errs = Vec::new();
     for (k, t) in sol.times.iter().enumerate() {
         let (m, v) = bridge(*t);
@@ -83,7 +92,10 @@ fn run(scheme: TimeScheme, tol: f64) {
         p.iter_mut().for_each(|v| *v /= mass);
         errs.push(grid.l1_distance(&p, &exact));
     }
-    eprintln!("Schrödinger bridge ({scheme:?}) L1 errors at {:?}: {errs:?}", sol.times);
+    eprintln!(
+        "Schrödinger bridge ({scheme:?}) L1 errors at {:?}: {errs:?}",
+        sol.times
+    );
     assert!(errs[0] < 1e-8 && errs[4] < 1e-8, "end marginals {errs:?}");
     for e in &errs[1..4] {
         assert!(*e < tol, "{scheme:?}: {errs:?}");
