@@ -186,11 +186,17 @@ struct Sweeper {
     lines_per_block: usize,
     engines: Vec<Engine1d>,
     faces: [Vec<f64>; 3],
+    /// Coordinate of each line along the other axis.
+    other: Vec<f64>,
 }
+
+/// A 2-D potential `V(t, x, y)` at cell centres (killing rate / Feynman-Kac potential).
+pub type Potential2d<'a> = &'a (dyn Fn(f64, f64, f64) -> f64 + Sync);
 
 impl Sweeper {
     fn new(
         axis: &crate::grid::Grid1d,
+        other_axis: &crate::grid::Grid1d,
         n_lines: usize,
         diffusion: f64,
         bc: Boundary,
@@ -209,6 +215,7 @@ impl Sweeper {
             lines_per_block,
             engines,
             faces: [vec![0.0; nf], vec![0.0; nf], vec![0.0; nf]],
+            other: other_axis.centers(),
         })
     }
 
@@ -225,13 +232,18 @@ impl Sweeper {
     }
 
     /// Advance every line of `data` (`n_lines x len`, contiguous lines) from `t0` to `t1`, with
-    /// face velocities for time `s` produced by `fill(s, buffer)`.
+    /// face velocities for time `s` produced by `fill(s, buffer)`; half of the potential acts in
+    /// each direction; `transpose` selects the backward (adjoint) operator.
+    #[allow(clippy::too_many_arguments)]
     fn sweep(
         &mut self,
         data: &mut [f64],
         t0: f64,
         t1: f64,
         const_faces: bool,
+        kill: Option<Potential2d<'_>>,
+        along_x: bool,
+        transpose: bool,
         mut fill: impl FnMut(f64, &mut [f64]) -> Result<()>,
     ) -> Result<()> {
         let scheme = self.engines[0].scheme;
@@ -248,6 +260,7 @@ impl Sweeper {
         let (f1, f2) = if const_faces { (f0, f0) } else { (f1, f2) };
         let count = if const_faces { 1 } else { count };
         debug_assert_eq!(data.len(), self.n_lines * len);
+        let other = &self.other;
         data.par_chunks_mut(lpb * len)
             .zip(self.engines.par_iter_mut())
             .enumerate()
@@ -259,7 +272,16 @@ impl Sweeper {
                         rows: [&f0[g..g + nf], &f1[g..g + nf], &f2[g..g + nf]],
                         count,
                     };
-                    engine.step(line, t0, t1, &rows, None, false)?;
+                    match kill {
+                        Some(v) => {
+                            let c = other[blk * lpb + l];
+                            let half = move |t: f64, s: f64| {
+                                0.5 * if along_x { v(t, s, c) } else { v(t, c, s) }
+                            };
+                            engine.step(line, t0, t1, &rows, Some(&half), transpose)?;
+                        }
+                        None => engine.step(line, t0, t1, &rows, None, transpose)?,
+                    }
                 }
                 Ok(())
             })
@@ -277,34 +299,22 @@ pub struct FokkerPlanck2d {
 }
 
 impl FokkerPlanck2d {
-    /// Validate and allocate all scratch (about `10 (nx + ny)` lines' worth plus two grid-sized
-    /// buffers per direction).
+    /// Validate and allocate all scratch (a few grid-sized buffers; none is allocated per step).
     pub fn new(grid: Grid2d, config: FpConfig2d) -> Result<Self> {
         if matches!(config.boundary, Boundary::Dirichlet { .. }) {
             return Err(PdeError::InvalidParameter {
                 name: "boundary",
                 value: f64::NAN,
-                reason: "2-D solver supports ZeroFlux and Periodic walls",
+                reason: "2-D solvers support ZeroFlux and Periodic walls",
             });
         }
         let (nx, ny) = (grid.x().n(), grid.y().n());
+        let (d, bc, sch) = (config.diffusion, config.boundary, config.scheme);
         Ok(Self {
             grid,
             splitting: config.splitting,
-            sx: Sweeper::new(
-                grid.x(),
-                ny,
-                config.diffusion,
-                config.boundary,
-                config.scheme,
-            )?,
-            sy: Sweeper::new(
-                grid.y(),
-                nx,
-                config.diffusion,
-                config.boundary,
-                config.scheme,
-            )?,
+            sx: Sweeper::new(grid.x(), grid.y(), ny, d, bc, sch)?,
+            sy: Sweeper::new(grid.y(), grid.x(), nx, d, bc, sch)?,
             transposed: vec![0.0; nx * ny],
         })
     }
@@ -314,45 +324,105 @@ impl FokkerPlanck2d {
         &self.grid
     }
 
-    fn sweep_x(&mut self, p: &mut [f64], t0: f64, t1: f64, drift: &impl Drift2d) -> Result<()> {
+    fn sweep_x(
+        &mut self,
+        p: &mut [f64],
+        t0: f64,
+        t1: f64,
+        drift: &(impl Drift2d + ?Sized),
+        kill: Option<Potential2d<'_>>,
+        transpose: bool,
+    ) -> Result<()> {
         let grid = self.grid;
+        let frozen = drift.time_independent();
         self.sx
-            .sweep(p, t0, t1, drift.time_independent(), |t, out| {
+            .sweep(p, t0, t1, frozen, kill, true, transpose, |t, out| {
                 drift.x_face_velocities(t, &grid, out)
             })
     }
 
-    fn sweep_y(&mut self, p: &mut [f64], t0: f64, t1: f64, drift: &impl Drift2d) -> Result<()> {
+    fn sweep_y(
+        &mut self,
+        p: &mut [f64],
+        t0: f64,
+        t1: f64,
+        drift: &(impl Drift2d + ?Sized),
+        kill: Option<Potential2d<'_>>,
+        transpose: bool,
+    ) -> Result<()> {
         let grid = self.grid;
         let (nx, ny) = (grid.x().n(), grid.y().n());
-        transpose(p, &mut self.transposed, ny, nx);
+        let frozen = drift.time_independent();
+        transpose_into(p, &mut self.transposed, ny, nx);
         self.sy.sweep(
             &mut self.transposed,
             t0,
             t1,
-            drift.time_independent(),
+            frozen,
+            kill,
+            false,
+            transpose,
             |t, out| drift.y_face_velocities(t, &grid, out),
         )?;
-        transpose(&self.transposed, p, nx, ny);
+        transpose_into(&self.transposed, p, nx, ny);
         Ok(())
     }
 
-    /// Advance `p` (row-major `nx * ny`, `x` fastest) from `t` to `t + dt`.
-    pub fn step(&mut self, p: &mut [f64], t: f64, dt: f64, drift: &impl Drift2d) -> Result<()> {
-        check_len("p", p.len(), self.grid.len())?;
-        crate::error::check_positive("dt", dt)?;
-        match self.splitting {
-            Splitting::Lie => {
-                self.sweep_x(p, t, t + dt, drift)?;
-                self.sweep_y(p, t, t + dt, drift)
+    /// One split step from `t_from` to `t_to` (either direction). The backward (adjoint) step
+    /// applies the transposed sweeps in reverse order, so it is the exact transpose of the
+    /// forward step for time-independent coefficients.
+    fn advance(
+        &mut self,
+        p: &mut [f64],
+        t_from: f64,
+        t_to: f64,
+        drift: &(impl Drift2d + ?Sized),
+        kill: Option<Potential2d<'_>>,
+        transpose: bool,
+    ) -> Result<()> {
+        check_len("state", p.len(), self.grid.len())?;
+        crate::error::check_positive("dt", (t_to - t_from).abs())?;
+        match (self.splitting, transpose) {
+            (Splitting::Lie, false) => {
+                self.sweep_x(p, t_from, t_to, drift, kill, false)?;
+                self.sweep_y(p, t_from, t_to, drift, kill, false)
             }
-            Splitting::Strang => {
-                let tm = t + 0.5 * dt;
-                self.sweep_x(p, t, tm, drift)?;
-                self.sweep_y(p, t, t + dt, drift)?;
-                self.sweep_x(p, tm, t + dt, drift)
+            (Splitting::Lie, true) => {
+                self.sweep_y(p, t_from, t_to, drift, kill, true)?;
+                self.sweep_x(p, t_from, t_to, drift, kill, true)
+            }
+            (Splitting::Strang, tr) => {
+                let tm = 0.5 * (t_from + t_to);
+                self.sweep_x(p, t_from, tm, drift, kill, tr)?;
+                self.sweep_y(p, t_from, t_to, drift, kill, tr)?;
+                self.sweep_x(p, tm, t_to, drift, kill, tr)
             }
         }
+    }
+
+    /// Advance `p` (row-major `nx * ny`, `x` fastest) from `t` to `t + dt`.
+    pub fn step(
+        &mut self,
+        p: &mut [f64],
+        t: f64,
+        dt: f64,
+        drift: &(impl Drift2d + ?Sized),
+    ) -> Result<()> {
+        crate::error::check_positive("dt", dt)?;
+        self.advance(p, t, t + dt, drift, None, false)
+    }
+
+    /// As [`step`](Self::step) with killing at rate `V(t, x, y)` (`dp/dt = ... - V p`).
+    pub fn step_with_potential(
+        &mut self,
+        p: &mut [f64],
+        t: f64,
+        dt: f64,
+        drift: &(impl Drift2d + ?Sized),
+        potential: Potential2d<'_>,
+    ) -> Result<()> {
+        crate::error::check_positive("dt", dt)?;
+        self.advance(p, t, t + dt, drift, Some(potential), false)
     }
 
     /// Advance `p` from `t0` to `t1` in `n_steps` equal steps.
@@ -362,18 +432,79 @@ impl FokkerPlanck2d {
         t0: f64,
         t1: f64,
         n_steps: usize,
-        drift: &impl Drift2d,
+        drift: &(impl Drift2d + ?Sized),
     ) -> Result<()> {
         let dt = crate::fp1d::uniform_dt(t0, t1, n_steps)?;
         for k in 0..n_steps {
-            self.step(p, t0 + k as f64 * dt, dt, drift)?;
+            self.advance(
+                p,
+                t0 + k as f64 * dt,
+                t0 + (k + 1) as f64 * dt,
+                drift,
+                None,
+                false,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Backward Kolmogorov / Feynman-Kac solver on a 2-D grid,
+/// `-dphi/dt = b . grad phi + (D/2) Laplacian phi - V phi`, with the transposed sweeps of
+/// [`FokkerPlanck2d`] (discrete adjoint; constants preserved when `V = 0`).
+#[derive(Debug, Clone)]
+pub struct FeynmanKac2d {
+    inner: FokkerPlanck2d,
+}
+
+impl FeynmanKac2d {
+    /// Validate and allocate (same configuration as the forward solver).
+    pub fn new(grid: Grid2d, config: FpConfig2d) -> Result<Self> {
+        Ok(Self {
+            inner: FokkerPlanck2d::new(grid, config)?,
+        })
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> &Grid2d {
+        &self.inner.grid
+    }
+
+    /// Pull `phi` back from `t` to `t - dt` (`dt > 0`).
+    pub fn step_back(
+        &mut self,
+        phi: &mut [f64],
+        t: f64,
+        dt: f64,
+        drift: &(impl Drift2d + ?Sized),
+        potential: Option<Potential2d<'_>>,
+    ) -> Result<()> {
+        crate::error::check_positive("dt", dt)?;
+        self.inner.advance(phi, t, t - dt, drift, potential, true)
+    }
+
+    /// Pull `phi` back from `t1` to `t0 < t1` in `n_steps` equal steps.
+    pub fn solve_back(
+        &mut self,
+        phi: &mut [f64],
+        t1: f64,
+        t0: f64,
+        n_steps: usize,
+        drift: &(impl Drift2d + ?Sized),
+        potential: Option<Potential2d<'_>>,
+    ) -> Result<()> {
+        let dt = crate::fp1d::uniform_dt(t0, t1, n_steps)?;
+        for k in 0..n_steps {
+            let t = t1 - k as f64 * dt;
+            self.inner
+                .advance(phi, t, t1 - (k + 1) as f64 * dt, drift, potential, true)?;
         }
         Ok(())
     }
 }
 
 /// Blocked transpose of a `rows x cols` row-major matrix `src` into `dst` (`cols x rows`).
-fn transpose(src: &[f64], dst: &mut [f64], rows: usize, cols: usize) {
+fn transpose_into(src: &[f64], dst: &mut [f64], rows: usize, cols: usize) {
     const B: usize = 32;
     dst.par_chunks_mut(B * rows)
         .enumerate()
@@ -402,9 +533,9 @@ mod tests {
         let a: Vec<f64> = (0..r * c).map(|k| k as f64).collect();
         let mut t = vec![0.0; r * c];
         let mut b = vec![0.0; r * c];
-        transpose(&a, &mut t, r, c);
+        transpose_into(&a, &mut t, r, c);
         assert_eq!(t[5 * r + 3], a[3 * c + 5]);
-        transpose(&t, &mut b, c, r);
+        transpose_into(&t, &mut b, c, r);
         assert_eq!(a, b);
     }
 }

@@ -59,7 +59,9 @@ pub use fp1d::{
     cell_peclet, gibbs_state, potential_faces, Drift1d, FaceTable, FokkerPlanck1d, FpConfig,
     Potential, TimeScheme, ZeroDrift,
 };
-pub use fp2d::{Drift2d, FaceField2d, FokkerPlanck2d, FpConfig2d, Splitting};
+pub use fp2d::{
+    Drift2d, FaceField2d, FeynmanKac2d, FokkerPlanck2d, FpConfig2d, Potential2d, Splitting,
+};
 pub use grid::{Boundary, Grid1d, Grid2d};
 pub use hjb::{feedback_control, Hjb1d, HjbConfig};
 pub use kolmogorov::FeynmanKac1d;

@@ -145,3 +145,85 @@ fn gibbs_state_is_fixed_point_and_periodic_mass() {
     assert!((torus.integrate(&p) - m0).abs() < 1e-12 * m0);
     assert!(p.iter().all(|v| *v >= 0.0));
 }
+
+/// Mehler kernel of -d/dt phi = (1/2) phi'' - (w^2 x^2 / 2) phi over a time span tau.
+fn mehler(tau: f64, w: f64, x: f64, y: f64) -> f64 {
+    let (s, c) = ((w * tau).sinh(), (w * tau).cosh());
+    (w / (2.0 * std::f64::consts::PI * s)).sqrt()
+        * (-w * ((x * x + y * y) * c - 2.0 * x * y) / (2.0 * s)).exp()
+}
+
+#[test]
+fn feynman_kac_2d_harmonic_is_product_of_mehler_kernels_and_adjoint() {
+    use mfpid_pde::fp2d::FeynmanKac2d;
+    use mfpid_pde::Grid1d;
+    let w = 1.1;
+    let tau = 0.6;
+    let fa = |x: f64| (-(x - 0.3).powi(2) / 0.5).exp();
+    let fb = |y: f64| (-(y + 0.2).powi(2) / 0.8).exp();
+    let quad = Grid1d::new(-10.0, 10.0, 4000).unwrap();
+    let conv = |f: &dyn Fn(f64) -> f64, x: f64| -> f64 {
+        quad.h()
+            * (0..quad.n())
+                .map(|k| {
+                    let y = quad.center(k);
+                    mehler(tau, w, x, y) * f(y)
+                })
+                .sum::<f64>()
+    };
+    let grid = Grid2d::square(-5.0, 5.0, 80).unwrap();
+    let cfg = FpConfig2d {
+        diffusion: 1.0,
+        boundary: Boundary::ZeroFlux,
+        scheme: TimeScheme::CrankNicolson,
+        splitting: Splitting::Strang,
+    };
+    let mut fk = FeynmanKac2d::new(grid, cfg).unwrap();
+    let v = |_t: f64, x: f64, y: f64| 0.5 * w * w * (x * x + y * y);
+    let mut phi = grid.sample(|x, y| fa(x) * fb(y));
+    fk.solve_back(
+        &mut phi,
+        tau,
+        0.0,
+        60,
+        &|_t: f64, _x: f64, _y: f64| [0.0, 0.0],
+        Some(&v),
+    )
+    .unwrap();
+    let ga: Vec<f64> = grid.x().centers().iter().map(|&x| conv(&fa, x)).collect();
+    let gb: Vec<f64> = grid.y().centers().iter().map(|&y| conv(&fb, y)).collect();
+    let mut err = 0.0f64;
+    for j in 0..grid.y().n() {
+        for i in 0..grid.x().n() {
+            err = err.max((phi[j * grid.x().n() + i] - ga[i] * gb[j]).abs());
+        }
+    }
+    eprintln!("2-D Mehler max error {err}");
+    assert!(err < 2e-3, "{err}");
+
+    // adjointness of one forward and one backward step (time-independent drift, with potential)
+    let drift = |_t: f64, x: f64, y: f64| [-(x + 0.4 * y), -(y - 0.4 * x)];
+    for splitting in [Splitting::Lie, Splitting::Strang] {
+        let cfg = FpConfig2d {
+            splitting,
+            scheme: TimeScheme::BackwardEuler,
+            ..cfg
+        };
+        let small = Grid2d::square(-3.0, 3.0, 24).unwrap();
+        let mut fp = FokkerPlanck2d::new(small, cfg).unwrap();
+        let mut fk = FeynmanKac2d::new(small, cfg).unwrap();
+        let p = small.sample(|x, y| (-(x - 0.5).powi(2) - y * y).exp());
+        let phi = small.sample(|x, y| (0.3 * x - 0.2 * y).cos() + 1.5);
+        let mut p1 = p.clone();
+        fp.step_with_potential(&mut p1, 0.0, 0.2, &drift, &v)
+            .unwrap();
+        let mut phi0 = phi.clone();
+        fk.step_back(&mut phi0, 0.2, 0.2, &drift, Some(&v)).unwrap();
+        let lhs: f64 = p1.iter().zip(&phi).map(|(a, b)| a * b).sum();
+        let rhs: f64 = p.iter().zip(&phi0).map(|(a, b)| a * b).sum();
+        assert!(
+            (lhs - rhs).abs() < 1e-12 * lhs.abs(),
+            "{splitting:?}: {lhs} vs {rhs}"
+        );
+    }
+}
