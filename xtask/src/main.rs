@@ -1,1 +1,128 @@
-fn main() {}
+//! `cargo xtask reproduce [NAME ...] [--quick] [--out DIR] [--seed S]`, `cargo xtask bench sde`, `cargo xtask list`.
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use xtask::entries::{find, ENTRIES};
+use xtask::reproduce::run_entry;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "mfpid project runner: reproduce the papers' tables and figures, run benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Regenerate tables and figures into OUT/NAME/ (all registered entries when no NAME is given).
+    Reproduce {
+        /// Entries to run (see `cargo xtask list`).
+        names: Vec<String>,
+        /// Small settings that run in seconds.
+        #[arg(long)]
+        quick: bool,
+        /// Output directory.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Base seed.
+        #[arg(long, default_value_t = 20251122)]
+        seed: u64,
+    },
+    /// List the registered entries.
+    List,
+    /// Benchmarks measured side by side with reference implementations.
+    Bench {
+        /// Which benchmark: `sde`.
+        what: String,
+        /// Steps per run (default: the 1000).
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        /// Particles per run.
+        #[arg(long, default_value_t = 100_000)]
+        particles: usize,
+        /// Output directory.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Skip the NumPy comparison.
+        #[arg(long)]
+        no_numpy: bool,
+    },
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::List => {
+            for e in ENTRIES {
+                println!("{:<28} {}", e.name, e.about);
+            }
+            Ok(())
+        }
+        Cmd::Reproduce {
+            names,
+            quick,
+            out,
+            seed,
+        } => {
+            let selected: Vec<_> = if names.is_empty() {
+                ENTRIES.iter().collect()
+            } else {
+                let mut v = Vec::new();
+                for n in &names {
+                    match find(n) {
+                        Some(e) => v.push(e),
+                        None => bail!(
+                            "unknown entry '{n}'; `cargo xtask list` shows the registered ones"
+                        ),
+                    }
+                }
+                v
+            };
+            let mut failed = Vec::new();
+            for e in selected {
+                println!("== {} {}", e.name, if quick { "(quick)" } else { "" });
+                match run_entry(e, &out, quick, seed) {
+                    Ok(done) => {
+                        for line in &done.outcome.summary {
+                            println!("   {line}");
+                        }
+                        println!("   -> {} ({:.1} s)", done.dir.display(), done.wall_s);
+                    }
+                    Err(err) => {
+                        eprintln!("   FAILED: {err:#}");
+                        failed.push(e.name);
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                bail!(
+                    "{} entr{} failed: {}",
+                    failed.len(),
+                    if failed.len() == 1 { "y" } else { "ies" },
+                    failed.join(", ")
+                );
+            }
+            Ok(())
+        }
+        Cmd::Bench {
+            what,
+            steps,
+            particles,
+            out,
+            no_numpy,
+        } => match what.as_str() {
+            "sde" => xtask::bench::sde::run(&out, steps, particles, !no_numpy),
+            other => bail!("unknown benchmark '{other}' (available: sde)"),
+        },
+    }
+}

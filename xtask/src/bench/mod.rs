@@ -1,0 +1,4 @@
+//! Benchmarks run by `cargo xtask bench NAME`, each measured side by side with its reference.
+
+pub mod python;
+pub mod sde;

@@ -1,0 +1,47 @@
+//! The registry of reproduction entries. One file per entry; add yours to [`ENTRIES`].
+
+use crate::table::Table;
+use anyhow::Result;
+use std::path::Path;
+
+pub mod sde_convergence;
+
+/// What an entry gets: the mode, the seed and the (staging) directory for its figures.
+pub struct Ctx<'a> {
+    /// Small settings that run in seconds (tests, CI).
+    pub quick: bool,
+    /// Base seed; entries derive every random stream from it.
+    pub seed: u64,
+    /// Directory to write figures and extra files into (renamed into place on success).
+    pub dir: &'a Path,
+}
+
+/// What an entry returns; the harness writes `table.csv` and `record.json` from it.
+pub struct Outcome {
+    /// The main table (column names are an interface: other tools read them).
+    pub table: Table,
+    /// The full configuration that produced the table (goes into `record.json`).
+    pub config: serde_json::Value,
+    /// Short human-readable findings printed after the run and stored in `record.json`.
+    pub summary: Vec<String>,
+}
+
+/// A registered reproduction.
+pub struct Entry {
+    /// Name on the command line and directory under `results/`.
+    pub name: &'static str,
+    /// One line on what it reproduces.
+    pub about: &'static str,
+    /// Columns left out of snapshot tests (wall times and other machine-dependent values).
+    pub snapshot_skip: &'static [&'static str],
+    /// The entry itself.
+    pub run: fn(&Ctx) -> Result<Outcome>,
+}
+
+/// Every registered entry, in the order `cargo xtask reproduce` runs them.
+pub const ENTRIES: &[Entry] = &[sde_convergence::ENTRY];
+
+/// Look an entry up by name.
+pub fn find(name: &str) -> Option<&'static Entry> {
+    ENTRIES.iter().find(|e| e.name == name)
+}
