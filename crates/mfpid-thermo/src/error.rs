@@ -98,6 +98,9 @@ pub enum ThermoError {
     /// The grid solver (`mfpid-pde`) reported an error (its message).
     #[error("grid solver failed: {0}")]
     Pde(String),
+    /// The bridge layer (`mfpid-bridge`) reported an error (its message).
+    #[error("bridge failed: {0}")]
+    Bridge(String),
     /// A user drift failed in `prepare`.
     #[error("drift failed at t = {t}: {message}")]
     Drift {

@@ -37,6 +37,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bridges;
 pub mod collapse;
 pub mod error;
 pub mod fp_rates;
