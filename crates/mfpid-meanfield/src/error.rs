@@ -67,6 +67,20 @@ pub enum MeanFieldError {
         /// Which collection.
         what: &'static str,
     },
+    /// A fixed-point iteration did not reach its tolerance.
+    #[error("{solver} did not converge in {iterations} iterations (tolerance {tolerance}): {reason}; history {history:?}")]
+    NotConverged {
+        /// Solver name.
+        solver: &'static str,
+        /// Iterations done.
+        iterations: usize,
+        /// The tolerance asked for.
+        tolerance: f64,
+        /// The stopping quantity per iteration.
+        history: Vec<f64>,
+        /// Why it stopped.
+        reason: String,
+    },
     /// An error from mfpid-bridge.
     #[error("bridge: {0}")]
     Bridge(#[from] mfpid_bridge::BridgeError),

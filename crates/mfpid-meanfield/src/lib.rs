@@ -18,9 +18,18 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod fixed_point;
 pub mod interpolant;
+pub mod law;
+pub mod quadratic;
 
 pub use error::{MeanFieldError, Result};
+pub use fixed_point::{
+    Anderson, Criterion, Executor, FixedPointMap, FixedPointOutcome, FixedPointSolver, FnMap,
+    FnObserver, IterObserver, IterState, IterateTrace, Picard, ResidualHistory,
+};
 pub use interpolant::{
     global_mean_mixture, global_mean_points, interpolant_at, interpolant_centres, piece_midpoints,
 };
+pub use law::{Law, LawTarget};
+pub use quadratic::{AnalyticQuadraticMf, MfSolution, QuadraticMf, QuadraticMfConfig, Simulation};
