@@ -21,6 +21,7 @@ pub mod error;
 pub mod fixed_point;
 pub mod interpolant;
 pub mod law;
+pub mod lqg;
 pub mod quadratic;
 
 pub use error::{MeanFieldError, Result};
@@ -32,4 +33,5 @@ pub use interpolant::{
     global_mean_mixture, global_mean_points, interpolant_at, interpolant_centres, piece_midpoints,
 };
 pub use law::{Law, LawTarget};
+pub use lqg::{Lqg, LqgConfig, LqgMethod, LqgPoint, LqgSimulation, LqgSolution, ScalarLqg};
 pub use quadratic::{AnalyticQuadraticMf, MfSolution, QuadraticMf, QuadraticMfConfig, Simulation};
