@@ -187,7 +187,7 @@ impl FranzParisi {
     }
 }
 
-/// The reference q-grid of the spec: `0.075, 0.085, ..., 8.065` (799 points, step 0.01).
+/// The reference q-grid of the spec: `0.075, 0.085, ..., 8.065` (800 points, step 0.01).
 pub fn reference_q_grid() -> Vec<f64> {
     (0..=799).map(|i| 0.075 + 0.01 * i as f64).collect()
 }
