@@ -31,6 +31,7 @@ macro_rules! snap {
 
 snap! {
     sde_convergence => "sde-convergence",
+    pde_convergence => "pde-convergence",
 }
 
 #[test]

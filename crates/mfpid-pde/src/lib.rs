@@ -52,6 +52,7 @@ pub mod kolmogorov;
 pub mod ode;
 pub mod riccati;
 pub mod schrodinger;
+pub mod study;
 mod tridiag;
 
 pub use error::{PdeError, Result};

@@ -4,6 +4,7 @@ use crate::table::Table;
 use anyhow::Result;
 use std::path::Path;
 
+pub mod pde_convergence;
 pub mod sde_convergence;
 
 /// What an entry gets: the mode, the seed and the (staging) directory for its figures.
@@ -39,7 +40,7 @@ pub struct Entry {
 }
 
 /// Every registered entry, in the order `cargo xtask reproduce` runs them.
-pub const ENTRIES: &[Entry] = &[sde_convergence::ENTRY];
+pub const ENTRIES: &[Entry] = &[sde_convergence::ENTRY, pde_convergence::ENTRY];
 
 /// Look an entry up by name.
 pub fn find(name: &str) -> Option<&'static Entry> {

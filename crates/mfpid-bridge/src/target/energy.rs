@@ -21,8 +21,12 @@ pub struct EnergyTarget<E> {
     energy: E,
     n_pairs: usize,
     seed: u64,
-    sd: f64,
     key: u64,
+    /// optional Gaussian reference `N(m0, s0 I)` folded into the proposal
+    reference: Option<(Vec<f64>, f64)>,
+    /// per-step proposal: precision `K + 1/s0` and the weight of `mu` in its mean
+    prop_sd: f64,
+    mu_weight: f64,
 }
 
 impl<E> std::fmt::Debug for EnergyTarget<E> {
@@ -54,9 +58,36 @@ where
             energy,
             n_pairs,
             seed,
-            sd: f64::NAN,
             key: 0,
+            reference: None,
+            prop_sd: f64::NAN,
+            mu_weight: 1.0,
         })
+    }
+
+    /// Fold a Gaussian reference `N(m0, s0 I)` (a rough guess of where `p_tar` lives) into the
+    /// proposal: samples come from `N(mu, I/K) · N(m0, s0 I)` (a Gaussian with precision
+    /// `K + 1/s0`) and get weights `∝ exp(-E(y) + |y - m0|²/(2 s0))`. The estimator targets the same
+    /// probe law; it only changes the variance, and removes the collapse of the plain proposal when
+    /// `N(mu, I/K)` is much wider than the target (small `K`, early times).
+    pub fn with_reference(mut self, m0: &[f64], s0: f64) -> Result<Self> {
+        if m0.len() != self.d {
+            return Err(BridgeError::DimensionMismatch {
+                what: "reference mean",
+                expected: self.d,
+                found: m0.len(),
+            });
+        }
+        crate::error::check_finite("reference mean", m0)?;
+        if !(s0 > 0.0 && s0.is_finite()) {
+            return Err(BridgeError::OutOfRange {
+                what: "reference variance s0",
+                value: s0,
+                range: "(0, inf)",
+            });
+        }
+        self.reference = Some((m0.to_vec(), s0));
+        Ok(self)
     }
 }
 
@@ -78,7 +109,17 @@ where
 
     fn prepare(&mut self, k: f64, t: f64) -> Result<()> {
         check_k(k)?;
-        self.sd = 1.0 / k.sqrt();
+        match &self.reference {
+            None => {
+                self.prop_sd = 1.0 / k.sqrt();
+                self.mu_weight = 1.0;
+            }
+            Some((_, s0)) => {
+                let prec = k + 1.0 / s0;
+                self.prop_sd = 1.0 / prec.sqrt();
+                self.mu_weight = k / prec;
+            }
+        }
         self.key = mix(self.seed ^ mix(t.to_bits()));
         Ok(())
     }
@@ -102,10 +143,24 @@ where
                 *x = rng.sample::<f64, _>(StandardNormal);
             }
             for sign in [1.0, -1.0] {
-                for j in 0..d {
-                    y[j] = mu[j] + sign * self.sd * xi[j];
+                let mut l_ref = 0.0;
+                match &self.reference {
+                    None => {
+                        for j in 0..d {
+                            y[j] = mu[j] + sign * self.prop_sd * xi[j];
+                        }
+                    }
+                    Some((m0, s0)) => {
+                        let (wm, sd) = (self.mu_weight, self.prop_sd);
+                        let mut q = 0.0;
+                        for j in 0..d {
+                            y[j] = wm * mu[j] + (1.0 - wm) * m0[j] + sign * sd * xi[j];
+                            q += (y[j] - m0[j]) * (y[j] - m0[j]);
+                        }
+                        l_ref = 0.5 * q / s0;
+                    }
                 }
-                let l = -(self.energy)(y);
+                let l = -(self.energy)(y) + l_ref;
                 if !l.is_finite() {
                     continue;
                 }

@@ -1,0 +1,640 @@
+//! MF-PID with the quadratic interaction `V_t(z) = beta_t |z|²/2`.
+//!
+//! Then `V^MF_t[x; p] = beta_t |x - m_t|²/2 + beta_t tr Cov_t/2` and the mean-field problem is the
+//! GH-PID bridge with centre `nu_t = m_t`, the population mean, found self-consistently. With a
+//! piecewise-constant protocol the unknown is the centre trajectory `nu_i` (one per piece); the
+//! map `F(nu)` is the ensemble mean at the piece midpoints of a particle simulation of the bridge
+//! under `nu`, started from samples of `p_in` (each particle with its own start) and guided to
+//! `p_tar`. The seed and the start samples are fixed, so every evaluation of `F` uses the same
+//! random numbers (common random numbers) and `F` is a smooth deterministic map.
+//!
+//! The linear-interpolant theorem ([`crate::interpolant_centres`]) gives the answer in closed form;
+//! [`QuadraticMf::solve`] is the general route it short-cuts.
+
+use mfpid_bridge::{Bridge, Protocol};
+use mfpid_sde::observe::{blocked_sum, ControlEnergy, Observer, StepView};
+use mfpid_sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{check_finite, MeanFieldError, Result};
+use crate::fixed_point::{
+    Executor, FixedPointMap, FixedPointOutcome, FixedPointSolver, IterObserver,
+};
+use crate::interpolant::{interpolant_centres, piece_midpoints, validate_breaks};
+use crate::law::{Law, LawTarget};
+
+/// Ensemble mean and variance (per coordinate) at chosen grid times.
+#[derive(Debug, Clone)]
+pub struct TimeMoments {
+    times: Vec<f64>,
+    /// Means, row-major `times x d` (NaN until observed).
+    pub mean: Vec<f64>,
+    /// Variances (divisor `B - 1`), row-major `times x d`.
+    pub var: Vec<f64>,
+    d: usize,
+    partials: Vec<f64>,
+    buf: Vec<f64>,
+}
+
+impl TimeMoments {
+    /// Record at `times` (each must be a grid point; matched to within `1e-12`).
+    pub fn new(times: Vec<f64>, d: usize) -> Self {
+        let m = times.len();
+        Self {
+            times,
+            mean: vec![f64::NAN; m * d],
+            var: vec![f64::NAN; m * d],
+            d,
+            partials: Vec::new(),
+            buf: vec![0.0; 2 * d],
+        }
+    }
+    /// The recording times.
+    pub fn times(&self) -> &[f64] {
+        &self.times
+    }
+}
+
+impl Observer for TimeMoments {
+    fn start(&mut self, _grid: &TimeGrid, _n: usize, d: usize) {
+        self.d = d;
+        let m = self.times.len();
+        self.mean = vec![f64::NAN; m * d];
+        self.var = vec![f64::NAN; m * d];
+        self.buf = vec![0.0; 2 * d];
+    }
+    fn observe(&mut self, v: &StepView<'_>) {
+        let Some(k) = self.times.iter().position(|&s| (s - v.t).abs() < 1e-12) else {
+            return;
+        };
+        let (d, x, n) = (v.dim, v.x, v.n_particles());
+        // shifted sums (shift = particle 0) for a stable variance
+        let shift: Vec<f64> = x[..d].to_vec();
+        blocked_sum(n, 2 * d, &mut self.partials, &mut self.buf, |i, acc| {
+            for j in 0..d {
+                let y = x[i * d + j] - shift[j];
+                acc[j] += y;
+                acc[d + j] += y * y;
+            }
+        });
+        v.comm.all_reduce_sum(&mut self.buf);
+        let total = v.total_particles as f64;
+        for j in 0..d {
+            let s1 = self.buf[j] / total;
+            let s2 = self.buf[d + j] / total;
+            self.mean[k * d + j] = shift[j] + s1;
+            self.var[k * d + j] = (s2 - s1 * s1).max(0.0) * total / (total - 1.0).max(1.0);
+        }
+    }
+}
+
+/// Configuration of a quadratic MF-PID problem.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuadraticMfConfig {
+    /// Breaks `0 = t_0 < ... < t_M = 1`.
+    pub breaks: Vec<f64>,
+    /// `beta_i >= 0` per piece (1/time²).
+    pub beta: Vec<f64>,
+    /// Particles `B`.
+    pub n_particles: usize,
+    /// Euler-Maruyama steps over `[0, 1]` (aligned to the breaks and the piece midpoints).
+    pub n_steps: usize,
+    /// Seed of the Brownian increments (fixed across iterations: common random numbers).
+    pub seed: u64,
+    /// Seed of the start samples drawn from `p_in`.
+    pub start_seed: u64,
+    /// Time cut-off of the bridge drift (see `mfpid_bridge::Bridge::with_eps`).
+    pub eps: f64,
+}
+
+impl QuadraticMfConfig {
+    /// Defaults: `B = 4096`, 400 steps, seeds 1 and 2, `eps = 1e-3`.
+    pub fn new(breaks: Vec<f64>, beta: Vec<f64>) -> Self {
+        Self {
+            breaks,
+            beta,
+            n_particles: 4096,
+            n_steps: 400,
+            seed: 1,
+            start_seed: 2,
+            eps: mfpid_bridge::DEFAULT_EPS,
+        }
+    }
+}
+
+/// Output of one particle simulation under a centre trajectory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Simulation {
+    /// Ensemble mean at the piece midpoints, row-major `M x d`.
+    pub mid_mean: Vec<f64>,
+    /// Standard error of those means, `sqrt(var / B)`, row-major `M x d`.
+    pub mid_stderr: Vec<f64>,
+    /// Terminal mean (length `d`).
+    pub terminal_mean: Vec<f64>,
+    /// Control energy `E(1) = sum_n h_n mean |u|²` and its standard error.
+    pub energy: f64,
+    /// Standard error of `energy`.
+    pub energy_stderr: f64,
+}
+
+/// A quadratic-interaction MF-PID problem: the map `nu -> F(nu)` on the centre trajectory.
+pub struct QuadraticMf {
+    config: QuadraticMfConfig,
+    d: usize,
+    p_in: Law,
+    p_tar: Law,
+    target: LawTarget,
+    starts: Vec<f64>,
+    midpoints: Vec<f64>,
+    grid: TimeGrid,
+    last: Option<Simulation>,
+}
+
+impl QuadraticMf {
+    /// Validate and draw the start samples from `p_in`.
+    pub fn new(config: QuadraticMfConfig, p_in: Law, p_tar: Law) -> Result<Self> {
+        validate_breaks(&config.breaks)?;
+        let m = config.breaks.len() - 1;
+        if config.beta.len() != m {
+            return Err(MeanFieldError::BadLength {
+                what: "beta",
+                len: config.beta.len(),
+                expected: format!("pieces M = {m}"),
+            });
+        }
+        // beta validated by the protocol
+        Protocol::piecewise(p_tar.dim(), config.breaks.clone(), config.beta.clone())?;
+        let d = p_in.dim();
+        if p_tar.dim() != d {
+            return Err(MeanFieldError::BadLength {
+                what: "p_tar dimension",
+                len: p_tar.dim(),
+                expected: format!("d = {d} (the dimension of p_in)"),
+            });
+        }
+        if config.n_particles < 2 {
+            return Err(MeanFieldError::OutOfRange {
+                what: "n_particles",
+                value: config.n_particles as f64,
+                range: "[2, inf)",
+            });
+        }
+        let midpoints = piece_midpoints(&config.breaks)?;
+        let mut marks: Vec<f64> = config.breaks[1..m].to_vec();
+        marks.extend_from_slice(&midpoints);
+        marks.sort_by(f64::total_cmp);
+        let grid = TimeGrid::aligned(0.0, 1.0, &marks, config.n_steps)?;
+        let starts = p_in.sample(config.n_particles, config.start_seed)?;
+        let target = p_tar.target()?;
+        Ok(Self {
+            config,
+            d,
+            p_in,
+            p_tar,
+            target,
+            starts,
+            midpoints,
+            grid,
+            last: None,
+        })
+    }
+
+    /// Dimension `d`.
+    pub fn dim_state(&self) -> usize {
+        self.d
+    }
+    /// Number of pieces `M`.
+    pub fn pieces(&self) -> usize {
+        self.midpoints.len()
+    }
+    /// The configuration.
+    pub fn config(&self) -> &QuadraticMfConfig {
+        &self.config
+    }
+    /// Piece midpoints `s_i`.
+    pub fn midpoints(&self) -> &[f64] {
+        &self.midpoints
+    }
+    /// The start samples (row-major `B x d`).
+    pub fn starts(&self) -> &[f64] {
+        &self.starts
+    }
+    /// `m̄_in` and `m̄_tar`, the global means of the two laws.
+    pub fn means(&self) -> (Vec<f64>, Vec<f64>) {
+        (self.p_in.mean(), self.p_tar.mean())
+    }
+    /// Sample mean of the starts (length `d`).
+    pub fn start_mean(&self) -> Vec<f64> {
+        let d = self.d;
+        let mut m = vec![0.0; d];
+        for row in self.starts.chunks_exact(d) {
+            m.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+        }
+        let b = (self.starts.len() / d) as f64;
+        m.iter_mut().for_each(|a| *a /= b);
+        m
+    }
+
+    /// The theorem's centres: the linear interpolant of the global means at the piece midpoints.
+    pub fn interpolant(&self) -> Result<Vec<f64>> {
+        let (a, b) = self.means();
+        interpolant_centres(&self.config.breaks, &a, &b)
+    }
+
+    /// `|m̄_tar - m̄_in|` (Euclidean).
+    pub fn delta_m(&self) -> f64 {
+        let (a, b) = self.means();
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (y - x).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    /// The spec's starting point: interpolant `+ amplitude sin(2π s_i) Δm` (`Δm = m̄_tar - m̄_in`).
+    pub fn perturbed_start(&self, amplitude: f64) -> Result<Vec<f64>> {
+        let (a, b) = self.means();
+        let mut nu = self.interpolant()?;
+        for (i, s) in self.midpoints.iter().enumerate() {
+            let w = amplitude * (2.0 * std::f64::consts::PI * s).sin();
+            for j in 0..self.d {
+                nu[i * self.d + j] += w * (b[j] - a[j]);
+            }
+        }
+        Ok(nu)
+    }
+
+    /// The protocol with centres `nu` (row-major `M x d`).
+    pub fn protocol(&self, nu: &[f64]) -> Result<Protocol> {
+        Ok(
+            Protocol::piecewise(self.d, self.config.breaks.clone(), self.config.beta.clone())?
+                .with_centres(nu.to_vec())?,
+        )
+    }
+
+    /// One particle simulation of the bridge under centres `nu` (same random numbers every call).
+    pub fn simulate(&self, nu: &[f64]) -> Result<Simulation> {
+        let protocol = self.protocol(nu)?;
+        let mut bridge = Bridge::new(&protocol, self.target.clone())?
+            .with_eps(self.config.eps)?
+            .with_starts(self.starts.clone())?;
+        let b = self.config.n_particles;
+        let mut ens = Ensemble::from_vec(b, self.d, self.starts.clone())?;
+        let mut mom = TimeMoments::new(self.midpoints.clone(), self.d);
+        let mut energy = ControlEnergy::new();
+        let mut last = TimeMoments::new(vec![1.0], self.d);
+        let cfg = RunConfig::new(Scheme::EulerMaruyama, self.config.seed);
+        run(
+            &mut bridge,
+            &Noise::Scalar(1.0),
+            &self.grid,
+            &mut ens,
+            &cfg,
+            &mut [&mut mom, &mut energy, &mut last],
+        )?;
+        let bf = b as f64;
+        Ok(Simulation {
+            mid_stderr: mom.var.iter().map(|v| (v / bf).sqrt()).collect(),
+            mid_mean: mom.mean,
+            terminal_mean: last.mean,
+            energy: energy.total(),
+            energy_stderr: energy.stderr(),
+        })
+    }
+
+    /// The last simulation done by [`FixedPointMap::apply`].
+    pub fn last_simulation(&self) -> Option<&Simulation> {
+        self.last.as_ref()
+    }
+
+    /// Solve the fixed point `nu = F(nu)` from `nu0` with `solver` under `executor`.
+    pub fn solve(
+        &mut self,
+        solver: &mut dyn FixedPointSolver,
+        executor: &Executor,
+        nu0: Vec<f64>,
+        observers: &mut [&mut dyn IterObserver],
+    ) -> Result<MfSolution> {
+        let interp = self.interpolant()?;
+        let dm = self.delta_m();
+        let outcome = executor.run(self, solver, nu0, observers)?;
+        let sim = self.simulate(&outcome.x)?;
+        let max_dev = outcome
+            .x
+            .iter()
+            .zip(&interp)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        let mc = sim.mid_stderr.iter().copied().fold(0.0, f64::max);
+        let mut within = true;
+        for ((a, b), se) in outcome.x.iter().zip(&interp).zip(&sim.mid_stderr) {
+            within &= (a - b).abs() <= 3.0 * se;
+        }
+        Ok(MfSolution {
+            max_dev_over_dm: max_dev / dm,
+            mc_error_over_dm: mc / dm,
+            within_3_stderr: within,
+            interpolant: interp,
+            simulation: sim,
+            outcome,
+        })
+    }
+}
+
+/// Result of [`QuadraticMf::solve`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MfSolution {
+    /// The converged fixed point and its history.
+    pub outcome: FixedPointOutcome,
+    /// The theorem's centres.
+    pub interpolant: Vec<f64>,
+    /// Simulation at the converged centres.
+    pub simulation: Simulation,
+    /// `max_i |nu_i - interpolant_i| / |Δm|`.
+    pub max_dev_over_dm: f64,
+    /// `max_i stderr_i / |Δm|`: the Monte Carlo error of the sample mean at the midpoints.
+    pub mc_error_over_dm: f64,
+    /// Whether `|nu_i - interpolant_i| <= 3 stderr_i` for every piece and coordinate.
+    pub within_3_stderr: bool,
+}
+
+impl FixedPointMap for QuadraticMf {
+    fn dim(&self) -> usize {
+        self.pieces() * self.d
+    }
+    fn apply(&mut self, nu: &[f64], out: &mut [f64]) -> Result<()> {
+        check_finite("nu", nu)?;
+        let sim = self.simulate(nu)?;
+        out.copy_from_slice(&sim.mid_mean);
+        self.last = Some(sim);
+        Ok(())
+    }
+}
+
+/// The same map evaluated exactly for a mixture target: `F(nu)_i` is the analytic marginal mean
+/// of the bridge at `s_i`, from the mean start `z̄` (the mean is affine in the start, so this is
+/// the population mean for any `p_in` with mean `z̄`). No Monte Carlo error: used to measure how
+/// far the piecewise-constant fixed point lies from the interpolant at the midpoints.
+pub struct AnalyticQuadraticMf {
+    d: usize,
+    breaks: Vec<f64>,
+    beta: Vec<f64>,
+    z_bar: Vec<f64>,
+    target: mfpid_bridge::GaussianMixture,
+    midpoints: Vec<f64>,
+}
+
+impl AnalyticQuadraticMf {
+    /// Validate; `z_bar` is the mean of `p_in`.
+    pub fn new(
+        breaks: Vec<f64>,
+        beta: Vec<f64>,
+        z_bar: Vec<f64>,
+        target: mfpid_bridge::GaussianMixture,
+    ) -> Result<Self> {
+        let d = z_bar.len();
+        Protocol::piecewise(d, breaks.clone(), beta.clone())?;
+        check_finite("z_bar", &z_bar)?;
+        let midpoints = piece_midpoints(&breaks)?;
+        Ok(Self {
+            d,
+            breaks,
+            beta,
+            z_bar,
+            target,
+            midpoints,
+        })
+    }
+
+    /// The analytic population mean at any `t` in `(0, 1]` under centres `nu`.
+    pub fn mean_at(&self, nu: &[f64], t: f64) -> Result<Vec<f64>> {
+        let p = Protocol::piecewise(self.d, self.breaks.clone(), self.beta.clone())?
+            .with_centres(nu.to_vec())?;
+        let bridge = Bridge::new(&p, self.target.clone())?.with_start(&self.z_bar)?;
+        Ok(bridge.marginal_mean(t)?)
+    }
+}
+
+impl FixedPointMap for AnalyticQuadraticMf {
+    fn dim(&self) -> usize {
+        self.midpoints.len() * self.d
+    }
+    fn apply(&mut self, nu: &[f64], out: &mut [f64]) -> Result<()> {
+        let p = Protocol::piecewise(self.d, self.breaks.clone(), self.beta.clone())?
+            .with_centres(nu.to_vec())?;
+        let bridge = Bridge::new(&p, self.target.clone())?.with_start(&self.z_bar)?;
+        for (i, s) in self.midpoints.iter().enumerate() {
+            let m = bridge.marginal_mean(*s)?;
+            out[i * self.d..(i + 1) * self.d].copy_from_slice(&m);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixed_point::{Anderson, Criterion, Picard, ResidualHistory};
+    use mfpid_bridge::{equal_breaks, GaussianMixture};
+
+    fn skewed_cloud(n: usize, shift: f64) -> Law {
+        // exponential quantiles: a right-skewed cloud with mean `shift + 1`
+        let pts = (0..n)
+            .map(|j| shift - (1.0 - (j as f64 + 0.5) / n as f64).ln())
+            .collect();
+        Law::points(1, pts).unwrap()
+    }
+
+    fn geometric(m: usize, beta0: f64, gamma: f64) -> Vec<f64> {
+        (0..m).map(|i| beta0 * gamma.powi(i as i32)).collect()
+    }
+
+    #[test]
+    fn theorem_gaussian_to_mixture_picard() {
+        let p_in =
+            Law::Mixture(GaussianMixture::isotropic(1, vec![1.0], vec![-1.0], vec![0.09]).unwrap());
+        let p_tar = Law::Mixture(
+            GaussianMixture::isotropic(1, vec![0.6, 0.4], vec![0.1, 1.5], vec![0.04, 0.09])
+                .unwrap(),
+        );
+        let mut cfg = QuadraticMfConfig::new(equal_breaks(8), vec![4.0; 8]);
+        cfg.n_particles = 2048;
+        cfg.n_steps = 200;
+        let mut mf = QuadraticMf::new(cfg, p_in, p_tar).unwrap();
+        let nu0 = mf.perturbed_start(0.35).unwrap();
+        let ex = Executor::new(2e-4, 60, Criterion::Step).unwrap();
+        let mut hist = ResidualHistory::default();
+        let sol = mf
+            .solve(&mut Picard::default(), &ex, nu0, &mut [&mut hist])
+            .unwrap();
+        eprintln!(
+            "picard: {} it, dev/dm {:.2e}, mc/dm {:.2e}, steps {:?}",
+            sol.outcome.iterations, sol.max_dev_over_dm, sol.mc_error_over_dm, hist.steps
+        );
+        assert!(sol.within_3_stderr, "{sol:?}");
+        assert!(sol.outcome.iterations >= 3);
+        // terminal mean reaches p_tar's mean
+        let t = sol.simulation.terminal_mean[0];
+        assert!((t - 0.66).abs() < 0.05, "terminal mean {t}");
+    }
+
+    #[test]
+    fn theorem_bimodal_to_skewed_cloud_anderson_and_picard() {
+        let p_in = Law::Mixture(
+            GaussianMixture::isotropic(1, vec![0.3, 0.7], vec![-2.0, 1.0], vec![0.09, 0.09])
+                .unwrap(),
+        );
+        let p_tar = skewed_cloud(64, 2.0);
+        let mut cfg = QuadraticMfConfig::new(equal_breaks(8), geometric(8, 12.0, 0.65));
+        cfg.n_particles = 2048;
+        cfg.n_steps = 200;
+        let mut mf = QuadraticMf::new(cfg, p_in, p_tar).unwrap();
+        let nu0 = mf.perturbed_start(0.35).unwrap();
+        let ex = Executor::new(2e-4, 80, Criterion::Step).unwrap();
+        let a = mf
+            .solve(
+                &mut Anderson::new(4, 0.5, 1e-10).unwrap(),
+                &ex,
+                nu0.clone(),
+                &mut [],
+            )
+            .unwrap();
+        let p = mf.solve(&mut Picard::default(), &ex, nu0, &mut []).unwrap();
+        eprintln!(
+            "anderson {} it dev/dm {:.2e}; picard {} it dev/dm {:.2e}; mc/dm {:.2e}",
+            a.outcome.iterations,
+            a.max_dev_over_dm,
+            p.outcome.iterations,
+            p.max_dev_over_dm,
+            p.mc_error_over_dm
+        );
+        assert!(a.within_3_stderr && p.within_3_stderr);
+        assert!(a.outcome.iterations < p.outcome.iterations);
+        // both solvers find the same fixed point of the CRN map
+        for (x, y) in a.outcome.x.iter().zip(&p.outcome.x) {
+            assert!((x - y).abs() < 2e-3, "{x} vs {y}");
+        }
+    }
+
+    /// Mean of the bridge by its defining ODE: `m'' = beta(t) (m - nu(t))`, `m(0) = z`, `m(1) = y`
+    /// (Euler-Lagrange equation of the conditional mean), integrated piece by piece with DP5 at
+    /// 1e-12 and solved by linear shooting on `m'(0)`. Returns `m` at the midpoints.
+    fn ode_midpoint_means(breaks: &[f64], beta: &[f64], nu: &[f64], z: f64, y: f64) -> Vec<f64> {
+        use mfpid_pde::{dopri5, Dopri5Options};
+        let opts = Dopri5Options {
+            rtol: 1e-12,
+            atol: 1e-13,
+            ..Default::default()
+        };
+        let shoot = |v: f64| -> (f64, Vec<f64>) {
+            let mut state = vec![z, v];
+            let mut mids = Vec::new();
+            for i in 0..beta.len() {
+                let (b, c) = (beta[i], nu[i]);
+                let f = move |_t: f64, u: &[f64], du: &mut [f64]| {
+                    du[0] = u[1];
+                    du[1] = b * (u[0] - c);
+                };
+                let sol = dopri5(f, breaks[i], &state, breaks[i + 1], &opts).unwrap();
+                let mut out = [0.0; 2];
+                sol.eval(0.5 * (breaks[i] + breaks[i + 1]), &mut out)
+                    .unwrap();
+                mids.push(out[0]);
+                state = sol.y_end().to_vec();
+            }
+            (state[0], mids)
+        };
+        let (a0, _) = shoot(0.0);
+        let (a1, _) = shoot(1.0);
+        let v = (y - a0) / (a1 - a0);
+        shoot(v).1
+    }
+
+    #[test]
+    fn analytic_fixed_point_vs_interpolant_at_midpoints() {
+        // no Monte Carlo: F(nu) from the closed-form marginal mean, checked against the mean ODE
+        let target =
+            GaussianMixture::isotropic(1, vec![0.6, 0.4], vec![0.1, 1.5], vec![0.04, 0.09])
+                .unwrap();
+        let (z, y) = (-1.0, 0.66);
+        for (beta, bound) in [
+            (vec![4.0; 8], 1e-10),
+            (geometric(8, 12.0, 0.65), 3e-3),
+            (geometric(4, 30.0, 0.5), 3e-2),
+        ] {
+            let m = beta.len();
+            let br = equal_breaks(m);
+            let mut map =
+                AnalyticQuadraticMf::new(br.clone(), beta.clone(), vec![z], target.clone())
+                    .unwrap();
+            // the closed-form map agrees with the ODE at a generic nu
+            let nu_test: Vec<f64> = (0..m).map(|i| (i as f64 * 0.7).sin()).collect();
+            let mut f = vec![0.0; m];
+            map.apply(&nu_test, &mut f).unwrap();
+            let f_ode = ode_midpoint_means(&br, &beta, &nu_test, z, y);
+            for (a, b) in f.iter().zip(&f_ode) {
+                assert!((a - b).abs() < 1e-9, "closed form {a} vs ODE {b}");
+            }
+            let interp = interpolant_centres(&br, &[z], &[y]).unwrap();
+            let ex = Executor::new(1e-13, 500, Criterion::Residual).unwrap();
+            let out = ex
+                .run(&mut map, &mut Anderson::default(), vec![0.0; m], &mut [])
+                .unwrap();
+            let dev = out
+                .x
+                .iter()
+                .zip(&interp)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max)
+                / (y - z);
+            eprintln!(
+                "beta {beta:?}: {} it, max |nu - interp| / dm = {dev:.3e}",
+                out.iterations
+            );
+            // constant beta: exactly the interpolant; varying beta: close but not equal
+            assert!(dev < bound, "deviation {dev}");
+            // with nu = interpolant the mean at the end point is exact
+            let m1 = map.mean_at(&interp, 1.0).unwrap()[0];
+            assert!((m1 - y).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn bad_input() {
+        let g =
+            Law::Mixture(GaussianMixture::isotropic(1, vec![1.0], vec![0.0], vec![1.0]).unwrap());
+        let g2 = Law::Mixture(
+            GaussianMixture::isotropic(2, vec![1.0], vec![0.0, 0.0], vec![1.0]).unwrap(),
+        );
+        assert!(QuadraticMf::new(
+            QuadraticMfConfig::new(equal_breaks(2), vec![1.0]),
+            g.clone(),
+            g.clone()
+        )
+        .is_err());
+        assert!(QuadraticMf::new(
+            QuadraticMfConfig::new(equal_breaks(2), vec![1.0, -1.0]),
+            g.clone(),
+            g.clone()
+        )
+        .is_err());
+        assert!(QuadraticMf::new(
+            QuadraticMfConfig::new(equal_breaks(2), vec![1.0, 1.0]),
+            g.clone(),
+            g2
+        )
+        .is_err());
+        // a cap too small for the tolerance is a typed error carrying the history
+        let mut cfg = QuadraticMfConfig::new(equal_breaks(2), vec![1.0, 1.0]);
+        cfg.n_particles = 128;
+        cfg.n_steps = 20;
+        let mut mf =
+            QuadraticMf::new(cfg, g.clone(), Law::points(1, vec![3.0, 4.0]).unwrap()).unwrap();
+        let nu0 = mf.perturbed_start(0.35).unwrap();
+        let ex = Executor::new(1e-12, 2, Criterion::Step).unwrap();
+        match mf.solve(&mut Picard::default(), &ex, nu0, &mut []) {
+            Err(MeanFieldError::NotConverged { history, .. }) => assert_eq!(history.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}
