@@ -102,6 +102,25 @@ impl FaceTable {
         })
     }
 
+    /// Tabulate a drift that needs mutable access or can fail (e.g. a bridge with internal
+    /// caches): `f(t, x)` is called at every face position of `grid` for every time in `times`
+    /// (strictly increasing). Tabulating at the solver's step times makes backward-Euler and
+    /// Crank-Nicolson steps use the drift exactly at those times.
+    pub fn tabulate<E>(
+        grid: &Grid1d,
+        times: Vec<f64>,
+        mut f: impl FnMut(f64, f64) -> std::result::Result<f64, E>,
+    ) -> std::result::Result<Self, TabulateError<E>> {
+        let faces = grid.faces();
+        let mut values = Vec::with_capacity(times.len() * faces.len());
+        for &t in &times {
+            for &x in &faces {
+                values.push(f(t, x).map_err(TabulateError::Drift)?);
+            }
+        }
+        Self::new(times, faces.len(), values).map_err(TabulateError::Table)
+    }
+
     /// A time-independent table (one row of `n + 1` face velocities).
     pub fn constant(values: Vec<f64>) -> Result<Self> {
         let n = values.len();
@@ -141,6 +160,18 @@ impl Drift1d for FaceTable {
     fn time_independent(&self) -> bool {
         self.times.len() == 1
     }
+}
+
+/// Failure of [`FaceTable::tabulate`]: either the user's drift failed or the table is invalid
+/// (non-increasing times, non-finite values).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TabulateError<E> {
+    /// The drift closure returned an error.
+    #[error("drift evaluation failed: {0}")]
+    Drift(E),
+    /// The tabulated values were rejected.
+    #[error(transparent)]
+    Table(#[from] PdeError),
 }
 
 /// Face velocities of the gradient drift `b = -U'` discretised as

@@ -58,7 +58,7 @@ mod tridiag;
 pub use error::{PdeError, Result};
 pub use fp1d::{
     cell_peclet, gibbs_state, potential_faces, Drift1d, FaceTable, FokkerPlanck1d, FpConfig,
-    Potential, TimeScheme, ZeroDrift,
+    Potential, TabulateError, TimeScheme, ZeroDrift,
 };
 pub use fp2d::{
     Drift2d, FaceField2d, FeynmanKac2d, FokkerPlanck2d, FpConfig2d, Potential2d, Splitting,
