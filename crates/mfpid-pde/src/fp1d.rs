@@ -132,8 +132,17 @@ impl FaceTable {
         self.n_faces
     }
 
-    /// Row `k` of the table.
-    pub fn row(&self, k: usize) -> &[f64] {
+    /// Row `k` of the table (`None` past the last row).
+    pub fn row(&self, k: usize) -> Option<&[f64]> {
+        self.values.get(k * self.n_faces..(k + 1) * self.n_faces)
+    }
+
+    /// Tabulated times.
+    pub fn times(&self) -> &[f64] {
+        &self.times
+    }
+
+    fn row_at(&self, k: usize) -> &[f64] {
         &self.values[k * self.n_faces..(k + 1) * self.n_faces]
     }
 }
@@ -144,13 +153,13 @@ impl Drift1d for FaceTable {
         let m = self.times.len();
         let k = self.times.partition_point(|&s| s <= t);
         if k == 0 {
-            out.copy_from_slice(self.row(0));
+            out.copy_from_slice(self.row_at(0));
         } else if k == m {
-            out.copy_from_slice(self.row(m - 1));
+            out.copy_from_slice(self.row_at(m - 1));
         } else {
             let (t0, t1) = (self.times[k - 1], self.times[k]);
             let w = (t - t0) / (t1 - t0);
-            let (r0, r1) = (self.row(k - 1), self.row(k));
+            let (r0, r1) = (self.row_at(k - 1), self.row_at(k));
             for ((o, a), b) in out.iter_mut().zip(r0).zip(r1) {
                 *o = (1.0 - w) * a + w * b;
             }

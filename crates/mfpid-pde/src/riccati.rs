@@ -219,9 +219,12 @@ pub fn solve_riccati(
         coeffs.eval(t, &mut a, &mut b, &mut q);
         sa.gemm(1.0, &s, &a, 0.0); // S A
         sb.gemm(1.0, &s, &b, 0.0); // S B
-        r.copy_from(&q);
-        r += &sa;
-        r += sa.transpose(); // A^T S = (S A)^T for symmetric S
+                                   // Q + S A + A^T S, using A^T S = (S A)^T for symmetric S (no temporaries)
+        for i in 0..d {
+            for j in 0..d {
+                r[(i, j)] = q[(i, j)] + sa[(i, j)] + sa[(j, i)];
+            }
+        }
         r.gemm(-1.0, &sb, &s, 1.0); // - S B S
         pack(&r, dy);
     };
