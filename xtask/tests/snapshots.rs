@@ -32,6 +32,13 @@ macro_rules! snap {
 snap! {
     sde_convergence => "sde-convergence",
     pde_convergence => "pde-convergence",
+    thermo_forward_backward => "thermo-forward-backward",
+    thermo_fluctuation => "thermo-fluctuation",
+    thermo_franz_parisi => "thermo-franz-parisi",
+    thermo_phase_diagram => "thermo-phase-diagram",
+    thermo_speciation => "thermo-speciation",
+    thermo_collapse => "thermo-collapse",
+    thermo_bridges => "thermo-bridges",
 }
 
 #[test]

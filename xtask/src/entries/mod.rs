@@ -6,6 +6,13 @@ use std::path::Path;
 
 pub mod pde_convergence;
 pub mod sde_convergence;
+pub mod thermo_bridges;
+pub mod thermo_collapse;
+pub mod thermo_fluctuation;
+pub mod thermo_forward_backward;
+pub mod thermo_franz_parisi;
+pub mod thermo_phase_diagram;
+pub mod thermo_speciation;
 
 /// What an entry gets: the mode, the seed and the (staging) directory for its figures.
 pub struct Ctx<'a> {
@@ -40,7 +47,17 @@ pub struct Entry {
 }
 
 /// Every registered entry, in the order `cargo xtask reproduce` runs them.
-pub const ENTRIES: &[Entry] = &[sde_convergence::ENTRY, pde_convergence::ENTRY];
+pub const ENTRIES: &[Entry] = &[
+    sde_convergence::ENTRY,
+    pde_convergence::ENTRY,
+    thermo_forward_backward::ENTRY,
+    thermo_fluctuation::ENTRY,
+    thermo_franz_parisi::ENTRY,
+    thermo_phase_diagram::ENTRY,
+    thermo_speciation::ENTRY,
+    thermo_collapse::ENTRY,
+    thermo_bridges::ENTRY,
+];
 
 /// Look an entry up by name.
 pub fn find(name: &str) -> Option<&'static Entry> {
