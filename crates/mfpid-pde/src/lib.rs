@@ -11,7 +11,8 @@
 //! - [`hjb`]: nonlinear HJB `-dJ/dt = b J' - |J'|^2/2 + (D/2) J'' + V` by a monotone upwind
 //!   scheme, feedback `u = -J'`.
 //! - [`schrodinger`]: the Schrödinger system `p0 = phi_0 phi_hat_0`, `p1 = phi_1 phi_hat_1` by
-//!   log-domain Fortet/Sinkhorn iteration, returning `p_t` and the optimal drift.
+//!   log-domain Fortet/Sinkhorn iteration, returning `p_t` and the optimal drift; [`schrodinger2d`]
+//!   does the same on 2-D grids by Fortet iteration with PDE propagation.
 //! - [`ode`]: adaptive Dormand-Prince 5(4) with dense output; [`riccati`]: symmetric matrix
 //!   Riccati equations (packed DP5 and a structure-preserving symplectic Möbius solver).
 //!
@@ -52,6 +53,7 @@ pub mod kolmogorov;
 pub mod ode;
 pub mod riccati;
 pub mod schrodinger;
+pub mod schrodinger2d;
 pub mod study;
 mod tridiag;
 
@@ -72,3 +74,4 @@ pub use riccati::{
     TimeVaryingRiccati,
 };
 pub use schrodinger::{solve_schrodinger, SchrodingerConfig, SchrodingerSolution};
+pub use schrodinger2d::{solve_schrodinger_2d, Schrodinger2dConfig, Schrodinger2dSolution};
