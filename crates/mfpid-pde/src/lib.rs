@@ -13,6 +13,7 @@
 //! - [`schrodinger`]: the Schrödinger system `p0 = phi_0 phi_hat_0`, `p1 = phi_1 phi_hat_1` by
 //!   log-domain Fortet/Sinkhorn iteration, returning `p_t` and the optimal drift; [`schrodinger2d`]
 //!   does the same on 2-D grids by Fortet iteration with PDE propagation.
+//! - [`entropy`]: the exact discrete entropy balance `dS/dt = Pi - Phi` of the fitted scheme.
 //! - [`ode`]: adaptive Dormand-Prince 5(4) with dense output; [`riccati`]: symmetric matrix
 //!   Riccati equations (packed DP5 and a structure-preserving symplectic Möbius solver).
 //!
@@ -43,6 +44,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod entropy;
 pub mod error;
 pub mod flux;
 pub mod fp1d;
@@ -57,6 +59,7 @@ pub mod schrodinger2d;
 pub mod study;
 mod tridiag;
 
+pub use entropy::{entropy_rates, EntropyRates};
 pub use error::{PdeError, Result};
 pub use fp1d::{
     cell_peclet, gibbs_state, potential_faces, Drift1d, FaceTable, FokkerPlanck1d, FpConfig,
