@@ -58,7 +58,7 @@ fn grid_rates_match_closed_forms_and_balance_exactly() {
     .unwrap();
     let table = mfpid_pde::FaceTable::constant(b.clone()).unwrap();
     let mut p = grid.sample(|x| mixture(0.0, x));
-    let dt = 1e-3;
+    let dt: f64 = 1e-3;
     let t_check = 0.5;
     let n = (t_check / dt).round() as usize;
     let mut s_prev = 0.0;
