@@ -14,7 +14,9 @@
 //! - **speciation and collapse**: the Yu & Huang speciation time and `(μ, σ)` phase diagram
 //!   ([`TwoCluster::speciation_time`], [`phase_diagram`]); Biroli et al.'s `t_S = ½ ln Λ`, the cloning
 //!   curve `φ(t)` measured and in theory ([`speciation`]); the collapse time `t_C` and the
-//!   excess-entropy estimator `f^e(t)` ([`collapse`]).
+//!   excess-entropy estimator `f^e(t)` ([`collapse`]);
+//! - **the project's own samplers** ([`bridges`]): entropy production of mean-field vs
+//!   independent-agent PID bridges and the time at which a bridge commits to a target component.
 //!
 //! Conventions: time `t` is the forward (noising) time unless a function says reverse time `τ`;
 //! rates are per unit time; `f64` throughout; every constructor validates its input and returns a
