@@ -9,7 +9,7 @@
 //! - [`kolmogorov`]: backward Kolmogorov / Feynman-Kac `-dphi/dt = b phi' + (D/2) phi'' - V phi`
 //!   with the exact discrete adjoint of the Fokker-Planck operator.
 //! - [`hjb`]: nonlinear HJB `-dJ/dt = b J' - |J'|^2/2 + (D/2) J'' + V` by a monotone upwind
-//!   scheme, feedback `u = -J'`.
+//!   scheme in 1-D and 2-D, feedback `u = -J'`.
 //! - [`schrodinger`]: the Schrödinger system `p0 = phi_0 phi_hat_0`, `p1 = phi_1 phi_hat_1` by
 //!   log-domain Fortet/Sinkhorn iteration, returning `p_t` and the optimal drift; [`schrodinger2d`]
 //!   does the same on 2-D grids by Fortet iteration with PDE propagation.
@@ -69,7 +69,7 @@ pub use fp2d::{
     Drift2d, FaceField2d, FeynmanKac2d, FokkerPlanck2d, FpConfig2d, Potential2d, Splitting,
 };
 pub use grid::{Boundary, Grid1d, Grid2d};
-pub use hjb::{feedback_control, Hjb1d, HjbConfig};
+pub use hjb::{feedback_control, Hjb1d, Hjb2d, HjbConfig};
 pub use kolmogorov::FeynmanKac1d;
 pub use ode::{dopri5, Dopri5Options, OdeSolution};
 pub use riccati::{

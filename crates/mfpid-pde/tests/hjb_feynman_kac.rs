@@ -148,3 +148,60 @@ fn hjb_matches_lq_riccati_and_cole_hopf() {
     }
     assert!(errs[2].0 < 0.04 && errs[2].1 < 0.04, "{errs:?}");
 }
+
+/// 2-D LQ: V = q |x|^2 / 2, J_1 = c |x|^2 / 2 gives J_t = S_t |x|^2 / 2 + 2 k_t (same S, k as 1-D).
+#[test]
+fn hjb_2d_matches_lq_riccati_first_order() {
+    use mfpid_pde::{Grid2d, Hjb2d};
+    let (q, c) = (4.0, 1.0);
+    let ode = dopri5(
+        |_t, y: &[f64], dy: &mut [f64]| {
+            dy[0] = y[0] * y[0] - q;
+            dy[1] = -0.5 * y[0];
+        },
+        1.0,
+        &[c, 0.0],
+        0.0,
+        &Dopri5Options::default(),
+    )
+    .unwrap();
+    let (s0, k0) = (ode.y_end()[0], ode.y_end()[1]);
+    let mut errs = Vec::new();
+    for n in [40, 80] {
+        let grid = Grid2d::square(-4.0, 4.0, n).unwrap();
+        let mut hjb = Hjb2d::new(
+            grid,
+            HjbConfig {
+                diffusion: 1.0,
+                boundary: Boundary::ZeroFlux,
+            },
+        )
+        .unwrap();
+        let mut j = grid.sample(|x, y| 0.5 * c * (x * x + y * y));
+        let zero = |_t: f64, _x: f64, _y: f64| [0.0, 0.0];
+        let v = |_t: f64, x: f64, y: f64| 0.5 * q * (x * x + y * y);
+        let bad = hjb.solve_back(&mut j.clone(), 1.0, 0.0, 5, &zero, &v);
+        assert!(matches!(bad, Err(PdeError::CflViolated { .. })));
+        let h = grid.x().h();
+        let nt = (1.0 / (0.9 / (2.0 * (20.0 / h + 1.0 / (h * h))))).ceil() as usize;
+        hjb.solve_back(&mut j, 1.0, 0.0, nt, &zero, &v).unwrap();
+        let (mut ej, mut eu) = (0.0f64, 0.0f64);
+        for jy in 0..n {
+            for ix in 0..n {
+                let (x, y) = (grid.x().center(ix), grid.y().center(jy));
+                if x.abs() <= 1.5 && y.abs() <= 1.5 {
+                    let k = jy * n + ix;
+                    ej = ej.max((j[k] - (0.5 * s0 * (x * x + y * y) + 2.0 * k0)).abs());
+                    let u = hjb.last_control()[k];
+                    eu = eu.max((u[0] + s0 * x).abs()).max((u[1] + s0 * y).abs());
+                }
+            }
+        }
+        errs.push((ej, eu));
+    }
+    eprintln!("2-D HJB vs Riccati (J error, u error): {errs:?}");
+    let oj = (errs[0].0 / errs[1].0).log2();
+    let ou = (errs[0].1 / errs[1].1).log2();
+    assert!(oj > 0.8 && ou > 0.8, "{errs:?}");
+    assert!(errs[1].0 < 0.25 && errs[1].1 < 0.15, "{errs:?}");
+}
