@@ -1,0 +1,332 @@
+//! Running methods on a fleet: one sampled set of agents and one Brownian seed shared by every
+//! method (common random numbers), so differences between methods are measured on the same fleet.
+
+use std::time::Instant;
+
+use mfpid_bridge::{Bridge, Protocol};
+use mfpid_sde::observe::{blocked_sum, ControlEnergy, Moments, Observer, StepView};
+use mfpid_sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EnergyError, Result};
+use crate::fleet::{Agents, Fleet};
+use crate::method::Method;
+use crate::metrics::{subpopulation_energies, SubpopEnergy, TerminalLaw};
+
+/// Protocol, grid and sampling settings shared by every method of a comparison.
+///
+/// The protocol is `beta_i = beta_0 gamma^i` on `pieces` equal pieces (the paper: 12, 0.65, 8);
+/// the Euler-Maruyama grid has `n_steps` steps aligned to the breaks; the drift is evaluated on
+/// `[eps, 1 - eps]`. Time is dimensionless (`t ∈ [0, 1]`), the diffusion is unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Number of agents (buildings) `B >= 1`.
+    pub agents: usize,
+    /// Euler-Maruyama steps over `[0, 1]`.
+    pub n_steps: usize,
+    /// Time cut-off of the drift.
+    pub eps: f64,
+    /// `beta_0` (1/time²) of the geometric protocol.
+    pub beta_0: f64,
+    /// Ratio `gamma` of the geometric protocol.
+    pub gamma: f64,
+    /// Number of equal pieces `M`.
+    pub pieces: usize,
+    /// Seed of the agents' draw from `p_in` and of the Brownian increments.
+    pub seed: u64,
+    /// Threads (`None`: rayon's global pool). Does not change results.
+    pub threads: Option<usize>,
+}
+
+impl Settings {
+    /// The paper's settings with `agents` agents: 2500 steps, `eps = 1e-3`, `beta_i = 12·0.65^i`
+    /// on 8 pieces, seed 0.
+    pub fn paper(agents: usize) -> Self {
+        Self {
+            agents,
+            n_steps: 2500,
+            eps: 1e-3,
+            beta_0: 12.0,
+            gamma: 0.65,
+            pieces: 8,
+            seed: 0,
+            threads: None,
+        }
+    }
+
+    /// Same settings with another step count.
+    pub fn with_steps(mut self, n_steps: usize) -> Self {
+        self.n_steps = n_steps;
+        self
+    }
+
+    /// Same settings with another seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.agents == 0 {
+            return Err(EnergyError::NoAgents);
+        }
+        if self.n_steps < self.pieces {
+            return Err(EnergyError::Invalid {
+                field: "n_steps",
+                value: self.n_steps.to_string(),
+                reason: "needs at least one step per protocol piece",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What to record beyond the scalar metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    /// Record the fleet mean every this many steps (0: only the scalar metrics).
+    pub mean_every: usize,
+    /// Record the power of each sub-population at every step.
+    pub subpop_power: bool,
+    /// Keep the terminal states of all agents.
+    pub keep_final: bool,
+}
+
+/// The outcome of one method on one fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodRun {
+    /// Method name.
+    pub method: String,
+    /// Number of zones `d`.
+    pub d: usize,
+    /// Number of agents `B`.
+    pub agents: usize,
+    /// Centres used, row-major `M x d`.
+    pub centres: Vec<f64>,
+    /// Control energy `E(1) = ∫ E|u_t|² dt` summed over zones (left Riemann sum).
+    pub energy: f64,
+    /// Standard error of `energy` over agents.
+    pub stderr: f64,
+    /// Per-zone energies `E_j(1)` (length `d`, summing to `energy`).
+    pub energy_per_zone: Vec<f64>,
+    /// Peak power `max_t E|u_t|²`.
+    pub peak_power: f64,
+    /// Grid times `t_n` of the power trace.
+    pub times: Vec<f64>,
+    /// Power `P(t_n) = E|u|²` (fleet average).
+    pub power: Vec<f64>,
+    /// Energy per agent `e_i = ∫ |u_i|² dt` (length `B`; paired comparisons between methods).
+    pub per_agent: Vec<f64>,
+    /// Energy by the `p_in` component each agent started in.
+    pub subpopulations: Vec<SubpopEnergy>,
+    /// Power per sub-population (`K` rows of length `N`, mean over the group's agents), if recorded.
+    pub subpop_power: Option<Vec<Vec<f64>>>,
+    /// Terminal law against `p_tar`.
+    pub terminal: TerminalLaw,
+    /// Fleet mean `(t, x̄(t))` every `Recording::mean_every` steps (and at `t = 1`), if recorded.
+    pub mean_path: Vec<(f64, Vec<f64>)>,
+    /// Terminal states, row-major `B x d`, if recorded.
+    #[serde(skip)]
+    pub final_states: Option<Vec<f64>>,
+    /// Wall time of the method (bridge set-up, simulation and metrics), seconds.
+    pub wall_s: f64,
+}
+
+/// A fleet with its sampled agents, ready to run methods on.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    fleet: Fleet,
+    settings: Settings,
+    agents: Agents,
+    base: Protocol,
+    grid: TimeGrid,
+}
+
+impl Experiment {
+    /// Validate the settings, build the protocol and grid, and draw the agents from `p_in`.
+    pub fn new(fleet: Fleet, settings: Settings) -> Result<Self> {
+        settings.validate()?;
+        let base = Protocol::geometric(
+            fleet.dim(),
+            settings.beta_0,
+            settings.gamma,
+            settings.pieces,
+        )?;
+        let grid = TimeGrid::aligned(0.0, 1.0, base.breaks(), settings.n_steps)?;
+        let agents = fleet.sample_agents(settings.agents, settings.seed)?;
+        Ok(Self {
+            fleet,
+            settings,
+            agents,
+            base,
+            grid,
+        })
+    }
+
+    /// The fleet.
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The sampled agents.
+    pub fn agents(&self) -> &Agents {
+        &self.agents
+    }
+
+    /// The time grid.
+    pub fn grid(&self) -> &TimeGrid {
+        &self.grid
+    }
+
+    /// The protocol breaks `t_0 = 0 < ... < t_M = 1`.
+    pub fn breaks(&self) -> &[f64] {
+        self.base.breaks()
+    }
+
+    /// The protocol of `method` for this fleet (the shared `beta_i` with the method's centres).
+    pub fn protocol(&self, method: &Method) -> Result<Protocol> {
+        let nu = method.centres_for(self.base.breaks(), &self.fleet)?;
+        Ok(self.base.clone().with_centres(nu)?)
+    }
+
+    /// Run one method.
+    pub fn run(&self, method: &Method, rec: &Recording) -> Result<MethodRun> {
+        self.run_observed(method, rec, &mut [])
+    }
+
+    /// Run every method in order.
+    pub fn run_all(&self, methods: &[Method], rec: &Recording) -> Result<Vec<MethodRun>> {
+        methods.iter().map(|m| self.run(m, rec)).collect()
+    }
+
+    /// Run one method with extra observers (e.g. [`crate::thermal::HvacObserver`]).
+    pub fn run_observed(
+        &self,
+        method: &Method,
+        rec: &Recording,
+        extra: &mut [&mut dyn Observer],
+    ) -> Result<MethodRun> {
+        let t0 = Instant::now();
+        let (d, b) = (self.fleet.dim(), self.agents.len());
+        let protocol = self.protocol(method)?;
+        let mut bridge = Bridge::new(&protocol, self.fleet.p_tar().clone())?
+            .with_eps(self.settings.eps)?
+            .with_starts(self.agents.x.clone())?;
+        let mut ens = Ensemble::from_vec(b, d, self.agents.x.clone())?;
+        let cfg = RunConfig {
+            scheme: Scheme::EulerMaruyama,
+            seed: self.settings.seed,
+            threads: self.settings.threads,
+            ..RunConfig::default()
+        };
+        let mut energy = ControlEnergy::new();
+        let mut moments = Moments::new(rec.mean_every.max(1), false);
+        let k_in = self.fleet.weights_in().len();
+        let mut group = GroupPower::new(&self.agents.component, k_in);
+        {
+            let mut obs: Vec<&mut dyn Observer> = vec![&mut energy];
+            if rec.mean_every > 0 {
+                obs.push(&mut moments);
+            }
+            if rec.subpop_power {
+                obs.push(&mut group);
+            }
+            for o in extra.iter_mut() {
+                obs.push(&mut **o);
+            }
+            run(
+                &mut bridge,
+                &Noise::Scalar(1.0),
+                &self.grid,
+                &mut ens,
+                &cfg,
+                &mut obs,
+            )?;
+        }
+        let x1 = ens.into_vec();
+        let terminal = TerminalLaw::assess(&self.fleet, &x1)?;
+        let subpopulations =
+            subpopulation_energies(&energy.per_particle, &self.agents.component, k_in);
+        let mean_path = if rec.mean_every > 0 {
+            moments.records.into_iter().map(|r| (r.t, r.mean)).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(MethodRun {
+            method: method.name.clone(),
+            d,
+            agents: b,
+            centres: protocol.centres().to_vec(),
+            energy: energy.total(),
+            stderr: energy.stderr(),
+            energy_per_zone: energy.per_coord.clone(),
+            peak_power: energy.peak_power(),
+            times: energy.times,
+            power: energy.power,
+            per_agent: energy.per_particle,
+            subpopulations,
+            subpop_power: rec.subpop_power.then_some(group.power),
+            terminal,
+            mean_path,
+            final_states: rec.keep_final.then_some(x1),
+            wall_s: t0.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Power per sub-population at every step: `P_k(t_n) = mean over agents of group k of |u|²`.
+struct GroupPower {
+    labels: Vec<usize>,
+    counts: Vec<f64>,
+    power: Vec<Vec<f64>>,
+    buf: Vec<f64>,
+    partials: Vec<f64>,
+}
+
+impl GroupPower {
+    fn new(labels: &[usize], k: usize) -> Self {
+        let mut counts = vec![0.0; k];
+        for &l in labels {
+            counts[l] += 1.0;
+        }
+        Self {
+            labels: labels.to_vec(),
+            counts,
+            power: vec![Vec::new(); k],
+            buf: vec![0.0; k],
+            partials: Vec::new(),
+        }
+    }
+}
+
+impl Observer for GroupPower {
+    fn start(&mut self, grid: &TimeGrid, _n: usize, _d: usize) {
+        for p in &mut self.power {
+            p.clear();
+            p.reserve(grid.n_steps());
+        }
+    }
+
+    fn observe(&mut self, v: &StepView<'_>) {
+        let Some(u) = v.drift else { return };
+        let (d, off, labels) = (v.dim, v.offset, &self.labels);
+        blocked_sum(
+            v.n_particles(),
+            self.counts.len(),
+            &mut self.partials,
+            &mut self.buf,
+            |i, acc| {
+                acc[labels[off + i]] += u[i * d..(i + 1) * d].iter().map(|w| w * w).sum::<f64>();
+            },
+        );
+        v.comm.all_reduce_sum(&mut self.buf);
+        for ((p, s), c) in self.power.iter_mut().zip(&self.buf).zip(&self.counts) {
+            p.push(if *c > 0.0 { s / c } else { 0.0 });
+        }
+    }
+}
