@@ -39,6 +39,9 @@ snap! {
     thermo_speciation => "thermo-speciation",
     thermo_collapse => "thermo-collapse",
     thermo_bridges => "thermo-bridges",
+    bridge_terminal => "bridge-terminal",
+    bridge_snapshots => "bridge-snapshots",
+    bridge_moments => "bridge-moments",
 }
 
 #[test]

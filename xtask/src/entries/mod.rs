@@ -4,6 +4,9 @@ use crate::table::Table;
 use anyhow::Result;
 use std::path::Path;
 
+pub mod bridge_moments;
+pub mod bridge_snapshots;
+pub mod bridge_terminal;
 pub mod pde_convergence;
 pub mod sde_convergence;
 pub mod thermo_bridges;
@@ -57,6 +60,9 @@ pub const ENTRIES: &[Entry] = &[
     thermo_speciation::ENTRY,
     thermo_collapse::ENTRY,
     thermo_bridges::ENTRY,
+    bridge_terminal::ENTRY,
+    bridge_snapshots::ENTRY,
+    bridge_moments::ENTRY,
 ];
 
 /// Look an entry up by name.
