@@ -325,22 +325,16 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         }
     }
 
-    fn check_state(&self, step: usize, t: f64) -> Result<(), SdeError> {
-        let ok = self
-            .x
-            .par_chunks(self.chunk * self.d)
-            .all(|c| c.iter().all(|v| v.is_finite()));
-        if ok {
-            return Ok(());
-        }
+    /// Locate the first non-finite state entry (called only after a pass reported one).
+    fn nonfinite_state(&self, step: usize, t: f64) -> SdeError {
         let k = self.x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        Err(SdeError::NonFiniteState {
+        SdeError::NonFiniteState {
             step,
             t,
             particle: self.offset + k / self.d,
             coord: k % self.d,
             value: self.x[k],
-        })
+        }
     }
 
     fn sde(
@@ -372,27 +366,29 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             let h = self.grid.step(n);
             self.drift_pass(n, t, Stage::X, Out::F0)?;
             self.observe(observers, n, t, h, true);
-            match scheme {
+            let finite = match scheme {
                 Scheme::EulerMaruyama | Scheme::Milstein => {
                     self.em_milstein_pass(noise, scheme, t, h)
                 }
-                Scheme::ExactOu => self.exact_ou_pass(noise, h),
+                Scheme::ExactOu => self.exact_ou_pass(noise, h)?,
                 Scheme::Heun => {
                     noise.additive_at(t, &mut self.g0);
                     noise.additive_at(t + h, &mut self.g1);
                     self.predictor_pass(h, false);
                     self.drift_pass(n, t + h, Stage::Xs, Out::F1)?;
-                    self.heun_corrector_pass(h);
+                    self.heun_corrector_pass(h)
                 }
                 Scheme::Sra1 => {
                     noise.additive_at(t, &mut self.g0);
                     noise.additive_at(t + h, &mut self.g1);
                     self.predictor_pass(h, true);
                     self.drift_pass(n, t + scheme::SRA1_C0_2 * h, Stage::Xs, Out::F1)?;
-                    self.sra1_update_pass(h);
+                    self.sra1_update_pass(h)
                 }
+            };
+            if !finite {
+                return Err(self.nonfinite_state(n, t + h));
             }
-            self.check_state(n, t + h)?;
         }
         let t_end = self.grid.end();
         self.observe(observers, n_steps, t_end, 0.0, false);
@@ -402,38 +398,44 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         })
     }
 
-    /// Euler-Maruyama (any noise) and Milstein (diagonal noise) updates in one pass.
-    fn em_milstein_pass(&mut self, noise: &Noise, scheme: Scheme, t: f64, h: f64) {
+    /// Euler-Maruyama (any noise) and Milstein (diagonal noise) updates in one pass; returns
+    /// whether every updated state is finite.
+    fn em_milstein_pass(&mut self, noise: &Noise, scheme: Scheme, t: f64, h: f64) -> bool {
         let (d, cx, sh) = (self.d, self.chunk * self.d, h.sqrt());
         noise.additive_at(t, &mut self.g0);
         let g0 = &self.g0;
+        let milstein = scheme == Scheme::Milstein;
         let blocks_per_chunk = self.chunk / RNG_BLOCK;
         self.x
             .par_chunks_mut(cx)
             .zip(self.f0.par_chunks(cx))
             .zip(self.rngs.par_chunks_mut(blocks_per_chunk))
             .zip(self.nscratch.par_iter_mut())
-            .for_each(|(((xc, fc), rc), ns)| {
-                for (p, (xi, fi)) in xc.chunks_exact_mut(d).zip(fc.chunks_exact(d)).enumerate() {
-                    let rng = &mut rc[p / RNG_BLOCK];
-                    match noise {
-                        Noise::DiagonalState(gfun) => {
-                            let (g, rest) = ns.split_at_mut(d);
-                            let dg = &mut rest[..d];
+            .map(|(((xc, fc), rc), ns)| {
+                let particles = xc.chunks_exact_mut(d).zip(fc.chunks_exact(d)).enumerate();
+                match noise {
+                    Noise::DiagonalState(gfun) => {
+                        let (g, rest) = ns.split_at_mut(d);
+                        let dg = &mut rest[..d];
+                        for (p, (xi, fi)) in particles {
+                            let rng = &mut rc[p / RNG_BLOCK];
                             gfun.eval(t, xi, g, dg);
                             for j in 0..d {
                                 let dw = sh * rng.sample::<f64, _>(StandardNormal);
-                                xi[j] = if scheme == Scheme::Milstein {
+                                xi[j] = if milstein {
                                     scheme::milstein(xi[j], fi[j], g[j], dg[j], dw, h)
                                 } else {
                                     scheme::em(xi[j], fi[j], g[j], dw, h)
                                 };
                             }
                         }
-                        Noise::Matrix(gfun) => {
-                            let m = gfun.noise_dim();
-                            let (g, rest) = ns.split_at_mut(d * m);
-                            let dw = &mut rest[..m];
+                    }
+                    Noise::Matrix(gfun) => {
+                        let m = gfun.noise_dim();
+                        let (g, rest) = ns.split_at_mut(d * m);
+                        let dw = &mut rest[..m];
+                        for (p, (xi, fi)) in particles {
+                            let rng = &mut rc[p / RNG_BLOCK];
                             gfun.eval(t, xi, g);
                             for w in dw.iter_mut() {
                                 *w = sh * rng.sample::<f64, _>(StandardNormal);
@@ -447,8 +449,11 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                                 xi[j] += fi[j] * h + gdw;
                             }
                         }
-                        _ => {
-                            // additive: g0 holds sigma_j(t); Milstein reduces to Euler-Maruyama
+                    }
+                    _ => {
+                        // additive: g0 holds sigma_j(t); Milstein reduces to Euler-Maruyama
+                        for (p, (xi, fi)) in particles {
+                            let rng = &mut rc[p / RNG_BLOCK];
                             for j in 0..d {
                                 let dw = sh * rng.sample::<f64, _>(StandardNormal);
                                 xi[j] = scheme::em(xi[j], fi[j], g0[j], dw, h);
@@ -456,16 +461,24 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                         }
                     }
                 }
-            });
+                all_finite(xc)
+            })
+            .reduce(|| true, |a, b| a && b)
     }
 
-    /// Exact OU transition for constant additive noise.
-    fn exact_ou_pass(&mut self, noise: &Noise, h: f64) {
+    /// Exact OU transition for constant additive noise; returns whether every state is finite.
+    fn exact_ou_pass(&mut self, noise: &Noise, h: f64) -> Result<bool, SdeError> {
         let d = self.d;
         let cx = self.chunk * d;
         noise.additive_at(0.0, &mut self.g0);
-        let lin = self.drift.as_linear().expect("checked in check_scheme");
-        // time-only work: decay and noise std per coordinate (stored in g1 and a local copy of mu)
+        let Some(lin) = self.drift.as_linear() else {
+            return Err(SdeError::Invalid {
+                field: "scheme",
+                value: "ExactOu".into(),
+                reason: "the exact OU step needs a LinearDrift",
+            });
+        };
+        // time-only work: decay factor and noise std per coordinate
         for ((a, s), (&theta, &sigma)) in self
             .decay
             .iter_mut()
@@ -476,10 +489,11 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         }
         let (std, mu, decay) = (&self.g1, &lin.mu, &self.decay);
         let blocks_per_chunk = self.chunk / RNG_BLOCK;
-        self.x
+        Ok(self
+            .x
             .par_chunks_mut(cx)
             .zip(self.rngs.par_chunks_mut(blocks_per_chunk))
-            .for_each(|(xc, rc)| {
+            .map(|(xc, rc)| {
                 for (p, xi) in xc.chunks_exact_mut(d).enumerate() {
                     let rng = &mut rc[p / RNG_BLOCK];
                     for j in 0..d {
@@ -487,7 +501,9 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                         xi[j] = mu[j] + decay[j] * (xi[j] - mu[j]) + std[j] * xi_n;
                     }
                 }
-            });
+                all_finite(xc)
+            })
+            .reduce(|| true, |a, b| a && b))
     }
 
     /// Draw increments and form the stage state: Heun predictor (`sra = false`: `dW` only) or the
@@ -525,35 +541,41 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             });
     }
 
-    fn heun_corrector_pass(&mut self, h: f64) {
-        let d = self.d;
+    fn heun_corrector_pass(&mut self, h: f64) -> bool {
+        let (d, cx) = (self.d, self.chunk * self.d);
         let (g0, g1) = (&self.g0, &self.g1);
         self.x
-            .par_chunks_mut(d)
-            .zip(self.f0.par_chunks(d))
-            .zip(self.f1.par_chunks(d))
-            .zip(self.dw.par_chunks(d))
-            .for_each(|(((xi, f0), f1), dw)| {
-                for j in 0..d {
-                    xi[j] = scheme::heun_correct(xi[j], f0[j], f1[j], g0[j], g1[j], dw[j], h);
+            .par_chunks_mut(cx)
+            .zip(self.f0.par_chunks(cx))
+            .zip(self.f1.par_chunks(cx))
+            .zip(self.dw.par_chunks(cx))
+            .map(|(((xc, f0), f1), dw)| {
+                for (k, x) in xc.iter_mut().enumerate() {
+                    let j = k % d;
+                    *x = scheme::heun_correct(*x, f0[k], f1[k], g0[j], g1[j], dw[k], h);
                 }
-            });
+                all_finite(xc)
+            })
+            .reduce(|| true, |a, b| a && b)
     }
 
-    fn sra1_update_pass(&mut self, h: f64) {
-        let d = self.d;
+    fn sra1_update_pass(&mut self, h: f64) -> bool {
+        let (d, cx) = (self.d, self.chunk * self.d);
         let (g0, g1) = (&self.g0, &self.g1);
         self.x
-            .par_chunks_mut(d)
-            .zip(self.f0.par_chunks(d))
-            .zip(self.f1.par_chunks(d))
-            .zip(self.dw.par_chunks(d))
-            .zip(self.dz.par_chunks(d))
-            .for_each(|((((xi, f0), f1), dw), dz)| {
-                for j in 0..d {
-                    xi[j] = scheme::sra1_update(xi[j], f0[j], f1[j], g0[j], g1[j], dw[j], dz[j], h);
+            .par_chunks_mut(cx)
+            .zip(self.f0.par_chunks(cx))
+            .zip(self.f1.par_chunks(cx))
+            .zip(self.dw.par_chunks(cx))
+            .zip(self.dz.par_chunks(cx))
+            .map(|((((xc, f0), f1), dw), dz)| {
+                for (k, x) in xc.iter_mut().enumerate() {
+                    let j = k % d;
+                    *x = scheme::sra1_update(*x, f0[k], f1[k], g0[j], g1[j], dw[k], dz[k], h);
                 }
-            });
+                all_finite(xc)
+            })
+            .reduce(|| true, |a, b| a && b)
     }
 
     fn ode(
@@ -605,7 +627,9 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                         .for_each(|(x, a)| *x += h / 6.0 * a);
                 }
             }
-            self.check_state(n, t + h)?;
+            if !self.x.par_chunks(self.chunk * self.d).all(all_finite) {
+                return Err(self.nonfinite_state(n, t + h));
+            }
         }
         self.observe(observers, n_steps, self.grid.end(), 0.0, false);
         Ok(RunSummary {
@@ -625,6 +649,10 @@ enum Stage {
 enum Out {
     F0,
     F1,
+}
+
+fn all_finite(c: &[f64]) -> bool {
+    c.iter().all(|v| v.is_finite())
 }
 
 /// `out = x + a * f`.
