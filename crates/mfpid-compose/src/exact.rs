@@ -1,0 +1,687 @@
+//! The exact low-dimensional reference: agents with analytic Gaussian-mixture scores, a linear
+//! aggregator and a linear-classifier objective, for which the optimal cooperative control is known
+//! through its path measure.
+//!
+//! Discrete problem (the same for every method, `K` Euler-Maruyama steps on the uniform grid
+//! `t_0 = 1 > ... > t_K = t_end`, `dt_k = t_k - t_{k+1}`, `beta_k = beta(t_k)`):
+//!
+//! `x^i_{k+1} = x^i_k + dt_k [beta_k x^i_k / 2 + beta_k s_i(x^i_k, t_k) + beta_k u^i_k] + sqrt(beta_k dt_k) xi^i_k`
+//!
+//! `J = E[ (lambda/N) sum_k sum_i beta_k |u^i_k|^2 dt_k / 2 + gamma sum_k Phi(Yhat0(t_k)) dt_k + Phi(Y_K) ]`.
+//!
+//! Because the control enters as `g^2 u` with noise `g`, the energy term is exactly `(lambda/N)` times
+//! the KL divergence of the controlled from the base path measure (each Gaussian transition kernel
+//! contributes `beta |u|^2 dt / 2`), so `J* = -(lambda/N) log E_base[exp(-N C / lambda)]` with `C` the
+//! path cost (running + terminal), attained by the base measure tilted by `exp(-N C / lambda)`.
+//! [`optimal`] estimates it by importance weighting of base trajectories.
+
+use crate::error::{invalid, ComposeError, Result};
+use crate::gmm::{GaussianMixture, LinearAggregator, LinearClassifier};
+use crate::mlp::{clip_grad_norm, Adam, DenseMlp, MlpCache};
+use crate::vp::{reverse_grid, VpSchedule};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+/// Cost weights and discretisation of the composition problem.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CostConfig {
+    /// Control-energy weight `lambda` (reference 10).
+    pub lambda: f64,
+    /// Tweedie look-ahead running-cost weight `gamma` (reference 1).
+    pub gamma: f64,
+    /// Number of Euler-Maruyama steps `K` (reference 25).
+    pub k_steps: usize,
+    /// Final time of the reverse process (reference 1e-3).
+    pub t_end: f64,
+    /// The VP base schedule.
+    pub schedule: VpSchedule,
+}
+
+impl Default for CostConfig {
+    fn default() -> Self {
+        Self { lambda: 10.0, gamma: 1.0, k_steps: 25, t_end: 1e-3, schedule: VpSchedule::default() }
+    }
+}
+
+/// Time-only constants of step `k`.
+#[derive(Debug, Clone, Copy)]
+struct StepConst {
+    t: f64,
+    dt: f64,
+    beta: f64,
+    alpha: f64,
+    sigma2: f64,
+}
+
+/// A cooperative composition problem with analytic agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExactProblem {
+    /// The agents' data distributions (all of dimension `d`).
+    pub agents: Vec<GaussianMixture>,
+    /// Aggregator `Y = phi(x^1..x^N)`.
+    pub aggregator: LinearAggregator,
+    /// Objective classifier on `Y`.
+    pub classifier: LinearClassifier,
+    /// Target class of the objective.
+    pub target: usize,
+    /// Weights and discretisation.
+    pub cost: CostConfig,
+}
+
+/// Per-trajectory cost components.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PathCost {
+    /// `(lambda/N) sum beta |u|^2 dt / 2`.
+    pub energy: f64,
+    /// `gamma sum Phi(Yhat0) dt`.
+    pub running: f64,
+    /// `Phi(Y_K)`.
+    pub terminal: f64,
+}
+
+impl PathCost {
+    /// Total cost `energy + running + terminal`.
+    pub fn total(&self) -> f64 {
+        self.energy + self.running + self.terminal
+    }
+}
+
+/// Monte Carlo estimate of `J` and its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct JEstimate {
+    /// Estimated `J`.
+    pub j: f64,
+    /// Standard error of `j`.
+    pub j_stderr: f64,
+    /// Mean terminal cost `E[Phi(Y_0)]`.
+    pub terminal: f64,
+    /// Mean running cost.
+    pub running: f64,
+    /// Mean control energy (for the optimum: `(lambda/N) KL(P* | P_base)`).
+    pub energy: f64,
+    /// Number of trajectories.
+    pub n: usize,
+    /// Effective sample size (importance weighting; equals `n` otherwise).
+    pub ess: f64,
+}
+
+impl JEstimate {
+    fn from_samples(costs: &[PathCost]) -> Self {
+        let n = costs.len() as f64;
+        let mean = |f: &dyn Fn(&PathCost) -> f64| costs.iter().map(f).sum::<f64>() / n;
+        let j = mean(&|c| c.total());
+        let var = costs.iter().map(|c| (c.total() - j).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        Self {
+            j,
+            j_stderr: (var / n).sqrt(),
+            terminal: mean(&|c| c.terminal),
+            running: mean(&|c| c.running),
+            energy: mean(&|c| c.energy),
+            n: costs.len(),
+            ess: n,
+        }
+    }
+}
+
+/// How the agents are steered.
+#[derive(Debug, Clone, Copy)]
+pub enum Policy<'a> {
+    /// No control: the agents sample their own data independently.
+    Base,
+    /// DPS-style guidance `u_i = -w grad_{x_i} Phi(phi(xhat0^1..xhat0^N))` (gradient through the
+    /// Tweedie denoiser, i.e. through the score).
+    Cdps {
+        /// Guidance weight `w` (reference 100).
+        w: f64,
+    },
+    /// Learned CMAD control networks.
+    Cmad(&'a ControlNets),
+}
+
+/// One control network per agent: `u_i = net_i([x_i, Y_t, grad_{xhat0^i} Phi(Yhat0), 2t - 1])`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlNets {
+    /// The networks, input `3d + 1`, output `d`, zero-initialised last layer.
+    pub nets: Vec<DenseMlp>,
+}
+
+/// Recorded forward pass for back-propagation through time.
+#[derive(Default)]
+struct Tape {
+    /// per step: score Jacobians `B x N x d x d`
+    hess: Vec<Vec<f64>>,
+    /// per step: `grad_Y Phi(Yhat0)`, `B x d`
+    gphi: Vec<Vec<f64>>,
+    /// per step: controls `B x N x d`
+    u: Vec<Vec<f64>>,
+    /// per step and agent: network caches
+    caches: Vec<Vec<MlpCache>>,
+    /// terminal `grad_Y Phi(Y_K)`, `B x d`
+    gterm: Vec<f64>,
+    /// final states `x_K`, `B x N x d`
+    x_final: Vec<f64>,
+}
+
+/// Settings of CMAD training on the exact problem.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CmadConfig {
+    /// Trajectories per optimiser step.
+    pub batch: usize,
+    /// Optimiser steps in total (for the fictitious variant: summed over agents).
+    pub iters: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Global gradient-norm clip.
+    pub clip: f64,
+    /// Hidden width of each control network (two tanh hidden layers).
+    pub hidden: usize,
+    /// `None`: CMAD-joint (all agents in one optimiser, BPTT through every agent);
+    /// `Some(m)`: CMAD-fictitious, each agent in turn takes `m` steps while the others are detached.
+    pub fictitious_inner: Option<usize>,
+    /// Seed of initialisation and training noise.
+    pub seed: u64,
+}
+
+impl Default for CmadConfig {
+    fn default() -> Self {
+        Self { batch: 256, iters: 400, lr: 3e-3, clip: 1.0, hidden: 32, fictitious_inner: None, seed: 7 }
+    }
+}
+
+impl ExactProblem {
+    /// Validated problem.
+    pub fn new(
+        agents: Vec<GaussianMixture>,
+        aggregator: LinearAggregator,
+        classifier: LinearClassifier,
+        target: usize,
+        cost: CostConfig,
+    ) -> Result<Self> {
+        let d = aggregator.d;
+        if agents.len() != aggregator.n {
+            return Err(ComposeError::Shape { what: "agents", expected: aggregator.n.to_string(), got: agents.len().to_string() });
+        }
+        if let Some(a) = agents.iter().find(|a| a.d != d) {
+            return Err(ComposeError::Shape { what: "agent dimension", expected: d.to_string(), got: a.d.to_string() });
+        }
+        if classifier.d != d {
+            return Err(ComposeError::Shape { what: "classifier dimension", expected: d.to_string(), got: classifier.d.to_string() });
+        }
+        if target >= classifier.n_classes() {
+            return Err(invalid("target", target, "must be a class of the classifier"));
+        }
+        if !(cost.lambda.is_finite() && cost.lambda > 0.0) {
+            return Err(invalid("lambda", cost.lambda, "must be finite and > 0"));
+        }
+        if !(cost.gamma.is_finite() && cost.gamma >= 0.0) {
+            return Err(invalid("gamma", cost.gamma, "must be finite and >= 0"));
+        }
+        reverse_grid(cost.k_steps, cost.t_end)?;
+        Ok(Self { agents, aggregator, classifier, target, cost })
+    }
+
+    /// The reference instance: `N = 2` agents in `d = 2`, average aggregator, a 4-class linear
+    /// classifier (logit scale 3, class directions at 45°, 135°, 225°, 315°), target class 0 (the
+    /// positive quadrant), reference weights `lambda = 10`, `gamma = 1`, `K = 25`.
+    ///
+    /// Agent 1: four modes at `(±1, ±1)`, std 0.4, equal weights. Agent 2: three modes on a triangle,
+    /// `(1.2, 0)`, `(-0.6, ±1.04)`, std 0.4, weights 0.2/0.4/0.4 (its favourable mode is the rare one).
+    pub fn reference() -> Result<Self> {
+        let a1 = GaussianMixture::new(2, vec![1.0, 1.0, -1.0, 1.0, -1.0, -1.0, 1.0, -1.0], vec![0.4; 4], vec![1.0; 4])?;
+        let a2 = GaussianMixture::new(2, vec![1.2, 0.0, -0.6, 1.04, -0.6, -1.04], vec![0.4; 3], vec![0.2, 0.4, 0.4])?;
+        let scale = 3.0;
+        let mut w = Vec::new();
+        for k in 0..4 {
+            let th = std::f64::consts::FRAC_PI_4 + k as f64 * std::f64::consts::FRAC_PI_2;
+            w.extend_from_slice(&[scale * th.cos(), scale * th.sin()]);
+        }
+        let classifier = LinearClassifier::new(2, w, vec![0.0; 4])?;
+        Self::new(vec![a1, a2], LinearAggregator::average(2, 2)?, classifier, 0, CostConfig::default())
+    }
+
+    /// Number of agents `N`.
+    pub fn n_agents(&self) -> usize {
+        self.agents.len()
+    }
+
+    /// Per-agent dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.aggregator.d
+    }
+
+    fn steps(&self) -> Vec<StepConst> {
+        let grid = reverse_grid(self.cost.k_steps, self.cost.t_end).unwrap_or_default();
+        let s = &self.cost.schedule;
+        grid.windows(2)
+            .map(|w| StepConst { t: w[0], dt: w[0] - w[1], beta: s.beta(w[0]), alpha: s.alpha(w[0]), sigma2: s.sigma2(w[0]) })
+            .collect()
+    }
+
+    /// Fresh zero-output control networks (two tanh hidden layers of width `hidden`).
+    pub fn control_nets(&self, hidden: usize, seed: u64) -> Result<ControlNets> {
+        let d = self.dim();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let nets = (0..self.n_agents())
+            .map(|_| DenseMlp::new(&[3 * d + 1, hidden, hidden, d], true, &mut rng))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ControlNets { nets })
+    }
+
+    /// Simulate `b` trajectories with the given noise (`x_init`: `b x N x d`; `noise`: `K x b x N x d`),
+    /// returning per-trajectory costs; with a tape, record what BPTT needs.
+    fn rollout(&self, policy: Policy<'_>, b: usize, x_init: &[f64], noise: &[f64], mut tape: Option<&mut Tape>) -> Vec<PathCost> {
+        let (n, d) = (self.n_agents(), self.dim());
+        let nd = n * d;
+        let lam_n = self.cost.lambda / n as f64; // lambda / N, the energy weight
+        let mut x = x_init.to_vec();
+        let mut costs = vec![PathCost::default(); b];
+        let (mut s, mut h) = (vec![0.0; b * nd], vec![0.0; b * nd * d]);
+        let (mut xhat, mut yhat, mut y) = (vec![0.0; nd], vec![0.0; d], vec![0.0; b * d]);
+        let mut gphi = vec![0.0; b * d];
+        let mut u = vec![0.0; b * nd];
+        let mut work = Vec::new();
+        let n_feat = 3 * d + 1;
+        let mut feat = vec![0.0; b * n_feat];
+        let mut out = vec![0.0; b * d];
+        let need_h = matches!(policy, Policy::Cdps { .. }) || tape.is_some();
+        for (k, c) in self.steps().iter().enumerate() {
+            // scores, Tweedie look-ahead and running cost (time-only constants hoisted in `c`)
+            for p in 0..b {
+                for i in 0..n {
+                    let o = p * nd + i * d;
+                    let hs = if need_h { Some(&mut h[o * d..(o + d) * d]) } else { None };
+                    self.agents[i].score_hessian(c.alpha, c.sigma2, &x[o..o + d], &mut s[o..o + d], hs, &mut work);
+                    for j in 0..d {
+                        xhat[i * d + j] = (x[o + j] + c.sigma2 * s[o + j]) / c.alpha; // Tweedie x̂0
+                    }
+                }
+                self.aggregator.apply(&xhat, &mut yhat);
+                let phi = self.classifier.cross_entropy(&yhat, self.target, &mut gphi[p * d..(p + 1) * d]);
+                costs[p].running += self.cost.gamma * phi * c.dt;
+                self.aggregator.apply(&x[p * nd..(p + 1) * nd], &mut y[p * d..(p + 1) * d]);
+            }
+            // controls
+            match policy {
+                Policy::Base => u.iter_mut().for_each(|v| *v = 0.0),
+                Policy::Cdps { w } => {
+                    for p in 0..b {
+                        for i in 0..n {
+                            let o = p * nd + i * d;
+                            let m = self.aggregator.mask(i);
+                            for a in 0..d {
+                                // (J^T (M ⊙ gphi))_a with J = (I + sigma^2 H) / alpha, H symmetric
+                                let mut g = 0.0;
+                                for bb in 0..d {
+                                    let jab = (if a == bb { 1.0 } else { 0.0 } + c.sigma2 * h[(o + a) * d + bb]) / c.alpha;
+                                    g += jab * m[bb] * gphi[p * d + bb];
+                                }
+                                u[o + a] = -w * g;
+                            }
+                        }
+                    }
+                }
+                Policy::Cmad(nets) => {
+                    for i in 0..n {
+                        let m = self.aggregator.mask(i);
+                        for p in 0..b {
+                            let f = &mut feat[p * n_feat..(p + 1) * n_feat];
+                            let o = p * nd + i * d;
+                            f[..d].copy_from_slice(&x[o..o + d]);
+                            f[d..2 * d].copy_from_slice(&y[p * d..(p + 1) * d]);
+                            for j in 0..d {
+                                f[2 * d + j] = m[j] * gphi[p * d + j]; // grad wrt xhat0^i, detached
+                            }
+                            f[3 * d] = 2.0 * c.t - 1.0;
+                        }
+                        let mut cache = MlpCache::default();
+                        nets.nets[i].forward(&feat, b, &mut cache, &mut out);
+                        for p in 0..b {
+                            u[p * nd + i * d..p * nd + (i + 1) * d].copy_from_slice(&out[p * d..(p + 1) * d]);
+                        }
+                        if let Some(t) = tape.as_deref_mut() {
+                            if t.caches.len() <= k {
+                                t.caches.push(Vec::new());
+                            }
+                            t.caches[k].push(cache);
+                        }
+                    }
+                }
+            }
+            // energy and the Euler-Maruyama step
+            let sq = (c.beta * c.dt).sqrt();
+            let nz = &noise[k * b * nd..(k + 1) * b * nd];
+            for p in 0..b {
+                let mut e = 0.0;
+                for q in p * nd..(p + 1) * nd {
+                    e += u[q] * u[q];
+                    x[q] += c.dt * (0.5 * c.beta * x[q] + c.beta * s[q] + c.beta * u[q]) + sq * nz[q];
+                }
+                costs[p].energy += lam_n * 0.5 * c.beta * e * c.dt;
+            }
+            if let Some(t) = tape.as_deref_mut() {
+                t.hess.push(h.clone());
+                t.gphi.push(gphi.clone());
+                t.u.push(u.clone());
+            }
+        }
+        for p in 0..b {
+            self.aggregator.apply(&x[p * nd..(p + 1) * nd], &mut y[p * d..(p + 1) * d]);
+            costs[p].terminal = self.classifier.cross_entropy(&y[p * d..(p + 1) * d], self.target, &mut gphi[p * d..(p + 1) * d]);
+        }
+        if let Some(t) = tape {
+            t.gterm = gphi;
+            t.x_final = x;
+        }
+        costs
+    }
+
+    fn draw(&self, b: usize, rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>) {
+        let nd = self.n_agents() * self.dim();
+        let x0 = (0..b * nd).map(|_| rng.sample(StandardNormal)).collect();
+        let noise = (0..self.cost.k_steps * b * nd).map(|_| rng.sample(StandardNormal)).collect();
+        (x0, noise)
+    }
+
+    /// Monte Carlo estimate of `J` under `policy` from `n` trajectories (seeded, in chunks of 4096).
+    pub fn evaluate(&self, policy: Policy<'_>, n: usize, seed: u64) -> Result<JEstimate> {
+        if n < 2 {
+            return Err(invalid("n", n, "need >= 2 trajectories"));
+        }
+        let costs = self.sample_costs(policy, n, seed);
+        let est = JEstimate::from_samples(&costs);
+        if !est.j.is_finite() {
+            return Err(ComposeError::NonFinite(format!("J = {} under {policy:?}", est.j)));
+        }
+        Ok(est)
+    }
+
+    /// Final states `x_K` (`n x N x d`) of `n` trajectories under `policy` (seeded).
+    pub fn sample_states(&self, policy: Policy<'_>, n: usize, seed: u64) -> Result<Vec<f64>> {
+        if n == 0 {
+            return Err(invalid("n", n, "need >= 1 trajectory"));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut out = Vec::with_capacity(n * self.n_agents() * self.dim());
+        let mut left = n;
+        while left > 0 {
+            let b = left.min(4096);
+            let (x0, noise) = self.draw(b, &mut rng);
+            let mut tape = Tape::default();
+            self.rollout(policy, b, &x0, &noise, Some(&mut tape));
+            out.extend_from_slice(&tape.x_final);
+            left -= b;
+        }
+        Ok(out)
+    }
+
+    fn sample_costs(&self, policy: Policy<'_>, n: usize, seed: u64) -> Vec<PathCost> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut costs = Vec::with_capacity(n);
+        let mut left = n;
+        while left > 0 {
+            let b = left.min(4096);
+            let (x0, noise) = self.draw(b, &mut rng);
+            costs.extend(self.rollout(policy, b, &x0, &noise, None));
+            left -= b;
+        }
+        costs
+    }
+
+    /// One BPTT gradient of the batch-mean cost with respect to the networks' parameters
+    /// (`grads[i]` for agent `i`; with `active = Some(i)` only agent `i` is differentiated and the
+    /// other agents' states are treated as constants). Returns the batch-mean cost.
+    fn bptt(&self, nets: &ControlNets, b: usize, x0: &[f64], noise: &[f64], active: Option<usize>, grads: &mut [Vec<f64>]) -> f64 {
+        let (n, d) = (self.n_agents(), self.dim());
+        let nd = n * d;
+        let lam_n = self.cost.lambda / n as f64;
+        let mut tape = Tape::default();
+        let costs = self.rollout(Policy::Cmad(nets), b, x0, noise, Some(&mut tape));
+        let inv_b = 1.0 / b as f64;
+        let on = |i: usize| active.is_none_or(|a| a == i);
+        // adjoint a = dL/dx_K
+        let mut a = vec![0.0; b * nd];
+        for p in 0..b {
+            for i in (0..n).filter(|&i| on(i)) {
+                let m = self.aggregator.mask(i);
+                for j in 0..d {
+                    a[p * nd + i * d + j] = inv_b * m[j] * tape.gterm[p * d + j];
+                }
+            }
+        }
+        let n_feat = 3 * d + 1;
+        let (mut a_new, mut du, mut dz) = (vec![0.0; b * nd], vec![0.0; b * d], vec![0.0; b * n_feat]);
+        let mut work = [Vec::new(), Vec::new()];
+        for (k, c) in self.steps().iter().enumerate().rev() {
+            let (h, gphi, u) = (&tape.hess[k], &tape.gphi[k], &tape.u[k]);
+            for p in 0..b {
+                for i in 0..n {
+                    let o = p * nd + i * d;
+                    let m = self.aggregator.mask(i);
+                    for r in 0..d {
+                        // through the dynamics: (1 + beta dt / 2) a + beta dt H a
+                        let mut v = (1.0 + 0.5 * c.beta * c.dt) * a[o + r];
+                        // running cost: gamma dt / B * J^T (M ⊙ gphi), J = (I + sigma^2 H)/alpha
+                        let mut rc = m[r] * gphi[p * d + r];
+                        for q in 0..d {
+                            v += c.beta * c.dt * h[(o + r) * d + q] * a[o + q];
+                            rc += c.sigma2 * h[(o + r) * d + q] * m[q] * gphi[p * d + q];
+                        }
+                        a_new[o + r] = v + self.cost.gamma * c.dt * inv_b * rc / c.alpha;
+                    }
+                }
+            }
+            for i in (0..n).filter(|&i| on(i)) {
+                for p in 0..b {
+                    for r in 0..d {
+                        let q = p * nd + i * d + r;
+                        // dL/du = beta dt a_{k+1} + energy term
+                        du[p * d + r] = c.beta * c.dt * a[q] + inv_b * lam_n * c.beta * c.dt * u[q];
+                    }
+                }
+                nets.nets[i].backward(&tape.caches[k][i], &du, &mut grads[i], &mut dz, &mut work);
+                for p in 0..b {
+                    for r in 0..d {
+                        a_new[p * nd + i * d + r] += dz[p * n_feat + r];
+                        let dy = dz[p * n_feat + d + r];
+                        for j in 0..n {
+                            a_new[p * nd + j * d + r] += self.aggregator.mask(j)[r] * dy;
+                        }
+                    }
+                }
+            }
+            if let Some(ai) = active {
+                for p in 0..b {
+                    for i in (0..n).filter(|&i| i != ai) {
+                        a_new[p * nd + i * d..p * nd + (i + 1) * d].iter_mut().for_each(|v| *v = 0.0);
+                    }
+                }
+            }
+            std::mem::swap(&mut a, &mut a_new);
+        }
+        costs.iter().map(|c| c.total()).sum::<f64>() * inv_b
+    }
+
+    /// Train CMAD control networks (joint or fictitious, see [`CmadConfig`]); returns the networks and
+    /// the batch-mean cost at every optimiser step.
+    pub fn train_cmad(&self, cfg: &CmadConfig) -> Result<(ControlNets, Vec<f64>)> {
+        if cfg.batch == 0 {
+            return Err(invalid("batch", cfg.batch, "must be >= 1"));
+        }
+        if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
+            return Err(invalid("lr", cfg.lr, "must be finite and > 0"));
+        }
+        if cfg.fictitious_inner == Some(0) {
+            return Err(invalid("fictitious_inner", 0, "must be >= 1"));
+        }
+        let n = self.n_agents();
+        let mut nets = self.control_nets(cfg.hidden, cfg.seed)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_c0a7);
+        let np: Vec<usize> = nets.nets.iter().map(|m| m.n_params()).collect();
+        let mut grads: Vec<Vec<f64>> = np.iter().map(|&k| vec![0.0; k]).collect();
+        let mut flat = Vec::with_capacity(np.iter().sum());
+        let mut history = Vec::with_capacity(cfg.iters);
+        match cfg.fictitious_inner {
+            None => {
+                let mut opt = Adam::new(np.iter().sum(), cfg.lr);
+                let mut params = Vec::with_capacity(np.iter().sum());
+                for _ in 0..cfg.iters {
+                    grads.iter_mut().for_each(|g| g.iter_mut().for_each(|v| *v = 0.0));
+                    let (x0, noise) = self.draw(cfg.batch, &mut rng);
+                    history.push(self.bptt(&nets, cfg.batch, &x0, &noise, None, &mut grads));
+                    flat.clear();
+                    grads.iter().for_each(|g| flat.extend_from_slice(g));
+                    clip_grad_norm(&mut flat, cfg.clip);
+                    params.clear();
+                    nets.nets.iter().for_each(|m| params.extend_from_slice(&m.params));
+                    opt.step(&mut params, &flat);
+                    let mut off = 0;
+                    for m in nets.nets.iter_mut() {
+                        let k = m.n_params();
+                        m.params.copy_from_slice(&params[off..off + k]);
+                        off += k;
+                    }
+                }
+            }
+            Some(inner) => {
+                let mut opts: Vec<Adam> = np.iter().map(|&k| Adam::new(k, cfg.lr)).collect();
+                let mut done = 0;
+                'outer: loop {
+                    for i in 0..n {
+                        for _ in 0..inner {
+                            if done == cfg.iters {
+                                break 'outer;
+                            }
+                            grads[i].iter_mut().for_each(|v| *v = 0.0);
+                            let (x0, noise) = self.draw(cfg.batch, &mut rng);
+                            history.push(self.bptt(&nets, cfg.batch, &x0, &noise, Some(i), &mut grads));
+                            clip_grad_norm(&mut grads[i], cfg.clip);
+                            opts[i].step(&mut nets.nets[i].params, &grads[i]);
+                            done += 1;
+                        }
+                    }
+                }
+            }
+        }
+        if history.iter().any(|h| !h.is_finite()) {
+            return Err(ComposeError::NonFinite("CMAD training loss".into()));
+        }
+        Ok((nets, history))
+    }
+}
+
+/// Optimal `J*` by importance weighting of `n` base trajectories: with path cost `C` and
+/// `lambda' = lambda / N`, `J* = -lambda' log E_base[exp(-C / lambda')]`; the tilted measure's terminal
+/// and running costs are self-normalised weighted means and `energy = J* - running - terminal`
+/// (`= lambda' KL(P* | P_base)`). The standard error is the delta-method one,
+/// `lambda' sd(w) / (mean(w) sqrt(n))`.
+pub fn optimal(problem: &ExactProblem, n: usize, seed: u64) -> Result<JEstimate> {
+    if n < 2 {
+        return Err(invalid("n", n, "need >= 2 trajectories"));
+    }
+    let costs = problem.sample_costs(Policy::Base, n, seed);
+    let lam = problem.cost.lambda / problem.n_agents() as f64;
+    let cmin = costs.iter().map(|c| c.running + c.terminal).fold(f64::INFINITY, f64::min);
+    let w: Vec<f64> = costs.iter().map(|c| (-(c.running + c.terminal - cmin) / lam).exp()).collect();
+    let nf = n as f64;
+    let sw: f64 = w.iter().sum();
+    let mean_w = sw / nf;
+    let var_w = w.iter().map(|v| (v - mean_w).powi(2)).sum::<f64>() / (nf - 1.0);
+    let j = cmin - lam * mean_w.ln();
+    let terminal = costs.iter().zip(&w).map(|(c, w)| w * c.terminal).sum::<f64>() / sw;
+    let running = costs.iter().zip(&w).map(|(c, w)| w * c.running).sum::<f64>() / sw;
+    let ess = sw * sw / w.iter().map(|v| v * v).sum::<f64>();
+    if !j.is_finite() {
+        return Err(ComposeError::NonFinite("optimal J".into()));
+    }
+    Ok(JEstimate { j, j_stderr: lam * var_w.sqrt() / (mean_w * nf.sqrt()), terminal, running, energy: j - running - terminal, n, ess })
+}
+
+/// One row of the `compose-exact` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExactRow {
+    /// Method name.
+    pub method: String,
+    /// The estimate.
+    pub est: JEstimate,
+}
+
+/// Settings of the `compose-exact` comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExactRunConfig {
+    /// Base trajectories for the importance-weighted optimum.
+    pub n_optimal: usize,
+    /// Trajectories per evaluated method.
+    pub n_eval: usize,
+    /// CDPS guidance weights to report (the reference is 100; the best of the list is reported too).
+    pub cdps_weights: Vec<f64>,
+    /// CMAD-joint settings.
+    pub joint: CmadConfig,
+    /// CMAD-fictitious settings.
+    pub fictitious: CmadConfig,
+    /// Evaluation seed.
+    pub seed: u64,
+}
+
+impl ExactRunConfig {
+    /// Full settings of the reproduction entry.
+    pub fn full() -> Self {
+        let joint = CmadConfig { batch: 512, iters: 1500, hidden: 64, ..CmadConfig::default() };
+        Self {
+            n_optimal: 1_000_000,
+            n_eval: 100_000,
+            cdps_weights: vec![0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0],
+            joint,
+            fictitious: CmadConfig { fictitious_inner: Some(25), ..joint },
+            seed: 2024,
+        }
+    }
+
+    /// Quick settings (seconds).
+    pub fn quick() -> Self {
+        let joint = CmadConfig { batch: 128, iters: 200, hidden: 32, ..CmadConfig::default() };
+        Self {
+            n_optimal: 40_000,
+            n_eval: 8_000,
+            cdps_weights: vec![0.1, 0.3, 1.0, 100.0],
+            joint,
+            fictitious: CmadConfig { fictitious_inner: Some(25), ..joint },
+            seed: 2024,
+        }
+    }
+}
+
+/// Run the full comparison: optimum, base, CDPS for each weight (and the best one), CMAD-joint and
+/// CMAD-fictitious, all on the same discrete problem.
+pub fn compare(problem: &ExactProblem, cfg: &ExactRunConfig) -> Result<Vec<ExactRow>> {
+    let mut rows = vec![ExactRow { method: "optimal".into(), est: optimal(problem, cfg.n_optimal, cfg.seed)? }];
+    rows.push(ExactRow { method: "base".into(), est: problem.evaluate(Policy::Base, cfg.n_eval, cfg.seed + 1)? });
+    let mut best: Option<(f64, JEstimate)> = None;
+    for &w in &cfg.cdps_weights {
+        let est = problem.evaluate(Policy::Cdps { w }, cfg.n_eval, cfg.seed + 2)?;
+        if w == 100.0 {
+            rows.push(ExactRow { method: "cdps_w100".into(), est });
+        }
+        if best.is_none_or(|(_, b)| est.j < b.j) {
+            best = Some((w, est));
+        }
+    }
+    if let Some((w, est)) = best {
+        rows.push(ExactRow { method: format!("cdps_best_w{w}"), est });
+    }
+    let (nets, _) = problem.train_cmad(&cfg.joint)?;
+    rows.push(ExactRow { method: "cmad_joint".into(), est: problem.evaluate(Policy::Cmad(&nets), cfg.n_eval, cfg.seed + 3)? });
+    let (nets, _) = problem.train_cmad(&cfg.fictitious)?;
+    rows.push(ExactRow { method: "cmad_fictitious".into(), est: problem.evaluate(Policy::Cmad(&nets), cfg.n_eval, cfg.seed + 3)? });
+    Ok(rows)
+}
+
+/// The table `method,J,J_stderr,terminal_cost,control_energy` as CSV text.
+pub fn exact_table_csv(rows: &[ExactRow]) -> String {
+    let mut s = String::from("method,J,J_stderr,terminal_cost,control_energy\n");
+    for r in rows {
+        s.push_str(&format!("{},{:.6},{:.6},{:.6},{:.6}\n", r.method, r.est.j, r.est.j_stderr, r.est.terminal, r.est.energy));
+    }
+    s
+}
