@@ -16,7 +16,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t2 = t0.elapsed().as_secs_f64();
         opt.step(&g, None)?;
         let t3 = t0.elapsed().as_secs_f64();
-        if it > 0 { println!("fwd {:.1} ms, bwd {:.1} ms, opt {:.1} ms", t1*1e3, (t2-t1)*1e3, (t3-t2)*1e3); }
+        if it > 0 {
+            println!(
+                "fwd {:.1} ms, bwd {:.1} ms, opt {:.1} ms",
+                t1 * 1e3,
+                (t2 - t1) * 1e3,
+                (t3 - t2) * 1e3
+            );
+        }
     }
     Ok(())
 }

@@ -35,7 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--lr" => cfg.lr = it.next().ok_or("--lr needs a value")?.parse()?,
             "--init" => init = Some(PathBuf::from(it.next().ok_or("--init needs a path")?)),
             "--eval" => eval_path = PathBuf::from(it.next().ok_or("--eval needs a value")?),
-            "--time-budget" => cfg.time_budget_s = it.next().ok_or("--time-budget needs seconds")?.parse()?,
+            "--time-budget" => {
+                cfg.time_budget_s = it.next().ok_or("--time-budget needs seconds")?.parse()?
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -44,7 +46,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (xtr, xte) = (train.images_pm1(), test.images_pm1());
     let t0 = Instant::now();
     eprintln!("training {} with {cfg:?}", kind.name());
-    let log = |s: usize, l: f64| eprintln!("step {s:>6}  loss {l:.4}  ({:.0} s)", t0.elapsed().as_secs_f64());
+    let log = |s: usize, l: f64| {
+        eprintln!(
+            "step {s:>6}  loss {l:.4}  ({:.0} s)",
+            t0.elapsed().as_secs_f64()
+        )
+    };
     match kind {
         ModelKind::Score => {
             let mut m = nn::fresh_score(cfg.seed)?;
@@ -55,28 +62,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("score network: {steps} steps, final mean loss {loss:.4}");
             nn::save(&m, &out)?;
             let samples = nn::sample_unconditional(&m.model, &VpSchedule::default(), 100, 500, 5)?;
-            mfpid_compose::image::save_grid(&out.with_file_name("score_samples.png"), &samples, 10)?;
+            mfpid_compose::image::save_grid(
+                &out.with_file_name("score_samples.png"),
+                &samples,
+                10,
+            )?;
             if let Ok(ev) = nn::load_eval(Some(&eval_path)) {
                 let (pred, conf) = nn::classify(&ev.model, &samples)?;
                 let confident = conf.iter().filter(|&&c| c > 0.9).count();
                 let mut hist = [0usize; 10];
                 pred.iter().for_each(|&p| hist[p as usize] += 1);
-                println!("samples: {confident}/100 with eval confidence > 0.9; class histogram {hist:?}");
+                println!(
+                    "samples: {confident}/100 with eval confidence > 0.9; class histogram {hist:?}"
+                );
             }
         }
         ModelKind::Objective => {
             let m = nn::fresh_objective(cfg.seed)?;
             nn::train_classifier(&m, &xtr, &train.labels, &cfg, log)?;
-            println!("objective MLP test accuracy {:.4}", nn::accuracy(&m.model, &xte, &test.labels)?);
+            println!(
+                "objective MLP test accuracy {:.4}",
+                nn::accuracy(&m.model, &xte, &test.labels)?
+            );
             nn::save(&m, &out)?;
         }
         ModelKind::Eval => {
             let m = nn::fresh_eval(cfg.seed)?;
             nn::train_classifier(&m, &xtr, &train.labels, &cfg, log)?;
-            println!("evaluation CNN test accuracy {:.4}", nn::accuracy(&m.model, &xte, &test.labels)?);
+            println!(
+                "evaluation CNN test accuracy {:.4}",
+                nn::accuracy(&m.model, &xte, &test.labels)?
+            );
             nn::save(&m, &out)?;
         }
     }
-    println!("wrote {} in {:.1} s", out.display(), t0.elapsed().as_secs_f64());
+    println!(
+        "wrote {} in {:.1} s",
+        out.display(),
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -31,7 +31,10 @@ pub fn frozen_score(vars: &VarMap, cfg: ScoreNetConfig) -> Result<ScoreNet> {
         .iter()
         .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
         .collect();
-    Ok(ScoreNet::new(VarBuilder::from_tensors(map, DType::F32, &Device::Cpu), cfg)?)
+    Ok(ScoreNet::new(
+        VarBuilder::from_tensors(map, DType::F32, &Device::Cpu),
+        cfg,
+    )?)
 }
 
 /// The objective `Phi(Y) = -log softmax(C(Y))[digit] + Seam(Y)` on `N` bands.
@@ -55,7 +58,10 @@ impl Objective<'_> {
         for w in self.bands.windows(2) {
             // rows either side of the boundary between band w[0] and band w[1]
             let (ra, rb) = (w[0].1 - 1, w[1].0);
-            let diff = img.narrow(1, ra, 1)?.sub(&img.narrow(1, rb, 1)?)?.squeeze(1)?;
+            let diff = img
+                .narrow(1, ra, 1)?
+                .sub(&img.narrow(1, rb, 1)?)?
+                .squeeze(1)?;
             let rho = diff.sqr()?.affine(1.0, 1e-6)?.sqrt()?; // rho(x) = sqrt(x^2 + 1e-6)
             seam = seam.add(&rho.mean(1)?)?;
         }
@@ -69,7 +75,15 @@ pub fn band_masks(n: usize) -> Result<Vec<Tensor>> {
     bands
         .iter()
         .map(|&(a, b)| {
-            let v: Vec<f32> = (0..PIXELS).map(|p| if (a..b).contains(&(p / SIDE)) { 1.0 } else { 0.0 }).collect();
+            let v: Vec<f32> = (0..PIXELS)
+                .map(|p| {
+                    if (a..b).contains(&(p / SIDE)) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
             Ok(Tensor::from_vec(v, (1, PIXELS), &Device::Cpu)?)
         })
         .collect()
@@ -87,8 +101,12 @@ pub struct ControlNet {
 impl ControlNet {
     /// Build with `hidden` units (parameters registered in `vb`; the output layer starts at zero).
     pub fn new(vb: VarBuilder, hidden: usize, n_freq: usize) -> candle_core::Result<Self> {
-        let w = vb.pp("l3").get_with_hints((PIXELS, hidden), "weight", candle_nn::Init::Const(0.0))?;
-        let b = vb.pp("l3").get_with_hints(PIXELS, "bias", candle_nn::Init::Const(0.0))?;
+        let w =
+            vb.pp("l3")
+                .get_with_hints((PIXELS, hidden), "weight", candle_nn::Init::Const(0.0))?;
+        let b = vb
+            .pp("l3")
+            .get_with_hints(PIXELS, "bias", candle_nn::Init::Const(0.0))?;
         Ok(Self {
             l1: candle_nn::linear(3 * PIXELS + 2 * n_freq, hidden, vb.pp("l1"))?,
             l2: candle_nn::linear(hidden, hidden, vb.pp("l2"))?,
@@ -98,9 +116,16 @@ impl ControlNet {
     }
 
     /// `u` `(B, 784)` from `x`, `y`, `g` (each `(B, 784)`) and `t` `(B, 1)`.
-    pub fn forward(&self, x: &Tensor, y: &Tensor, g: &Tensor, t: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        g: &Tensor,
+        t: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         let z = Tensor::cat(&[x, y, g, &time_features(t, self.n_freq)?], 1)?;
-        self.l3.forward(&self.l2.forward(&self.l1.forward(&z)?.silu()?)?.silu()?)
+        self.l3
+            .forward(&self.l2.forward(&self.l1.forward(&z)?.silu()?)?.silu()?)
     }
 }
 
@@ -119,10 +144,19 @@ impl Controls {
         let mut vars = Vec::new();
         for i in 0..n {
             let vm = VarMap::new();
-            nets.push(ControlNet::new(VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu), hidden, 16)?);
+            nets.push(ControlNet::new(
+                VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+                hidden,
+                16,
+            )?);
             crate::nn::reseed(&vm, seed + i as u64)?;
             // keep the output layer at zero after reseeding
-            for (name, v) in vm.data().lock().map_err(|_| ComposeError::NonFinite("lock".into()))?.iter() {
+            for (name, v) in vm
+                .data()
+                .lock()
+                .map_err(|_| ComposeError::NonFinite("lock".into()))?
+                .iter()
+            {
                 if name.starts_with("l3.") {
                     v.set(&v.as_tensor().zeros_like()?)?;
                 }
@@ -183,7 +217,12 @@ fn col(v: &[f32], b: usize) -> Result<Tensor> {
 
 impl<'a> MnistProblem<'a> {
     /// Problem for `digit` with `n` agents and the reference weights `lambda = 10`, `gamma = 1`.
-    pub fn new(score: &'a ScoreNet, classifier: &'a MlpClassifier, digit: usize, n: usize) -> Result<Self> {
+    pub fn new(
+        score: &'a ScoreNet,
+        classifier: &'a MlpClassifier,
+        digit: usize,
+        n: usize,
+    ) -> Result<Self> {
         if digit > 9 {
             return Err(invalid("digit", digit, "must be 0..=9"));
         }
@@ -192,7 +231,11 @@ impl<'a> MnistProblem<'a> {
         }
         Ok(Self {
             score,
-            objective: Objective { classifier, digit, bands: band_bounds(n, SIDE) },
+            objective: Objective {
+                classifier,
+                digit,
+                bands: band_bounds(n, SIDE),
+            },
             masks: band_masks(n)?,
             sched: VpSchedule::default(),
             lambda: 10.0,
@@ -242,27 +285,55 @@ impl<'a> MnistProblem<'a> {
         let (alpha, sigma2) = (self.sched.alpha(t), self.sched.sigma2(t));
         let (beta, sigma) = (self.sched.beta(t), sigma2.sqrt());
         let tt = col(&vec![t as f32; b], b)?;
-        let keep = |i: usize| track && active.is_none_or(|a| a == i);
-        let xin: Vec<Tensor> = xs.iter().enumerate().map(|(i, x)| if keep(i) { x.clone() } else { x.detach() }).collect();
+        let keep = |i: usize| track && active.map_or(true, |a| a == i);
+        let xin: Vec<Tensor> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| if keep(i) { x.clone() } else { x.detach() })
+            .collect();
         // CDPS differentiates Phi(Yhat0) with respect to the states, through the score network
         let vars: Vec<Option<Var>> = match steer {
-            Steer::Cdps { .. } => xin.iter().map(|x| Var::from_tensor(&x.detach()).map(Some)).collect::<candle_core::Result<_>>()?,
+            Steer::Cdps { .. } => xin
+                .iter()
+                .map(|x| Var::from_tensor(&x.detach()).map(Some))
+                .collect::<candle_core::Result<_>>()?,
             _ => vec![None; n],
         };
-        let xuse: Vec<Tensor> = xin.iter().zip(&vars).map(|(x, v)| v.as_ref().map(|v| v.as_tensor().clone()).unwrap_or_else(|| x.clone())).collect();
-        let eps: Vec<Tensor> = xuse.iter().map(|x| self.score.eps(x, &tt)).collect::<candle_core::Result<_>>()?;
-        let xhat: Vec<Tensor> = xuse.iter().zip(&eps).map(|(x, e)| x.sub(&e.affine(sigma, 0.0)?)?.affine(1.0 / alpha, 0.0)).collect::<candle_core::Result<_>>()?;
+        let xuse: Vec<Tensor> = xin
+            .iter()
+            .zip(&vars)
+            .map(|(x, v)| {
+                v.as_ref()
+                    .map(|v| v.as_tensor().clone())
+                    .unwrap_or_else(|| x.clone())
+            })
+            .collect();
+        let eps: Vec<Tensor> = xuse
+            .iter()
+            .map(|x| self.score.eps_clipped(x, &tt))
+            .collect::<candle_core::Result<_>>()?;
+        let xhat: Vec<Tensor> = xuse
+            .iter()
+            .zip(&eps)
+            .map(|(x, e)| x.sub(&e.affine(sigma, 0.0)?)?.affine(1.0 / alpha, 0.0))
+            .collect::<candle_core::Result<_>>()?;
         let yhat = self.aggregate(&xhat)?;
         let (phi_hat, _, _) = self.objective.eval(&yhat)?;
         let running = phi_hat.affine(self.gamma * dt, 0.0)?;
         let controls: Vec<Tensor> = match steer {
-            Steer::Base => xs.iter().map(|x| x.zeros_like()).collect::<candle_core::Result<_>>()?,
+            Steer::Base => xs
+                .iter()
+                .map(|x| x.zeros_like())
+                .collect::<candle_core::Result<_>>()?,
             Steer::Cdps { w } => {
                 let grads = phi_hat.sum_all()?.backward()?;
                 vars.iter()
                     .zip(&xuse)
                     .map(|(v, x)| {
-                        let g = v.as_ref().and_then(|v| grads.get(v.as_tensor()).cloned()).unwrap_or(x.zeros_like()?);
+                        let g = v
+                            .as_ref()
+                            .and_then(|v| grads.get(v.as_tensor()).cloned())
+                            .unwrap_or(x.zeros_like()?);
                         g.detach().affine(-w, 0.0)
                     })
                     .collect::<candle_core::Result<_>>()?
@@ -273,7 +344,11 @@ impl<'a> MnistProblem<'a> {
                 let mut us = Vec::with_capacity(n);
                 for i in 0..n {
                     let g = gy.broadcast_mul(&self.masks[i])?; // grad wrt xhat0^i, detached
-                    let (xi, yi) = if keep(i) { (xin[i].clone(), y.clone()) } else { (xin[i].detach(), y.detach()) };
+                    let (xi, yi) = if keep(i) {
+                        (xin[i].clone(), y.clone())
+                    } else {
+                        (xin[i].detach(), y.detach())
+                    };
                     let u = c.nets[i].forward(&xi, &yi, &g, &tt)?;
                     us.push(if keep(i) || !track { u } else { u.detach() });
                 }
@@ -294,16 +369,28 @@ impl<'a> MnistProblem<'a> {
                 .add(&noise[i].affine((beta * dt).sqrt(), 0.0)?)?;
             next.push(if keep(i) { xn } else { xn.detach() });
         }
-        let (running, energy) = if track { (running, energy) } else { (running.detach(), energy.detach()) };
+        let (running, energy) = if track {
+            (running, energy)
+        } else {
+            (running.detach(), energy.detach())
+        };
         Ok((next, running, energy))
     }
 
     fn draw(&self, rng: &mut ChaCha8Rng, b: usize) -> Result<Vec<Tensor>> {
-        (0..self.n_agents()).map(|_| crate::nn::randn(rng, b, PIXELS)).collect()
+        (0..self.n_agents())
+            .map(|_| crate::nn::randn(rng, b, PIXELS))
+            .collect()
     }
 
     /// Sample `b` composed images with `steps` reverse steps (no gradient kept), seeded.
-    pub fn sample(&self, steer: &Steer<'_>, b: usize, steps: usize, seed: u64) -> Result<RunOutput> {
+    pub fn sample(
+        &self,
+        steer: &Steer<'_>,
+        b: usize,
+        steps: usize,
+        seed: u64,
+    ) -> Result<RunOutput> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let grid = reverse_grid(steps, 1e-3)?;
         let mut xs = self.draw(&mut rng, b)?;
@@ -324,7 +411,9 @@ impl<'a> MnistProblem<'a> {
         let (phi, _, seam) = self.objective.eval(&y)?;
         let terminal: Vec<f64> = phi.to_vec1::<f32>()?.iter().map(|&v| v as f64).collect();
         if terminal.iter().any(|v| !v.is_finite()) {
-            return Err(ComposeError::NonFinite("terminal cost of composed samples".into()));
+            return Err(ComposeError::NonFinite(
+                "terminal cost of composed samples".into(),
+            ));
         }
         Ok(RunOutput {
             images: y.flatten_all()?.to_vec1::<f32>()?,
@@ -339,20 +428,36 @@ impl<'a> MnistProblem<'a> {
     /// Returns the controls and the batch-mean `J` of every optimiser step.
     pub fn train(&self, cfg: &MnistCmadConfig) -> Result<(Controls, Vec<f64>)> {
         if cfg.batch == 0 || cfg.k_steps == 0 {
-            return Err(invalid("batch/k_steps", format!("{}/{}", cfg.batch, cfg.k_steps), "must be >= 1"));
+            return Err(invalid(
+                "batch/k_steps",
+                format!("{}/{}", cfg.batch, cfg.k_steps),
+                "must be >= 1",
+            ));
         }
         let n = self.n_agents();
         let controls = Controls::new(n, cfg.hidden, cfg.seed)?;
         let grid = reverse_grid(cfg.k_steps, 1e-3)?;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x00c0_ffee);
-        let params = candle_nn::ParamsAdamW { lr: cfg.lr, weight_decay: 0.0, ..Default::default() };
+        let params = candle_nn::ParamsAdamW {
+            lr: cfg.lr,
+            weight_decay: 0.0,
+            ..Default::default()
+        };
         let mut history = Vec::with_capacity(cfg.iters);
         // joint: one optimiser over every agent; fictitious: one per agent, agents take turns
         let groups: Vec<(Option<usize>, Vec<Var>)> = match cfg.fictitious_inner {
-            None => vec![(None, controls.vars.iter().flat_map(|v| v.all_vars()).collect())],
-            Some(_) => (0..n).map(|i| (Some(i), controls.vars[i].all_vars())).collect(),
+            None => vec![(
+                None,
+                controls.vars.iter().flat_map(|v| v.all_vars()).collect(),
+            )],
+            Some(_) => (0..n)
+                .map(|i| (Some(i), controls.vars[i].all_vars()))
+                .collect(),
         };
-        let mut opts = groups.iter().map(|(_, v)| candle_nn::AdamW::new(v.clone(), params.clone())).collect::<candle_core::Result<Vec<_>>>()?;
+        let mut opts = groups
+            .iter()
+            .map(|(_, v)| candle_nn::AdamW::new(v.clone(), params.clone()))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let inner = cfg.fictitious_inner.unwrap_or(1).max(1);
         let mut done = 0;
         'outer: loop {
@@ -365,7 +470,15 @@ impl<'a> MnistProblem<'a> {
                     let mut total = Tensor::zeros(cfg.batch, DType::F32, &Device::Cpu)?;
                     for w in grid.windows(2) {
                         let noise = self.draw(&mut rng, cfg.batch)?;
-                        let (next, r, e) = self.step(&Steer::Cmad(&controls), &xs, w[0], w[0] - w[1], &noise, true, *active)?;
+                        let (next, r, e) = self.step(
+                            &Steer::Cmad(&controls),
+                            &xs,
+                            w[0],
+                            w[0] - w[1],
+                            &noise,
+                            true,
+                            *active,
+                        )?;
                         xs = next;
                         total = total.add(&r)?.add(&e)?;
                     }
@@ -379,7 +492,11 @@ impl<'a> MnistProblem<'a> {
                             sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
                         }
                     }
-                    let scale = if sq.sqrt() > cfg.clip { cfg.clip / sq.sqrt() } else { 1.0 };
+                    let scale = if sq.sqrt() > cfg.clip {
+                        cfg.clip / sq.sqrt()
+                    } else {
+                        1.0
+                    };
                     if scale < 1.0 {
                         for v in vars {
                             if let Some(g) = grads.remove(v.as_tensor()) {
@@ -390,7 +507,9 @@ impl<'a> MnistProblem<'a> {
                     opts[g].step(&grads)?;
                     let l = loss.to_scalar::<f32>()? as f64;
                     if !l.is_finite() {
-                        return Err(ComposeError::NonFinite(format!("CMAD loss at iteration {done}")));
+                        return Err(ComposeError::NonFinite(format!(
+                            "CMAD loss at iteration {done}"
+                        )));
                     }
                     history.push(l);
                     done += 1;
@@ -424,7 +543,16 @@ pub struct MnistCmadConfig {
 
 impl Default for MnistCmadConfig {
     fn default() -> Self {
-        Self { batch: 32, k_steps: 25, iters: 200, lr: 1e-4, clip: 1.0, hidden: 256, fictitious_inner: None, seed: 3 }
+        Self {
+            batch: 32,
+            k_steps: 25,
+            iters: 200,
+            lr: 1e-4,
+            clip: 1.0,
+            hidden: 256,
+            fictitious_inner: None,
+            seed: 3,
+        }
     }
 }
 
@@ -463,7 +591,9 @@ pub fn frechet_distance(a: &[f64], b: &[f64], f: usize) -> Result<f64> {
     let mut half = vec![0.0; f * f];
     for i in 0..f {
         for j in 0..f {
-            half[i * f + j] = (0..f).map(|k| va[i * f + k] * ea[k].max(0.0).sqrt() * va[j * f + k]).sum();
+            half[i * f + j] = (0..f)
+                .map(|k| va[i * f + k] * ea[k].max(0.0).sqrt() * va[j * f + k])
+                .sum();
         }
     }
     let m = matmul(&matmul(&half, &sb, f), &half, f);
@@ -494,8 +624,14 @@ pub fn sym_eigen(s: &[f64], f: usize) -> (Vec<f64>, Vec<f64>) {
     let mut v = vec![0.0; f * f];
     (0..f).for_each(|i| v[i * f + i] = 1.0);
     for _sweep in 0..100 {
-        let off: f64 = (0..f).flat_map(|i| (0..f).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i * f + j].powi(2)).sum();
-        let scale: f64 = (0..f).map(|i| a[i * f + i].powi(2)).sum::<f64>().max(1e-300);
+        let off: f64 = (0..f)
+            .flat_map(|i| (0..f).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * f + j].powi(2))
+            .sum();
+        let scale: f64 = (0..f)
+            .map(|i| a[i * f + i].powi(2))
+            .sum::<f64>()
+            .max(1e-300);
         if off <= 1e-24 * scale {
             break;
         }
@@ -537,8 +673,18 @@ pub fn eval_features(cnn: &CnnClassifier, images: &[f32]) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(n * 128);
     for start in (0..n).step_by(500) {
         let end = (start + 500).min(n);
-        let x = Tensor::from_slice(&images[start * PIXELS..end * PIXELS], (end - start, PIXELS), &Device::Cpu)?;
-        out.extend(cnn.features(&x)?.flatten_all()?.to_vec1::<f32>()?.iter().map(|&v| v as f64));
+        let x = Tensor::from_slice(
+            &images[start * PIXELS..end * PIXELS],
+            (end - start, PIXELS),
+            &Device::Cpu,
+        )?;
+        out.extend(
+            cnn.features(&x)?
+                .flatten_all()?
+                .to_vec1::<f32>()?
+                .iter()
+                .map(|&v| v as f64),
+        );
     }
     Ok(out)
 }
@@ -559,7 +705,9 @@ mod tests {
         }
         assert!((e.iter().sum::<f64>() - 9.0).abs() < 1e-12);
         // identical sets: distance 0; shifted by c in every coordinate: f c^2
-        let a: Vec<f64> = (0..400).map(|k| ((k * 37 % 101) as f64 / 10.0).sin()).collect();
+        let a: Vec<f64> = (0..400)
+            .map(|k| ((k * 37 % 101) as f64 / 10.0).sin())
+            .collect();
         assert!(frechet_distance(&a, &a, 4).unwrap().abs() < 1e-9);
         let b: Vec<f64> = a.iter().map(|v| v + 0.5).collect();
         assert!((frechet_distance(&a, &b, 4).unwrap() - 4.0 * 0.25).abs() < 1e-9);
@@ -573,7 +721,13 @@ mod tests {
             for t in &m[1..] {
                 sum = sum.add(t).unwrap();
             }
-            assert!(sum.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&v| v == 1.0));
+            assert!(sum
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .all(|&v| v == 1.0));
         }
     }
 }

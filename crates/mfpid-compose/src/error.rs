@@ -133,6 +133,14 @@ fn hint_suffix(hint: &str) -> String {
 /// Result alias of this crate.
 pub type Result<T, E = ComposeError> = std::result::Result<T, E>;
 
-pub(crate) fn invalid(field: &'static str, value: impl std::fmt::Display, reason: &'static str) -> ComposeError {
-    ComposeError::Invalid { field, value: value.to_string(), reason }
+pub(crate) fn invalid(
+    field: &'static str,
+    value: impl std::fmt::Display,
+    reason: &'static str,
+) -> ComposeError {
+    ComposeError::Invalid {
+        field,
+        value: value.to_string(),
+        reason,
+    }
 }

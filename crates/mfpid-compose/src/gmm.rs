@@ -43,7 +43,12 @@ impl GaussianMixture {
         }
         let total: f64 = weights.iter().sum();
         let weights = weights.iter().map(|w| w / total).collect();
-        Ok(Self { d, means, stds, weights })
+        Ok(Self {
+            d,
+            means,
+            stds,
+            weights,
+        })
     }
 
     /// Number of components.
@@ -57,8 +62,12 @@ impl GaussianMixture {
         let logs: Vec<f64> = (0..self.n_components())
             .map(|m| {
                 let v = alpha * alpha * self.stds[m] * self.stds[m] + sigma2;
-                let r2: f64 = (0..d).map(|j| (x[j] - alpha * self.means[m * d + j]).powi(2)).sum();
-                self.weights[m].ln() - r2 / (2.0 * v) - 0.5 * d as f64 * (2.0 * std::f64::consts::PI * v).ln()
+                let r2: f64 = (0..d)
+                    .map(|j| (x[j] - alpha * self.means[m * d + j]).powi(2))
+                    .sum();
+                self.weights[m].ln()
+                    - r2 / (2.0 * v)
+                    - 0.5 * d as f64 * (2.0 * std::f64::consts::PI * v).ln()
             })
             .collect();
         let mx = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -70,13 +79,23 @@ impl GaussianMixture {
     ///
     /// With `v_m = alpha^2 s_m^2 + sigma^2`, responsibilities `r_m` and `e_m = -(x - alpha mu_m)/v_m`:
     /// `s = sum r_m e_m`, `H = sum r_m (e_m e_m^T - I / v_m) - s s^T`. `work` holds `m` numbers.
-    pub fn score_hessian(&self, alpha: f64, sigma2: f64, x: &[f64], score: &mut [f64], hess: Option<&mut [f64]>, work: &mut Vec<f64>) {
+    pub fn score_hessian(
+        &self,
+        alpha: f64,
+        sigma2: f64,
+        x: &[f64],
+        score: &mut [f64],
+        hess: Option<&mut [f64]>,
+        work: &mut Vec<f64>,
+    ) {
         let (d, nm) = (self.d, self.n_components());
         work.resize(nm, 0.0);
         let mut mx = f64::NEG_INFINITY;
         for m in 0..nm {
             let v = alpha * alpha * self.stds[m] * self.stds[m] + sigma2;
-            let r2: f64 = (0..d).map(|j| (x[j] - alpha * self.means[m * d + j]).powi(2)).sum();
+            let r2: f64 = (0..d)
+                .map(|j| (x[j] - alpha * self.means[m * d + j]).powi(2))
+                .sum();
             let l = self.weights[m].ln() - r2 / (2.0 * v) - 0.5 * d as f64 * v.ln();
             work[m] = l;
             mx = mx.max(l);
@@ -159,13 +178,21 @@ impl LinearAggregator {
     /// `Y = (1/N) sum_i x_i`.
     pub fn average(n: usize, d: usize) -> Result<Self> {
         Self::check(n, d)?;
-        Ok(Self { n, d, masks: vec![1.0 / n as f64; n * d] })
+        Ok(Self {
+            n,
+            d,
+            masks: vec![1.0 / n as f64; n * d],
+        })
     }
 
     /// `Y = sum_i x_i`.
     pub fn sum(n: usize, d: usize) -> Result<Self> {
         Self::check(n, d)?;
-        Ok(Self { n, d, masks: vec![1.0; n * d] })
+        Ok(Self {
+            n,
+            d,
+            masks: vec![1.0; n * d],
+        })
     }
 
     /// Split mask over `rows` contiguous bands of `row_len` coordinates each (`d = rows * row_len`):
@@ -180,7 +207,9 @@ impl LinearAggregator {
         let mut masks = vec![0.0; n * d];
         for (i, (start, end)) in band_bounds(n, rows).into_iter().enumerate() {
             for r in start..end {
-                masks[i * d + r * row_len..i * d + (r + 1) * row_len].iter_mut().for_each(|m| *m = 1.0);
+                masks[i * d + r * row_len..i * d + (r + 1) * row_len]
+                    .iter_mut()
+                    .for_each(|m| *m = 1.0);
             }
         }
         Ok(Self { n, d, masks })
@@ -281,7 +310,13 @@ mod tests {
     use super::*;
 
     fn mix() -> GaussianMixture {
-        GaussianMixture::new(2, vec![1.0, 1.0, -1.0, 0.5, 0.2, -1.3], vec![0.4, 0.6, 0.3], vec![1.0, 2.0, 1.0]).unwrap()
+        GaussianMixture::new(
+            2,
+            vec![1.0, 1.0, -1.0, 0.5, 0.2, -1.3],
+            vec![0.4, 0.6, 0.3],
+            vec![1.0, 2.0, 1.0],
+        )
+        .unwrap()
     }
 
     #[test]
@@ -296,7 +331,8 @@ mod tests {
             let (mut a, mut b) = (x, x);
             a[j] += eps;
             b[j] -= eps;
-            let fd = (g.log_density(alpha, sigma2, &a) - g.log_density(alpha, sigma2, &b)) / (2.0 * eps);
+            let fd =
+                (g.log_density(alpha, sigma2, &a) - g.log_density(alpha, sigma2, &b)) / (2.0 * eps);
             assert!((fd - s[j]).abs() < 1e-8, "score {j}: {fd} vs {}", s[j]);
             let (mut sa, mut sb) = ([0.0; 2], [0.0; 2]);
             g.score_hessian(alpha, sigma2, &a, &mut sa, None, &mut w);
@@ -310,7 +346,12 @@ mod tests {
 
     #[test]
     fn classifier_gradient_matches_finite_differences() {
-        let c = LinearClassifier::new(2, vec![1.0, 2.0, -1.0, 0.5, 0.3, -2.0], vec![0.1, 0.0, -0.2]).unwrap();
+        let c = LinearClassifier::new(
+            2,
+            vec![1.0, 2.0, -1.0, 0.5, 0.3, -2.0],
+            vec![0.1, 0.0, -0.2],
+        )
+        .unwrap();
         let y = [0.4, -0.8];
         let mut g = [0.0; 2];
         let phi = c.cross_entropy(&y, 1, &mut g);
@@ -340,7 +381,9 @@ mod tests {
         let mut y = [0.0; 2];
         avg.apply(&[1.0, 2.0, 3.0, 6.0], &mut y);
         assert_eq!(y, [2.0, 4.0]);
-        assert!(LinearAggregator::split_rows(4, 3, 1).is_err() && LinearAggregator::sum(0, 2).is_err());
+        assert!(
+            LinearAggregator::split_rows(4, 3, 1).is_err() && LinearAggregator::sum(0, 2).is_err()
+        );
         assert!(GaussianMixture::new(2, vec![0.0; 4], vec![1.0, -1.0], vec![1.0, 1.0]).is_err());
     }
 }

@@ -20,7 +20,10 @@ pub struct IdxArray {
 /// Only type `0x08` (unsigned byte) is accepted.
 pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, IdxError> {
     if bytes.len() < 4 {
-        return Err(IdxError::TruncatedHeader { needed: 4, len: bytes.len() });
+        return Err(IdxError::TruncatedHeader {
+            needed: 4,
+            len: bytes.len(),
+        });
     }
     let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if bytes[0] != 0 || bytes[1] != 0 {
@@ -32,7 +35,10 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, IdxError> {
     let ndims = bytes[3] as usize;
     let header = 4 + 4 * ndims;
     if bytes.len() < header {
-        return Err(IdxError::TruncatedHeader { needed: header, len: bytes.len() });
+        return Err(IdxError::TruncatedHeader {
+            needed: header,
+            len: bytes.len(),
+        });
     }
     let dims: Vec<usize> = (0..ndims)
         .map(|k| {
@@ -43,8 +49,15 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, IdxError> {
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let len = bytes.len() - header;
     match expected {
-        Some(e) if e == len => Ok(IdxArray { dims, data: bytes[header..].to_vec() }),
-        _ => Err(IdxError::PayloadSize { dims, expected: expected.unwrap_or(usize::MAX), len }),
+        Some(e) if e == len => Ok(IdxArray {
+            dims,
+            data: bytes[header..].to_vec(),
+        }),
+        _ => Err(IdxError::PayloadSize {
+            dims,
+            expected: expected.unwrap_or(usize::MAX),
+            len,
+        }),
     }
 }
 
@@ -52,16 +65,26 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, IdxError> {
 ///
 /// `hint` is the remedy printed with any error (e.g. where to restore the file from).
 pub fn read_idx(path: &Path, hint: &str) -> Result<IdxArray> {
-    let io_err = |source| ComposeError::Io { path: path.to_path_buf(), source, hint: hint.to_string() };
+    let io_err = |source| ComposeError::Io {
+        path: path.to_path_buf(),
+        source,
+        hint: hint.to_string(),
+    };
     let raw = std::fs::read(path).map_err(io_err)?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::GzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(io_err)?;
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(io_err)?;
         out
     } else {
         raw
     };
-    parse_idx(&bytes).map_err(|source| ComposeError::Idx { path: path.to_path_buf(), source, hint: hint.to_string() })
+    parse_idx(&bytes).map_err(|source| ComposeError::Idx {
+        path: path.to_path_buf(),
+        source,
+        hint: hint.to_string(),
+    })
 }
 
 /// Image side length of MNIST digits.
@@ -94,25 +117,54 @@ impl Mnist {
         let lp = dir.join("labels.idx1-ubyte.gz");
         let images = read_idx(&ip, DATA_HINT)?;
         let labels = read_idx(&lp, DATA_HINT)?;
-        let wrap = |path: &PathBuf, source| ComposeError::Idx { path: path.clone(), source, hint: DATA_HINT.into() };
-        Self::from_arrays(images, labels).map_err(|(which, e)| wrap(if which { &ip } else { &lp }, e))
+        let wrap = |path: &PathBuf, source| ComposeError::Idx {
+            path: path.clone(),
+            source,
+            hint: DATA_HINT.into(),
+        };
+        Self::from_arrays(images, labels)
+            .map_err(|(which, e)| wrap(if which { &ip } else { &lp }, e))
     }
 
     /// Validate decoded arrays; the error says whether the images (`true`) or labels file is at fault.
-    fn from_arrays(images: IdxArray, labels: IdxArray) -> std::result::Result<Self, (bool, IdxError)> {
+    fn from_arrays(
+        images: IdxArray,
+        labels: IdxArray,
+    ) -> std::result::Result<Self, (bool, IdxError)> {
         if images.dims.len() != 3 || images.dims[1] != SIDE || images.dims[2] != SIDE {
-            return Err((true, IdxError::Shape { dims: images.dims, expected: "[n, 28, 28]".into() }));
+            return Err((
+                true,
+                IdxError::Shape {
+                    dims: images.dims,
+                    expected: "[n, 28, 28]".into(),
+                },
+            ));
         }
         if labels.dims.len() != 1 {
-            return Err((false, IdxError::Shape { dims: labels.dims, expected: "[n]".into() }));
+            return Err((
+                false,
+                IdxError::Shape {
+                    dims: labels.dims,
+                    expected: "[n]".into(),
+                },
+            ));
         }
         if images.dims[0] != labels.dims[0] {
-            return Err((false, IdxError::CountMismatch { images: images.dims[0], labels: labels.dims[0] }));
+            return Err((
+                false,
+                IdxError::CountMismatch {
+                    images: images.dims[0],
+                    labels: labels.dims[0],
+                },
+            ));
         }
         if let Some((index, &label)) = labels.data.iter().enumerate().find(|(_, &l)| l > 9) {
             return Err((false, IdxError::BadLabel { label, index }));
         }
-        Ok(Self { images: images.data, labels: labels.data })
+        Ok(Self {
+            images: images.data,
+            labels: labels.data,
+        })
     }
 
     /// Number of digits.
@@ -136,22 +188,40 @@ impl Mnist {
     /// class), so a contiguous split is a fixed random split.
     pub fn split(&self, n_test: usize) -> Result<(Mnist, Mnist)> {
         if n_test == 0 || n_test >= self.len() {
-            return Err(crate::error::invalid("n_test", n_test, "must be in 1..n (number of digits)"));
+            return Err(crate::error::invalid(
+                "n_test",
+                n_test,
+                "must be in 1..n (number of digits)",
+            ));
         }
         let cut = self.len() - n_test;
-        let train = Mnist { images: self.images[..cut * PIXELS].to_vec(), labels: self.labels[..cut].to_vec() };
-        let test = Mnist { images: self.images[cut * PIXELS..].to_vec(), labels: self.labels[cut..].to_vec() };
+        let train = Mnist {
+            images: self.images[..cut * PIXELS].to_vec(),
+            labels: self.labels[..cut].to_vec(),
+        };
+        let test = Mnist {
+            images: self.images[cut * PIXELS..].to_vec(),
+            labels: self.labels[cut..].to_vec(),
+        };
         Ok((train, test))
     }
 
     /// Images scaled to `[-1, 1]` (`2 * byte / 255 - 1`) as `f32`, `n x 784` (the diffusion data space).
     pub fn images_pm1(&self) -> Vec<f32> {
-        self.images.iter().map(|&b| b as f32 / 127.5 - 1.0).collect()
+        self.images
+            .iter()
+            .map(|&b| b as f32 / 127.5 - 1.0)
+            .collect()
     }
 
     /// Indices of the digits with label `digit`.
     pub fn indices_of(&self, digit: u8) -> Vec<usize> {
-        self.labels.iter().enumerate().filter(|(_, &l)| l == digit).map(|(i, _)| i).collect()
+        self.labels
+            .iter()
+            .enumerate()
+            .filter(|(_, &l)| l == digit)
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 
@@ -181,14 +251,33 @@ mod tests {
 
     #[test]
     fn typed_errors_for_malformed_files() {
-        assert_eq!(parse_idx(&[0, 0]), Err(IdxError::TruncatedHeader { needed: 4, len: 2 }));
-        assert!(matches!(parse_idx(&[1, 0, 8, 1, 0, 0, 0, 0]), Err(IdxError::BadMagic { .. })));
-        assert_eq!(parse_idx(&idx_bytes(0x0D, &[1], &[0])), Err(IdxError::UnsupportedType { code: 0x0D }));
+        assert_eq!(
+            parse_idx(&[0, 0]),
+            Err(IdxError::TruncatedHeader { needed: 4, len: 2 })
+        );
+        assert!(matches!(
+            parse_idx(&[1, 0, 8, 1, 0, 0, 0, 0]),
+            Err(IdxError::BadMagic { .. })
+        ));
+        assert_eq!(
+            parse_idx(&idx_bytes(0x0D, &[1], &[0])),
+            Err(IdxError::UnsupportedType { code: 0x0D })
+        );
         // header announces 3 dims but holds 1
-        assert_eq!(parse_idx(&[0, 0, 8, 3, 0, 0, 0, 1]), Err(IdxError::TruncatedHeader { needed: 16, len: 8 }));
+        assert_eq!(
+            parse_idx(&[0, 0, 8, 3, 0, 0, 0, 1]),
+            Err(IdxError::TruncatedHeader { needed: 16, len: 8 })
+        );
         // truncated payload
         let b = idx_bytes(8, &[2, 3], &[1, 2, 3, 4, 5]);
-        assert_eq!(parse_idx(&b), Err(IdxError::PayloadSize { dims: vec![2, 3], expected: 6, len: 5 }));
+        assert_eq!(
+            parse_idx(&b),
+            Err(IdxError::PayloadSize {
+                dims: vec![2, 3],
+                expected: 6,
+                len: 5
+            })
+        );
         // trailing garbage
         let b = idx_bytes(8, &[2], &[1, 2, 3]);
         assert!(matches!(parse_idx(&b), Err(IdxError::PayloadSize { .. })));
@@ -210,15 +299,36 @@ mod tests {
         };
         // missing file: error names the file
         let err = Mnist::load(&dir).unwrap_err().to_string();
-        assert!(err.contains("images.idx3-ubyte.gz") && err.contains("regenerate with"), "{err}");
+        assert!(
+            err.contains("images.idx3-ubyte.gz") && err.contains("regenerate with"),
+            "{err}"
+        );
         // two valid 28x28 images, labels with a bad value
-        write_gz("images.idx3-ubyte.gz", &idx_bytes(8, &[2, 28, 28], &[7u8; 2 * 784]));
+        write_gz(
+            "images.idx3-ubyte.gz",
+            &idx_bytes(8, &[2, 28, 28], &[7u8; 2 * 784]),
+        );
         write_gz("labels.idx1-ubyte.gz", &idx_bytes(8, &[2], &[3, 11]));
         let err = Mnist::load(&dir).unwrap_err();
-        assert!(matches!(err, ComposeError::Idx { source: IdxError::BadLabel { label: 11, index: 1 }, .. }));
+        assert!(matches!(
+            err,
+            ComposeError::Idx {
+                source: IdxError::BadLabel {
+                    label: 11,
+                    index: 1
+                },
+                ..
+            }
+        ));
         assert!(err.to_string().contains("labels.idx1-ubyte.gz"));
         write_gz("labels.idx1-ubyte.gz", &idx_bytes(8, &[3], &[3, 1, 2]));
-        assert!(matches!(Mnist::load(&dir), Err(ComposeError::Idx { source: IdxError::CountMismatch { .. }, .. })));
+        assert!(matches!(
+            Mnist::load(&dir),
+            Err(ComposeError::Idx {
+                source: IdxError::CountMismatch { .. },
+                ..
+            })
+        ));
         write_gz("labels.idx1-ubyte.gz", &idx_bytes(8, &[2], &[3, 1]));
         let m = Mnist::load(&dir).unwrap();
         assert_eq!(m.len(), 2);
@@ -228,8 +338,17 @@ mod tests {
         let err = Mnist::load(&dir).unwrap_err();
         assert!(matches!(err, ComposeError::Io { .. }), "{err}");
         // wrong image shape
-        write_gz("images.idx3-ubyte.gz", &idx_bytes(8, &[2, 27, 28], &[7u8; 2 * 27 * 28]));
-        assert!(matches!(Mnist::load(&dir), Err(ComposeError::Idx { source: IdxError::Shape { .. }, .. })));
+        write_gz(
+            "images.idx3-ubyte.gz",
+            &idx_bytes(8, &[2, 27, 28], &[7u8; 2 * 27 * 28]),
+        );
+        assert!(matches!(
+            Mnist::load(&dir),
+            Err(ComposeError::Idx {
+                source: IdxError::Shape { .. },
+                ..
+            })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -238,12 +357,18 @@ mod tests {
         let m = Mnist::load(&Mnist::default_dir()).unwrap();
         assert_eq!(m.len(), 10_000);
         let counts = (0..10u8).map(|d| m.indices_of(d).len()).collect::<Vec<_>>();
-        assert_eq!(counts, vec![1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+        assert_eq!(
+            counts,
+            vec![1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+        );
         let (train, test) = m.split(N_TEST).unwrap();
         assert_eq!((train.len(), test.len()), (9000, 1000));
         assert_eq!(test.image(0), m.image(9000));
         for d in 0..10u8 {
-            assert!(!test.indices_of(d).is_empty(), "digit {d} missing from test split");
+            assert!(
+                !test.indices_of(d).is_empty(),
+                "digit {d} missing from test split"
+            );
         }
         assert!(m.split(0).is_err() && m.split(10_000).is_err());
     }

@@ -10,7 +10,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -19,7 +23,11 @@ fn crc32(bytes: &[u8]) -> u32 {
 /// Encode an 8-bit grey-scale image (`width x height`, row-major) as PNG bytes.
 pub fn png_gray(width: usize, height: usize, pixels: &[u8]) -> Result<Vec<u8>> {
     if pixels.len() != width * height {
-        return Err(ComposeError::Shape { what: "png pixels", expected: (width * height).to_string(), got: pixels.len().to_string() });
+        return Err(ComposeError::Shape {
+            what: "png pixels",
+            expected: (width * height).to_string(),
+            got: pixels.len().to_string(),
+        });
     }
     let mut raw = Vec::with_capacity((width + 1) * height);
     for row in pixels.chunks(width) {
@@ -27,7 +35,11 @@ pub fn png_gray(width: usize, height: usize, pixels: &[u8]) -> Result<Vec<u8>> {
         raw.extend_from_slice(row);
     }
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    let io = |source| ComposeError::Io { path: "<png>".into(), source, hint: String::new() };
+    let io = |source| ComposeError::Io {
+        path: "<png>".into(),
+        source,
+        hint: String::new(),
+    };
     z.write_all(&raw).map_err(io)?;
     let idat = z.finish().map_err(io)?;
     let mut out = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
@@ -66,7 +78,13 @@ pub fn save_grid(path: &Path, images: &[f32], cols: usize) -> Result<()> {
     }
     let bytes = png_gray(w, h, &px)?;
     let tmp = path.with_extension("png.tmp");
-    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).map_err(|source| ComposeError::Io { path: path.to_path_buf(), source, hint: String::new() })
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|source| ComposeError::Io {
+            path: path.to_path_buf(),
+            source,
+            hint: String::new(),
+        })
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@
 //! assert!(best.j < base.j); // the optimally tilted path measure beats no control
 //! ```
 
+// Index loops mirror the equations (particle p, agent i, coordinate j) and stay as written.
+#![allow(clippy::needless_range_loop)]
+
 pub mod compose;
 pub mod error;
 pub mod exact;
@@ -20,6 +23,7 @@ pub mod idx;
 pub mod image;
 pub mod mlp;
 pub mod nn;
+pub mod repro;
 pub mod vp;
 
 pub use error::{ComposeError, IdxError, Result};
@@ -29,6 +33,8 @@ pub use error::{ComposeError, IdxError, Result};
 pub fn workspace_root() -> std::path::PathBuf {
     match std::env::var_os("MFPID_ROOT") {
         Some(r) => std::path::PathBuf::from(r),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".."),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(".."),
     }
 }

@@ -34,7 +34,11 @@ impl DenseMlp {
     /// network's output is exactly 0 until trained).
     pub fn new<R: Rng>(sizes: &[usize], zero_last: bool, rng: &mut R) -> Result<Self> {
         if sizes.len() < 2 || sizes.contains(&0) {
-            return Err(invalid("sizes", format!("{sizes:?}"), "need >= 2 layers, all widths >= 1"));
+            return Err(invalid(
+                "sizes",
+                format!("{sizes:?}"),
+                "need >= 2 layers, all widths >= 1",
+            ));
         }
         let mut params = Vec::new();
         let n_layers = sizes.len() - 1;
@@ -46,9 +50,12 @@ impl DenseMlp {
                 let z: f64 = rng.sample(StandardNormal);
                 params.push(if last && zero_last { 0.0 } else { scale * z });
             }
-            params.extend(std::iter::repeat_n(0.0, o));
+            params.extend(std::iter::repeat(0.0).take(o));
         }
-        Ok(Self { sizes: sizes.to_vec(), params })
+        Ok(Self {
+            sizes: sizes.to_vec(),
+            params,
+        })
     }
 
     /// Number of parameters.
@@ -85,14 +92,25 @@ impl DenseMlp {
         cache.acts[0].clear();
         cache.acts[0].extend_from_slice(&input[..batch * self.n_in()]);
         for (l, (off, ni, no)) in self.layers().enumerate() {
-            let (w, b) = (&self.params[off..off + ni * no], &self.params[off + ni * no..off + ni * no + no]);
+            let (w, b) = (
+                &self.params[off..off + ni * no],
+                &self.params[off + ni * no..off + ni * no + no],
+            );
             let last = l + 1 == n_layers;
-            let mut next = if last { Vec::new() } else { std::mem::take(&mut cache.acts[l + 1]) };
+            let mut next = if last {
+                Vec::new()
+            } else {
+                std::mem::take(&mut cache.acts[l + 1])
+            };
             if !last {
                 next.resize(batch * no, 0.0);
             }
             let src = &cache.acts[l];
-            let dst: &mut [f64] = if last { &mut out[..batch * no] } else { &mut next };
+            let dst: &mut [f64] = if last {
+                &mut out[..batch * no]
+            } else {
+                &mut next
+            };
             for r in 0..batch {
                 let xr = &src[r * ni..(r + 1) * ni];
                 for o in 0..no {
@@ -110,7 +128,14 @@ impl DenseMlp {
     /// Backward pass: given `d_out = dL/d(out)` (`batch x n_out`) for the pass recorded in `cache`,
     /// add `dL/d(params)` into `grad` and write `dL/d(input)` into `d_input` (`batch x n_in`).
     /// `work` is scratch memory.
-    pub fn backward(&self, cache: &MlpCache, d_out: &[f64], grad: &mut [f64], d_input: &mut [f64], work: &mut [Vec<f64>; 2]) {
+    pub fn backward(
+        &self,
+        cache: &MlpCache,
+        d_out: &[f64],
+        grad: &mut [f64],
+        d_input: &mut [f64],
+        work: &mut [Vec<f64>; 2],
+    ) {
         let batch = cache.batch;
         let layers: Vec<(usize, usize, usize)> = self.layers().collect();
         let n_layers = layers.len();
@@ -173,7 +198,15 @@ pub struct Adam {
 impl Adam {
     /// Adam with the usual `(0.9, 0.999, 1e-8)` for `n` parameters.
     pub fn new(n: usize, lr: f64) -> Self {
-        Self { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, m: vec![0.0; n], v: vec![0.0; n], t: 0 }
+        Self {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
     }
 
     /// One update `params -= lr * m_hat / (sqrt(v_hat) + eps)`.
@@ -220,14 +253,24 @@ mod tests {
         net.forward(&x, 2, &mut cache, &mut out);
         let mut grad = vec![0.0; net.n_params()];
         let mut dx = [0.0; 6];
-        net.backward(&cache, &c, &mut grad, &mut dx, &mut [Vec::new(), Vec::new()]);
+        net.backward(
+            &cache,
+            &c,
+            &mut grad,
+            &mut dx,
+            &mut [Vec::new(), Vec::new()],
+        );
         let h = 1e-6;
         for p in 0..net.n_params() {
             let (mut a, mut b) = (net.clone(), net.clone());
             a.params[p] += h;
             b.params[p] -= h;
             let fd = (loss(&a, &x) - loss(&b, &x)) / (2.0 * h);
-            assert!((fd - grad[p]).abs() < 1e-7, "param {p}: {fd} vs {}", grad[p]);
+            assert!(
+                (fd - grad[p]).abs() < 1e-7,
+                "param {p}: {fd} vs {}",
+                grad[p]
+            );
         }
         for i in 0..6 {
             let (mut a, mut b) = (x, x);

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 /// Sinusoidal features `[sin(t w_k), cos(t w_k)]`, `w_k` geometric from 1 to 1000; `t` is `(B, 1)`.
 pub fn time_features(t: &Tensor, n_freq: usize) -> candle_core::Result<Tensor> {
-    let freqs: Vec<f32> = (0..n_freq).map(|k| (1000f32.ln() * k as f32 / (n_freq.max(2) - 1) as f32).exp()).collect();
+    let freqs: Vec<f32> = (0..n_freq)
+        .map(|k| (1000f32.ln() * k as f32 / (n_freq.max(2) - 1) as f32).exp())
+        .collect();
     let w = Tensor::from_vec(freqs, (1, n_freq), t.device())?;
     let arg = t.broadcast_mul(&w)?;
     Tensor::cat(&[arg.sin()?, arg.cos()?], 1)
@@ -37,7 +39,11 @@ pub struct ScoreNetConfig {
 
 impl Default for ScoreNetConfig {
     fn default() -> Self {
-        Self { hidden: 512, blocks: 3, n_freq: 32 }
+        Self {
+            hidden: 512,
+            blocks: 3,
+            n_freq: 32,
+        }
     }
 }
 
@@ -72,7 +78,11 @@ impl ScoreNet {
         let blocks = (0..cfg.blocks)
             .map(|b| {
                 let v = vb.pp(format!("block{b}"));
-                Ok(ResBlock { l1: candle_nn::linear(h, h, v.pp("l1"))?, l2: candle_nn::linear(h, h, v.pp("l2"))?, tb: candle_nn::linear(T_EMB, h, v.pp("tb"))? })
+                Ok(ResBlock {
+                    l1: candle_nn::linear(h, h, v.pp("l1"))?,
+                    l2: candle_nn::linear(h, h, v.pp("l2"))?,
+                    tb: candle_nn::linear(T_EMB, h, v.pp("tb"))?,
+                })
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
@@ -88,7 +98,15 @@ impl ScoreNet {
 
     /// `eps_theta(x, t)` for `x` `(B, 784)` and `t` `(B, 1)`.
     pub fn eps(&self, x: &Tensor, t: &Tensor) -> candle_core::Result<Tensor> {
-        let temb = self.t2.forward(&self.t1.forward(&time_features(t, self.cfg.n_freq)?)?.silu()?)?.silu()?;
+        let temb = self
+            .t2
+            .forward(
+                &self
+                    .t1
+                    .forward(&time_features(t, self.cfg.n_freq)?)?
+                    .silu()?,
+            )?
+            .silu()?;
         let mut h = self.inp.forward(x)?.add(&self.tin.forward(&temb)?)?;
         for b in &self.blocks {
             let z = b.l1.forward(&h.silu()?)?.add(&b.tb.forward(&temb)?)?;
@@ -100,10 +118,29 @@ impl ScoreNet {
         self.out.forward(&h.silu()?)?.add(&x.broadcast_mul(&s)?)
     }
 
+    /// Noise prediction with the denoised estimate clipped to the data range (DDPM's
+    /// `clip_denoised`): `xhat0 = clamp((x - sigma eps) / alpha, -1, 1)`, returned as the equivalent
+    /// `eps = (x - alpha xhat0) / sigma`. Every sampler of this crate uses it: it keeps the reverse
+    /// dynamics contracting toward the data range where the network extrapolates badly.
+    pub fn eps_clipped(&self, x: &Tensor, t: &Tensor) -> candle_core::Result<Tensor> {
+        let eps = self.eps(x, t)?;
+        let sigma = self.sigma(t)?;
+        let alpha = sigma.sqr()?.affine(-1.0, 1.0)?.sqrt()?;
+        let x0 = x
+            .sub(&eps.broadcast_mul(&sigma)?)?
+            .broadcast_div(&alpha)?
+            .clamp(-1f32, 1f32)?;
+        x.sub(&x0.broadcast_mul(&alpha)?)?.broadcast_div(&sigma)
+    }
+
     /// `sigma_t = sqrt(1 - exp(-(19.9/2) t^2 - 0.1 t))` of the reference schedule, `t` `(B, 1)`.
     fn sigma(&self, t: &Tensor) -> candle_core::Result<Tensor> {
         let s = VpSchedule::default();
-        let e = t.sqr()?.affine(-(s.beta_max - s.beta_min) / 2.0, 0.0)?.sub(&t.affine(s.beta_min, 0.0)?)?.exp()?;
+        let e = t
+            .sqr()?
+            .affine(-(s.beta_max - s.beta_min) / 2.0, 0.0)?
+            .sub(&t.affine(s.beta_min, 0.0)?)?
+            .exp()?;
         e.affine(-1.0, 1.0)?.sqrt()
     }
 }
@@ -118,14 +155,19 @@ pub struct MlpClassifier {
 impl MlpClassifier {
     /// Build (parameters registered in `vb`).
     pub fn new(vb: VarBuilder) -> candle_core::Result<Self> {
-        Ok(Self { l1: candle_nn::linear(PIXELS, 256, vb.pp("l1"))?, l2: candle_nn::linear(256, 256, vb.pp("l2"))?, l3: candle_nn::linear(256, 10, vb.pp("l3"))? })
+        Ok(Self {
+            l1: candle_nn::linear(PIXELS, 256, vb.pp("l1"))?,
+            l2: candle_nn::linear(256, 256, vb.pp("l2"))?,
+            l3: candle_nn::linear(256, 10, vb.pp("l3"))?,
+        })
     }
 }
 
 impl Module for MlpClassifier {
     /// Logits `(B, 10)` of `x` `(B, 784)`.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.l3.forward(&self.l2.forward(&self.l1.forward(x)?.relu()?)?.relu()?)
+        self.l3
+            .forward(&self.l2.forward(&self.l1.forward(x)?.relu()?)?.relu()?)
     }
 }
 
@@ -141,7 +183,10 @@ pub struct CnnClassifier {
 impl CnnClassifier {
     /// Build (parameters registered in `vb`).
     pub fn new(vb: VarBuilder) -> candle_core::Result<Self> {
-        let cfg = Conv2dConfig { padding: 1, ..Default::default() };
+        let cfg = Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
         Ok(Self {
             c1: candle_nn::conv2d(1, 16, 3, cfg, vb.pp("c1"))?,
             c2: candle_nn::conv2d(16, 32, 3, cfg, vb.pp("c2"))?,
@@ -199,7 +244,10 @@ impl ModelKind {
 
     /// Command that regenerates the shipped file.
     pub fn train_command(self) -> String {
-        format!("cargo run --release -p mfpid-compose --example train -- {}", self.name())
+        format!(
+            "cargo run --release -p mfpid-compose --example train -- {}",
+            self.name()
+        )
     }
 
     /// Default path in the repository (`crates/mfpid-compose/weights/`).
@@ -210,7 +258,10 @@ impl ModelKind {
 
 /// Directory of the shipped weights.
 pub fn weights_dir() -> PathBuf {
-    crate::workspace_root().join("crates").join("mfpid-compose").join("weights")
+    crate::workspace_root()
+        .join("crates")
+        .join("mfpid-compose")
+        .join("weights")
 }
 
 /// A network together with the variables that hold its parameters.
@@ -221,7 +272,17 @@ pub struct Loaded<M> {
     pub vars: VarMap,
 }
 
-fn build<M>(kind: ModelKind, seed: u64, f: impl FnOnce(VarBuilder) -> candle_core::Result<M>) -> Result<Loaded<M>> {
+impl<M> std::fmt::Debug for Loaded<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Loaded {{ {} variables }}", self.vars.all_vars().len())
+    }
+}
+
+fn build<M>(
+    kind: ModelKind,
+    seed: u64,
+    f: impl FnOnce(VarBuilder) -> candle_core::Result<M>,
+) -> Result<Loaded<M>> {
     let vars = VarMap::new();
     let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
     let _ = kind;
@@ -234,17 +295,26 @@ fn build<M>(kind: ModelKind, seed: u64, f: impl FnOnce(VarBuilder) -> candle_cor
 /// `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` for `<layer>.weight` and `<layer>.bias`, with `fan_in` the
 /// weight's input size (the PyTorch default for linear and convolution layers).
 pub fn reseed(vars: &VarMap, seed: u64) -> Result<()> {
-    let data = vars.data().lock().map_err(|_| ComposeError::NonFinite("poisoned VarMap lock".into()))?;
+    let data = vars
+        .data()
+        .lock()
+        .map_err(|_| ComposeError::NonFinite("poisoned VarMap lock".into()))?;
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for name in names {
         let layer = name.rsplit_once('.').map(|(l, _)| l).unwrap_or(name);
-        let fan_in = data.get(&format!("{layer}.weight")).map(|w| w.as_tensor().dims().iter().skip(1).product::<usize>()).unwrap_or(1).max(1);
+        let fan_in = data
+            .get(&format!("{layer}.weight"))
+            .map(|w| w.as_tensor().dims().iter().skip(1).product::<usize>())
+            .unwrap_or(1)
+            .max(1);
         let bound = 1.0 / (fan_in as f32).sqrt();
         let var = &data[name];
         let shape = var.as_tensor().shape().clone();
-        let vals: Vec<f32> = (0..shape.elem_count()).map(|_| rng.random_range(-bound..bound)).collect();
+        let vals: Vec<f32> = (0..shape.elem_count())
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
         var.set(&Tensor::from_vec(vals, shape, &Device::Cpu)?)?;
     }
     Ok(())
@@ -252,13 +322,17 @@ pub fn reseed(vars: &VarMap, seed: u64) -> Result<()> {
 
 /// A `(rows, cols)` tensor of independent standard normals from `rng`.
 pub fn randn<R: Rng>(rng: &mut R, rows: usize, cols: usize) -> Result<Tensor> {
-    let v: Vec<f32> = (0..rows * cols).map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)).collect();
+    let v: Vec<f32> = (0..rows * cols)
+        .map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal))
+        .collect();
     Ok(Tensor::from_vec(v, (rows, cols), &Device::Cpu)?)
 }
 
 /// Freshly initialised network of `kind` (seeded).
 pub fn fresh_score(seed: u64) -> Result<Loaded<ScoreNet>> {
-    build(ModelKind::Score, seed, |vb| ScoreNet::new(vb, ScoreNetConfig::default()))
+    build(ModelKind::Score, seed, |vb| {
+        ScoreNet::new(vb, ScoreNetConfig::default())
+    })
 }
 
 /// Freshly initialised objective classifier (seeded).
@@ -277,14 +351,31 @@ pub fn fresh_eval(seed: u64) -> Result<Loaded<CnnClassifier>> {
 pub fn load_into<M>(loaded: &mut Loaded<M>, kind: ModelKind, path: &Path) -> Result<()> {
     let hint = kind.train_command();
     if let Err(source) = std::fs::metadata(path) {
-        return Err(ComposeError::Io { path: path.to_path_buf(), source, hint });
+        return Err(ComposeError::Io {
+            path: path.to_path_buf(),
+            source,
+            hint,
+        });
     }
-    loaded.vars.load(path).map_err(|e| ComposeError::Weights { path: path.to_path_buf(), detail: e.to_string(), hint: hint.clone() })?;
+    loaded.vars.load(path).map_err(|e| ComposeError::Weights {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+        hint: hint.clone(),
+    })?;
     // reject files with non-finite parameters (e.g. a diverged training run)
     for v in loaded.vars.all_vars() {
-        let s = v.as_tensor().abs().map_err(ComposeError::from)?.sum_all()?.to_scalar::<f32>()?;
+        let s = v
+            .as_tensor()
+            .abs()
+            .map_err(ComposeError::from)?
+            .sum_all()?
+            .to_scalar::<f32>()?;
         if !s.is_finite() {
-            return Err(ComposeError::Weights { path: path.to_path_buf(), detail: "non-finite parameters".into(), hint });
+            return Err(ComposeError::Weights {
+                path: path.to_path_buf(),
+                detail: "non-finite parameters".into(),
+                hint,
+            });
         }
     }
     Ok(())
@@ -293,21 +384,39 @@ pub fn load_into<M>(loaded: &mut Loaded<M>, kind: ModelKind, path: &Path) -> Res
 /// The shipped score network (or the one at `path`).
 pub fn load_score(path: Option<&Path>) -> Result<Loaded<ScoreNet>> {
     let mut l = fresh_score(0)?;
-    load_into(&mut l, ModelKind::Score, &path.map(Path::to_path_buf).unwrap_or_else(|| ModelKind::Score.default_path()))?;
+    load_into(
+        &mut l,
+        ModelKind::Score,
+        &path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| ModelKind::Score.default_path()),
+    )?;
     Ok(l)
 }
 
 /// The shipped objective classifier (or the one at `path`).
 pub fn load_objective(path: Option<&Path>) -> Result<Loaded<MlpClassifier>> {
     let mut l = fresh_objective(0)?;
-    load_into(&mut l, ModelKind::Objective, &path.map(Path::to_path_buf).unwrap_or_else(|| ModelKind::Objective.default_path()))?;
+    load_into(
+        &mut l,
+        ModelKind::Objective,
+        &path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| ModelKind::Objective.default_path()),
+    )?;
     Ok(l)
 }
 
 /// The shipped evaluation classifier (or the one at `path`).
 pub fn load_eval(path: Option<&Path>) -> Result<Loaded<CnnClassifier>> {
     let mut l = fresh_eval(0)?;
-    load_into(&mut l, ModelKind::Eval, &path.map(Path::to_path_buf).unwrap_or_else(|| ModelKind::Eval.default_path()))?;
+    load_into(
+        &mut l,
+        ModelKind::Eval,
+        &path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| ModelKind::Eval.default_path()),
+    )?;
     Ok(l)
 }
 
@@ -315,10 +424,18 @@ pub fn load_eval(path: Option<&Path>) -> Result<Loaded<CnnClassifier>> {
 pub fn save<M>(loaded: &Loaded<M>, path: &Path) -> Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| ComposeError::Io { path: dir.to_path_buf(), source, hint: String::new() })?;
+        std::fs::create_dir_all(dir).map_err(|source| ComposeError::Io {
+            path: dir.to_path_buf(),
+            source,
+            hint: String::new(),
+        })?;
     }
     loaded.vars.save(&tmp)?;
-    std::fs::rename(&tmp, path).map_err(|source| ComposeError::Io { path: path.to_path_buf(), source, hint: String::new() })
+    std::fs::rename(&tmp, path).map_err(|source| ComposeError::Io {
+        path: path.to_path_buf(),
+        source,
+        hint: String::new(),
+    })
 }
 
 /// Training settings shared by the three networks.
@@ -343,9 +460,30 @@ impl TrainConfig {
     /// Reference settings of `kind`.
     pub fn reference(kind: ModelKind) -> Self {
         match kind {
-            ModelKind::Score => Self { steps: 30_000, batch: 128, lr: 1e-3, seed: 11, ema: 0.999, time_budget_s: 0.0 },
-            ModelKind::Objective => Self { steps: 1_500, batch: 128, lr: 1e-3, seed: 21, ema: 0.0, time_budget_s: 0.0 },
-            ModelKind::Eval => Self { steps: 1_500, batch: 128, lr: 1e-3, seed: 31, ema: 0.0, time_budget_s: 0.0 },
+            ModelKind::Score => Self {
+                steps: 30_000,
+                batch: 128,
+                lr: 1e-3,
+                seed: 11,
+                ema: 0.999,
+                time_budget_s: 0.0,
+            },
+            ModelKind::Objective => Self {
+                steps: 1_500,
+                batch: 128,
+                lr: 1e-3,
+                seed: 21,
+                ema: 0.0,
+                time_budget_s: 0.0,
+            },
+            ModelKind::Eval => Self {
+                steps: 1_500,
+                batch: 128,
+                lr: 1e-3,
+                seed: 31,
+                ema: 0.0,
+                time_budget_s: 0.0,
+            },
         }
     }
 }
@@ -378,20 +516,47 @@ pub struct FlatAdam {
 impl FlatAdam {
     /// Optimiser over `vars` (betas 0.9, 0.999, eps 1e-8).
     pub fn new(vars: Vec<candle_core::Var>, lr: f64) -> Result<Self> {
-        let params = vars.iter().map(|v| v.as_tensor().flatten_all()?.to_vec1::<f32>()).collect::<candle_core::Result<Vec<_>>>()?;
+        let params = vars
+            .iter()
+            .map(|v| v.as_tensor().flatten_all()?.to_vec1::<f32>())
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let zeros: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
-        Ok(Self { vars, ema: params.clone(), params, m: zeros.clone(), v: zeros, t: 0, lr, weight_decay: 0.0 })
+        Ok(Self {
+            vars,
+            ema: params.clone(),
+            params,
+            m: zeros.clone(),
+            v: zeros,
+            t: 0,
+            lr,
+            weight_decay: 0.0,
+        })
     }
 
     /// One step from `grads`; gradients are first scaled so that their global norm is at most `clip`
     /// (when given). Returns the norm before clipping.
-    pub fn step(&mut self, grads: &candle_core::backprop::GradStore, clip: Option<f64>) -> Result<f64> {
+    pub fn step(
+        &mut self,
+        grads: &candle_core::backprop::GradStore,
+        clip: Option<f64>,
+    ) -> Result<f64> {
         let gs: Vec<Option<Vec<f32>>> = self
             .vars
             .iter()
-            .map(|v| grads.get(v.as_tensor()).map(|g| g.flatten_all()?.to_vec1::<f32>()).transpose())
+            .map(|v| {
+                grads
+                    .get(v.as_tensor())
+                    .map(|g| g.flatten_all()?.to_vec1::<f32>())
+                    .transpose()
+            })
             .collect::<candle_core::Result<_>>()?;
-        let norm = gs.iter().flatten().flat_map(|g| g.iter()).map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+        let norm = gs
+            .iter()
+            .flatten()
+            .flat_map(|g| g.iter())
+            .map(|&x| (x as f64) * (x as f64))
+            .sum::<f64>()
+            .sqrt();
         let scale = match clip {
             Some(c) if norm > c => (c / norm) as f32,
             _ => 1.0,
@@ -429,7 +594,11 @@ impl FlatAdam {
     /// Write the moving average into the variables.
     pub fn load_ema(&self) -> Result<()> {
         for (v, e) in self.vars.iter().zip(&self.ema) {
-            v.set(&Tensor::from_slice(e, v.as_tensor().shape().clone(), &Device::Cpu)?)?;
+            v.set(&Tensor::from_slice(
+                e,
+                v.as_tensor().shape().clone(),
+                &Device::Cpu,
+            )?)?;
         }
         Ok(())
     }
@@ -468,13 +637,19 @@ pub fn train_classifier<M: Module>(
         let idx = &order[pos..pos + cfg.batch.min(n)];
         pos += cfg.batch;
         let x = batch_tensor(images, idx)?;
-        let y = Tensor::from_vec(idx.iter().map(|&i| labels[i] as u32).collect::<Vec<_>>(), idx.len(), &Device::Cpu)?;
+        let y = Tensor::from_vec(
+            idx.iter().map(|&i| labels[i] as u32).collect::<Vec<_>>(),
+            idx.len(),
+            &Device::Cpu,
+        )?;
         let loss = candle_nn::loss::cross_entropy(&loaded.model.forward(&x)?, &y)?;
         opt.lr = lr_at(cfg, step);
         opt.step(&loss.backward()?, None)?;
         let l = loss.to_scalar::<f32>()? as f64;
         if !l.is_finite() {
-            return Err(ComposeError::NonFinite(format!("classifier loss at step {step}")));
+            return Err(ComposeError::NonFinite(format!(
+                "classifier loss at step {step}"
+            )));
         }
         recent.push(l);
         if recent.len() > 100 {
@@ -493,10 +668,17 @@ pub fn classify<M: Module>(model: &M, images: &[f32]) -> Result<(Vec<u8>, Vec<f6
     let (mut pred, mut conf) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for start in (0..n).step_by(500) {
         let end = (start + 500).min(n);
-        let x = Tensor::from_slice(&images[start * PIXELS..end * PIXELS], (end - start, PIXELS), &Device::Cpu)?;
+        let x = Tensor::from_slice(
+            &images[start * PIXELS..end * PIXELS],
+            (end - start, PIXELS),
+            &Device::Cpu,
+        )?;
         let p = candle_nn::ops::softmax(&model.forward(&x)?, D::Minus1)?;
         for row in p.to_vec2::<f32>()? {
-            let (k, v) = row.iter().enumerate().fold((0, f32::MIN), |a, (k, &v)| if v > a.1 { (k, v) } else { a });
+            let (k, v) =
+                row.iter()
+                    .enumerate()
+                    .fold((0, f32::MIN), |a, (k, &v)| if v > a.1 { (k, v) } else { a });
             pred.push(k as u8);
             conf.push(v as f64);
         }
@@ -514,7 +696,13 @@ pub fn accuracy<M: Module>(model: &M, images: &[f32], labels: &[u8]) -> Result<f
 /// `t ~ U(t_min, 1)`, `x_t = alpha_t x_0 + sigma_t eps`, loss `mean |eps_theta(x_t, t) - eps|^2`.
 /// With `cfg.ema > 0` the EMA of the parameters is written into the model at the end.
 /// Returns the mean loss of the last 200 steps and the number of steps run.
-pub fn train_score(loaded: &Loaded<ScoreNet>, images: &[f32], sched: &VpSchedule, cfg: &TrainConfig, mut progress: impl FnMut(usize, f64)) -> Result<(f64, usize)> {
+pub fn train_score(
+    loaded: &Loaded<ScoreNet>,
+    images: &[f32],
+    sched: &VpSchedule,
+    cfg: &TrainConfig,
+    mut progress: impl FnMut(usize, f64),
+) -> Result<(f64, usize)> {
     let n = images.len() / PIXELS;
     let mut cfg = *cfg;
     let start = std::time::Instant::now();
@@ -526,11 +714,16 @@ pub fn train_score(loaded: &Loaded<ScoreNet>, images: &[f32], sched: &VpSchedule
     while step < cfg.steps {
         if step == 50 && cfg.time_budget_s > 0.0 {
             let per_step = start.elapsed().as_secs_f64() / 50.0;
-            cfg.steps = cfg.steps.min((cfg.time_budget_s / per_step) as usize).max(51);
+            cfg.steps = cfg
+                .steps
+                .min((cfg.time_budget_s / per_step) as usize)
+                .max(51);
         }
         let idx: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..n)).collect();
         let x0 = batch_tensor(images, &idx)?;
-        let ts: Vec<f64> = (0..cfg.batch).map(|_| t_min + (1.0 - t_min) * rng.random::<f64>()).collect();
+        let ts: Vec<f64> = (0..cfg.batch)
+            .map(|_| t_min + (1.0 - t_min) * rng.random::<f64>())
+            .collect();
         let a: Vec<f32> = ts.iter().map(|&t| sched.alpha(t) as f32).collect();
         let s: Vec<f32> = ts.iter().map(|&t| sched.sigma2(t).sqrt() as f32).collect();
         let dev = Device::Cpu;
@@ -538,7 +731,11 @@ pub fn train_score(loaded: &Loaded<ScoreNet>, images: &[f32], sched: &VpSchedule
         let at = Tensor::from_vec(a, (cfg.batch, 1), &dev)?;
         let st = Tensor::from_vec(s, (cfg.batch, 1), &dev)?;
         let xt = x0.broadcast_mul(&at)?.add(&eps.broadcast_mul(&st)?)?;
-        let t = Tensor::from_vec(ts.iter().map(|&t| t as f32).collect::<Vec<_>>(), (cfg.batch, 1), &dev)?;
+        let t = Tensor::from_vec(
+            ts.iter().map(|&t| t as f32).collect::<Vec<_>>(),
+            (cfg.batch, 1),
+            &dev,
+        )?;
         let loss = loaded.model.eps(&xt, &t)?.sub(&eps)?.sqr()?.mean_all()?;
         opt.lr = lr_at(&cfg, step);
         opt.step(&loss.backward()?, None)?;
@@ -547,7 +744,9 @@ pub fn train_score(loaded: &Loaded<ScoreNet>, images: &[f32], sched: &VpSchedule
         }
         let l = loss.to_scalar::<f32>()? as f64;
         if !l.is_finite() {
-            return Err(ComposeError::NonFinite(format!("score loss at step {step}")));
+            return Err(ComposeError::NonFinite(format!(
+                "score loss at step {step}"
+            )));
         }
         recent.push(l);
         if recent.len() > 200 {
@@ -561,12 +760,21 @@ pub fn train_score(loaded: &Loaded<ScoreNet>, images: &[f32], sched: &VpSchedule
     if cfg.ema > 0.0 {
         opt.load_ema()?;
     }
-    Ok((recent.iter().sum::<f64>() / recent.len().max(1) as f64, cfg.steps))
+    Ok((
+        recent.iter().sum::<f64>() / recent.len().max(1) as f64,
+        cfg.steps,
+    ))
 }
 
 /// Unconditional samples of the score network: reverse-time Euler-Maruyama from `t = 1` to
 /// `t_end = 1e-3` in `steps` uniform steps, `n` images `(n x 784)` in the data space.
-pub fn sample_unconditional(net: &ScoreNet, sched: &VpSchedule, n: usize, steps: usize, seed: u64) -> Result<Vec<f32>> {
+pub fn sample_unconditional(
+    net: &ScoreNet,
+    sched: &VpSchedule,
+    n: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<Vec<f32>> {
     let dev = Device::Cpu;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let grid = crate::vp::reverse_grid(steps, 1e-3)?;
@@ -575,10 +783,13 @@ pub fn sample_unconditional(net: &ScoreNet, sched: &VpSchedule, n: usize, steps:
         let (t, dt) = (w[0], w[0] - w[1]);
         let (beta, sigma) = (sched.beta(t), sched.sigma2(t).sqrt());
         let tt = Tensor::full(t as f32, (n, 1), &dev)?;
-        let score = net.eps(&x, &tt)?.affine(-1.0 / sigma, 0.0)?;
+        let score = net.eps_clipped(&x, &tt)?.affine(-1.0 / sigma, 0.0)?;
         // x += dt (beta x / 2 + beta s) + sqrt(beta dt) z
         let z = randn(&mut rng, n, PIXELS)?;
-        x = x.affine(1.0 + 0.5 * beta * dt, 0.0)?.add(&score.affine(beta * dt, 0.0)?)?.add(&z.affine((beta * dt).sqrt(), 0.0)?)?;
+        x = x
+            .affine(1.0 + 0.5 * beta * dt, 0.0)?
+            .add(&score.affine(beta * dt, 0.0)?)?
+            .add(&z.affine((beta * dt).sqrt(), 0.0)?)?;
     }
     Ok(x.flatten_all()?.to_vec1::<f32>()?)
 }

@@ -19,7 +19,10 @@ pub struct VpSchedule {
 impl Default for VpSchedule {
     /// The reference schedule `beta(t) = 0.1 + 19.9 t`.
     fn default() -> Self {
-        Self { beta_min: 0.1, beta_max: 20.0 }
+        Self {
+            beta_min: 0.1,
+            beta_max: 20.0,
+        }
     }
 }
 
@@ -30,7 +33,11 @@ impl VpSchedule {
             return Err(invalid("beta_min", beta_min, "must be finite and >= 0"));
         }
         if !(beta_max.is_finite() && beta_max >= beta_min) {
-            return Err(invalid("beta_max", beta_max, "must be finite and >= beta_min"));
+            return Err(invalid(
+                "beta_max",
+                beta_max,
+                "must be finite and >= beta_min",
+            ));
         }
         Ok(Self { beta_min, beta_max })
     }
@@ -60,7 +67,15 @@ pub fn reverse_grid(k_steps: usize, t_end: f64) -> Result<Vec<f64>> {
         return Err(invalid("t_end", t_end, "must be in (0, 1)"));
     }
     let dt = (1.0 - t_end) / k_steps as f64;
-    Ok((0..=k_steps).map(|k| if k == k_steps { t_end } else { 1.0 - k as f64 * dt }).collect())
+    Ok((0..=k_steps)
+        .map(|k| {
+            if k == k_steps {
+                t_end
+            } else {
+                1.0 - k as f64 * dt
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

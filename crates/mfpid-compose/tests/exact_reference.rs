@@ -17,8 +17,16 @@ fn base_process_samples_the_agents_data() {
             let vals: Vec<f64> = x.chunks(n * d).map(|r| r[i * d + j]).collect();
             let mu = vals.iter().sum::<f64>() / vals.len() as f64;
             let s2 = vals.iter().map(|v| v * v).sum::<f64>() / vals.len() as f64;
-            assert!((mu - mean[j]).abs() < 0.04, "agent {i} coord {j}: mean {mu} vs {}", mean[j]);
-            assert!((s2 - m2[j]).abs() < 0.06, "agent {i} coord {j}: second moment {s2} vs {}", m2[j]);
+            assert!(
+                (mu - mean[j]).abs() < 0.04,
+                "agent {i} coord {j}: mean {mu} vs {}",
+                mean[j]
+            );
+            assert!(
+                (s2 - m2[j]).abs() < 0.06,
+                "agent {i} coord {j}: second moment {s2} vs {}",
+                m2[j]
+            );
         }
     }
 }
@@ -30,20 +38,41 @@ fn optimum_is_a_lower_bound_and_cmad_reaches_it() {
     let rows = compare(&p, &cfg).unwrap();
     let get = |m: &str| rows.iter().find(|r| r.method.starts_with(m)).unwrap().est;
     for r in &rows {
-        eprintln!("{:<18} J {:.4} ± {:.4}  terminal {:.4}  energy {:.4}  running {:.4}", r.method, r.est.j, r.est.j_stderr, r.est.terminal, r.est.energy, r.est.running);
+        eprintln!(
+            "{:<18} J {:.4} ± {:.4}  terminal {:.4}  energy {:.4}  running {:.4}",
+            r.method, r.est.j, r.est.j_stderr, r.est.terminal, r.est.energy, r.est.running
+        );
     }
     let (opt, base) = (get("optimal"), get("base"));
     // the problem is not trivial: doing nothing is far from optimal
-    assert!(base.j > opt.j * 1.15, "base {} vs optimal {}", base.j, opt.j);
+    assert!(
+        base.j > opt.j * 1.15,
+        "base {} vs optimal {}",
+        base.j,
+        opt.j
+    );
     for m in ["cdps_w100", "cdps_best", "cmad_joint", "cmad_fictitious"] {
         let e = get(m);
         // no policy beats the optimum beyond Monte Carlo error
-        assert!(e.j > opt.j - 4.0 * (e.j_stderr + opt.j_stderr), "{m}: {} below optimum {}", e.j, opt.j);
+        assert!(
+            e.j > opt.j - 4.0 * (e.j_stderr + opt.j_stderr),
+            "{m}: {} below optimum {}",
+            e.j,
+            opt.j
+        );
     }
     let joint = get("cmad_joint");
     let best_cmad = joint.j.min(get("cmad_fictitious").j);
-    assert!((joint.j - opt.j) / opt.j.abs() < 0.05, "CMAD-joint {} not within 5% of optimum {}", joint.j, opt.j);
-    assert!(best_cmad < get("cdps_w100").j && best_cmad < get("cdps_best").j, "CMAD does not beat CDPS");
+    assert!(
+        (joint.j - opt.j) / opt.j.abs() < 0.05,
+        "CMAD-joint {} not within 5% of optimum {}",
+        joint.j,
+        opt.j
+    );
+    assert!(
+        best_cmad < get("cdps_w100").j && best_cmad < get("cdps_best").j,
+        "CMAD does not beat CDPS"
+    );
 }
 
 #[test]
