@@ -24,6 +24,7 @@ pub mod interaction;
 pub mod interpolant;
 pub mod law;
 pub mod lqg;
+pub mod particle_mf;
 pub mod quadratic;
 
 pub use error::{MeanFieldError, Result};
@@ -41,4 +42,5 @@ pub use interpolant::{
 };
 pub use law::{Law, LawTarget};
 pub use lqg::{Lqg, LqgConfig, LqgMethod, LqgPoint, LqgSimulation, LqgSolution, ScalarLqg};
+pub use particle_mf::{ParticleMf, ParticleMfConfig, VmfEstimator};
 pub use quadratic::{AnalyticQuadraticMf, MfSolution, QuadraticMf, QuadraticMfConfig, Simulation};
