@@ -473,11 +473,7 @@ mod tests {
                 let (ap, am, bm) = if beta == 0.0 {
                     (1.0 / t, 1.0 / r, 1.0 / r)
                 } else {
-                    (
-                        w / (w * t).tanh(),
-                        w / (w * r).tanh(),
-                        w / (w * r).sinh(),
-                    )
+                    (w / (w * t).tanh(), w / (w * r).tanh(), w / (w * r).sinh())
                 };
                 assert!(rel(f.a_plus, ap) < 1e-12, "beta {beta} t {t}");
                 assert!(rel(b.a_minus, am) < 1e-12);

@@ -38,6 +38,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
+// index loops mirror the formulas (several arrays indexed by the same component / coordinate)
+#![allow(clippy::needless_range_loop)]
 
 pub mod bridge;
 pub mod coefficients;

@@ -92,7 +92,9 @@ mod tests {
     fn cholesky_inverse_and_logdet_agree_with_nalgebra() {
         let d = 5;
         // A = B B^T + I
-        let b: Vec<f64> = (0..d * d).map(|i| ((i * 37 % 11) as f64 - 5.0) / 7.0).collect();
+        let b: Vec<f64> = (0..d * d)
+            .map(|i| ((i * 37 % 11) as f64 - 5.0) / 7.0)
+            .collect();
         let mut a = vec![0.0; d * d];
         for i in 0..d {
             for j in 0..d {
@@ -130,7 +132,9 @@ mod tests {
         }
         let mut y = x.clone();
         solve_lower_in_place(&l, d, &mut y);
-        let ny = nl.solve_lower_triangular(&nalgebra::DVector::from_vec(x)).unwrap();
+        let ny = nl
+            .solve_lower_triangular(&nalgebra::DVector::from_vec(x))
+            .unwrap();
         for i in 0..d {
             assert!((y[i] - ny[i]).abs() < 1e-12);
         }

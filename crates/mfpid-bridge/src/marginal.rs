@@ -77,12 +77,16 @@ impl Bridge<GaussianMixture> {
 /// `scale Σ_k + shift I`, repeated `ns` times.
 fn repeat_cov(c: &Covariance, ns: usize, scale: f64, shift: f64, d: usize) -> Covariance {
     match c {
-        Covariance::Isotropic(s) => {
-            Covariance::Isotropic((0..ns).flat_map(|_| s.iter().map(|v| scale * v + shift)).collect())
-        }
-        Covariance::Diagonal(s) => {
-            Covariance::Diagonal((0..ns).flat_map(|_| s.iter().map(|v| scale * v + shift)).collect())
-        }
+        Covariance::Isotropic(s) => Covariance::Isotropic(
+            (0..ns)
+                .flat_map(|_| s.iter().map(|v| scale * v + shift))
+                .collect(),
+        ),
+        Covariance::Diagonal(s) => Covariance::Diagonal(
+            (0..ns)
+                .flat_map(|_| s.iter().map(|v| scale * v + shift))
+                .collect(),
+        ),
         Covariance::Full(s) => {
             let mut out = Vec::with_capacity(ns * s.len());
             for _ in 0..ns {

@@ -212,7 +212,11 @@ impl Protocol {
     pub fn potential(&self, t: f64, x: &[f64]) -> f64 {
         let i = self.piece_at(t);
         let nu = self.nu(i);
-        0.5 * self.beta[i] * x.iter().zip(nu).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()
+        0.5 * self.beta[i]
+            * x.iter()
+                .zip(nu)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
     }
 }
 
@@ -300,7 +304,11 @@ mod tests {
         ));
         assert!(matches!(
             Protocol::piecewise(1, vec![0.0, 0.5, 1.0], vec![1.0]),
-            Err(BridgeError::PieceCount { expected: 2, found: 1, .. })
+            Err(BridgeError::PieceCount {
+                expected: 2,
+                found: 1,
+                ..
+            })
         ));
         assert!(matches!(
             Protocol::constant(0, 1.0),
@@ -308,10 +316,16 @@ mod tests {
         ));
         assert!(matches!(
             Protocol::constant(2, 1.0).unwrap().with_centre(&[1.0]),
-            Err(BridgeError::DimensionMismatch { expected: 2, found: 1, .. })
+            Err(BridgeError::DimensionMismatch {
+                expected: 2,
+                found: 1,
+                ..
+            })
         ));
         assert!(matches!(
-            Protocol::constant(1, 1.0).unwrap().with_centre(&[f64::INFINITY]),
+            Protocol::constant(1, 1.0)
+                .unwrap()
+                .with_centre(&[f64::INFINITY]),
             Err(BridgeError::NonFinite { what: "nu", .. })
         ));
         assert!(matches!(

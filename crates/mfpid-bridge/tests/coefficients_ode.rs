@@ -18,6 +18,7 @@
 //! (where that difference cancels) by integrating `dK/dt = b⁻² = g²/v²`, `K(0) = 0` forward together
 //! with `(v, g, e)` from their values at `t = 0`.
 
+#![allow(clippy::needless_range_loop)]
 mod common;
 
 use common::dopri5_through;
@@ -38,7 +39,11 @@ struct BackRef {
 }
 
 fn merged(times: &[f64], p: &Protocol) -> Vec<f64> {
-    let mut v: Vec<f64> = times.iter().copied().chain(p.breaks().iter().copied()).collect();
+    let mut v: Vec<f64> = times
+        .iter()
+        .copied()
+        .chain(p.breaks().iter().copied())
+        .collect();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v.dedup();
     v
@@ -173,7 +178,10 @@ fn rel(x: f64, r: f64) -> f64 {
 
 fn vec_err(x: &[f64], r: &[f64]) -> f64 {
     let scale = r.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = x.iter().zip(r).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    let diff = x
+        .iter()
+        .zip(r)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
     if scale == 0.0 {
         diff / 1e-6 // both should be exactly zero
     } else {
@@ -200,8 +208,14 @@ fn check_protocol(name: &str, p: &Protocol) {
     let a1 = forward_reference(p, &[1.0]);
     let (a_plus_1, theta_plus_1, lambda_plus_1) = (&a1[0].0, &a1[0].1, a1[0].2);
     assert!(rel(c.a_plus_1(), *a_plus_1) < TOL, "{name}: a+_1");
-    assert!(vec_err(c.theta_plus_1(), theta_plus_1) < TOL, "{name}: theta+_1");
-    assert!(vec_err(&[c.lambda_plus_1()], &[lambda_plus_1]) < TOL, "{name}: lambda+_1");
+    assert!(
+        vec_err(c.theta_plus_1(), theta_plus_1) < TOL,
+        "{name}: theta+_1"
+    );
+    assert!(
+        vec_err(&[c.lambda_plus_1()], &[lambda_plus_1]) < TOL,
+        "{name}: lambda+_1"
+    );
     let mut worst = 0.0f64;
     for ((&t, r), f) in times.iter().zip(&back).zip(&fwd) {
         let b = c.backward(t).unwrap();
@@ -236,29 +250,50 @@ fn check_protocol(name: &str, p: &Protocol) {
         worst = worst.max(e);
         assert!(e < TOL, "{name}: K at t = {t}: {k} vs {kr}: {e:e}");
     }
-    eprintln!("{name}: worst relative error over {} times: {worst:.2e}", times.len());
+    eprintln!(
+        "{name}: worst relative error over {} times: {worst:.2e}",
+        times.len()
+    );
 }
 
 #[test]
 fn constant_beta_and_pid() {
-    check_protocol("H-PID beta=4", &Protocol::constant(2, 4.0).unwrap().with_centre(&[0.7, -1.2]).unwrap());
-    check_protocol("PID", &Protocol::pid(1).unwrap().with_centre(&[2.0]).unwrap());
+    check_protocol(
+        "H-PID beta=4",
+        &Protocol::constant(2, 4.0)
+            .unwrap()
+            .with_centre(&[0.7, -1.2])
+            .unwrap(),
+    );
+    check_protocol(
+        "PID",
+        &Protocol::pid(1).unwrap().with_centre(&[2.0]).unwrap(),
+    );
     check_protocol("H-PID beta=30", &Protocol::constant(1, 30.0).unwrap());
 }
 
 #[test]
 fn rising_beta() {
-    let p = Protocol::piecewise(2, vec![0.0, 0.2, 0.45, 0.7, 1.0], vec![0.5, 3.0, 10.0, 40.0])
-        .unwrap()
-        .with_centres(vec![1.0, -0.5, 0.3, 2.0, -1.5, 0.0, 2.5, 1.0])
-        .unwrap();
+    let p = Protocol::piecewise(
+        2,
+        vec![0.0, 0.2, 0.45, 0.7, 1.0],
+        vec![0.5, 3.0, 10.0, 40.0],
+    )
+    .unwrap()
+    .with_centres(vec![1.0, -0.5, 0.3, 2.0, -1.5, 0.0, 2.5, 1.0])
+    .unwrap();
     check_protocol("rising", &p);
 }
 
 #[test]
 fn falling_beta() {
-    let nu: Vec<f64> = (0..8 * 3).map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.8).collect();
-    let p = Protocol::geometric(3, 12.0, 0.65, 8).unwrap().with_centres(nu).unwrap();
+    let nu: Vec<f64> = (0..8 * 3)
+        .map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.8)
+        .collect();
+    let p = Protocol::geometric(3, 12.0, 0.65, 8)
+        .unwrap()
+        .with_centres(nu)
+        .unwrap();
     check_protocol("falling 12*0.65^i", &p);
     // a sharp drop: a_R < w on the first piece
     let p = Protocol::piecewise(1, vec![0.0, 0.5, 1.0], vec![50.0, 0.1])
@@ -299,7 +334,10 @@ fn green_function_identities() {
         let b = c.backward(t).unwrap();
         let f = c.forward(t).unwrap();
         let alpha = f.a_plus + b.a_minus - b.b_minus * b.b_minus / b.k;
-        assert!(alpha.abs() < 1e-9 * (f.a_plus + b.a_minus), "alpha at {t}: {alpha}");
+        assert!(
+            alpha.abs() < 1e-9 * (f.a_plus + b.a_minus),
+            "alpha at {t}: {alpha}"
+        );
         for j in 0..2 {
             let eta = f.theta_plus[j] + b.theta_x[j] + b.b_minus * b.theta_probe[j] / b.k;
             let scale = f.theta_plus[j].abs() + b.theta_x[j].abs() + 1.0;

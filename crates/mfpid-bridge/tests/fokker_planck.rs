@@ -3,6 +3,7 @@
 //! differences at many `(t, x)` in 1-D and 2-D (full covariance, GH-PID, non-zero start), plus the
 //! PID (Brownian bridge) closed form.
 
+#![allow(clippy::needless_range_loop)]
 use mfpid_bridge::{Bridge, GaussianMixture, Protocol};
 
 fn pdf(b: &Bridge<GaussianMixture>, t: f64, x: &[f64]) -> f64 {
@@ -38,7 +39,8 @@ fn marginal_solves_fokker_planck_1d() {
         .unwrap()
         .with_centres(vec![1.0, 0.0, -2.0])
         .unwrap();
-    let tar = GaussianMixture::isotropic(1, vec![0.6, 0.4], vec![0.1, 1.5], vec![0.04, 0.09]).unwrap();
+    let tar =
+        GaussianMixture::isotropic(1, vec![0.6, 0.4], vec![0.1, 1.5], vec![0.04, 0.09]).unwrap();
     for z in [None, Some(-0.8)] {
         let mut b = Bridge::new(&p, tar.clone()).unwrap();
         if let Some(z) = z {
@@ -73,11 +75,20 @@ fn marginal_solves_fokker_planck_2d_full_covariance() {
         vec![0.5, 0.2, 0.2, 0.4, 1.0, -0.3, -0.3, 0.3],
     )
     .unwrap();
-    let mut b = Bridge::new(&p, tar).unwrap().with_start(&[1.0, -2.0]).unwrap();
+    let mut b = Bridge::new(&p, tar)
+        .unwrap()
+        .with_start(&[1.0, -2.0])
+        .unwrap();
     let mut worst = 0.0f64;
     for &t in &[0.1, 0.3, 0.55, 0.8, 0.95] {
         let mean = b.marginal_mean(t).unwrap();
-        for &(dx, dy) in &[(0.0, 0.0), (0.5, -0.3), (-0.7, 0.4), (0.2, 0.9), (-0.4, -0.8)] {
+        for &(dx, dy) in &[
+            (0.0, 0.0),
+            (0.5, -0.3),
+            (-0.7, 0.4),
+            (0.2, 0.9),
+            (-0.4, -0.8),
+        ] {
             let x = [mean[0] + dx, mean[1] + dy];
             let r = fp_residual(&mut b, t, &x);
             worst = worst.max(r);
@@ -91,14 +102,24 @@ fn marginal_solves_fokker_planck_2d_full_covariance() {
 /// `p*_t = sum pi_k N(t m_k, t² Σ_k + t(1-t))`.
 #[test]
 fn pid_marginal_is_brownian_bridge_mixture() {
-    let tar = GaussianMixture::diagonal(2, vec![1.0, 3.0], vec![1.0, 2.0, -1.0, 0.5], vec![0.2, 0.3, 0.5, 0.1])
-        .unwrap();
+    let tar = GaussianMixture::diagonal(
+        2,
+        vec![1.0, 3.0],
+        vec![1.0, 2.0, -1.0, 0.5],
+        vec![0.2, 0.3, 0.5, 0.1],
+    )
+    .unwrap();
     let b = Bridge::new(&Protocol::pid(2).unwrap(), tar.clone()).unwrap();
     for &t in &[0.1, 0.5, 0.9] {
         let m = b.marginal(t).unwrap();
         let s = [0.2, 0.3, 0.5, 0.1].map(|v: f64| t * t * v + t * (1.0 - t));
-        let want = GaussianMixture::diagonal(2, vec![1.0, 3.0], [1.0, 2.0, -1.0, 0.5].map(|v| t * v).to_vec(), s.to_vec())
-            .unwrap();
+        let want = GaussianMixture::diagonal(
+            2,
+            vec![1.0, 3.0],
+            [1.0, 2.0, -1.0, 0.5].map(|v| t * v).to_vec(),
+            s.to_vec(),
+        )
+        .unwrap();
         for x in [[0.0, 0.0], [0.3, -0.2], [1.0, 1.0]] {
             let (a, w) = (m.log_pdf(&x).unwrap(), want.log_pdf(&x).unwrap());
             assert!((a - w).abs() < 1e-12, "t {t}: {a} vs {w}");

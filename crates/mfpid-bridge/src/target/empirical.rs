@@ -24,14 +24,16 @@ pub struct Empirical {
 impl Empirical {
     /// Equally weighted points, row-major `N x d`.
     pub fn new(d: usize, points: Vec<f64>) -> Result<Self> {
-        let n = if d == 0 { 0 } else { points.len() / d };
+        let n = points.len().checked_div(d).unwrap_or(0);
         Self::weighted(d, points, vec![1.0; n])
     }
 
     /// Points (row-major `N x d`) with weights `omega_j` (finite, `>= 0`, positive sum).
     pub fn weighted(d: usize, points: Vec<f64>, weights: Vec<f64>) -> Result<Self> {
         if d == 0 {
-            return Err(BridgeError::ZeroDimension { what: "empirical target" });
+            return Err(BridgeError::ZeroDimension {
+                what: "empirical target",
+            });
         }
         if points.is_empty() {
             return Err(BridgeError::Empty { what: "points" });
@@ -104,7 +106,11 @@ impl Target for Empirical {
 
     fn probe_mean(&self, mu: &[f64], _particle: usize, out: &mut [f64], work: &mut [f64]) {
         let l = &mut work[..self.log_w.len()];
-        for ((lj, o), y) in l.iter_mut().zip(&self.offset).zip(self.points.chunks_exact(self.d)) {
+        for ((lj, o), y) in l
+            .iter_mut()
+            .zip(&self.offset)
+            .zip(self.points.chunks_exact(self.d))
+        {
             let dot: f64 = y.iter().zip(mu).map(|(a, b)| a * b).sum();
             *lj = o + self.k * dot;
         }
@@ -141,16 +147,28 @@ mod tests {
 
     #[test]
     fn bad_clouds_are_typed_errors() {
-        assert!(matches!(Empirical::new(2, vec![1.0, 2.0, 3.0]), Err(BridgeError::BadLength { .. })));
-        assert!(matches!(Empirical::new(1, vec![]), Err(BridgeError::Empty { .. })));
+        assert!(matches!(
+            Empirical::new(2, vec![1.0, 2.0, 3.0]),
+            Err(BridgeError::BadLength { .. })
+        ));
+        assert!(matches!(
+            Empirical::new(1, vec![]),
+            Err(BridgeError::Empty { .. })
+        ));
         assert!(matches!(
             Empirical::weighted(1, vec![1.0, 2.0], vec![0.0, 0.0]),
             Err(BridgeError::BadWeights { .. })
         ));
         assert!(matches!(
             Empirical::weighted(1, vec![1.0, 2.0], vec![1.0]),
-            Err(BridgeError::BadLength { what: "weights", .. })
+            Err(BridgeError::BadLength {
+                what: "weights",
+                ..
+            })
         ));
-        assert!(matches!(Empirical::new(1, vec![f64::NAN]), Err(BridgeError::NonFinite { .. })));
+        assert!(matches!(
+            Empirical::new(1, vec![f64::NAN]),
+            Err(BridgeError::NonFinite { .. })
+        ));
     }
 }

@@ -46,7 +46,9 @@ where
     /// Energy `energy` on `R^d`, `n_pairs >= 1` antithetic sample pairs per probe, RNG `seed`.
     pub fn new(d: usize, energy: E, n_pairs: usize, seed: u64) -> Result<Self> {
         if d == 0 {
-            return Err(BridgeError::ZeroDimension { what: "energy target" });
+            return Err(BridgeError::ZeroDimension {
+                what: "energy target",
+            });
         }
         if n_pairs == 0 {
             return Err(BridgeError::Empty {
@@ -196,8 +198,13 @@ mod tests {
     fn snis_matches_exact_gaussian_probe_mean() {
         // p_tar = N(1, 0.5^2): q is Gaussian with mean (m/s + K mu)/(1/s + K)
         let (m, s) = (1.0, 0.25);
-        let mut e = EnergyTarget::new(1, move |y: &[f64]| 0.5 * (y[0] - m) * (y[0] - m) / s, 4000, 7)
-            .unwrap();
+        let mut e = EnergyTarget::new(
+            1,
+            move |y: &[f64]| 0.5 * (y[0] - m) * (y[0] - m) / s,
+            4000,
+            7,
+        )
+        .unwrap();
         let mut g = GaussianMixture::isotropic(1, vec![1.0], vec![m], vec![s]).unwrap();
         let mut work = vec![0.0; e.work_len().max(g.work_len())];
         for &(k, mu) in &[(4.0, 0.2), (1.0, -0.5)] {
@@ -214,7 +221,10 @@ mod tests {
                 e.probe_mean(&[mu], p, &mut a, &mut work);
                 mean += a[0] / reps as f64;
             }
-            assert!((mean - exact).abs() < 1e-2, "k {k} mu {mu}: {mean} vs {exact}");
+            assert!(
+                (mean - exact).abs() < 1e-2,
+                "k {k} mu {mu}: {mean} vs {exact}"
+            );
             // reproducible per particle
             let mut a2 = [0.0];
             e.probe_mean(&[mu], 3, &mut a, &mut work);

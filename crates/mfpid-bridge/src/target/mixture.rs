@@ -119,7 +119,12 @@ impl GaussianMixture {
                 }
             }
             Covariance::Diagonal(s) => {
-                check_len("diagonal variances", s.len(), n * d, format!("K x d = {n} x {d}"))?;
+                check_len(
+                    "diagonal variances",
+                    s.len(),
+                    n * d,
+                    format!("K x d = {n} x {d}"),
+                )?;
                 check_positive(s, d)?;
                 for k in 0..n {
                     log_det[k] = s[k * d..(k + 1) * d].iter().map(|v| v.ln()).sum();
@@ -142,7 +147,9 @@ impl GaussianMixture {
                             if (a - b).abs() > 1e-12 * (a.abs() + b.abs()).max(1e-300) {
                                 return Err(BridgeError::NotPositiveDefinite {
                                     component: k,
-                                    reason: format!("not symmetric: [{i},{j}] = {a} vs [{j},{i}] = {b}"),
+                                    reason: format!(
+                                        "not symmetric: [{i},{j}] = {a} vs [{j},{i}] = {b}"
+                                    ),
                                 });
                             }
                         }
@@ -178,17 +185,32 @@ impl GaussianMixture {
     }
 
     /// Isotropic mixture: `variances[k] = s_k`, `Σ_k = s_k I`.
-    pub fn isotropic(d: usize, weights: Vec<f64>, means: Vec<f64>, variances: Vec<f64>) -> Result<Self> {
+    pub fn isotropic(
+        d: usize,
+        weights: Vec<f64>,
+        means: Vec<f64>,
+        variances: Vec<f64>,
+    ) -> Result<Self> {
         Self::new(d, weights, means, Covariance::Isotropic(variances))
     }
 
     /// Diagonal mixture: `variances` row-major `K x d`.
-    pub fn diagonal(d: usize, weights: Vec<f64>, means: Vec<f64>, variances: Vec<f64>) -> Result<Self> {
+    pub fn diagonal(
+        d: usize,
+        weights: Vec<f64>,
+        means: Vec<f64>,
+        variances: Vec<f64>,
+    ) -> Result<Self> {
         Self::new(d, weights, means, Covariance::Diagonal(variances))
     }
 
     /// Full-covariance mixture: `covariances` row-major `K x d x d`.
-    pub fn full(d: usize, weights: Vec<f64>, means: Vec<f64>, covariances: Vec<f64>) -> Result<Self> {
+    pub fn full(
+        d: usize,
+        weights: Vec<f64>,
+        means: Vec<f64>,
+        covariances: Vec<f64>,
+    ) -> Result<Self> {
         Self::new(d, weights, means, Covariance::Full(covariances))
     }
 
@@ -274,7 +296,11 @@ impl GaussianMixture {
             let mk = &self.means[k * d..(k + 1) * d];
             let quad = match &self.cov {
                 Covariance::Isotropic(s) => {
-                    x.iter().zip(mk).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / s[k]
+                    x.iter()
+                        .zip(mk)
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum::<f64>()
+                        / s[k]
                 }
                 Covariance::Diagonal(s) => x
                     .iter()
@@ -283,7 +309,9 @@ impl GaussianMixture {
                     .map(|((a, b), v)| (a - b) * (a - b) / v)
                     .sum::<f64>(),
                 Covariance::Full(_) => {
-                    buf.iter_mut().zip(x.iter().zip(mk)).for_each(|(o, (a, b))| *o = a - b);
+                    buf.iter_mut()
+                        .zip(x.iter().zip(mk))
+                        .for_each(|(o, (a, b))| *o = a - b);
                     solve_lower_in_place(&self.chol[k * d * d..(k + 1) * d * d], d, &mut buf);
                     buf.iter().map(|v| v * v).sum::<f64>()
                 }
@@ -313,7 +341,10 @@ fn check_positive(s: &[f64], per: usize) -> Result<()> {
         if !(v > 0.0 && v.is_finite()) {
             return Err(BridgeError::NotPositiveDefinite {
                 component: i / per,
-                reason: format!("variance {v} at index {} is not positive and finite", i % per),
+                reason: format!(
+                    "variance {v} at index {} is not positive and finite",
+                    i % per
+                ),
             });
         }
     }
@@ -475,7 +506,10 @@ mod tests {
             let mut work = vec![0.0; g.work_len()];
             g.probe_mean(&mu, 0, &mut out, &mut work);
             let b = brute(&g, &mu, k);
-            assert!((out[0] - b[0]).abs() < 1e-8 && (out[1] - b[1]).abs() < 1e-8, "{out:?} {b:?}");
+            assert!(
+                (out[0] - b[0]).abs() < 1e-8 && (out[1] - b[1]).abs() < 1e-8,
+                "{out:?} {b:?}"
+            );
         }
     }
 
@@ -543,11 +577,20 @@ mod tests {
     #[test]
     fn bad_mixtures_are_typed_errors() {
         let e = GaussianMixture::full(2, vec![1.0], vec![0.0, 0.0], vec![1.0, 2.0, 2.0, 1.0]);
-        assert!(matches!(e, Err(BridgeError::NotPositiveDefinite { component: 0, .. })));
+        assert!(matches!(
+            e,
+            Err(BridgeError::NotPositiveDefinite { component: 0, .. })
+        ));
         let e = GaussianMixture::full(2, vec![1.0], vec![0.0, 0.0], vec![1.0, 0.5, 0.4, 1.0]);
-        assert!(matches!(e, Err(BridgeError::NotPositiveDefinite { component: 0, .. })));
+        assert!(matches!(
+            e,
+            Err(BridgeError::NotPositiveDefinite { component: 0, .. })
+        ));
         let e = GaussianMixture::diagonal(1, vec![1.0, 1.0], vec![0.0, 1.0], vec![1.0, 0.0]);
-        assert!(matches!(e, Err(BridgeError::NotPositiveDefinite { component: 1, .. })));
+        assert!(matches!(
+            e,
+            Err(BridgeError::NotPositiveDefinite { component: 1, .. })
+        ));
         let e = GaussianMixture::isotropic(1, vec![0.0, 0.0], vec![0.0, 1.0], vec![1.0, 1.0]);
         assert!(matches!(e, Err(BridgeError::BadWeights { .. })));
         let e = GaussianMixture::isotropic(1, vec![1.0, -0.5], vec![0.0, 1.0], vec![1.0, 1.0]);
@@ -555,11 +598,20 @@ mod tests {
         let e = GaussianMixture::isotropic(1, vec![f64::NAN], vec![0.0], vec![1.0]);
         assert!(matches!(e, Err(BridgeError::BadWeights { .. })));
         let e = GaussianMixture::isotropic(2, vec![1.0], vec![0.0], vec![1.0]);
-        assert!(matches!(e, Err(BridgeError::BadLength { what: "means", .. })));
+        assert!(matches!(
+            e,
+            Err(BridgeError::BadLength { what: "means", .. })
+        ));
         let e = GaussianMixture::isotropic(1, vec![], vec![], vec![]);
         assert!(matches!(e, Err(BridgeError::Empty { .. })));
         let mut g = GaussianMixture::isotropic(1, vec![1.0], vec![0.0], vec![1.0]).unwrap();
-        assert!(matches!(g.prepare(0.0, 0.5), Err(BridgeError::OutOfRange { .. })));
-        assert!(matches!(g.log_pdf(&[0.0, 1.0]), Err(BridgeError::DimensionMismatch { .. })));
+        assert!(matches!(
+            g.prepare(0.0, 0.5),
+            Err(BridgeError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            g.log_pdf(&[0.0, 1.0]),
+            Err(BridgeError::DimensionMismatch { .. })
+        ));
     }
 }

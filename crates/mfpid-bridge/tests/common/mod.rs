@@ -106,7 +106,13 @@ where
 /// Integrate through a sequence of increasing times, calling `rhs(segment_start)` to get the RHS
 /// valid on `[times[i], times[i+1]]` (so discontinuities at pieces are never stepped over), and
 /// return the state at every time.
-pub fn dopri5_through<F, G>(make_rhs: G, times: &[f64], y0: &[f64], rtol: f64, atol: f64) -> Vec<Vec<f64>>
+pub fn dopri5_through<F, G>(
+    make_rhs: G,
+    times: &[f64],
+    y0: &[f64],
+    rtol: f64,
+    atol: f64,
+) -> Vec<Vec<f64>>
 where
     G: Fn(f64, f64) -> F,
     F: Fn(f64, &[f64], &mut [f64]),
@@ -150,7 +156,11 @@ pub fn chi_square_p(observed: &[f64], expected: &[f64]) -> (f64, f64, usize) {
             *le += e_acc;
         }
     }
-    let stat: f64 = o_m.iter().zip(&e_m).map(|(o, e)| (o - e) * (o - e) / e).sum();
+    let stat: f64 = o_m
+        .iter()
+        .zip(&e_m)
+        .map(|(o, e)| (o - e) * (o - e) / e)
+        .sum();
     let dof = o_m.len() - 1;
     let p = 1.0 - ChiSquared::new(dof as f64).unwrap().cdf(stat);
     (stat, p, dof)
