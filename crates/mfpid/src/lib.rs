@@ -10,6 +10,12 @@
 //! | `pde` | `mfpid-pde`: Fokker-Planck, HJB, Schrödinger system, Riccati | `pde` |
 //! | `bridge` | `mfpid-bridge`: PID / H-PID / AdaPID / GH-PID bridges | `bridge` |
 //! | `thermo` | `mfpid-thermo`: entropy production, fluctuation theorems, speciation | `thermo` |
+//! | `meanfield` | `mfpid-meanfield`: interpolant theorem, fixed points, LQG benchmark | `meanfield` |
+//! | `energy` | `mfpid-energy`: demand-response fleets, methods MF / IA(0) / IA(m̄), RC layer | `energy` |
+//!
+//! The `cli` feature (on by default) builds the `mfpid` program: TOML configs in, CSV / JSON /
+//! NPY / SVG / PNG out. The guide is `docs/guide.md` in the repository; runnable programs for the
+//! library API are in `crates/mfpid/examples` (`cargo run -p mfpid --example bridge_mixture_2d`).
 //!
 //! ```
 //! # #[cfg(feature = "bridge")] {
@@ -32,6 +38,10 @@ pub use mfpid_sde as sde;
 
 #[cfg(feature = "bridge")]
 pub use mfpid_bridge as bridge;
+#[cfg(feature = "energy")]
+pub use mfpid_energy as energy;
+#[cfg(feature = "meanfield")]
+pub use mfpid_meanfield as meanfield;
 #[cfg(feature = "pde")]
 pub use mfpid_pde as pde;
 #[cfg(feature = "thermo")]
@@ -55,4 +65,12 @@ pub enum Error {
     #[cfg(feature = "thermo")]
     #[error(transparent)]
     Thermo(#[from] mfpid_thermo::ThermoError),
+    /// From the mean-field layer.
+    #[cfg(feature = "meanfield")]
+    #[error(transparent)]
+    MeanField(#[from] mfpid_meanfield::MeanFieldError),
+    /// From the demand-response layer.
+    #[cfg(feature = "energy")]
+    #[error(transparent)]
+    Energy(#[from] mfpid_energy::EnergyError),
 }
