@@ -390,13 +390,13 @@ fn empirical_target_terminal_frequencies() {
 /// `N(0.5, 1)`: terminal mean and variance within 4 standard errors. The plain proposal is much
 /// wider than the target at early times (sd `1/sqrt(K_t)`), so it needs many samples: measured
 /// terminal variances (exact 1, SE 0.022) were 4.26 / 1.13 / 1.013 / 1.004 with 8 / 32 / 128 / 512
-/// antithetic pairs (200 steps, 4000 particles); 128 pairs are used here.
+/// antithetic pairs (200 steps, 4000 particles); 128 pairs and 2000 particles are used here.
 #[test]
 fn energy_target_plain_proposal_broad_target() {
     let tar = EnergyTarget::new(1, |y: &[f64]| 0.5 * (y[0] - 0.5).powi(2), 128, 9).unwrap();
     let p = Protocol::constant(1, 2.0).unwrap();
     let mut b = Bridge::new(&p, tar).unwrap();
-    let n = 4000;
+    let n = 2000;
     let mut ens = Ensemble::filled(n, &[0.0]).unwrap();
     let grid = TimeGrid::uniform(0.0, 1.0, 200).unwrap();
     run(
@@ -435,9 +435,9 @@ fn energy_target_with_reference_reaches_the_mixture() {
         .unwrap();
     let p = Protocol::geometric(1, 12.0, 0.65, 8).unwrap();
     let mut b = Bridge::new(&p, tar).unwrap();
-    let n = 4000;
+    let n = 2000;
     let mut ens = Ensemble::filled(n, &[0.0]).unwrap();
-    let grid = TimeGrid::aligned(0.0, 1.0, p.breaks(), 500).unwrap();
+    let grid = TimeGrid::aligned(0.0, 1.0, p.breaks(), 300).unwrap();
     run(
         &mut b,
         &Noise::Scalar(1.0),
