@@ -42,6 +42,9 @@ snap! {
     bridge_terminal => "bridge-terminal",
     bridge_snapshots => "bridge-snapshots",
     bridge_moments => "bridge-moments",
+    lqg_benchmark => "lqg-benchmark",
+    mf_theorem => "mf-theorem",
+    mf_general => "mf-general",
 }
 
 #[test]

@@ -216,6 +216,26 @@ impl LqgConfig {
         })
     }
 
+    /// As [`LqgConfig::new`] from row-major slices (`K`, `Q`, `Σ_tar` of length `d²`).
+    pub fn from_rows(k: &[f64], q: &[f64], m_tar: Vec<f64>, sigma_tar: &[f64]) -> Result<Self> {
+        let d = m_tar.len();
+        for (what, v) in [("K", k), ("Q", q), ("sigma_tar", sigma_tar)] {
+            if v.len() != d * d {
+                return Err(MeanFieldError::BadLength {
+                    what,
+                    len: v.len(),
+                    expected: format!("d² = {}", d * d),
+                });
+            }
+        }
+        Self::new(
+            DMatrix::from_row_slice(d, d, k),
+            DMatrix::from_row_slice(d, d, q),
+            m_tar,
+            DMatrix::from_row_slice(d, d, sigma_tar),
+        )
+    }
+
     /// Start from `x0` instead of the origin.
     pub fn with_start(mut self, x0: Vec<f64>) -> Result<Self> {
         if x0.len() != self.m_tar.len() {

@@ -7,6 +7,9 @@ use std::path::Path;
 pub mod bridge_moments;
 pub mod bridge_snapshots;
 pub mod bridge_terminal;
+pub mod lqg_benchmark;
+pub mod mf_general;
+pub mod mf_theorem;
 pub mod pde_convergence;
 pub mod sde_convergence;
 pub mod thermo_bridges;
@@ -63,6 +66,9 @@ pub const ENTRIES: &[Entry] = &[
     bridge_terminal::ENTRY,
     bridge_snapshots::ENTRY,
     bridge_moments::ENTRY,
+    lqg_benchmark::ENTRY,
+    mf_theorem::ENTRY,
+    mf_general::ENTRY,
 ];
 
 /// Look an entry up by name.
