@@ -221,6 +221,7 @@ impl Source {
     }
 
     /// Whether a dotted path is present in the file.
+    #[cfg(test)]
     pub fn has(&self, field: &str) -> bool {
         let Ok(doc) = DeTable::parse(&self.text) else {
             return false;

@@ -127,11 +127,6 @@ impl OutDir {
         self.staging.join(name)
     }
 
-    /// The final location.
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Move the staging directory into place (replacing an existing one when `force`).
     pub fn commit(mut self) -> Result<PathBuf> {
         check_cancel()?;
