@@ -493,6 +493,7 @@ mod tests {
     use super::*;
 
     /// F(x) = A x + c with spectral radius < 1 (contraction), fixed point (I - A)^{-1} c.
+    #[allow(clippy::type_complexity)]
     fn affine() -> (
         FnMap<impl FnMut(&[f64], &mut [f64]) -> Result<()>>,
         Vec<f64>,

@@ -104,7 +104,7 @@ fn normalised(what: &'static str, p: &[f64], n: usize, vol: f64) -> Result<Vec<f
         });
     }
     let mass: f64 = vol * p.iter().sum::<f64>();
-    if !(mass > 0.0) {
+    if mass.is_nan() || mass <= 0.0 {
         return Err(MeanFieldError::OutOfRange {
             what,
             value: mass,
@@ -521,7 +521,7 @@ pub fn solve_schrodinger_2d(
             break;
         }
     }
-    if !(residual < cfg.sinkhorn_tol) {
+    if residual.is_nan() || residual >= cfg.sinkhorn_tol {
         return Err(MeanFieldError::NotConverged {
             solver: "sinkhorn-2d",
             iterations,
@@ -782,7 +782,7 @@ mod tests {
         let beta = 6.0;
         let cfg = GridMfConfig {
             n_segments: 20,
-            steps_per_segment: 20,
+            steps_per_segment: 10,
             ..Default::default()
         };
         let mut mf =
@@ -890,7 +890,7 @@ mod tests {
         let mut neg = ok.clone();
         neg[3] = -0.1;
         assert!(GridMf1d::new(grid, &neg, &ok, inter.clone(), cfg).is_err());
-        assert!(GridMf1d::new(grid, &vec![0.0; 10], &ok, inter.clone(), cfg).is_err());
+        assert!(GridMf1d::new(grid, &[0.0; 10], &ok, inter.clone(), cfg).is_err());
         let bad = GridMfConfig {
             n_segments: 0,
             ..cfg

@@ -29,7 +29,7 @@ pub enum Law {
 impl Law {
     /// An equally weighted point cloud (validated).
     pub fn points(d: usize, points: Vec<f64>) -> Result<Self> {
-        let n = if d == 0 { 0 } else { points.len() / d };
+        let n = points.len().checked_div(d).unwrap_or(0);
         Self::weighted_points(d, points, vec![1.0; n])
     }
 

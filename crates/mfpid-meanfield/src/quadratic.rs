@@ -34,6 +34,7 @@ pub struct TimeMoments {
     d: usize,
     partials: Vec<f64>,
     buf: Vec<f64>,
+    shift: Vec<f64>,
 }
 
 impl TimeMoments {
@@ -47,6 +48,7 @@ impl TimeMoments {
             d,
             partials: Vec::new(),
             buf: vec![0.0; 2 * d],
+            shift: Vec::with_capacity(d),
         }
     }
     /// The recording times.
@@ -68,8 +70,10 @@ impl Observer for TimeMoments {
             return;
         };
         let (d, x, n) = (v.dim, v.x, v.n_particles());
-        // shifted sums (shift = particle 0) for a stable variance
-        let shift: Vec<f64> = x[..d].to_vec();
+        // shifted sums (shift = particle 0) for a stable variance; copied into the kept buffer
+        self.shift.clear();
+        self.shift.extend_from_slice(&x[..d]);
+        let shift = &self.shift;
         blocked_sum(n, 2 * d, &mut self.partials, &mut self.buf, |i, acc| {
             for j in 0..d {
                 let y = x[i * d + j] - shift[j];
@@ -79,10 +83,10 @@ impl Observer for TimeMoments {
         });
         v.comm.all_reduce_sum(&mut self.buf);
         let total = v.total_particles as f64;
-        for j in 0..d {
+        for (j, sj) in shift.iter().enumerate() {
             let s1 = self.buf[j] / total;
             let s2 = self.buf[d + j] / total;
-            self.mean[k * d + j] = shift[j] + s1;
+            self.mean[k * d + j] = sj + s1;
             self.var[k * d + j] = (s2 - s1 * s1).max(0.0) * total / (total - 1.0).max(1.0);
         }
     }
@@ -484,10 +488,10 @@ mod tests {
             GaussianMixture::isotropic(1, vec![0.3, 0.7], vec![-2.0, 1.0], vec![0.09, 0.09])
                 .unwrap(),
         );
-        let p_tar = skewed_cloud(64, 2.0);
+        let p_tar = skewed_cloud(32, 2.0);
         let mut cfg = QuadraticMfConfig::new(equal_breaks(8), geometric(8, 12.0, 0.65));
-        cfg.n_particles = 2048;
-        cfg.n_steps = 200;
+        cfg.n_particles = 1024;
+        cfg.n_steps = 100;
         let mut mf = QuadraticMf::new(cfg, p_in, p_tar).unwrap();
         let nu0 = mf.perturbed_start(0.35).unwrap();
         let ex = Executor::new(2e-4, 80, Criterion::Step).unwrap();
