@@ -777,7 +777,7 @@ impl ExactRunConfig {
         };
         Self {
             n_optimal: 1_000_000,
-            n_eval: 100_000,
+            n_eval: 50_000,
             cdps_weights: vec![0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0],
             joint,
             fictitious: CmadConfig {

@@ -276,3 +276,42 @@ pub fn compose_unconditional(
         images,
     ))
 }
+
+/// Environment variable that makes the MNIST entries retrain the three networks (reference settings)
+/// and overwrite the shipped weights before running: `MFPID_COMPOSE_RETRAIN=1`.
+pub const RETRAIN_ENV: &str = "MFPID_COMPOSE_RETRAIN";
+
+/// True when [`RETRAIN_ENV`] is set to a non-empty value other than `0`.
+pub fn retrain_requested() -> bool {
+    std::env::var(RETRAIN_ENV)
+        .map(|v| !v.is_empty() && v != "0")
+        .unwrap_or(false)
+}
+
+/// Retrain the objective classifier, the evaluation classifier and the score network with their
+/// reference settings on the fixed train split and write them to the shipped paths (the same as the
+/// three `--example train` commands). Returns the classifiers' test accuracies.
+pub fn retrain_all(mut progress: impl FnMut(&str, usize, f64)) -> Result<(f64, f64)> {
+    let data = Mnist::load(&Mnist::default_dir())?;
+    let (train, test) = data.split(N_TEST)?;
+    let (xtr, xte) = (train.images_pm1(), test.images_pm1());
+    let cfg = nn::TrainConfig::reference(nn::ModelKind::Objective);
+    let m = nn::fresh_objective(cfg.seed)?;
+    nn::train_classifier(&m, &xtr, &train.labels, &cfg, |s, l| {
+        progress("objective", s, l)
+    })?;
+    let acc_o = nn::accuracy(&m.model, &xte, &test.labels)?;
+    nn::save(&m, &nn::ModelKind::Objective.default_path())?;
+    let cfg = nn::TrainConfig::reference(nn::ModelKind::Eval);
+    let m = nn::fresh_eval(cfg.seed)?;
+    nn::train_classifier(&m, &xtr, &train.labels, &cfg, |s, l| progress("eval", s, l))?;
+    let acc_e = nn::accuracy(&m.model, &xte, &test.labels)?;
+    nn::save(&m, &nn::ModelKind::Eval.default_path())?;
+    let cfg = nn::TrainConfig::reference(nn::ModelKind::Score);
+    let m = nn::fresh_score(cfg.seed)?;
+    nn::train_score(&m, &xtr, &VpSchedule::default(), &cfg, |s, l| {
+        progress("score", s, l)
+    })?;
+    nn::save(&m, &nn::ModelKind::Score.default_path())?;
+    Ok((acc_o, acc_e))
+}
