@@ -11,7 +11,9 @@
 //! 1. Draw `N` reference paths once (starts from `p_in`, seeded: common random numbers).
 //! 2. Given path potentials `L_i = ∫ V^MF_t(x^i_t) dt`, the weights
 //!    `w_i ∝ exp(-L_i) a[bin_0(i)] b[bin_1(i)]` are fitted by iterative proportional fitting to the
-//!    masses of `p_in` on start bins and of `p_tar` on end bins (binned marginal constraints).
+//!    masses of `p_in` on start bins and of `p_tar` on end bins (binned marginal constraints; the
+//!    bins are products of per-axis quantile bins of the reference paths' end points, so every
+//!    axis bin holds about `N / bins` paths).
 //! 3. `V^MF_t` at every particle from the weighted empirical measure `p_t = Σ w_j δ(x - x^j_t)`:
 //!    exact `O(N²)` pair sums, or binned `O(N + bins²)` (cloud-in-cell deposit, convolution on the
 //!    bins, linear interpolation back). The congestion cost `eps p_t(x)` uses a Gaussian kernel
@@ -94,35 +96,40 @@ impl ParticleMfConfig {
     }
 }
 
-/// Axis-aligned bins over a box, `nb` per axis, edge bins open to infinity.
+/// Axis-aligned product bins with `nb` bins per axis whose interior edges are the empirical
+/// quantiles of the points on that axis (every axis bin holds about `N / nb` points); the outer
+/// bins extend to infinity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Bins {
     d: usize,
     nb: usize,
-    lo: Vec<f64>,
-    w: Vec<f64>,
+    /// interior edges per axis (`nb - 1` each, sorted)
+    edges: Vec<Vec<f64>>,
 }
 
 impl Bins {
-    fn covering(d: usize, nb: usize, pts: &[f64]) -> Self {
-        let mut lo = vec![f64::INFINITY; d];
-        let mut hi = vec![f64::NEG_INFINITY; d];
-        for p in pts.chunks_exact(d) {
-            for j in 0..d {
-                lo[j] = lo[j].min(p[j]);
-                hi[j] = hi[j].max(p[j]);
-            }
-        }
-        let w = (0..d)
-            .map(|j| ((hi[j] - lo[j]) / nb as f64).max(1e-12))
+    fn quantiles(d: usize, nb: usize, pts: &[f64]) -> Self {
+        let n = pts.len() / d;
+        let edges = (0..d)
+            .map(|j| {
+                let mut v: Vec<f64> = pts.chunks_exact(d).map(|p| p[j]).collect();
+                v.sort_by(f64::total_cmp);
+                let mut e: Vec<f64> = (1..nb)
+                    .map(|k| {
+                        let i = (k * n) / nb;
+                        0.5 * (v[i.saturating_sub(1)] + v[i.min(n - 1)])
+                    })
+                    .collect();
+                e.dedup();
+                e
+            })
             .collect();
-        Self { d, nb, lo, w }
+        Self { d, nb, edges }
     }
     fn index(&self, p: &[f64]) -> usize {
         let mut k = 0;
         for j in (0..self.d).rev() {
-            let i = ((p[j] - self.lo[j]) / self.w[j]).floor();
-            let i = (i.max(0.0) as usize).min(self.nb - 1);
+            let i = self.edges[j].partition_point(|&e| e <= p[j]);
             k = k * self.nb + i;
         }
         k
@@ -130,7 +137,8 @@ impl Bins {
     fn len(&self) -> usize {
         self.nb.pow(self.d as u32)
     }
-    /// Box of bin `k` (edge bins extended to infinity).
+    /// Box of bin `k` (outer bins extended to infinity); empty axes (deduplicated edges) give an
+    /// empty box.
     fn bounds(&self, k: usize) -> (Vec<f64>, Vec<f64>) {
         let mut lo = vec![0.0; self.d];
         let mut hi = vec![0.0; self.d];
@@ -138,16 +146,16 @@ impl Bins {
         for j in 0..self.d {
             let i = r % self.nb;
             r /= self.nb;
+            let e = &self.edges[j];
             lo[j] = if i == 0 {
                 f64::NEG_INFINITY
             } else {
-                self.lo[j] + i as f64 * self.w[j]
+                e.get(i - 1).copied().unwrap_or(f64::INFINITY)
             };
-            hi[j] = if i + 1 == self.nb {
-                f64::INFINITY
-            } else {
-                self.lo[j] + (i + 1) as f64 * self.w[j]
-            };
+            hi[j] = if i >= e.len() { f64::INFINITY } else { e[i] };
+            if i > e.len() {
+                hi[j] = lo[j];
+            }
         }
         (lo, hi)
     }
@@ -262,8 +270,8 @@ impl ParticleMf {
         let t_last = times.len() - 1;
         let first = &paths[..n * d];
         let last = &paths[t_last * n * d..];
-        let b0 = Bins::covering(d, cfg.start_bins, first);
-        let b1 = Bins::covering(d, cfg.end_bins, last);
+        let b0 = Bins::quantiles(d, cfg.start_bins, first);
+        let b1 = Bins::quantiles(d, cfg.end_bins, last);
         let bin0: Vec<usize> = first.chunks_exact(d).map(|p| b0.index(p)).collect();
         let bin1: Vec<usize> = last.chunks_exact(d).map(|p| b1.index(p)).collect();
         // start masses: the sample fractions (the starts are p_in samples)
