@@ -100,8 +100,8 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             n_grid: 240,
             segments: 40,
             steps_per_segment: 10,
-            particles: 8000,
-            particle_steps: 40,
+            particles: 4000,
+            particle_steps: 20,
             start_bins: 20,
             end_bins: 40,
             estimator_bins: 80,
@@ -109,7 +109,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             eps: vec![2.0, 1.0, 0.5, 0.25, 0.125, 0.0625, 0.0],
             n_grid_2d: 40,
             particles_2d: 4000,
-            scaling_n: vec![1000, 2000, 4000, 8000, 16000],
+            scaling_n: vec![1000, 2000, 4000, 8000],
             scaling_grid: vec![60, 120, 240, 480],
         }
     };
