@@ -1,9 +1,34 @@
-//! End-to-end tests of the `mfpid` binary.
-use std::process::Command;
+//! End-to-end tests of the `mfpid` binary: every example config in quick mode, every documented bad
+//! input (message and absence of partial output), NPY round trips, reproducibility, Ctrl-C.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 fn mfpid() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mfpid"))
 }
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------- the flag-driven `bridge`
 
 #[test]
 fn bridge_writes_samples_with_the_target_mean() {
@@ -27,7 +52,7 @@ fn bridge_writes_samples_with_the_target_mean() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out).unwrap();
     let xs: Vec<f64> = text.lines().skip(1).map(|l| l.parse().unwrap()).collect();
     assert_eq!(xs.len(), 4000);
@@ -37,7 +62,7 @@ fn bridge_writes_samples_with_the_target_mean() {
 }
 
 #[test]
-fn bad_input_gives_one_line_and_no_file() {
+fn bridge_bad_input_gives_one_line_and_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("s.csv");
     for (args, needle) in [
@@ -69,9 +94,675 @@ fn bad_input_gives_one_line_and_no_file() {
     ] {
         let o = mfpid().args(&args).arg("--out").arg(&out).output().unwrap();
         assert!(!o.status.success(), "{args:?} should fail");
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = stderr(&o);
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!out.exists() && !dir.path().join("s.csv.tmp").exists());
     }
+}
+
+// ---------------------------------------------------------------- help
+
+#[test]
+fn help_lists_every_subcommand_and_each_has_an_example() {
+    let o = mfpid().arg("--help").output().unwrap();
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    for sub in [
+        "validate", "sample", "fleet", "lqg", "thermo", "bridge", "info",
+    ] {
+        assert!(text.contains(sub), "--help lacks {sub}:\n{text}");
+    }
+    for sub in [
+        vec!["validate"],
+        vec!["sample"],
+        vec!["fleet"],
+        vec!["lqg"],
+        vec!["thermo", "rates"],
+        vec!["thermo", "ift"],
+        vec!["thermo", "franz-parisi"],
+        vec!["bridge"],
+    ] {
+        let o = mfpid().args(&sub).arg("--help").output().unwrap();
+        assert!(o.status.success(), "{sub:?} --help failed");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("Example"),
+            "{sub:?} --help has no example:\n{text}"
+        );
+        // every example command in the help names a file that exists
+        for word in text
+            .split_whitespace()
+            .filter(|w| w.starts_with("examples/"))
+        {
+            assert!(
+                repo_root().join(word).exists(),
+                "{sub:?} --help names {word}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- every example config
+
+fn run_quick(args: &[&str], out: &Path) -> Output {
+    mfpid()
+        .current_dir(repo_root())
+        .args(args)
+        .args(["--quick", "--quiet", "--out"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_example_config_validates_and_runs_in_quick_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs: Vec<PathBuf> = std::fs::read_dir(repo_root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().map(|e| e == "toml").unwrap_or(false))
+        .collect();
+    configs.sort();
+    assert!(
+        configs.len() >= 6,
+        "expected the example configs, found {configs:?}"
+    );
+    for cfg in configs {
+        let name = cfg.file_stem().unwrap().to_string_lossy().to_string();
+        let rel = format!("examples/{name}.toml");
+        let v = mfpid()
+            .current_dir(repo_root())
+            .args(["validate", &rel])
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "validate {rel}: {}", stderr(&v));
+        let text = String::from_utf8_lossy(&v.stdout);
+        assert!(text.contains(": ok") && text.contains("cost"), "{text}");
+        let sub = if name.starts_with("sample") {
+            "sample"
+        } else if name.starts_with("fleet") {
+            "fleet"
+        } else if name.starts_with("lqg") {
+            "lqg"
+        } else {
+            panic!("example {name} has no subcommand prefix (sample-, fleet-, lqg-)")
+        };
+        let out = dir.path().join(&name);
+        let o = run_quick(&[sub, &rel], &out);
+        assert!(o.status.success(), "{sub} {rel}: {}", stderr(&o));
+        let files = listing(&out);
+        let expected: &[&str] = match sub {
+            "sample" => &[
+                "samples.npy",
+                "samples.csv",
+                "energy.csv",
+                "moments.csv",
+                "checks.csv",
+                "summary.json",
+                "run.json",
+                "terminal.svg",
+                "terminal.png",
+                "energy.svg",
+                "energy.png",
+                "paths.svg",
+                "paths.png",
+            ],
+            "fleet" => &[
+                "table.csv",
+                "table.json",
+                "per_zone.csv",
+                "subpopulations.csv",
+                "power.csv",
+                "mean_path.csv",
+                "terminal.csv",
+                "power.svg",
+                "power.png",
+                "energy.svg",
+                "energy.png",
+                "summary.json",
+                "run.json",
+            ],
+            _ => &[
+                "table.csv",
+                "table.json",
+                "trajectories.csv",
+                "lqg.svg",
+                "lqg.png",
+                "summary.json",
+                "run.json",
+            ],
+        };
+        for f in expected {
+            assert!(files.contains(&f.to_string()), "{rel}: no {f} in {files:?}");
+        }
+        // run.json records the config, the seed, versions and timings
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+        for k in ["config", "seed", "versions", "timings"] {
+            assert!(!run[k].is_null(), "{rel}: run.json lacks {k}");
+        }
+        assert_eq!(run["quick"], true);
+        // nothing left next to the output directory
+        assert!(
+            listing(dir.path())
+                .iter()
+                .all(|n| !n.contains("mfpid-partial")),
+            "{:?}",
+            listing(dir.path())
+        );
+    }
+}
+
+#[test]
+fn lqg_without_config_reproduces_the_spec_energies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lqg");
+    let o = run_quick(&["lqg"], &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    // the spec's adaptive-integrator values (tolerance 1e-11)
+    for (i, want) in [7.60372, 10.46880, 10.81088].iter().enumerate() {
+        let e = s["methods"][i]["energy"].as_f64().unwrap();
+        assert!((e - want).abs() < 2e-5, "method {i}: {e} vs {want}");
+        // the particle check is an independent estimate
+        let sim = &s["methods"][i]["simulation"];
+        let (se, st) = (
+            sim["energy"].as_f64().unwrap(),
+            sim["energy_stderr"].as_f64().unwrap(),
+        );
+        assert!(
+            (se - e).abs() < 5.0 * st + 0.05 * e,
+            "method {i}: sim {se} ± {st} vs {e}"
+        );
+    }
+}
+
+#[test]
+fn thermo_diagnostics_write_their_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, files) in [
+        (
+            vec!["thermo", "rates", "--mu", "1", "--sigma2", "1"],
+            vec!["table.csv", "rates.svg", "rates.png"],
+        ),
+        (
+            vec!["thermo", "ift", "--paths", "2000"],
+            vec!["table.csv", "dft.csv", "ift.svg", "ift.png"],
+        ),
+        (
+            vec!["thermo", "franz-parisi", "--pairs", "500"],
+            vec!["table.csv", "franz_parisi.svg", "franz_parisi.png"],
+        ),
+    ] {
+        let out = dir.path().join(args[1]);
+        let o = run_quick(&args, &out);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let l = listing(&out);
+        for f in files.iter().chain(&["summary.json", "run.json"]) {
+            assert!(l.contains(&f.to_string()), "{args:?}: no {f} in {l:?}");
+        }
+    }
+    let rates: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("rates/summary.json")).unwrap(),
+    )
+    .unwrap();
+    // mu = sigma² = 1: t_s = ½ ln 2
+    let ts = rates["speciation_time"].as_f64().unwrap();
+    assert!((ts - 0.5 * 2f64.ln()).abs() < 1e-12, "{ts}");
+    let ift: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("ift/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let m = ift["ift"]["ift_mean"].as_f64().unwrap();
+    assert!((m - 1.0).abs() < 0.1, "IFT mean {m}");
+}
+
+// ---------------------------------------------------------------- bad inputs
+
+const GOOD_TARGET: &str = "[target]\nweights = [0.6, 0.4]\nmeans = [0.1, 1.5]\nstd = [0.2, 0.3]\n";
+
+/// Run `sample` (and `validate`) on `config` written to `dir/name.toml`; both must fail with one
+/// line containing every needle, and leave no output directory and no staging directory.
+fn assert_bad(name: &str, config: &str, needles: &[&str], extra: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    for (f, text) in extra {
+        std::fs::write(dir.path().join(f), text).unwrap();
+    }
+    let cfg = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&cfg, config).unwrap();
+    let out = dir.path().join("out");
+    for sub in ["validate", "sample"] {
+        let o = mfpid()
+            .arg(sub)
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quick")
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{name}: {sub} should fail");
+        let err = stderr(&o);
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {sub}: {err}");
+        assert!(err.starts_with("mfpid: error: "), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{name}: {sub}: missing {n:?} in\n{err}");
+        }
+        assert!(!out.exists(), "{name}: {sub} left {}", out.display());
+        let left: Vec<String> = listing(dir.path())
+            .into_iter()
+            .filter(|n| n.contains("mfpid-partial"))
+            .collect();
+        assert!(left.is_empty(), "{name}: staging left: {left:?}");
+    }
+}
+
+#[test]
+fn malformed_toml_names_file_line_and_column() {
+    assert_bad(
+        "malformed",
+        "[run]\nparticles = 100\n[target\nmeans = [1.0]\n",
+        &["malformed.toml:3:8: unclosed table, expected `]`"],
+        &[],
+    );
+}
+
+#[test]
+fn unknown_field_lists_the_accepted_fields() {
+    assert_bad(
+        "unknown",
+        &format!("[run]\nparticle = 100\n{GOOD_TARGET}"),
+        &[
+            "unknown.toml:2:1: run.particle:",
+            "unknown field `particle`",
+            "expected one of `particles`, `steps`, `scheme`, `eps`, `seed`",
+        ],
+        &[],
+    );
+    assert_bad(
+        "unknown-kind",
+        &format!("[protocol]\nkind = \"adaptive\"\n{GOOD_TARGET}"),
+        &[
+            "unknown-kind.toml:2:8: protocol.kind:",
+            "unknown variant `adaptive`",
+            "`pid`, `constant`, `geometric`, `piecewise`",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn wrong_type_names_the_expected_type() {
+    assert_bad(
+        "wrongtype",
+        &format!("[run]\nparticles = \"many\"\n{GOOD_TARGET}"),
+        &[
+            "wrongtype.toml:2:13: run.particles:",
+            "invalid type: string \"many\", expected usize",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn negative_variance_is_located() {
+    assert_bad(
+        "negvar",
+        "[target]\nweights = [0.6, 0.4]\nmeans = [0.1, 1.5]\nvariance = [0.04, -0.09]\n",
+        &[
+            "negvar.toml:4:19: target.variance[1]:",
+            "variance -0.09 is negative; a variance must be > 0",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn non_psd_covariance_is_located() {
+    assert_bad(
+        "nonpsd",
+        "[target]\nmeans = [[0.0, 0.0]]\ncov = [[[1.0, 2.0], [2.0, 1.0]]]\n",
+        &[
+            "nonpsd.toml:3:8: target.cov[0]:",
+            "not symmetric positive definite",
+            "eigenvalues > 0",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn dimension_mismatch_is_located() {
+    assert_bad(
+        "dims",
+        &format!("[start]\npoint = [1.0, 2.0]\n{GOOD_TARGET}"),
+        &[
+            "dims.toml:2:9: start.point:",
+            "has 2 coordinates but the target has d = 1 (dimension mismatch)",
+        ],
+        &[],
+    );
+    assert_bad(
+        "dims-means",
+        "[target]\nmeans = [[0.0, 0.0], [1.0]]\nstd = [1.0, 1.0]\n",
+        &[
+            "dims-means.toml:2:22: target.means[1]:",
+            "has 1 coordinates but target.means[0] has 2",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn missing_data_file_is_named() {
+    assert_bad(
+        "missing",
+        "[target]\nfile = \"nowhere.csv\"\n",
+        &[
+            "missing.toml:2:8: target.file:",
+            "nowhere.csv does not exist",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn nan_in_a_csv_names_line_and_column() {
+    assert_bad(
+        "nan",
+        "[target]\nfile = \"points.csv\"\n",
+        &["points.csv: line 4, column 2: value NaN is not finite"],
+        &[("points.csv", "x,y\n1.0,2.0\n0.5,0.1\n3.0,NaN\n")],
+    );
+}
+
+#[test]
+fn unwritable_output_directory_fails_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ok.toml");
+    std::fs::write(&cfg, GOOD_TARGET).unwrap();
+    // a regular file where a directory is needed: fails even as root
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let out = blocker.join("out");
+    let t0 = std::time::Instant::now();
+    let o = mfpid()
+        .arg("sample")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot create output directory") && err.contains("file/out"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // the full-size run (20000 x 2500) never started
+    assert!(t0.elapsed().as_secs_f64() < 2.0);
+    assert_eq!(listing(dir.path()), vec!["file", "ok.toml"]);
+    // an existing non-empty directory is refused without --force
+    let taken = dir.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    std::fs::write(taken.join("keep.txt"), "x").unwrap();
+    let o = mfpid()
+        .args(["sample", "--quick", "-q"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&taken)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(listing(&taken), vec!["keep.txt"]);
+    let o = mfpid()
+        .args(["sample", "--quick", "-q", "--force"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&taken)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(listing(&taken).contains(&"samples.npy".to_string()));
+    assert!(!taken.join("keep.txt").exists());
+}
+
+// ---------------------------------------------------------------- NPY round trip
+
+/// Parse an NPY v1/v2 file per the format specification (independently of the writer crate):
+/// returns (descr, fortran_order, shape, data).
+fn read_npy_by_hand(bytes: &[u8]) -> (String, bool, Vec<usize>, Vec<f64>) {
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "magic");
+    let major = bytes[6];
+    let (hlen, start) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => panic!("unknown NPY version {v}"),
+    };
+    assert_eq!((start + hlen) % 64, 0, "header not aligned to 64 bytes");
+    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
+    assert!(header.ends_with('\n'), "{header:?}");
+    let field = |key: &str| -> String {
+        let i = header
+            .find(&format!("'{key}':"))
+            .unwrap_or_else(|| panic!("{key} in {header}"));
+        header[i + key.len() + 3..].trim_start().to_string()
+    };
+    let descr = field("descr");
+    let descr = descr[1..descr[1..].find('\'').unwrap() + 1].to_string();
+    let fortran = field("fortran_order").starts_with("True");
+    let shape_s = field("shape");
+    let shape: Vec<usize> = shape_s[1..shape_s.find(')').unwrap()]
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let data: Vec<f64> = bytes[start + hlen..]
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (descr, fortran, shape, data)
+}
+
+fn python_with_numpy() -> Option<PathBuf> {
+    let candidates = [
+        repo_root().join(".venv/bin/python"),
+        PathBuf::from("python3"),
+    ];
+    candidates.into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import numpy"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn samples_npy_round_trip_with_shape_and_dtype() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[run]\nparticles = 300\nsteps = 100\n[target]\nmeans = [[0.0, 1.0], [2.0, -1.0]]\ndiag = [[0.1, 0.2], [0.3, 0.1]]\n[output]\ntrajectories = 5\nfigures = false\n",
+    )
+    .unwrap();
+    let out = dir.path().join("o");
+    let o = mfpid()
+        .args(["sample", "-q"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (descr, fortran, shape, data) =
+        read_npy_by_hand(&std::fs::read(out.join("samples.npy")).unwrap());
+    assert_eq!(
+        (descr.as_str(), fortran, shape.as_slice()),
+        ("<f8", false, &[300, 2][..])
+    );
+    assert_eq!(data.len(), 600);
+    // the CSV holds the same numbers (written with shortest round-trip formatting)
+    let csv: Vec<f64> = std::fs::read_to_string(out.join("samples.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .flat_map(|l| {
+            l.split(',')
+                .map(|v| v.parse::<f64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(csv, data);
+    let (_, _, tshape, _) = read_npy_by_hand(&std::fs::read(out.join("trajectories.npy")).unwrap());
+    assert_eq!(tshape.len(), 3);
+    assert_eq!(&tshape[1..], &[5, 2]);
+    match python_with_numpy() {
+        Some(py) => {
+            let script = format!(
+                "import numpy as np; a = np.load(r'{}'); print(a.shape, a.dtype, repr(float(a.sum())))",
+                out.join("samples.npy").display()
+            );
+            let o = Command::new(py).args(["-c", &script]).output().unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(text.starts_with("(300, 2) float64"), "{text}");
+            let sum: f64 = text.split_whitespace().last().unwrap().parse().unwrap();
+            let ours: f64 = data.iter().sum();
+            assert!(
+                (sum - ours).abs() <= 1e-9 * ours.abs().max(1.0),
+                "{sum} vs {ours}"
+            );
+        }
+        None => eprintln!("NumPy not available: NPY checked by the by-hand reader only"),
+    }
+}
+
+#[test]
+fn npy_targets_and_starts_are_read() {
+    // write an NPY with the by-hand layout (not the program's writer) and use it as a target
+    let dir = tempfile::tempdir().unwrap();
+    let pts: Vec<f64> = (0..40)
+        .map(|i| {
+            if i % 2 == 0 {
+                (i / 2) as f64 * 0.1
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let mut header = "{'descr': '<f8', 'fortran_order': False, 'shape': (20, 2), }".to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for v in &pts {
+        bytes.extend(v.to_le_bytes());
+    }
+    std::fs::write(dir.path().join("t.npy"), bytes).unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[run]\nparticles = 500\nsteps = 200\n[target]\nfile = \"t.npy\"\n[output]\nfigures = false\n",
+    )
+    .unwrap();
+    let out = dir.path().join("o");
+    let o = mfpid()
+        .args(["sample", "-q"])
+        .arg(dir.path().join("c.toml"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    // every target point has y = 1: the bridge ends on the atoms
+    let m = s["terminal_mean"][1].as_f64().unwrap();
+    assert!((m - 1.0).abs() < 0.05, "{m}");
+    let dist = s["mean_nearest_target_point_distance"].as_f64().unwrap();
+    assert!(dist < 0.1, "{dist}");
+}
+
+// ---------------------------------------------------------------- reproducibility and Ctrl-C
+
+#[test]
+fn same_seed_same_samples_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[run]\nparticles = 1000\nsteps = 100\n[start.population]\nmeans = [3.0, 5.0]\nstd = [0.5, 0.5]\n{GOOD_TARGET}[output]\nfigures = false\n"),
+    )
+    .unwrap();
+    let run = |name: &str, extra: &[&str]| -> Vec<u8> {
+        let out = dir.path().join(name);
+        let o = mfpid()
+            .args(["sample", "-q"])
+            .arg(&cfg)
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(out.join("samples.npy")).unwrap()
+    };
+    let a = run("a", &["--threads", "1", "--seed", "5"]);
+    let b = run("b", &["--threads", "2", "--seed", "5"]);
+    let c = run("c", &["--seed", "6"]);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("long.toml");
+    std::fs::write(
+        &cfg,
+        format!("[run]\nparticles = 400000\nsteps = 5000\n{GOOD_TARGET}"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let child = mfpid()
+        .arg("sample")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // wait for the staging directory: the run has started
+    let t0 = std::time::Instant::now();
+    while !listing(dir.path())
+        .iter()
+        .any(|n| n.contains("mfpid-partial"))
+    {
+        assert!(t0.elapsed().as_secs() < 30, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    assert!(!out.exists());
+    assert_eq!(listing(dir.path()), vec!["long.toml"]);
 }

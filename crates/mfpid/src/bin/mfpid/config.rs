@@ -245,35 +245,40 @@ impl Source {
     }
 }
 
-fn walk_table(t: &DeTable<'_>, offset: usize, segs: &mut Vec<Seg>) {
+/// Find the innermost key or array element containing `offset`. Table spans in the document tree
+/// cover only their `[header]`, so tables are searched by their children, not by their own span.
+fn walk_table(t: &DeTable<'_>, offset: usize, segs: &mut Vec<Seg>) -> bool {
     for (k, v) in t.iter() {
-        let ks = k.span();
-        let vs = v.span();
-        if ks.contains(&offset) {
-            segs.push(Seg::Key(k.get_ref().to_string()));
-            return;
+        let key = Seg::Key(k.get_ref().to_string());
+        if k.span().contains(&offset) {
+            segs.push(key);
+            return true;
         }
-        if vs.contains(&offset) || (vs.start == offset && vs.is_empty()) {
-            segs.push(Seg::Key(k.get_ref().to_string()));
-            walk_value(v.get_ref(), offset, segs);
-            return;
+        let mut inner = Vec::new();
+        if walk_value(v, offset, &mut inner) {
+            segs.push(key);
+            segs.extend(inner);
+            return true;
         }
     }
+    false
 }
 
-fn walk_value(v: &DeValue<'_>, offset: usize, segs: &mut Vec<Seg>) {
-    match v {
-        DeValue::Table(t) => walk_table(t, offset, segs),
+fn walk_value(v: &toml::Spanned<DeValue<'_>>, offset: usize, segs: &mut Vec<Seg>) -> bool {
+    match v.get_ref() {
+        DeValue::Table(t) => walk_table(t, offset, segs) || v.span().contains(&offset),
         DeValue::Array(a) => {
             for (i, item) in a.iter().enumerate() {
-                if item.span().contains(&offset) {
+                let mut inner = Vec::new();
+                if walk_value(item, offset, &mut inner) {
                     segs.push(Seg::Index(i));
-                    walk_value(item.get_ref(), offset, segs);
-                    return;
+                    segs.extend(inner);
+                    return true;
                 }
             }
+            v.span().contains(&offset)
         }
-        _ => {}
+        _ => v.span().contains(&offset),
     }
 }
 
