@@ -37,16 +37,25 @@ fn main() -> Result<(), mfpid::Error> {
         &RunConfig::new(Scheme::EulerMaruyama, 7),
         &mut [&mut moments, &mut energy],
     )?;
-    println!("  t      particle mean          analytic mean x̄*_t");
+    let n = ens.n_particles() as f64;
+    println!("  t      particle mean (± standard error)           analytic mean x̄*_t");
     for rec in moments.records.iter().skip(1) {
         let exact = if rec.t < 1.0 {
             bridge.marginal_mean(rec.t)?
         } else {
             target.mean()
         };
+        let cov = rec.cov.clone().unwrap_or_default();
+        let se = |j: usize| (cov.get(j * 2 + j).copied().unwrap_or(f64::NAN) / n).sqrt();
         println!(
-            "{:5.2}   ({:7.4}, {:7.4})     ({:7.4}, {:7.4})",
-            rec.t, rec.mean[0], rec.mean[1], exact[0], exact[1]
+            "{:5.2}   ({:7.4} ± {:.4}, {:7.4} ± {:.4})     ({:7.4}, {:7.4})",
+            rec.t,
+            rec.mean[0],
+            se(0),
+            rec.mean[1],
+            se(1),
+            exact[0],
+            exact[1]
         );
     }
     let last = moments.last().map(|r| r.cov.clone().unwrap_or_default());

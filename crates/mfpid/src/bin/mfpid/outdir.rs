@@ -92,6 +92,13 @@ impl OutDir {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        if let Some(blocker) = parent.ancestors().find(|a| a.exists() && !a.is_dir()) {
+            return Err(AppError::Other(format!(
+                "cannot create output directory {}: {} is a file, not a directory",
+                target.display(),
+                blocker.display()
+            )));
+        }
         std::fs::create_dir_all(&parent).map_err(|e| AppError::Io {
             what: "cannot create output directory",
             path: target.to_path_buf(),
