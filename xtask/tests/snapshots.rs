@@ -45,6 +45,9 @@ snap! {
     lqg_benchmark => "lqg-benchmark",
     mf_theorem => "mf-theorem",
     mf_general => "mf-general",
+    compose_exact => "compose-exact",
+    compose_mnist => "compose-mnist",
+    compose_unconditional => "compose-unconditional",
 }
 
 #[test]

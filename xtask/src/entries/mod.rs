@@ -7,6 +7,9 @@ use std::path::Path;
 pub mod bridge_moments;
 pub mod bridge_snapshots;
 pub mod bridge_terminal;
+pub mod compose_exact;
+pub mod compose_mnist;
+pub mod compose_unconditional;
 pub mod lqg_benchmark;
 pub mod mf_general;
 pub mod mf_theorem;
@@ -69,6 +72,9 @@ pub const ENTRIES: &[Entry] = &[
     lqg_benchmark::ENTRY,
     mf_theorem::ENTRY,
     mf_general::ENTRY,
+    compose_exact::ENTRY,
+    compose_mnist::ENTRY,
+    compose_unconditional::ENTRY,
 ];
 
 /// Look an entry up by name.
