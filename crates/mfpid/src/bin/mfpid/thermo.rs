@@ -20,7 +20,7 @@ pub struct Model {
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub mu: f64,
     /// Cluster variance σ² (> 0).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     pub sigma2: f64,
 }
 
@@ -34,7 +34,7 @@ pub enum ThermoCmd {
         #[command(flatten)]
         model: Model,
         /// End of the time range [0, t_max] (> 0).
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, allow_negative_numbers = true, default_value_t = 3.0)]
         t_max: f64,
         /// Time points (>= 2).
         #[arg(long, default_value_t = 121)]
@@ -49,7 +49,7 @@ pub enum ThermoCmd {
         #[command(flatten)]
         model: Model,
         /// Time horizon T (> 0).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
         horizon: f64,
         /// Euler-Maruyama steps.
         #[arg(long, default_value_t = 200)]
@@ -71,7 +71,7 @@ pub enum ThermoCmd {
         #[command(flatten)]
         model: Model,
         /// Forward time t (> 0).
-        #[arg(long, default_value_t = 0.5)]
+        #[arg(long, allow_negative_numbers = true, default_value_t = 0.5)]
         t: f64,
         /// Planted pairs for the Monte Carlo average (>= 2).
         #[arg(long, default_value_t = 4000)]
