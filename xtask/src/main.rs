@@ -122,7 +122,8 @@ fn real_main() -> Result<()> {
             no_numpy,
         } => match what.as_str() {
             "sde" => xtask::bench::sde::run(&out, steps, particles, !no_numpy),
-            other => bail!("unknown benchmark '{other}' (available: sde)"),
+            "energy" => xtask::bench::energy::run(&out, !no_numpy),
+            other => bail!("unknown benchmark '{other}' (available: sde, energy)"),
         },
     }
 }

@@ -250,3 +250,243 @@ fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &Chart) -> D
     }
     Ok(())
 }
+
+// ---- heat maps and grouped bar charts (used by the dr-* entries) ----
+
+/// A heat map of values on a regular `ny x nx` grid of cells (viridis colour scale with a colour bar).
+#[derive(Debug, Clone)]
+pub struct HeatMap {
+    /// Title.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// x extent `(x0, x1)` of the grid (cells are `(x1 - x0)/nx` wide).
+    pub x: (f64, f64),
+    /// y extent `(y0, y1)`.
+    pub y: (f64, f64),
+    /// Cells along x.
+    pub nx: usize,
+    /// Cells along y.
+    pub ny: usize,
+    /// Values, row-major `ny x nx` (row `j` is the `j`-th cell along y from `y0`).
+    pub values: Vec<f64>,
+    /// Colour range (None: min and max of the finite values).
+    pub range: Option<(f64, f64)>,
+}
+
+/// Write `stem.svg` and `stem.png` with the heat maps laid out in `cols` columns.
+pub fn save_heatmaps(dir: &Path, stem: &str, maps: &[HeatMap], cols: usize) -> Result<()> {
+    register_font();
+    let cols = cols.max(1).min(maps.len().max(1));
+    let rows = maps.len().div_ceil(cols).max(1);
+    let size = (600 * cols as u32, 400 * rows as u32);
+    let svg = dir.join(format!("{stem}.svg"));
+    {
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        draw_heatmaps(&root, maps, rows, cols)
+            .map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
+        root.present()
+            .map_err(|e| anyhow!("writing {}: {e}", svg.display()))?;
+    }
+    let png = dir.join(format!("{stem}.png"));
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        draw_heatmaps(&root, maps, rows, cols)
+            .map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
+        root.present()
+            .map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
+    }
+    Ok(())
+}
+
+fn draw_heatmaps<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    maps: &[HeatMap],
+    rows: usize,
+    cols: usize,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    for (area, map) in root.split_evenly((rows, cols)).iter().zip(maps) {
+        let w = area.dim_in_pixel().0 as i32;
+        let (main, bar) = area.split_horizontally(w - 100);
+        let (lo, hi) = map.range.unwrap_or_else(|| {
+            let v = map.values.iter().copied().filter(|v| v.is_finite());
+            let lo = v.clone().fold(f64::INFINITY, f64::min);
+            let hi = v.fold(f64::NEG_INFINITY, f64::max);
+            if lo.is_finite() && hi > lo {
+                (lo, hi)
+            } else {
+                (0.0, 1.0)
+            }
+        });
+        let color = |v: f64| ViridisRGB::get_color_normalized(v.clamp(lo, hi), lo, hi);
+        let mut ch = ChartBuilder::on(&main)
+            .caption(&map.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(map.x.0..map.x.1, map.y.0..map.y.1)?;
+        ch.configure_mesh()
+            .x_desc(map.x_label.as_str())
+            .y_desc(map.y_label.as_str())
+            .x_label_formatter(&|v| tick_label(*v, false))
+            .y_label_formatter(&|v| tick_label(*v, false))
+            .label_style(("sans-serif", 13))
+            .disable_mesh()
+            .draw()?;
+        let dx = (map.x.1 - map.x.0) / map.nx.max(1) as f64;
+        let dy = (map.y.1 - map.y.0) / map.ny.max(1) as f64;
+        ch.draw_series((0..map.ny).flat_map(|j| {
+            (0..map.nx).filter_map(move |i| {
+                let v = *map.values.get(j * map.nx + i)?;
+                if !v.is_finite() {
+                    return None;
+                }
+                let (x0, y0) = (map.x.0 + i as f64 * dx, map.y.0 + j as f64 * dy);
+                Some(Rectangle::new(
+                    [(x0, y0), (x0 + dx, y0 + dy)],
+                    color(v).filled(),
+                ))
+            })
+        }))?;
+        let mut cb = ChartBuilder::on(&bar)
+            .margin_top(40)
+            .margin_bottom(52)
+            .margin_right(8)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..1.0, lo..hi)?;
+        cb.configure_mesh()
+            .disable_x_axis()
+            .disable_mesh()
+            .y_label_formatter(&|v| tick_label(*v, false))
+            .label_style(("sans-serif", 12))
+            .draw()?;
+        let n = 100;
+        let step = (hi - lo) / n as f64;
+        cb.draw_series((0..n).map(|k| {
+            let v = lo + k as f64 * step;
+            Rectangle::new([(0.0, v), (1.0, v + step)], color(v + 0.5 * step).filled())
+        }))?;
+    }
+    Ok(())
+}
+
+/// A grouped bar chart: one cluster per category, one bar per group.
+#[derive(Debug, Clone)]
+pub struct Bars {
+    /// Title.
+    pub title: String,
+    /// Category-axis label.
+    pub x_label: String,
+    /// Value-axis label.
+    pub y_label: String,
+    /// Category names (x axis).
+    pub categories: Vec<String>,
+    /// `(legend label, one value per category)` per group.
+    pub groups: Vec<(String, Vec<f64>)>,
+}
+
+/// Write `stem.svg` and `stem.png` with the bar charts laid out in `cols` columns.
+pub fn save_bars(dir: &Path, stem: &str, charts: &[Bars], cols: usize) -> Result<()> {
+    register_font();
+    let cols = cols.max(1).min(charts.len().max(1));
+    let rows = charts.len().div_ceil(cols).max(1);
+    let size = (620 * cols as u32, 400 * rows as u32);
+    let svg = dir.join(format!("{stem}.svg"));
+    {
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        draw_bars(&root, charts, rows, cols)
+            .map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
+        root.present()
+            .map_err(|e| anyhow!("writing {}: {e}", svg.display()))?;
+    }
+    let png = dir.join(format!("{stem}.png"));
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        draw_bars(&root, charts, rows, cols)
+            .map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
+        root.present()
+            .map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
+    }
+    Ok(())
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    charts: &[Bars],
+    rows: usize,
+    cols: usize,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    for (area, c) in root.split_evenly((rows, cols)).iter().zip(charts) {
+        let n = c.categories.len().max(1);
+        let hi = c
+            .groups
+            .iter()
+            .flat_map(|g| g.1.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        let lo = c
+            .groups
+            .iter()
+            .flat_map(|g| g.1.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::min);
+        // headroom above the bars for the legend
+        let pad = 0.08 * (hi - lo).max(1e-12);
+        let mut ch = ChartBuilder::on(area)
+            .caption(&c.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(
+                -0.5..(n as f64 - 0.5),
+                (lo.min(0.0) - pad)..(hi + 4.0 * pad),
+            )?;
+        let cats = &c.categories;
+        ch.configure_mesh()
+            .x_desc(c.x_label.as_str())
+            .y_desc(c.y_label.as_str())
+            .x_labels(n.min(40))
+            .x_label_formatter(&|v| {
+                let i = v.round();
+                if (v - i).abs() < 1e-6 && i >= 0.0 {
+                    cats.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|v| tick_label(*v, false))
+            .label_style(("sans-serif", 13))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        let g = c.groups.len().max(1);
+        let w = 0.8 / g as f64;
+        for (gi, (label, vals)) in c.groups.iter().enumerate() {
+            let color = Palette99::pick(gi).to_rgba();
+            let anno =
+                ch.draw_series(vals.iter().enumerate().filter(|(_, v)| v.is_finite()).map(
+                    |(i, &v)| {
+                        let x0 = i as f64 - 0.4 + gi as f64 * w;
+                        Rectangle::new([(x0, 0.0), (x0 + w, v)], color.filled())
+                    },
+                ))?;
+            if !label.is_empty() {
+                anno.label(label.clone()).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
+            }
+        }
+        if c.groups.iter().any(|g| !g.0.is_empty()) {
+            ch.configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.4))
+                .label_font(("sans-serif", 12))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()?;
+        }
+    }
+    Ok(())
+}

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EnergyError, Result};
 use crate::fleet::{Agents, Fleet};
 use crate::method::Method;
-use crate::metrics::{subpopulation_energies, SubpopEnergy, TerminalLaw};
+use crate::metrics::{subpopulation_energies, Saving, SubpopEnergy, TerminalLaw};
 
 /// Protocol, grid and sampling settings shared by every method of a comparison.
 ///
@@ -328,5 +328,39 @@ impl Observer for GroupPower {
         for ((p, s), c) in self.power.iter_mut().zip(&self.buf).zip(&self.counts) {
             p.push(if *c > 0.0 { s / c } else { 0.0 });
         }
+    }
+}
+
+/// Several methods run on one [`Experiment`], with savings looked up by method name.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Runs in the order the methods were given.
+    pub runs: Vec<MethodRun>,
+}
+
+impl Comparison {
+    /// Run `methods` on a fleet with `settings` (agents drawn once, shared by every method).
+    pub fn run(fleet: Fleet, settings: Settings, methods: &[Method], rec: &Recording) -> Result<Self> {
+        let exp = Experiment::new(fleet, settings)?;
+        Ok(Self {
+            runs: exp.run_all(methods, rec)?,
+        })
+    }
+
+    /// The run of the method called `name`.
+    pub fn get(&self, name: &str) -> Option<&MethodRun> {
+        self.runs.iter().find(|r| r.method == name)
+    }
+
+    /// Saving of method `name` against method `base` (see [`Saving::of`]).
+    pub fn saving(&self, name: &str, base: &str) -> Result<Saving> {
+        let find = |n: &str| {
+            self.get(n).ok_or_else(|| EnergyError::Invalid {
+                field: "method",
+                value: n.to_string(),
+                reason: "no run of this method in the comparison",
+            })
+        };
+        Saving::of(find(name)?, find(base)?)
     }
 }

@@ -48,7 +48,7 @@ pub mod scenario;
 pub mod thermal;
 
 pub use error::{EnergyError, Result};
-pub use experiment::{Experiment, MethodRun, Recording, Settings};
+pub use experiment::{Comparison, Experiment, MethodRun, Recording, Settings};
 pub use fleet::{Agents, Fleet, FleetSpec, Law};
 pub use method::{CentreRule, Centres, Method};
 pub use metrics::{Saving, SubpopEnergy, TerminalLaw};

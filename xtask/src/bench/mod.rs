@@ -1,4 +1,5 @@
 //! Benchmarks run by `cargo xtask bench NAME`, each measured side by side with its reference.
 
+pub mod energy;
 pub mod python;
 pub mod sde;

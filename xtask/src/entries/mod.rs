@@ -10,6 +10,12 @@ pub mod bridge_terminal;
 pub mod compose_exact;
 pub mod compose_mnist;
 pub mod compose_unconditional;
+pub mod dr_1d_scenarios;
+pub mod dr_ar_coupling;
+pub mod dr_d_sweep;
+pub mod dr_heatmap;
+pub mod dr_k_sweep;
+pub mod dr_physical;
 pub mod lqg_benchmark;
 pub mod mf_general;
 pub mod mf_theorem;
@@ -72,6 +78,12 @@ pub const ENTRIES: &[Entry] = &[
     lqg_benchmark::ENTRY,
     mf_theorem::ENTRY,
     mf_general::ENTRY,
+    dr_d_sweep::ENTRY,
+    dr_k_sweep::ENTRY,
+    dr_ar_coupling::ENTRY,
+    dr_heatmap::ENTRY,
+    dr_1d_scenarios::ENTRY,
+    dr_physical::ENTRY,
     compose_exact::ENTRY,
     compose_mnist::ENTRY,
     compose_unconditional::ENTRY,
