@@ -117,6 +117,9 @@ pub enum ComposeError {
     /// A tensor operation of the neural-network backend failed.
     #[error("tensor backend: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// The SDE ensemble runner failed.
+    #[error("sde runner: {0}")]
+    Sde(#[from] mfpid_sde::SdeError),
     /// A numerical breakdown (non-finite loss or state).
     #[error("numerical failure: {0}")]
     NonFinite(String),

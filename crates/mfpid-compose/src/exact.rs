@@ -689,6 +689,141 @@ impl ExactProblem {
     }
 }
 
+/// The agents' joint reverse-time drift (no control, or CDPS guidance with weight `w`) as an
+/// [`mfpid_sde::Drift`] on the stacked state (`N d` coordinates), in the runner's forward time
+/// `s = 1 - t`: `b(s, x)_i = beta(t) x_i / 2 + beta(t) s_i(x_i, t) + beta(t) u_i`, with noise
+/// `sqrt(beta(t))` ([`ExactProblem::sde_noise`]). Euler-Maruyama of the runner on
+/// [`ExactProblem::sde_grid`] is the same discrete scheme as [`ExactProblem::evaluate`].
+pub struct ReverseDrift<'a> {
+    problem: &'a ExactProblem,
+    /// CDPS guidance weight (0: the base process).
+    pub w: f64,
+}
+
+impl<'a> ReverseDrift<'a> {
+    /// Drift of `problem` with CDPS weight `w` (`0.0` for no control).
+    pub fn new(problem: &'a ExactProblem, w: f64) -> Self {
+        Self { problem, w }
+    }
+}
+
+impl mfpid_sde::Drift for ReverseDrift<'_> {
+    fn dim(&self) -> usize {
+        self.problem.n_agents() * self.problem.dim()
+    }
+
+    fn eval(&self, s: f64, _first: usize, x: &[f64], out: &mut [f64], scratch: &mut Vec<f64>) {
+        let p = self.problem;
+        let (n, d) = (p.n_agents(), p.dim());
+        let nd = n * d;
+        let t = 1.0 - s;
+        let sch = &p.cost.schedule;
+        let (beta, alpha, sigma2) = (sch.beta(t), sch.alpha(t), sch.sigma2(t));
+        // scratch: score (nd), hessians (nd d), xhat (nd), yhat (d), gphi (d)
+        scratch.resize(nd + nd * d + nd + 2 * d, 0.0);
+        let (sc, rest) = scratch.split_at_mut(nd);
+        let (h, rest) = rest.split_at_mut(nd * d);
+        let (xhat, rest) = rest.split_at_mut(nd);
+        let (yhat, gphi) = rest.split_at_mut(d);
+        let mut work = Vec::new();
+        for (xp, op) in x.chunks_exact(nd).zip(out.chunks_exact_mut(nd)) {
+            for i in 0..n {
+                let hs = if self.w != 0.0 {
+                    Some(&mut h[i * d * d..(i + 1) * d * d])
+                } else {
+                    None
+                };
+                p.agents[i].score_hessian(
+                    alpha,
+                    sigma2,
+                    &xp[i * d..(i + 1) * d],
+                    &mut sc[i * d..(i + 1) * d],
+                    hs,
+                    &mut work,
+                );
+            }
+            if self.w != 0.0 {
+                for q in 0..nd {
+                    xhat[q] = (xp[q] + sigma2 * sc[q]) / alpha; // Tweedie
+                }
+                p.aggregator.apply(xhat, yhat);
+                p.classifier.cross_entropy(yhat, p.target, gphi);
+            }
+            for i in 0..n {
+                let m = p.aggregator.mask(i);
+                for a in 0..d {
+                    let q = i * d + a;
+                    let mut u = 0.0;
+                    if self.w != 0.0 {
+                        let mut g = 0.0;
+                        for bb in 0..d {
+                            let jab = (if a == bb { 1.0 } else { 0.0 }
+                                + sigma2 * h[i * d * d + a * d + bb])
+                                / alpha;
+                            g += jab * m[bb] * gphi[bb];
+                        }
+                        u = -self.w * g;
+                    }
+                    op[q] = 0.5 * beta * xp[q] + beta * sc[q] + beta * u;
+                }
+            }
+        }
+    }
+}
+
+impl ExactProblem {
+    /// Noise `sqrt(beta(1 - s))` of the reverse process in the runner's time `s = 1 - t`.
+    pub fn sde_noise(&self) -> mfpid_sde::Noise {
+        let sch = self.cost.schedule;
+        mfpid_sde::Noise::ScalarTime(std::sync::Arc::new(move |s: f64| sch.beta(1.0 - s).sqrt()))
+    }
+
+    /// The runner's grid `s_k = 1 - t_k`, uniform from 0 to `1 - t_end` in `K` steps.
+    pub fn sde_grid(&self) -> Result<mfpid_sde::TimeGrid> {
+        Ok(mfpid_sde::TimeGrid::uniform(
+            0.0,
+            1.0 - self.cost.t_end,
+            self.cost.k_steps,
+        )?)
+    }
+
+    /// Final states (`n x N d`) of the base process (`w = 0`) or CDPS (`w > 0`) sampled with the
+    /// sde crate's ensemble runner (Euler-Maruyama, reproducible for any thread count).
+    pub fn sample_with_runner(&self, w: f64, n: usize, seed: u64) -> Result<Vec<f64>> {
+        let nd = self.n_agents() * self.dim();
+        let mut ens = mfpid_sde::Ensemble::sample(n, nd, seed, |rng, x| {
+            for v in x.iter_mut() {
+                *v = rng.sample(StandardNormal);
+            }
+        })?;
+        let mut drift = ReverseDrift::new(self, w);
+        let cfg = mfpid_sde::RunConfig::new(mfpid_sde::Scheme::EulerMaruyama, seed ^ 0xabcd);
+        mfpid_sde::run(
+            &mut drift,
+            &self.sde_noise(),
+            &self.sde_grid()?,
+            &mut ens,
+            &cfg,
+            &mut [],
+        )?;
+        Ok(ens.into_vec())
+    }
+
+    /// Mean terminal cost `Phi(Y_K)` of final states `x` (`n x N d`).
+    pub fn mean_terminal(&self, x: &[f64]) -> f64 {
+        let (nd, d) = (self.n_agents() * self.dim(), self.dim());
+        let (mut y, mut g) = (vec![0.0; d], vec![0.0; d]);
+        let n = x.len() / nd;
+        x.chunks_exact(nd)
+            .map(|xp| {
+                self.aggregator.apply(xp, &mut y);
+                self.classifier.cross_entropy(&y, self.target, &mut g)
+            })
+            .sum::<f64>()
+            / n.max(1) as f64
+    }
+}
+
 /// Optimal `J*` by importance weighting of `n` base trajectories: with path cost `C` and
 /// `lambda' = lambda / N`, `J* = -lambda' log E_base[exp(-C / lambda')]`; the tilted measure's terminal
 /// and running costs are self-normalised weighted means and `energy = J* - running - terminal`

@@ -84,3 +84,34 @@ fn importance_weighting_is_consistent() {
     assert!((a.j - b.j).abs() < 4.0 * (a.j_stderr + b.j_stderr) + 1e-9);
     assert!(a.ess > 1000.0, "ESS {}", a.ess);
 }
+
+#[test]
+fn sde_runner_agrees_with_the_own_rollout() {
+    // The same discrete scheme through mfpid-sde's ensemble runner: base moments and the CDPS
+    // terminal cost agree with the crate's own Euler-Maruyama loop within Monte Carlo error.
+    let mut p = ExactProblem::reference().unwrap();
+    p.cost.k_steps = 200;
+    let x = p.sample_with_runner(0.0, 20_000, 4).unwrap();
+    let nd = p.n_agents() * p.dim();
+    for i in 0..p.n_agents() {
+        let (mean, m2) = p.agents[i].moments();
+        for j in 0..p.dim() {
+            let vals: Vec<f64> = x.chunks(nd).map(|r| r[i * p.dim() + j]).collect();
+            let mu = vals.iter().sum::<f64>() / vals.len() as f64;
+            let s2 = vals.iter().map(|v| v * v).sum::<f64>() / vals.len() as f64;
+            assert!(
+                (mu - mean[j]).abs() < 0.04 && (s2 - m2[j]).abs() < 0.06,
+                "agent {i} coord {j}: {mu} {s2}"
+            );
+        }
+    }
+    p.cost.k_steps = 25;
+    let runner = p.mean_terminal(&p.sample_with_runner(0.3, 20_000, 6).unwrap());
+    let own = p.evaluate(Policy::Cdps { w: 0.3 }, 20_000, 6).unwrap();
+    let tol = 4.0 * 2.0f64.sqrt() * own.j_stderr.max(0.01);
+    assert!(
+        (runner - own.terminal).abs() < tol,
+        "runner {runner} vs own {}",
+        own.terminal
+    );
+}
