@@ -58,7 +58,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     let (b, steps, cloud) = if ctx.quick {
         (512, 80, 48)
     } else {
-        (10_000, 400, 100)
+        (8000, 400, 100)
     };
     let m = 8;
     let breaks = equal_breaks(m);
