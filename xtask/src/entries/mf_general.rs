@@ -442,7 +442,8 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         ));
     }
 
-    // cost scaling: one outer iteration (weights + V^MF along all paths) vs N; one grid iteration vs n
+    // cost scaling: one outer iteration (weights + V^MF along all paths) vs N; one grid iteration
+    // vs n (best of 3 wall-clock runs)
     let mut scaling = Table::new(&["solver", "size", "seconds_per_iteration"]);
     let inter = Interaction::gaussian(1.0, ELL)?;
     let mut c_cost = Chart::new(
@@ -465,9 +466,13 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             let mut pm = ParticleMf::new(pcfg(n, est, ctx.seed), &law_in, &law_tar, inter.clone())?;
             let l = vec![0.0; n];
             let mut out = vec![0.0; n];
-            let t0 = Instant::now();
-            pm.apply(&l, &mut out)?;
-            let sec = t0.elapsed().as_secs_f64();
+            // best of 3: the machine may be shared, the minimum is the least disturbed run
+            let mut sec = f64::INFINITY;
+            for _ in 0..3 {
+                let t0 = Instant::now();
+                pm.apply(&l, &mut out)?;
+                sec = sec.min(t0.elapsed().as_secs_f64());
+            }
             scaling.push(vec![name.into(), Cell::Int(n as i64), Cell::Num(sec)]);
             pts.push((n as f64, sec));
         }
@@ -485,9 +490,12 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         let mut g = GridMf1d::new(gr, &q0, &q1, inter.clone(), gcfg)?;
         let x0 = g.free_start()?;
         let mut out = vec![0.0; x0.len()];
-        let t0 = Instant::now();
-        g.apply(&x0, &mut out)?;
-        let sec = t0.elapsed().as_secs_f64();
+        let mut sec = f64::INFINITY;
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            g.apply(&x0, &mut out)?;
+            sec = sec.min(t0.elapsed().as_secs_f64());
+        }
         scaling.push(vec!["grid-1d".into(), Cell::Int(n as i64), Cell::Num(sec)]);
         pts.push((n as f64, sec));
     }
