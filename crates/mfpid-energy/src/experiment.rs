@@ -340,7 +340,12 @@ pub struct Comparison {
 
 impl Comparison {
     /// Run `methods` on a fleet with `settings` (agents drawn once, shared by every method).
-    pub fn run(fleet: Fleet, settings: Settings, methods: &[Method], rec: &Recording) -> Result<Self> {
+    pub fn run(
+        fleet: Fleet,
+        settings: Settings,
+        methods: &[Method],
+        rec: &Recording,
+    ) -> Result<Self> {
         let exp = Experiment::new(fleet, settings)?;
         Ok(Self {
             runs: exp.run_all(methods, rec)?,
