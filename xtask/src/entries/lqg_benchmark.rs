@@ -31,9 +31,9 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         "kappa = {}, q = {}, m_tar = {}, sigma_tar = {}: Delta = {:.6}, rho = {:.6}; particles: {n}, Euler-Maruyama {steps} steps",
         sc.kappa, sc.q, sc.m_tar, sc.sigma_tar, sc.delta(), sc.rho()
     )];
-    let mut c_mean = Chart::new("mean m_t (lines: ODE, points: particles)", "t", "m_t");
-    let mut c_pow = Chart::new("power P(t)", "t", "P");
-    let mut c_en = Chart::new("cumulative energy E(t)", "t", "E");
+    let mut c_mean = Chart::new("mean m_t (lines: ODE; points: MF closed form)", "t", "m_t");
+    let mut c_pow = Chart::new("power P(t) (lines: ODE, points: particles)", "t", "P");
+    let mut c_en = Chart::new("energy E(t) (lines: ODE, points: particles)", "t", "E");
     let grid_pts = 200;
     for (ci, m) in LqgMethod::ALL.iter().enumerate() {
         let sol = lqg.solve(*m)?;
