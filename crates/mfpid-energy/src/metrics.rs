@@ -200,6 +200,14 @@ impl TerminalLaw {
         max_abs_diff(&self.means, &self.target_means, Some(&self.mean_stderr))
     }
 
+    /// Probability that the largest of the `K d` mean z-scores reaches [`TerminalLaw::max_mean_z`]
+    /// when the terminal states are exact draws from `p_tar` (independent normal z-scores, Šidák):
+    /// `1 - (1 - erfc(z/√2))^(K d)`. A small value flags a real bias rather than the multiplicity
+    /// of the comparisons.
+    pub fn max_mean_z_p_value(&self) -> f64 {
+        max_z_p_value(self.max_mean_z(), self.means.len())
+    }
+
     /// `max_{k,j} |m̂_kj - m_kj|`.
     pub fn max_mean_error(&self) -> f64 {
         max_abs_diff(&self.means, &self.target_means, None)
@@ -221,6 +229,34 @@ impl TerminalLaw {
             .zip(&self.target_variances)
             .map(|(v, t)| (v / t - 1.0).abs())
             .fold(0.0, f64::max)
+    }
+}
+
+/// `P(max_i |Z_i| >= z)` for `n` independent standard normals: `1 - (1 - erfc(z/√2))^n`.
+pub fn max_z_p_value(z: f64, n: usize) -> f64 {
+    let p1 = erfc(z / std::f64::consts::SQRT_2);
+    // 1 - (1 - p1)^n without cancellation for small p1
+    -(n as f64 * (-p1).ln_1p()).exp_m1()
+}
+
+/// Complementary error function, relative error below 1.2e-7 (Numerical Recipes `erfcc`, a
+/// Chebyshev fit); enough for p-values.
+pub fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
     }
 }
 
@@ -257,6 +293,18 @@ mod tests {
         let shifted: Vec<f64> = a.x.iter().map(|x| x + 0.05).collect();
         let t = TerminalLaw::assess(&f, &shifted).unwrap();
         assert!(t.max_mean_z() > 10.0);
+    }
+
+    #[test]
+    fn erfc_and_max_z_p_values() {
+        // erfc(1) = 0.157299207050285, erfc(3) = 2.20904969985854e-5, erfc(-0.5) = 1.520499877813047
+        assert!((erfc(1.0) / 0.157_299_207_050_285 - 1.0).abs() < 2e-7);
+        assert!((erfc(3.0) / 2.209_049_699_858_54e-5 - 1.0).abs() < 2e-7);
+        assert!((erfc(-0.5) - 1.520_499_877_813_047).abs() < 2e-7);
+        // one comparison: the two-sided normal tail; 1.96 -> 0.05
+        assert!((max_z_p_value(1.959_963_985, 1) - 0.05).abs() < 1e-6);
+        // many comparisons: 1 - 0.95^10
+        assert!((max_z_p_value(1.959_963_985, 10) - (1.0 - 0.95f64.powi(10))).abs() < 1e-6);
     }
 
     #[test]

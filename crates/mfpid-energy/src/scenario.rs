@@ -120,9 +120,7 @@ pub fn k_fleet(k: usize) -> Result<Scenario> {
         }
     };
     let weights: Vec<f64> = (0..k).map(|i| (k - i) as f64).collect();
-    let tar: Vec<f64> = (0..k)
-        .flat_map(|i| std::iter::repeat(lin(i)).take(d))
-        .collect();
+    let tar: Vec<f64> = (0..k).flat_map(|i| vec![lin(i); d]).collect();
     let inn: Vec<f64> = tar.iter().map(|m| m + 4.0).collect();
     let fleet = Fleet::new(
         Law::isotropic(d, weights.clone(), inn, &vec![0.65; k]),

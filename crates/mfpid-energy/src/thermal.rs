@@ -160,10 +160,7 @@ impl ThermalLayer {
         let d = 4;
         let law = |a: f64, b: f64, sa: f64, sb: f64| CelsiusLaw {
             weights: vec![0.6, 0.4],
-            means_c: std::iter::repeat(a)
-                .take(d)
-                .chain(std::iter::repeat(b).take(d))
-                .collect(),
+            means_c: [vec![a; d], vec![b; d]].concat(),
             std_c: vec![sa, sb],
         };
         (law(24.5, 26.5, 0.4, 0.6), law(22.5, 24.0, 0.15, 0.25))

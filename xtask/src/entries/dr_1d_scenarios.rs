@@ -61,14 +61,15 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
                 ));
             }
             summary.push(format!(
-                "{} {:<6} E = {:.3} ± {:.3}: {}; terminal max |Δw| {:.4}, max mean error {:.2} se",
+                "{} {:<6} E = {:.3} ± {:.3}: {}; terminal max |Δw| {:.4}, max mean error {:.2} se (P = {:.2})",
                 s.name,
                 names[i],
                 r.energy,
                 r.stderr,
                 parts.join(", "),
                 r.terminal.max_weight_error(),
-                r.terminal.max_mean_z()
+                r.terminal.max_mean_z(),
+                r.terminal.max_mean_z_p_value()
             ));
             let power = r.subpop_power.as_ref().context("sub-population power")?;
             for (k, p) in power.iter().enumerate() {

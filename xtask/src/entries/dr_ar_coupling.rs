@@ -39,7 +39,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         let cmp = Comparison::run(s.fleet, settings.clone(), &methods, &Recording::default())?;
         let vs0 = cmp.saving("MF", "IA0")?;
         let vsm = cmp.saving("MF", "IAm")?;
-        let mut worst = (0.0f64, 0.0f64);
+        let mut worst = (0.0f64, 0.0f64, 1.0f64);
         for (i, r) in cmp.runs.iter().enumerate() {
             let is_mf = r.method == "MF";
             table.push(vec![
@@ -53,6 +53,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             energy_pts[i].push((rho, r.energy / 8.0));
             worst.0 = worst.0.max(r.terminal.max_weight_error());
             worst.1 = worst.1.max(r.terminal.max_mean_z());
+            worst.2 = worst.2.min(r.terminal.max_mean_z_p_value());
         }
         save0.push((rho, vs0.pct));
         savem.push((rho, vsm.pct));
@@ -62,14 +63,15 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             .map(|r| format!("{} {:.3} ± {:.3}", r.method, r.energy / 8.0, r.stderr / 8.0))
             .collect();
         summary.push(format!(
-            "ρ = {rho}: E/d {}; saving vs IA(0) {:.2} ± {:.2} %, vs IA(m̄) {:.2} ± {:.2} %; terminal law: max |Δw| {:.4}, max mean error {:.2} se",
+            "ρ = {rho}: E/d {}; saving vs IA(0) {:.2} ± {:.2} %, vs IA(m̄) {:.2} ± {:.2} %; terminal law: max |Δw| {:.4}, max mean error {:.2} se (P = {:.2})",
             e.join(", "),
             vs0.pct,
             vs0.stderr_pct,
             vsm.pct,
             vsm.stderr_pct,
             worst.0,
-            worst.1
+            worst.1,
+            worst.2
         ));
     }
     let mut c_e = Chart::new("energy per zone E(1)/d, d = 8", "zone correlation ρ", "E/d");

@@ -207,7 +207,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
                 (a.min(*e), b.max(*e))
             });
         summary.push(format!(
-            "{:<6} E = {:.2} ± {:.2}, per zone {:.3}..{:.3}, peak power {:.1}; max |zone-averaged mean - straight line| {:.4}; terminal: max |Δw| {:.4}, max mean error {:.2} se, max |var/Σ - 1| {:.3}",
+            "{:<6} E = {:.2} ± {:.2}, per zone {:.3}..{:.3}, peak power {:.1}; max |zone-averaged mean - straight line| {:.4}; terminal: max |Δw| {:.4}, max mean error {:.2} se (P = {:.2}), max |var/Σ - 1| {:.3}",
             names[i],
             r.energy,
             r.stderr,
@@ -217,6 +217,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             max_dev[i],
             r.terminal.max_weight_error(),
             r.terminal.max_mean_z(),
+            r.terminal.max_mean_z_p_value(),
             r.terminal.max_variance_rel_error()
         ));
     }

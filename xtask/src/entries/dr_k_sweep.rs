@@ -45,7 +45,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         let cmp = Comparison::run(s.fleet, settings, &methods, &Recording::default())?;
         let vs0 = cmp.saving("MF", "IA0")?;
         let vsm = cmp.saving("MF", "IAm")?;
-        let mut worst = (0.0f64, 0.0f64);
+        let mut worst = (0.0f64, 0.0f64, 1.0f64);
         for (i, r) in cmp.runs.iter().enumerate() {
             let is_mf = r.method == "MF";
             table.push(vec![
@@ -59,6 +59,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             energy_pts[i].push((k as f64, r.energy));
             worst.0 = worst.0.max(r.terminal.max_weight_error());
             worst.1 = worst.1.max(r.terminal.max_mean_z());
+            worst.2 = worst.2.min(r.terminal.max_mean_z_p_value());
         }
         save0.push((k as f64, vs0.pct));
         savem.push((k as f64, vsm.pct));
@@ -68,16 +69,20 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             .map(|r| format!("{} {:.3} ± {:.3}", r.method, r.energy, r.stderr))
             .collect();
         summary.push(format!(
-            "K = {k}: {}; saving vs IA(0) {:.2} ± {:.2} %, vs IA(m̄) {:.2} ± {:.2} %; terminal law: max |Δw| {:.4}, max mean error {:.2} se",
+            "K = {k}: {}; saving vs IA(0) {:.2} ± {:.2} %, vs IA(m̄) {:.2} ± {:.2} %; terminal law: max |Δw| {:.4}, max mean error {:.2} se (P = {:.2})",
             e.join(", "),
             vs0.pct,
             vs0.stderr_pct,
             vsm.pct,
             vsm.stderr_pct,
             worst.0,
-            worst.1
+            worst.1,
+            worst.2
         ));
     }
+    summary.push(
+        "the K-fleet target mean is 0 for every K (weights ∝ (K, ..., 1) on linspace(-1, 2, K)), so IA(m̄) and IA(0) coincide here".into(),
+    );
     let mut c_e = Chart::new("energy E(1), d = 4", "sub-populations K", "E(1)");
     for (i, pts) in energy_pts.into_iter().enumerate() {
         c_e = c_e.with(Series::new(names[i], pts, Mark::LinePoints).color(i));

@@ -86,7 +86,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             Cell::Num(target_c),
         ]);
         summary.push(format!(
-            "{:<6} effort {:.1} ± {:.1} kW²h, cooling {:.2} kWh (control part {:.2} kWh), heating {:.3} kWh, peak cooling {:.1} kW per building; {:.2} °C -> {:.2} °C (target {:.2} °C)",
+            "{:<6} effort {:.1} ± {:.1} kW²h, cooling {:.2} kWh (control part {:.2} kWh), heating {:.3} kWh, peak cooling {:.1} kW per building; {:.2} °C -> {:.2} °C (target {:.2} °C); terminal law max |Δw| {:.4}, max mean error {:.2} se",
             names[i],
             effort,
             effort_se,
@@ -96,7 +96,9 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             hvac.peak_cooling_kw(),
             t0,
             t1,
-            target_c
+            target_c,
+            r.terminal.max_weight_error(),
+            r.terminal.max_mean_z()
         ));
         c_t = c_t.with(
             Series::new(
