@@ -125,3 +125,29 @@ fn decompositions_and_reproducibility() {
     }
     assert_eq!(r1.mean_path.last().map(|m| m.0), Some(1.0));
 }
+
+/// Batched scheduling (one single-threaded run per rayon task) gives the same numbers as running
+/// each comparison on its own.
+#[test]
+fn batch_equals_sequential() {
+    use mfpid_energy::Comparison;
+    let jobs: Vec<_> = [1, 3]
+        .iter()
+        .map(|&d| {
+            (
+                scenario::b_nd(d).unwrap().fleet,
+                Settings::paper(256).with_steps(100),
+            )
+        })
+        .collect();
+    let methods = Method::standard();
+    let batch = Comparison::run_batch(jobs.clone(), &methods, &Recording::default()).unwrap();
+    for ((fleet, settings), b) in jobs.into_iter().zip(&batch) {
+        let seq = Comparison::run(fleet, settings, &methods, &Recording::default()).unwrap();
+        for (x, y) in seq.runs.iter().zip(&b.runs) {
+            assert_eq!(x.method, y.method);
+            assert_eq!(x.energy, y.energy);
+            assert_eq!(x.per_agent, y.per_agent);
+        }
+    }
+}

@@ -23,6 +23,13 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     let mut summary = Vec::new();
     let mut charts = Vec::new();
     let mut config = Vec::new();
+    let rec = Recording {
+        mean_every: 0,
+        subpop_power: true,
+        keep_final: false,
+    };
+    let mut jobs = Vec::new();
+    let mut names_1d = Vec::new();
     for which in [OneD::A, OneD::B] {
         let s = scenario::one_d(which)?;
         let (agents, steps) = if ctx.quick {
@@ -34,14 +41,13 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             .with_steps(steps)
             .with_seed(ctx.seed);
         config.push(serde_json::json!({ "scenario": s.name, "p_in": s.fleet.spec().p_in, "p_tar": s.fleet.spec().p_tar, "settings": settings }));
-        let rec = Recording {
-            mean_every: 0,
-            subpop_power: true,
-            keep_final: false,
-        };
-        let cmp = Comparison::run(s.fleet, settings, &methods, &rec)?;
+        names_1d.push(s.name.clone());
+        jobs.push((s.fleet, settings));
+    }
+    let cmps = Comparison::run_batch(jobs, &methods, &rec)?;
+    for (name, cmp) in names_1d.into_iter().zip(cmps) {
         let mut chart = Chart::new(
-            format!("scenario {}: cumulative energy per agent", s.name),
+            format!("scenario {name}: cumulative energy per agent"),
             "t",
             "E_k(t) (solid: subpop 0, dashed: subpop 1)",
         );
@@ -49,7 +55,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             let mut parts = Vec::new();
             for g in &r.subpopulations {
                 table.push(vec![
-                    Cell::from(s.name.as_str()),
+                    Cell::from(name.as_str()),
                     Cell::from(r.method.as_str()),
                     Cell::from(g.component),
                     Cell::Num(g.energy),
@@ -62,7 +68,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             }
             summary.push(format!(
                 "{} {:<6} E = {:.3} ± {:.3}: {}; terminal max |Δw| {:.4}, max mean error {:.2} se (P = {:.2})",
-                s.name,
+                name,
                 names[i],
                 r.energy,
                 r.stderr,
@@ -102,7 +108,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             .collect();
         summary.push(format!(
             "{}: MF saves {:.2} ± {:.2} % vs IA(0); per-agent energy change MF vs IA(0) by sub-population: {}",
-            s.name,
+            name,
             vs0.pct,
             vs0.stderr_pct,
             shift.join(", ")

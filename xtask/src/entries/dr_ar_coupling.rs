@@ -34,9 +34,12 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     let settings = Settings::paper(agents)
         .with_steps(steps)
         .with_seed(ctx.seed);
-    for rho in RHO_SWEEP {
-        let s = scenario::ar_coupling(rho)?;
-        let cmp = Comparison::run(s.fleet, settings.clone(), &methods, &Recording::default())?;
+    let jobs = RHO_SWEEP
+        .iter()
+        .map(|&rho| Ok((scenario::ar_coupling(rho)?.fleet, settings.clone())))
+        .collect::<Result<Vec<_>>>()?;
+    let cmps = Comparison::run_batch(jobs, &methods, &Recording::default())?;
+    for (rho, cmp) in RHO_SWEEP.into_iter().zip(cmps) {
         let vs0 = cmp.saving("MF", "IA0")?;
         let vsm = cmp.saving("MF", "IAm")?;
         let mut worst = (0.0f64, 0.0f64, 1.0f64);

@@ -31,6 +31,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     let mut energy_pts = vec![Vec::new(); methods.len()];
     let (mut save0, mut savem) = (Vec::new(), Vec::new());
     let mut config = Vec::new();
+    let mut jobs = Vec::new();
     for k in K_SWEEP {
         let s = scenario::k_fleet(k)?;
         let (agents, steps) = if ctx.quick {
@@ -42,7 +43,10 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             .with_steps(steps)
             .with_seed(ctx.seed);
         config.push(serde_json::json!({ "k": k, "settings": settings }));
-        let cmp = Comparison::run(s.fleet, settings, &methods, &Recording::default())?;
+        jobs.push((s.fleet, settings));
+    }
+    let cmps = Comparison::run_batch(jobs, &methods, &Recording::default())?;
+    for (k, cmp) in K_SWEEP.into_iter().zip(cmps) {
         let vs0 = cmp.saving("MF", "IA0")?;
         let vsm = cmp.saving("MF", "IAm")?;
         let mut worst = (0.0f64, 0.0f64, 1.0f64);
