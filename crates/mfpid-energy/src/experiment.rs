@@ -352,18 +352,19 @@ impl Comparison {
         })
     }
 
-    /// Run `methods` on several fleets at once, as independent single-threaded runs spread over
-    /// rayon's current pool (largest `d` first). Results are identical to [`Comparison::run`] on
-    /// each job (the runs are reproducible for any thread count); only the scheduling differs:
-    /// one run per thread avoids the per-step hand-offs of a parallel run, which dominate for
-    /// small fleets and small `d`. The `threads` setting of each job is ignored (one per run);
-    /// `wall_s` of each run is then its single-threaded time.
+    /// Run `methods` on several fleets at once, as independent single-threaded runs on
+    /// `rayon::current_num_threads()` worker threads (heaviest runs first). Results are identical
+    /// to [`Comparison::run`] on each job (the runs are reproducible for any thread count); only the
+    /// scheduling differs: one run per thread avoids the per-step hand-offs of a parallel run, which
+    /// dominate for small fleets and small `d`. The `threads` setting of each job is ignored (one per
+    /// run), and `wall_s` of each run is its single-threaded time.
     pub fn run_batch(
         jobs: Vec<(Fleet, Settings)>,
         methods: &[Method],
         rec: &Recording,
     ) -> Result<Vec<Self>> {
-        use rayon::prelude::*;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
         let exps = jobs
             .into_iter()
             .map(|(fleet, mut settings)| {
@@ -371,21 +372,34 @@ impl Comparison {
                 Experiment::new(fleet, settings)
             })
             .collect::<Result<Vec<_>>>()?;
-        // (job, method) pairs, heaviest (largest d, then most agents) first
+        // (job, method) pairs, heaviest (largest d x agents x steps) first
         let mut pairs: Vec<(usize, usize)> = (0..exps.len())
             .flat_map(|j| (0..methods.len()).map(move |m| (j, m)))
             .collect();
         let cost = |j: usize| exps[j].fleet.dim() * exps[j].agents.len() * exps[j].settings.n_steps;
         pairs.sort_by_key(|&(j, m)| (std::cmp::Reverse(cost(j)), j, m));
-        let done = pairs
-            .par_iter()
-            .with_max_len(1)
-            .map(|&(j, m)| exps[j].run(&methods[m], rec).map(|r| (j, m, r)))
-            .collect::<Result<Vec<_>>>()?;
+        let next = AtomicUsize::new(0);
+        let slots: Mutex<Vec<Option<Result<MethodRun>>>> =
+            Mutex::new((0..pairs.len()).map(|_| None).collect());
+        let workers = rayon::current_num_threads().clamp(1, pairs.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(j, m)) = pairs.get(k) else { break };
+                    let r = exps[j].run(&methods[m], rec);
+                    let mut guard = slots.lock().unwrap_or_else(|e| e.into_inner());
+                    guard[k] = Some(r);
+                });
+            }
+        });
+        let done = slots.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<Vec<Option<MethodRun>>> =
             (0..exps.len()).map(|_| vec![None; methods.len()]).collect();
-        for (j, m, r) in done {
-            out[j][m] = Some(r);
+        for (&(j, m), r) in pairs.iter().zip(done) {
+            if let Some(r) = r {
+                out[j][m] = Some(r?);
+            }
         }
         Ok(out
             .into_iter()
