@@ -197,34 +197,56 @@ impl<T: Target> Bridge<T> {
     /// (`x`, `out` of length `d`; `work` of length [`Bridge::work_len`]).
     #[inline]
     pub fn drift_one(&self, x: &[f64], particle: usize, out: &mut [f64], work: &mut [f64]) {
+        self.drift_from(x, self.start_of(particle), particle, out, work);
+    }
+
+    /// `u*(t, x; z)` for one particle with start `z` (`None`: the origin) at the prepared time.
+    #[inline]
+    fn drift_from(
+        &self,
+        x: &[f64],
+        z: Option<&[f64]>,
+        particle: usize,
+        out: &mut [f64],
+        work: &mut [f64],
+    ) {
         let d = self.dim();
+        let (x, out) = (&x[..d], &mut out[..d]);
         let (mu, rest) = work.split_at_mut(d);
         let (yhat, tw) = rest.split_at_mut(d);
         let (a, b, ik) = (self.bw.a_minus, self.bw.b_minus, self.inv_k);
-        let (tx, tp) = (&self.bw.theta_x, &self.bw.theta_probe);
-        let z = self.start_of(particle);
+        let (tx, tp) = (&self.bw.theta_x[..d], &self.bw.theta_probe[..d]);
+        // probe mean mu = (b⁻ x + Θ)/K (+ z_probe z)
         match z {
             None => {
-                for j in 0..d {
-                    mu[j] = (b * x[j] + tp[j]) * ik;
+                for ((m, &xj), &tj) in mu.iter_mut().zip(x).zip(tp) {
+                    *m = (b * xj + tj) * ik;
                 }
             }
             Some(z) => {
-                for j in 0..d {
-                    mu[j] = (b * x[j] + tp[j]) * ik + self.z_probe * z[j];
+                let zp = self.z_probe;
+                for ((m, &xj), (&tj, &zj)) in mu.iter_mut().zip(x).zip(tp.iter().zip(&z[..d])) {
+                    *m = (b * xj + tj) * ik + zp * zj;
                 }
             }
         }
         self.target.probe_mean(mu, particle, yhat, tw);
+        // u = -a⁻ x + θx + b⁻ ŷ (+ z_drift z)
         match z {
             None => {
-                for j in 0..d {
-                    out[j] = -a * x[j] + tx[j] + b * yhat[j];
+                for ((o, &xj), (&tj, &yj)) in out.iter_mut().zip(x).zip(tx.iter().zip(&*yhat)) {
+                    *o = -a * xj + tj + b * yj;
                 }
             }
             Some(z) => {
-                for j in 0..d {
-                    out[j] = -a * x[j] + tx[j] + b * yhat[j] + self.z_drift * z[j];
+                let zd = self.z_drift;
+                for (((o, &xj), (&tj, &yj)), &zj) in out
+                    .iter_mut()
+                    .zip(x)
+                    .zip(tx.iter().zip(&*yhat))
+                    .zip(&z[..d])
+                {
+                    *o = -a * xj + tj + b * yj + zd * zj;
                 }
             }
         }
@@ -269,8 +291,23 @@ impl<T: Target> Drift for Bridge<T> {
             scratch.resize(wl, 0.0);
         }
         let work = &mut scratch[..wl];
-        for (p, (xi, oi)) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)).enumerate() {
-            self.drift_one(xi, first + p, oi, work);
+        let rows = x.chunks_exact(d).zip(out.chunks_exact_mut(d));
+        let n = self.n_starts();
+        let count = x.len() / d;
+        if n == 0 {
+            for (p, (xi, oi)) in rows.enumerate() {
+                self.drift_from(xi, None, first + p, oi, work);
+            }
+        } else if first + count <= n {
+            // particle i uses start row i: the chunk's rows are contiguous (no `i mod n`)
+            let zs = self.starts[first * d..(first + count) * d].chunks_exact(d);
+            for (p, ((xi, oi), zi)) in rows.zip(zs).enumerate() {
+                self.drift_from(xi, Some(zi), first + p, oi, work);
+            }
+        } else {
+            for (p, (xi, oi)) in rows.enumerate() {
+                self.drift_one(xi, first + p, oi, work);
+            }
         }
     }
 }

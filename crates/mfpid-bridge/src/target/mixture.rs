@@ -58,6 +58,8 @@ pub struct GaussianMixture {
     logc: Vec<f64>,
     /// S_k^{-1}: isotropic K, diagonal K x d, full K x d x d
     s_inv: Vec<f64>,
+    /// isotropic: `s_k S_k^{-1} = s_k / (s_k + 1/K)` (K); otherwise empty
+    gain: Vec<f64>,
     buf_l: Vec<f64>,
     buf_t: Vec<f64>,
 }
@@ -168,6 +170,11 @@ impl GaussianMixture {
             Covariance::Full(_) => n * d * d,
         };
         let full = matches!(cov, Covariance::Full(_));
+        let gain = if matches!(cov, Covariance::Isotropic(_)) {
+            vec![0.0; n]
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             d,
             n,
@@ -179,6 +186,7 @@ impl GaussianMixture {
             k: f64::NAN,
             logc: vec![0.0; n],
             s_inv: vec![0.0; inv_len],
+            gain,
             buf_l: if full { vec![0.0; d * d] } else { Vec::new() },
             buf_t: if full { vec![0.0; d * d] } else { Vec::new() },
         })
@@ -325,6 +333,69 @@ impl GaussianMixture {
     }
 }
 
+/// `q[c] = Σ_j (mu_j - m_cj)²` for the `q.len()` rows of `means` (row-major, `d` columns). Each sum
+/// runs over `j` in order (the same rounding as a one-row loop); up to four rows share one sweep over
+/// `mu`, so their add chains overlap instead of waiting on each other.
+fn squared_distances(mu: &[f64], means: &[f64], d: usize, q: &mut [f64]) {
+    let mu = &mu[..d];
+    let mut rows = means.chunks_exact(d);
+    let mut out = q.chunks_mut(4);
+    for qs in out.by_ref() {
+        match qs.len() {
+            4 => {
+                let (r0, r1, r2, r3) = match (rows.next(), rows.next(), rows.next(), rows.next()) {
+                    (Some(a), Some(b), Some(c), Some(e)) => (a, b, c, e),
+                    _ => return,
+                };
+                let (r0, r1, r2, r3) = (&r0[..d], &r1[..d], &r2[..d], &r3[..d]);
+                let mut acc = [0.0f64; 4];
+                for j in 0..d {
+                    let a = mu[j];
+                    let e = [a - r0[j], a - r1[j], a - r2[j], a - r3[j]];
+                    for (s, v) in acc.iter_mut().zip(e) {
+                        *s += v * v;
+                    }
+                }
+                qs.copy_from_slice(&acc);
+            }
+            2 | 3 => {
+                let (r0, r1) = match (rows.next(), rows.next()) {
+                    (Some(a), Some(b)) => (&a[..d], &b[..d]),
+                    _ => return,
+                };
+                let mut acc = [0.0f64; 2];
+                for j in 0..d {
+                    let a = mu[j];
+                    let e = [a - r0[j], a - r1[j]];
+                    for (s, v) in acc.iter_mut().zip(e) {
+                        *s += v * v;
+                    }
+                }
+                qs[..2].copy_from_slice(&acc);
+                if let (Some(q2), Some(r2)) = (qs.get_mut(2), rows.next()) {
+                    *q2 = squared_distance(mu, r2);
+                }
+            }
+            _ => {
+                if let Some(r0) = rows.next() {
+                    qs[0] = squared_distance(mu, r0);
+                }
+            }
+        }
+    }
+}
+
+/// `Σ_j (a_j - b_j)²`, summed over `j` in order.
+#[inline]
+fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    let mut q = 0.0;
+    for (&x, &y) in a.iter().zip(b) {
+        let dj = x - y;
+        q += dj * dj;
+    }
+    q
+}
+
 fn check_len(what: &'static str, len: usize, want: usize, expected: String) -> Result<()> {
     if len != want {
         return Err(BridgeError::BadLength {
@@ -368,6 +439,7 @@ impl Target for GaussianMixture {
                 for c in 0..self.n {
                     let sc = s[c] + ik;
                     self.s_inv[c] = 1.0 / sc;
+                    self.gain[c] = s[c] * self.s_inv[c];
                     self.logc[c] = self.log_w[c] - 0.5 * d as f64 * sc.ln();
                 }
             }
@@ -412,55 +484,102 @@ impl Target for GaussianMixture {
 
     /// `ŷ = sum_k w_k m̃_k` with `w_k ∝ pi_k N(mu; m_k, S_k)` and
     /// `m̃_k = m_k + Σ_k S_k^{-1} (mu - m_k)` (computed as `mu - S_k^{-1}(mu - m_k)/K` for full Σ_k).
+    ///
+    /// Isotropic and diagonal covariances take two passes over the components (log-weights, then
+    /// the weighted sum of `m̃_k` formed on the fly), skipping components whose weight relative to
+    /// the largest underflows to zero; full covariances store `m̃_k` (the `O(d^2)` solve is needed
+    /// for the weight anyway). All paths give the same floating-point result as forming every
+    /// `m̃_k` and soft-max combining them.
     fn probe_mean(&self, mu: &[f64], _particle: usize, out: &mut [f64], work: &mut [f64]) {
         let (d, n) = (self.d, self.n);
+        let mu = &mu[..d];
+        let out = &mut out[..d];
+        let means = &self.means[..n * d];
         let (logw, rest) = work.split_at_mut(n);
-        let (mt, rest) = rest.split_at_mut(n * d);
-        let (delta, rest) = rest.split_at_mut(d);
-        let v = &mut rest[..d];
-        for c in 0..n {
-            let mc = &self.means[c * d..(c + 1) * d];
-            let mtc = &mut mt[c * d..(c + 1) * d];
-            let quad = match &self.cov {
-                Covariance::Isotropic(s) => {
-                    let si = self.s_inv[c];
-                    let mut q = 0.0;
-                    for j in 0..d {
-                        let dj = mu[j] - mc[j];
-                        q += dj * dj;
-                        mtc[j] = mc[j] + s[c] * si * dj;
-                    }
-                    q * si
+        match &self.cov {
+            Covariance::Isotropic(_) => {
+                // log w_k = log c_k - |mu - m_k|² / (2 (s_k + 1/K)); the squared distances go in
+                // logw first (several components per sweep over mu: independent add chains)
+                squared_distances(mu, means, d, logw);
+                let mut top = f64::NEG_INFINITY;
+                for (lw, (&lc, &si)) in logw.iter_mut().zip(self.logc.iter().zip(&self.s_inv)) {
+                    *lw = lc - 0.5 * (*lw * si);
+                    top = top.max(*lw);
                 }
-                Covariance::Diagonal(s) => {
-                    let si = &self.s_inv[c * d..(c + 1) * d];
-                    let sc = &s[c * d..(c + 1) * d];
-                    let mut q = 0.0;
-                    for j in 0..d {
-                        let dj = mu[j] - mc[j];
-                        let vj = si[j] * dj;
-                        q += dj * vj;
-                        mtc[j] = mc[j] + sc[j] * vj;
+                out.iter_mut().for_each(|o| *o = 0.0);
+                let mut s = 0.0;
+                for ((&lw, mc), &g) in logw.iter().zip(means.chunks_exact(d)).zip(&self.gain) {
+                    let Some(w) = super::relative_weight(lw - top) else {
+                        continue;
+                    };
+                    s += w;
+                    // m̃_k = m_k + s_k S_k^{-1} (mu - m_k)
+                    for ((o, &a), &b) in out.iter_mut().zip(mu).zip(mc) {
+                        *o += w * (b + g * (a - b));
                     }
-                    q
                 }
-                Covariance::Full(_) => {
+                let inv = 1.0 / s;
+                out.iter_mut().for_each(|o| *o *= inv);
+            }
+            Covariance::Diagonal(var) => {
+                let var = &var[..n * d];
+                let s_inv = &self.s_inv[..n * d];
+                let mut top = f64::NEG_INFINITY;
+                for ((lw, mc), (&lc, si)) in logw
+                    .iter_mut()
+                    .zip(means.chunks_exact(d))
+                    .zip(self.logc.iter().zip(s_inv.chunks_exact(d)))
+                {
+                    let mut q = 0.0;
+                    for ((&a, &b), &sij) in mu.iter().zip(mc).zip(si) {
+                        let dj = a - b;
+                        q += dj * (sij * dj);
+                    }
+                    *lw = lc - 0.5 * q;
+                    top = top.max(*lw);
+                }
+                out.iter_mut().for_each(|o| *o = 0.0);
+                let mut s = 0.0;
+                for ((&lw, mc), (si, sc)) in logw
+                    .iter()
+                    .zip(means.chunks_exact(d))
+                    .zip(s_inv.chunks_exact(d).zip(var.chunks_exact(d)))
+                {
+                    let Some(w) = super::relative_weight(lw - top) else {
+                        continue;
+                    };
+                    s += w;
+                    for ((o, (&a, &b)), (&sij, &scj)) in
+                        out.iter_mut().zip(mu.iter().zip(mc)).zip(si.iter().zip(sc))
+                    {
+                        *o += w * (b + scj * (sij * (a - b)));
+                    }
+                }
+                let inv = 1.0 / s;
+                out.iter_mut().for_each(|o| *o *= inv);
+            }
+            Covariance::Full(_) => {
+                let (mt, rest) = rest.split_at_mut(n * d);
+                let (delta, rest) = rest.split_at_mut(d);
+                let v = &mut rest[..d];
+                let ik = 1.0 / self.k;
+                for c in 0..n {
+                    let mc = &means[c * d..(c + 1) * d];
+                    let mtc = &mut mt[c * d..(c + 1) * d];
                     for j in 0..d {
                         delta[j] = mu[j] - mc[j];
                     }
                     sym_matvec(&self.s_inv[c * d * d..(c + 1) * d * d], d, delta, v);
-                    let ik = 1.0 / self.k;
                     let mut q = 0.0;
                     for j in 0..d {
                         q += delta[j] * v[j];
                         mtc[j] = mu[j] - v[j] * ik;
                     }
-                    q
+                    logw[c] = self.logc[c] - 0.5 * q;
                 }
-            };
-            logw[c] = self.logc[c] - 0.5 * quad;
+                super::softmax_combine(logw, mt, d, out);
+            }
         }
-        super::softmax_combine(logw, mt, d, out);
     }
 }
 
@@ -550,6 +669,44 @@ mod tests {
                 assert!((r[j] - res[0][j]).abs() < 1e-13);
             }
             assert!((l - lp[0]).abs() < 1e-13);
+        }
+    }
+
+    /// Isotropic probe mean (components swept four, two or one at a time, negligible ones skipped)
+    /// against the full-covariance path, for K = 1..7 and probes near and far from the means.
+    #[test]
+    fn isotropic_probe_mean_matches_full_for_any_k() {
+        let d = 5;
+        for n in 1..=7 {
+            let w: Vec<f64> = (0..n).map(|c| 1.0 + c as f64).collect();
+            let m: Vec<f64> = (0..n * d)
+                .map(|i| ((i * 7919) % 13) as f64 * 0.3 - 1.5)
+                .collect();
+            let s: Vec<f64> = (0..n).map(|c| 0.2 + 0.15 * c as f64).collect();
+            let mut full_s = vec![0.0; n * d * d];
+            for c in 0..n {
+                for j in 0..d {
+                    full_s[c * d * d + j * d + j] = s[c];
+                }
+            }
+            let mut iso = GaussianMixture::isotropic(d, w.clone(), m.clone(), s).unwrap();
+            let mut ful = GaussianMixture::full(d, w, m, full_s).unwrap();
+            for &(k, scale) in &[(0.8, 0.5), (40.0, 1.0), (1e4, 30.0)] {
+                iso.prepare(k, 0.5).unwrap();
+                ful.prepare(k, 0.5).unwrap();
+                let mu: Vec<f64> = (0..d).map(|j| scale * (j as f64 - 1.7)).collect();
+                let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+                let mut work = vec![0.0; ful.work_len()];
+                iso.probe_mean(&mu, 0, &mut a, &mut work);
+                ful.probe_mean(&mu, 0, &mut b, &mut work);
+                for j in 0..d {
+                    assert!(a[j].is_finite());
+                    assert!(
+                        (a[j] - b[j]).abs() < 1e-12 * (1.0 + b[j].abs()),
+                        "K={n} k={k}"
+                    );
+                }
+            }
         }
     }
 

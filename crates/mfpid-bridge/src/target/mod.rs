@@ -86,14 +86,36 @@ pub(crate) fn normalised_log_weights(w: &[f64]) -> Result<Vec<f64>> {
     Ok(w.iter().map(|x| (x / sum).ln()).collect())
 }
 
+/// Below this log-weight difference to the largest one, `exp` underflows to exactly `+0` in f64
+/// (`exp(x) = 0` for `x < ln(2^-1075) ≈ -745.13`), so skipping the component leaves every sum
+/// bit-for-bit unchanged while avoiding libm's slow underflow path.
+pub(crate) const EXP_UNDERFLOW: f64 = -746.0;
+
+/// `exp(e)` for a log-weight difference `e = l - max(l) <= 0`, with the two exact shortcuts used by
+/// the softmax loops: `None` where the weight underflows to `+0` (skip the component: identical
+/// sums), `1` at the maximum (`exp(0) = 1` exactly). NaN goes through `exp` (stays NaN).
+#[inline]
+pub(crate) fn relative_weight(e: f64) -> Option<f64> {
+    if e < EXP_UNDERFLOW {
+        None
+    } else if e == 0.0 {
+        Some(1.0)
+    } else {
+        Some(e.exp())
+    }
+}
+
 /// Softmax-combine: given log-weights `l` (length n) and rows `rows` (n x d), write the weighted
-/// mean into `out`. Entries with `l = -inf` get zero weight.
+/// mean into `out`. Entries with `l = -inf` (or so far below the maximum that their weight
+/// underflows to zero) get zero weight.
 pub(crate) fn softmax_combine(l: &mut [f64], rows: &[f64], d: usize, out: &mut [f64]) {
     let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     out.iter_mut().for_each(|o| *o = 0.0);
     let mut s = 0.0;
-    for (li, row) in l.iter_mut().zip(rows.chunks_exact(d)) {
-        let w = (*li - m).exp();
+    for (li, row) in l.iter().zip(rows.chunks_exact(d)) {
+        let Some(w) = relative_weight(*li - m) else {
+            continue;
+        };
         s += w;
         for (o, r) in out.iter_mut().zip(row) {
             *o += w * r;
