@@ -15,8 +15,8 @@ use crate::data::{self, Cell, Points, Table};
 use crate::error::{LibContext, Result};
 use crate::mixture::{MixtureFields, ProtocolSection};
 use crate::outdir::{self, OutDir, Timings, Watched};
-use crate::plot::{self, Chart, Mark, Series};
 use crate::Common;
+use mfpid::report::plot::{self, Chart, Mark, Series};
 
 /// A `sample` config file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -958,7 +958,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
     }
     // energy
     let e = &res.energy;
-    let mut et = Table::new(["t", "power", "cumulative_energy"]);
+    let mut et = Table::with_columns(["t", "power", "cumulative_energy"]);
     for ((t, p), c) in e.times.iter().zip(&e.power).zip(&e.cumulative) {
         et.push(vec![(*t).into(), (*p).into(), (*c).into()]);
     }
@@ -1008,7 +1008,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
             cols.push(format!("analytic_mean_x{j}"));
         }
     }
-    let mut mt = Table::new(cols);
+    let mut mt = Table::with_columns(cols);
     let mut mean_path = Vec::new();
     let mut analytic_path = Vec::new();
     for rec in &res.moments.records {
@@ -1094,7 +1094,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
             _ => {}
         }
     }
-    let mut ct = Table::new([
+    let mut ct = Table::with_columns([
         "t",
         "coord",
         "mean",
@@ -1161,7 +1161,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
         if o.csv {
             let mut cols = vec!["t".to_string(), "particle".to_string()];
             cols.extend((0..d).map(|j| format!("x{j}")));
-            let mut t = Table::new(cols);
+            let mut t = Table::with_columns(cols);
             for (time, s) in tr.times.iter().zip(&tr.states) {
                 for (p, row) in s.chunks_exact(d).enumerate() {
                     let mut r: Vec<Cell> = vec![(*time).into(), p.into()];
