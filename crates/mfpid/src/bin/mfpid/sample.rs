@@ -10,7 +10,7 @@ use mfpid::sde::observe::{ControlEnergy, Moments, Observer, StepView, Trajectori
 use mfpid::sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{finite, Row, Source};
+use crate::config::{finite, Source};
 use crate::data::{self, Cell, Points, Table};
 use crate::error::{LibContext, Result};
 use crate::mixture::{MixtureFields, ProtocolSection};
@@ -129,45 +129,7 @@ pub struct StartSection {
 
 /// `[target]`: a Gaussian mixture (`weights`, `means` and one of `std`, `variance`, `diag`, `cov`)
 /// or samples from a data file (`file`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetSection {
-    /// Target samples from a CSV or NPY file (`n x d`), used as an equally weighted point cloud.
-    /// Relative paths are relative to the config file.
-    #[serde(default)]
-    pub file: Option<String>,
-    /// Mixture weights (default: equal).
-    #[serde(default)]
-    pub weights: Option<Vec<f64>>,
-    /// Mixture means, one row per component.
-    #[serde(default)]
-    pub means: Option<Vec<Row>>,
-    /// Isotropic standard deviations, one per component.
-    #[serde(default)]
-    pub std: Option<Vec<f64>>,
-    /// Isotropic variances, one per component.
-    #[serde(default)]
-    pub variance: Option<Vec<f64>>,
-    /// Diagonal variances, one row per component.
-    #[serde(default)]
-    pub diag: Option<Vec<Row>>,
-    /// Full covariance matrices, one per component.
-    #[serde(default)]
-    pub cov: Option<Vec<Vec<Row>>>,
-}
-
-impl TargetSection {
-    fn mixture(&self) -> MixtureFields {
-        MixtureFields {
-            weights: self.weights.clone(),
-            means: self.means.clone(),
-            std: self.std.clone(),
-            variance: self.variance.clone(),
-            diag: self.diag.clone(),
-            cov: self.cov.clone(),
-        }
-    }
-}
+pub type TargetSection = MixtureFields;
 
 /// `[output]`: what to write besides the terminal samples.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -300,7 +262,7 @@ fn load_points(src: &Source, field: &str, file: &str) -> Result<(Points, PathBuf
 pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     let config: SampleConfig = src.parse()?;
     let t = &config.target;
-    let (target, d) = match (&t.file, t.mixture().any()) {
+    let (target, d) = match (&t.file, t.any()) {
         (Some(_), true) => {
             return Err(src
                 .error(
@@ -315,7 +277,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
             (TargetLaw::Samples { points, file }, d)
         }
         (None, true) => {
-            let g = t.mixture().build(src, "target")?;
+            let g = t.build(src, "target")?;
             let d = g.dim();
             (TargetLaw::Mixture(g), d)
         }
