@@ -13,7 +13,8 @@
 //! | `meanfield` | `mfpid-meanfield`: interpolant theorem, fixed points, LQG benchmark | `meanfield` |
 //! | `energy` | `mfpid-energy`: demand-response fleets, methods MF / IA(0) / IA(m̄), RC layer | `energy` |
 //!
-//! The `cli` feature (on by default) builds the `mfpid` program: TOML configs in, CSV / JSON /
+//! The `report` feature provides [`report`]-style CSV/JSON tables and SVG/PNG figures (used by the
+//! program and by `cargo xtask reproduce`). The `cli` feature (on by default) builds the `mfpid` program: TOML configs in, CSV / JSON /
 //! NPY / SVG / PNG out. The guide is `docs/guide.md` in the repository; runnable programs for the
 //! library API are in `crates/mfpid/examples` (`cargo run -p mfpid --example bridge_mixture_2d`).
 //!
@@ -35,6 +36,9 @@
 #![warn(missing_docs)]
 
 pub use mfpid_sde as sde;
+
+#[cfg(feature = "report")]
+pub mod report;
 
 #[cfg(feature = "bridge")]
 pub use mfpid_bridge as bridge;

@@ -216,116 +216,7 @@ pub fn write_npy(path: &Path, shape: &[usize], values: &[f64]) -> Result<()> {
     w.finish().map_err(io)
 }
 
-/// A table of named numeric columns, written as CSV or JSON.
-#[derive(Debug, Clone, Default)]
-pub struct Table {
-    /// Column names.
-    pub columns: Vec<String>,
-    /// Rows (each of `columns.len()` cells).
-    pub rows: Vec<Vec<Cell>>,
-}
-
-/// A table cell.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    /// A number (written with full precision).
-    Num(f64),
-    /// An integer.
-    Int(i64),
-    /// Text.
-    Text(String),
-}
-
-impl From<f64> for Cell {
-    fn from(v: f64) -> Self {
-        Cell::Num(v)
-    }
-}
-impl From<usize> for Cell {
-    fn from(v: usize) -> Self {
-        Cell::Int(v as i64)
-    }
-}
-impl From<&str> for Cell {
-    fn from(v: &str) -> Self {
-        Cell::Text(v.to_string())
-    }
-}
-impl From<String> for Cell {
-    fn from(v: String) -> Self {
-        Cell::Text(v)
-    }
-}
-
-impl std::fmt::Display for Cell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Cell::Num(v) => write!(f, "{v}"),
-            Cell::Int(v) => write!(f, "{v}"),
-            Cell::Text(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-impl Table {
-    /// A table with the given column names.
-    pub fn new<S: Into<String>>(columns: impl IntoIterator<Item = S>) -> Self {
-        Self {
-            columns: columns.into_iter().map(Into::into).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    /// Append a row.
-    pub fn push(&mut self, row: Vec<Cell>) {
-        self.rows.push(row);
-    }
-
-    /// Write as CSV with a header row.
-    pub fn write_csv(&self, path: &Path) -> Result<()> {
-        let io = |e| AppError::Io {
-            what: "cannot write",
-            path: path.to_path_buf(),
-            source: e,
-        };
-        let mut w = csv::Writer::from_writer(BufWriter::new(File::create(path).map_err(io)?));
-        let csv_err = |e: csv::Error| AppError::Data(format!("{}: {e}", path.display()));
-        w.write_record(&self.columns).map_err(csv_err)?;
-        for r in &self.rows {
-            w.write_record(r.iter().map(|c| c.to_string()))
-                .map_err(csv_err)?;
-        }
-        w.flush().map_err(io)
-    }
-
-    /// The rows as a JSON array of objects.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(
-            self.rows
-                .iter()
-                .map(|r| {
-                    let mut m = serde_json::Map::new();
-                    for (c, v) in self.columns.iter().zip(r) {
-                        let v = match v {
-                            Cell::Num(x) => serde_json::Number::from_f64(*x)
-                                .map(serde_json::Value::Number)
-                                .unwrap_or(serde_json::Value::Null),
-                            Cell::Int(i) => serde_json::Value::from(*i),
-                            Cell::Text(s) => serde_json::Value::from(s.clone()),
-                        };
-                        m.insert(c.clone(), v);
-                    }
-                    serde_json::Value::Object(m)
-                })
-                .collect(),
-        )
-    }
-
-    /// Write as a JSON array of row objects.
-    pub fn write_json(&self, path: &Path) -> Result<()> {
-        write_json(path, &self.to_json())
-    }
-}
+pub use mfpid::report::table::{Cell, Table};
 
 /// Write a JSON value, pretty-printed.
 pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
@@ -343,11 +234,11 @@ pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
 
 /// Write a row-major point matrix as CSV with columns `x0 .. x{d-1}`.
 pub fn write_points_csv(path: &Path, d: usize, values: &[f64]) -> Result<()> {
-    let mut t = Table::new((0..d).map(|j| format!("x{j}")));
+    let mut t = Table::with_columns((0..d).map(|j| format!("x{j}")));
     for row in values.chunks_exact(d) {
         t.push(row.iter().map(|&v| Cell::Num(v)).collect());
     }
-    t.write_csv(path)
+    Ok(t.write_csv(path)?)
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub enum AppError {
         /// The library's error.
         source: mfpid::Error,
     },
+    /// A table or figure could not be written.
+    #[error("{0}")]
+    Report(#[from] mfpid::report::ReportError),
     /// Ctrl-C was pressed; nothing was written.
     #[error("interrupted by Ctrl-C; no output was written")]
     Interrupted,

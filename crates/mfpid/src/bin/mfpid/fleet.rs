@@ -20,9 +20,9 @@ use crate::data::{self, Cell, Table};
 use crate::error::{AppError, LibContext, Result};
 use crate::mixture::MixtureFields;
 use crate::outdir::{self, OutDir, Timings};
-use crate::plot::{self, Bars, Chart, Mark, Series};
 use crate::sample::{default_out, human_bytes, human_seconds};
 use crate::Common;
+use mfpid::report::plot::{self, Bars, Chart, Mark, Series};
 
 /// A `fleet` config file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -731,7 +731,7 @@ fn write_outputs(
             .map(|s| s.to_string()),
         );
     }
-    let mut table = Table::new(cols);
+    let mut table = Table::with_columns(cols);
     let mut json_methods = Vec::new();
     for (i, r) in runs.iter().enumerate() {
         let saving = if r.method == plan.baseline {
@@ -788,9 +788,9 @@ fn write_outputs(
         }));
     }
     table.write_csv(&dir.file("table.csv"))?;
-    table.write_json(&dir.file("table.json"))?;
+    data::write_json(&dir.file("table.json"), &table.to_json())?;
     // per zone
-    let mut pz = Table::new(["method", "zone", "energy"]);
+    let mut pz = Table::with_columns(["method", "zone", "energy"]);
     for r in runs {
         for (j, e) in r.energy_per_zone.iter().enumerate() {
             pz.push(vec![r.method.clone().into(), j.into(), (*e).into()]);
@@ -798,7 +798,7 @@ fn write_outputs(
     }
     pz.write_csv(&dir.file("per_zone.csv"))?;
     // sub-populations
-    let mut sp = Table::new([
+    let mut sp = Table::with_columns([
         "method",
         "component",
         "agents",
@@ -820,7 +820,7 @@ fn write_outputs(
     }
     sp.write_csv(&dir.file("subpopulations.csv"))?;
     // power traces
-    let mut pw = Table::new(
+    let mut pw = Table::with_columns(
         std::iter::once("t".to_string()).chain(runs.iter().map(|r| format!("power_{}", r.method))),
     );
     if let Some(first) = runs.first() {
@@ -835,7 +835,7 @@ fn write_outputs(
     }
     pw.write_csv(&dir.file("power.csv"))?;
     // fleet mean paths
-    let mut mp = Table::new(
+    let mut mp = Table::with_columns(
         ["method", "t"]
             .iter()
             .map(|s| s.to_string())
@@ -850,7 +850,7 @@ fn write_outputs(
     }
     mp.write_csv(&dir.file("mean_path.csv"))?;
     // terminal law per component
-    let mut tl = Table::new(
+    let mut tl = Table::with_columns(
         [
             "method",
             "component",
@@ -884,7 +884,7 @@ fn write_outputs(
     }
     tl.write_csv(&dir.file("terminal.csv"))?;
     if plan.layer.is_some() {
-        let mut ht = Table::new(std::iter::once("minutes".to_string()).chain(
+        let mut ht = Table::with_columns(std::iter::once("minutes".to_string()).chain(
             runs.iter().flat_map(|r| {
                 [
                     format!("net_kw_{}", r.method),

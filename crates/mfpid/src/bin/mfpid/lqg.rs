@@ -14,8 +14,8 @@ use crate::config::{finite, Source};
 use crate::data::{self, Cell, Table};
 use crate::error::{LibContext, Result};
 use crate::outdir::{self, OutDir, Timings};
-use crate::plot::{self, Chart, Mark, Series};
 use crate::Common;
+use mfpid::report::plot::{self, Chart, Mark, Series};
 
 /// A matrix written as one number (`x I`) or a list of rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -343,7 +343,7 @@ pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Resu
     let lqg = Lqg::new(plan.config.clone()).ctx("LQG problem")?;
     let d = plan.config.dim();
     let seed = common.seed.unwrap_or(0);
-    let mut table = Table::new(
+    let mut table = Table::with_columns(
         [
             "method",
             "energy",
@@ -357,7 +357,7 @@ pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Resu
         .map(String::from)
         .chain((0..d).map(|j| format!("s0_{j}"))),
     );
-    let mut traj = Table::new(
+    let mut traj = Table::with_columns(
         ["method", "t", "power", "energy"]
             .into_iter()
             .map(String::from)
@@ -431,7 +431,7 @@ pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Resu
     }
     timings.lap("solve");
     table.write_csv(&dir.file("table.csv"))?;
-    table.write_json(&dir.file("table.json"))?;
+    data::write_json(&dir.file("table.json"), &table.to_json())?;
     traj.write_csv(&dir.file("trajectories.csv"))?;
     plot::save(dir.path(), "lqg", &[mean_c, power_c, energy_c], 3)?;
     let mf = results[0]["energy"].as_f64().unwrap_or(f64::NAN);

@@ -10,7 +10,6 @@ mod fleet;
 mod lqg;
 mod mixture;
 mod outdir;
-mod plot;
 mod sample;
 mod thermo;
 

@@ -10,6 +10,10 @@ use crate::config::{finite, nonempty, ConfigError, Row, Source};
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MixtureFields {
+    /// Only in `[target]`: samples from a CSV or NPY file (`n x d`), used as an equally weighted
+    /// point cloud instead of a mixture. Relative paths are relative to the config file.
+    #[serde(default)]
+    pub file: Option<String>,
     /// Component weights `pi_k` (>= 0, positive sum; normalised). Default: equal weights.
     #[serde(default)]
     pub weights: Option<Vec<f64>>,
@@ -31,7 +35,7 @@ pub struct MixtureFields {
 }
 
 impl MixtureFields {
-    /// Whether any mixture field is set.
+    /// Whether any mixture field (anything but `file`) is set.
     pub fn any(&self) -> bool {
         self.weights.is_some()
             || self.means.is_some()
@@ -44,6 +48,12 @@ impl MixtureFields {
     /// Check every field and build the mixture; `prefix` is the table's path (e.g. `target`).
     pub fn build(&self, src: &Source, prefix: &str) -> Result<GaussianMixture, ConfigError> {
         let f = |name: &str| format!("{prefix}.{name}");
+        if self.file.is_some() {
+            return Err(src.error(
+                &f("file"),
+                "a data file is only allowed in [target] (start points from a file: `start.file`); give a Gaussian mixture here",
+            ));
+        }
         let means = self.means.as_ref().ok_or_else(|| {
             src.error(
                 prefix,

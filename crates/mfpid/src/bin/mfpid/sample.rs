@@ -10,13 +10,13 @@ use mfpid::sde::observe::{ControlEnergy, Moments, Observer, StepView, Trajectori
 use mfpid::sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{finite, Row, Source};
+use crate::config::{finite, Source};
 use crate::data::{self, Cell, Points, Table};
 use crate::error::{LibContext, Result};
 use crate::mixture::{MixtureFields, ProtocolSection};
 use crate::outdir::{self, OutDir, Timings, Watched};
-use crate::plot::{self, Chart, Mark, Series};
 use crate::Common;
+use mfpid::report::plot::{self, Chart, Mark, Series};
 
 /// A `sample` config file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -129,45 +129,7 @@ pub struct StartSection {
 
 /// `[target]`: a Gaussian mixture (`weights`, `means` and one of `std`, `variance`, `diag`, `cov`)
 /// or samples from a data file (`file`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetSection {
-    /// Target samples from a CSV or NPY file (`n x d`), used as an equally weighted point cloud.
-    /// Relative paths are relative to the config file.
-    #[serde(default)]
-    pub file: Option<String>,
-    /// Mixture weights (default: equal).
-    #[serde(default)]
-    pub weights: Option<Vec<f64>>,
-    /// Mixture means, one row per component.
-    #[serde(default)]
-    pub means: Option<Vec<Row>>,
-    /// Isotropic standard deviations, one per component.
-    #[serde(default)]
-    pub std: Option<Vec<f64>>,
-    /// Isotropic variances, one per component.
-    #[serde(default)]
-    pub variance: Option<Vec<f64>>,
-    /// Diagonal variances, one row per component.
-    #[serde(default)]
-    pub diag: Option<Vec<Row>>,
-    /// Full covariance matrices, one per component.
-    #[serde(default)]
-    pub cov: Option<Vec<Vec<Row>>>,
-}
-
-impl TargetSection {
-    fn mixture(&self) -> MixtureFields {
-        MixtureFields {
-            weights: self.weights.clone(),
-            means: self.means.clone(),
-            std: self.std.clone(),
-            variance: self.variance.clone(),
-            diag: self.diag.clone(),
-            cov: self.cov.clone(),
-        }
-    }
-}
+pub type TargetSection = MixtureFields;
 
 /// `[output]`: what to write besides the terminal samples.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -300,7 +262,7 @@ fn load_points(src: &Source, field: &str, file: &str) -> Result<(Points, PathBuf
 pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     let config: SampleConfig = src.parse()?;
     let t = &config.target;
-    let (target, d) = match (&t.file, t.mixture().any()) {
+    let (target, d) = match (&t.file, t.any()) {
         (Some(_), true) => {
             return Err(src
                 .error(
@@ -315,7 +277,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
             (TargetLaw::Samples { points, file }, d)
         }
         (None, true) => {
-            let g = t.mixture().build(src, "target")?;
+            let g = t.build(src, "target")?;
             let d = g.dim();
             (TargetLaw::Mixture(g), d)
         }
@@ -958,7 +920,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
     }
     // energy
     let e = &res.energy;
-    let mut et = Table::new(["t", "power", "cumulative_energy"]);
+    let mut et = Table::with_columns(["t", "power", "cumulative_energy"]);
     for ((t, p), c) in e.times.iter().zip(&e.power).zip(&e.cumulative) {
         et.push(vec![(*t).into(), (*p).into(), (*c).into()]);
     }
@@ -1008,7 +970,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
             cols.push(format!("analytic_mean_x{j}"));
         }
     }
-    let mut mt = Table::new(cols);
+    let mut mt = Table::with_columns(cols);
     let mut mean_path = Vec::new();
     let mut analytic_path = Vec::new();
     for rec in &res.moments.records {
@@ -1094,7 +1056,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
             _ => {}
         }
     }
-    let mut ct = Table::new([
+    let mut ct = Table::with_columns([
         "t",
         "coord",
         "mean",
@@ -1161,7 +1123,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
         if o.csv {
             let mut cols = vec!["t".to_string(), "particle".to_string()];
             cols.extend((0..d).map(|j| format!("x{j}")));
-            let mut t = Table::new(cols);
+            let mut t = Table::with_columns(cols);
             for (time, s) in tr.times.iter().zip(&tr.states) {
                 for (p, row) in s.chunks_exact(d).enumerate() {
                     let mut r: Vec<Cell> = vec![(*time).into(), p.into()];

@@ -10,8 +10,8 @@ use mfpid::thermo::TwoCluster;
 use crate::data::{self, Cell, Table};
 use crate::error::{AppError, LibContext, Result};
 use crate::outdir::{self, OutDir, Timings};
-use crate::plot::{self, Chart, Mark, Series};
 use crate::Common;
+use mfpid::report::plot::{self, Chart, Mark, Series};
 
 /// The two-cluster model's parameters.
 #[derive(clap::Args, Debug, Clone, serde::Serialize)]
@@ -193,7 +193,7 @@ fn rates(m: &TwoCluster, t_max: f64, points: usize, dir: &OutDir) -> Result<serd
             "--points must be >= 2, got {points}"
         )));
     }
-    let mut t = Table::new(["t", "pi", "phi", "ds_dt", "entropy"]);
+    let mut t = Table::with_columns(["t", "pi", "phi", "ds_dt", "entropy"]);
     let (mut pi, mut phi, mut ds, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // t = 0 is singular for the rates of a mixture only when σ² = 0; start just after it
     for i in 0..points {
@@ -261,7 +261,7 @@ fn ift(
     }
     ns.push(paths);
     let conv = ent.ift_convergence(&ns, 0.99).ctx("IFT convergence")?;
-    let mut t = Table::new([
+    let mut t = Table::with_columns([
         "n_paths",
         "ift_mean",
         "ift_se",
@@ -289,7 +289,7 @@ fn ift(
     abs.sort_by(f64::total_cmp);
     let max_abs = abs[((abs.len() - 1) as f64 * 0.95) as usize].max(1e-9);
     let dft = ent.dft_check(16, max_abs).ok();
-    let mut dt = Table::new(["ds_tot", "n_pos", "n_neg", "ln_ratio", "ln_ratio_se"]);
+    let mut dt = Table::with_columns(["ds_tot", "n_pos", "n_neg", "ln_ratio", "ln_ratio_se"]);
     if let Some(c) = &dft {
         for b in &c.bins {
             dt.push(vec![
@@ -342,7 +342,7 @@ fn franz_parisi(
         outdir::check_cancel()?;
         curve.extend(fp.curve(chunk).ctx("Franz-Parisi curve")?);
     }
-    let mut tab = Table::new(["q", "v", "dv", "d2v", "v_se", "dv_se", "d2v_se"]);
+    let mut tab = Table::with_columns(["q", "v", "dv", "d2v", "v_se", "dv_se", "d2v_se"]);
     for p in &curve {
         tab.push(
             [p.q, p.v, p.dv, p.d2v, p.v_se, p.dv_se, p.d2v_se]
