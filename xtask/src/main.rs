@@ -1,10 +1,10 @@
-//! `cargo xtask reproduce [NAME ...] [--quick] [--out DIR] [--seed S]`, `cargo xtask bench sde`, `cargo xtask list`.
+//! `cargo xtask reproduce [NAME ...] [--quick] [--retrain] [--out DIR] [--seed S]`, `cargo xtask bench sde`, `cargo xtask list`.
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use xtask::entries::{find, ENTRIES};
-use xtask::reproduce::run_entry;
+use xtask::reproduce::{run_entry_with, RunOptions};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +31,10 @@ enum Cmd {
         /// Base seed.
         #[arg(long, default_value_t = 20251122)]
         seed: u64,
+        /// Retrain the networks that entries otherwise load from shipped weights (the compose-mnist
+        /// and compose-unconditional networks) and overwrite those weights before running.
+        #[arg(long)]
+        retrain: bool,
     },
     /// List the registered entries.
     List,
@@ -73,6 +77,7 @@ fn real_main() -> Result<()> {
             quick,
             out,
             seed,
+            retrain,
         } => {
             let selected: Vec<_> = if names.is_empty() {
                 ENTRIES.iter().collect()
@@ -91,7 +96,15 @@ fn real_main() -> Result<()> {
             let mut failed = Vec::new();
             for e in selected {
                 println!("== {} {}", e.name, if quick { "(quick)" } else { "" });
-                match run_entry(e, &out, quick, seed) {
+                match run_entry_with(
+                    e,
+                    &out,
+                    &RunOptions {
+                        quick,
+                        seed,
+                        retrain,
+                    },
+                ) {
                     Ok(done) => {
                         for line in &done.outcome.summary {
                             println!("   {line}");
@@ -125,5 +138,36 @@ fn real_main() -> Result<()> {
             "energy" => xtask::bench::energy::run(&out, !no_numpy),
             other => bail!("unknown benchmark '{other}' (available: sde, energy)"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reproduce_parses_retrain() {
+        let cli = Cli::try_parse_from([
+            "cargo xtask",
+            "reproduce",
+            "compose-unconditional",
+            "--retrain",
+            "--quick",
+        ])
+        .expect("parses");
+        match cli.cmd {
+            Cmd::Reproduce {
+                retrain,
+                quick,
+                names,
+                ..
+            } => {
+                assert!(retrain && quick);
+                assert_eq!(names, ["compose-unconditional"]);
+            }
+            _ => panic!("wrong subcommand"),
+        }
+        let cli = Cli::try_parse_from(["cargo xtask", "reproduce"]).expect("parses");
+        assert!(matches!(cli.cmd, Cmd::Reproduce { retrain: false, .. }));
     }
 }

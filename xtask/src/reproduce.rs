@@ -16,9 +16,38 @@ pub struct Done {
     pub wall_s: f64,
 }
 
-/// Run one entry into `out/NAME`: everything is written to a staging directory first and renamed
-/// into place only when the entry succeeded, so a failed run leaves no partial result.
+/// Command-line options handed to every entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Small settings that run in seconds.
+    pub quick: bool,
+    /// Base seed.
+    pub seed: u64,
+    /// Retrain shipped networks before running (`--retrain`).
+    pub retrain: bool,
+}
+
+/// Run one entry into `out/NAME` (no retraining): everything is written to a staging directory
+/// first and renamed into place only when the entry succeeded, so a failed run leaves no partial result.
 pub fn run_entry(entry: &Entry, out: &Path, quick: bool, seed: u64) -> Result<Done> {
+    run_entry_with(
+        entry,
+        out,
+        &RunOptions {
+            quick,
+            seed,
+            retrain: false,
+        },
+    )
+}
+
+/// [`run_entry`] with every command-line option.
+pub fn run_entry_with(entry: &Entry, out: &Path, opts: &RunOptions) -> Result<Done> {
+    let RunOptions {
+        quick,
+        seed,
+        retrain,
+    } = *opts;
     fs::create_dir_all(out)
         .with_context(|| format!("creating output directory {}", out.display()))?;
     let pid = std::process::id();
@@ -33,6 +62,7 @@ pub fn run_entry(entry: &Entry, out: &Path, quick: bool, seed: u64) -> Result<Do
             quick,
             seed,
             dir: &staging,
+            retrain,
         })?;
         let wall_s = t0.elapsed().as_secs_f64();
         outcome.table.write_csv(&staging.join("table.csv"))?;

@@ -2,9 +2,9 @@ use candle_core::{Device, Tensor};
 use mfpid_compose::nn;
 use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let m = nn::fresh_score(1)?;
+    let m = nn::fresh_score(1, nn::ScoreNetConfig::pixel(), None)?;
     let vars = m.vars.all_vars();
-    let mut opt = nn::FlatAdam::new(vars.clone(), 1e-3)?;
+    let mut opt = nn::FlatAdam::new(vars, 1e-3)?;
     let b = 128;
     let x = Tensor::randn(0f32, 1f32, (b, 784), &Device::Cpu)?;
     let t = Tensor::rand(0f32, 1f32, (b, 1), &Device::Cpu)?;

@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --release -p mfpid-compose --example train -- <score|objective|eval> [--steps N] [--out PATH]
 //!     [--time-budget SECONDS] [--lr PEAK] [--init CHECKPOINT-to-continue-from]
-//!     [--eval PATH-of-eval-weights-for-the-sample-check]
+//!     [--eval PATH-of-eval-weights-for-the-sample-check] [--batch B] [--ema DECAY]
+//!     [--checkpoint-every STEPS] [--latent K (0: pixel network)] [--hidden H] [--blocks NB]
 //! ```
 //! Uses the fixed train split of `data/mnist-10k` (first 9,000 digits), reports test accuracy on the
 //! last 1,000 (classifiers) and writes `crates/mfpid-compose/weights/<file>` unless `--out` is given.
@@ -27,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = kind.default_path();
     let mut eval_path = ModelKind::Eval.default_path();
     let mut init: Option<PathBuf> = None;
+    let mut net_cfg = nn::ScoreNetConfig::default();
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -34,6 +36,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--out" => out = PathBuf::from(it.next().ok_or("--out needs a value")?),
             "--lr" => cfg.lr = it.next().ok_or("--lr needs a value")?.parse()?,
             "--init" => init = Some(PathBuf::from(it.next().ok_or("--init needs a path")?)),
+            "--batch" => cfg.batch = it.next().ok_or("--batch needs a value")?.parse()?,
+            "--ema" => cfg.ema = it.next().ok_or("--ema needs a value")?.parse()?,
+            "--checkpoint-every" => {
+                cfg.checkpoint_every = it
+                    .next()
+                    .ok_or("--checkpoint-every needs a value")?
+                    .parse()?
+            }
+            "--latent" => net_cfg.latent = it.next().ok_or("--latent needs a value")?.parse()?,
+            "--hidden" => net_cfg.hidden = it.next().ok_or("--hidden needs a value")?.parse()?,
+            "--blocks" => net_cfg.blocks = it.next().ok_or("--blocks needs a value")?.parse()?,
             "--eval" => eval_path = PathBuf::from(it.next().ok_or("--eval needs a value")?),
             "--time-budget" => {
                 cfg.time_budget_s = it.next().ok_or("--time-budget needs seconds")?.parse()?
@@ -54,11 +67,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     match kind {
         ModelKind::Score => {
-            let mut m = nn::fresh_score(cfg.seed)?;
+            eprintln!("network {net_cfg:?}");
+            let pca = if net_cfg.latent > 0 {
+                Some(nn::Pca::fit(&xtr, net_cfg.latent)?)
+            } else {
+                None
+            };
+            let mut m = nn::fresh_score(cfg.seed, net_cfg, pca.as_ref())?;
             if let Some(p) = &init {
                 nn::load_into(&mut m, ModelKind::Score, p)?; // continue training from a checkpoint
             }
-            let (loss, steps) = nn::train_score(&m, &xtr, &VpSchedule::default(), &cfg, log)?;
+            let (loss, steps) =
+                nn::train_score(&m, &xtr, &VpSchedule::default(), &cfg, Some(&out), log)?;
             println!("score network: {steps} steps, final mean loss {loss:.4}");
             nn::save(&m, &out)?;
             let samples = nn::sample_unconditional(&m.model, &VpSchedule::default(), 100, 500, 5)?;

@@ -16,10 +16,12 @@ use crate::nn::{time_features, CnnClassifier, MlpClassifier, ScoreNet, ScoreNetC
 use crate::vp::{reverse_grid, VpSchedule};
 use candle_core::{DType, Device, Module, Tensor, Var, D};
 use candle_nn::{Linear, Optimizer, VarBuilder, VarMap};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// A score network whose parameters are plain tensors (no gradient is accumulated for them, while
 /// gradients still flow through it to its input).
@@ -211,8 +213,12 @@ pub struct RunOutput {
     pub running: Vec<f64>,
 }
 
-fn col(v: &[f32], b: usize) -> Result<Tensor> {
-    Ok(Tensor::from_slice(v, (b, 1), &Device::Cpu)?)
+/// The terms of one reverse step (see [`MnistProblem::drift_rates`]).
+struct StepTerms {
+    xin: Vec<Tensor>,
+    eps: Vec<Tensor>,
+    controls: Vec<Tensor>,
+    phi_hat: Tensor,
 }
 
 impl<'a> MnistProblem<'a> {
@@ -265,27 +271,25 @@ impl<'a> MnistProblem<'a> {
         Ok((g.detach(), phi.detach()))
     }
 
-    /// One reverse step for every agent; returns the new states and adds this step's running cost
-    /// and energy (per sample, as `(B,)` tensors, graph kept when the inputs carry one).
+    /// The terms of the reverse dynamics at time `t`: the agents' states as used (`xin`, detached
+    /// where no gradient is kept), their noise predictions `eps_theta(x_i, t)`, their controls `u_i`
+    /// and the look-ahead objective `Phi(Yhat0)` (`(B,)`).
     ///
     /// `active`: for fictitious play, the agent whose path is differentiated (the others are detached).
-    #[allow(clippy::too_many_arguments)]
-    fn step(
+    fn terms(
         &self,
         steer: &Steer<'_>,
         xs: &[Tensor],
         t: f64,
-        dt: f64,
-        noise: &[Tensor],
         track: bool,
         active: Option<usize>,
-    ) -> Result<(Vec<Tensor>, Tensor, Tensor)> {
+    ) -> Result<StepTerms> {
         let n = self.n_agents();
         let b = xs[0].dim(0)?;
         let (alpha, sigma2) = (self.sched.alpha(t), self.sched.sigma2(t));
-        let (beta, sigma) = (self.sched.beta(t), sigma2.sqrt());
-        let tt = col(&vec![t as f32; b], b)?;
-        let keep = |i: usize| track && active.map_or(true, |a| a == i);
+        let sigma = sigma2.sqrt();
+        let tt = Tensor::full(t as f32, (b, 1), &Device::Cpu)?;
+        let keep = |i: usize| track && !matches!(active, Some(a) if a != i);
         let xin: Vec<Tensor> = xs
             .iter()
             .enumerate()
@@ -319,7 +323,6 @@ impl<'a> MnistProblem<'a> {
             .collect::<candle_core::Result<_>>()?;
         let yhat = self.aggregate(&xhat)?;
         let (phi_hat, _, _) = self.objective.eval(&yhat)?;
-        let running = phi_hat.affine(self.gamma * dt, 0.0)?;
         let controls: Vec<Tensor> = match steer {
             Steer::Base => xs
                 .iter()
@@ -355,6 +358,75 @@ impl<'a> MnistProblem<'a> {
                 us
             }
         };
+        Ok(StepTerms {
+            xin,
+            eps,
+            controls,
+            phi_hat,
+        })
+    }
+
+    /// Per-particle reverse drifts `beta x_i / 2 + beta s_theta(x_i, t) + beta u_i` of every agent,
+    /// the running-cost rate `gamma Phi(Yhat0)` and the control-energy rate
+    /// `(lambda / N) sum_i beta |u_i|^2 / 2` (both `(B,)`), without gradients.
+    pub fn drift_rates(
+        &self,
+        steer: &Steer<'_>,
+        xs: &[Tensor],
+        t: f64,
+    ) -> Result<(Vec<Tensor>, Tensor, Tensor)> {
+        let StepTerms {
+            xin,
+            eps,
+            controls,
+            phi_hat,
+        } = self.terms(steer, xs, t, false, None)?;
+        let (beta, sigma) = (self.sched.beta(t), self.sched.sigma2(t).sqrt());
+        let lam_n = self.lambda / self.n_agents() as f64;
+        let mut energy = Tensor::zeros(xs[0].dim(0)?, DType::F32, &Device::Cpu)?;
+        let mut drifts = Vec::with_capacity(xin.len());
+        for ((x, e), u) in xin.iter().zip(&eps).zip(&controls) {
+            energy = energy.add(&u.sqr()?.sum(1)?.affine(lam_n * 0.5 * beta, 0.0)?)?;
+            drifts.push(
+                x.affine(0.5 * beta, 0.0)?
+                    .add(&e.affine(-beta / sigma, 0.0)?)?
+                    .add(&u.affine(beta, 0.0)?)?
+                    .detach(),
+            );
+        }
+        Ok((
+            drifts,
+            phi_hat.affine(self.gamma, 0.0)?.detach(),
+            energy.detach(),
+        ))
+    }
+
+    /// One reverse step for every agent; returns the new states and adds this step's running cost
+    /// and energy (per sample, as `(B,)` tensors, graph kept when the inputs carry one).
+    ///
+    /// `active`: for fictitious play, the agent whose path is differentiated (the others are detached).
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        steer: &Steer<'_>,
+        xs: &[Tensor],
+        t: f64,
+        dt: f64,
+        noise: &[Tensor],
+        track: bool,
+        active: Option<usize>,
+    ) -> Result<(Vec<Tensor>, Tensor, Tensor)> {
+        let n = self.n_agents();
+        let b = xs[0].dim(0)?;
+        let (beta, sigma) = (self.sched.beta(t), self.sched.sigma2(t).sqrt());
+        let keep = |i: usize| track && !matches!(active, Some(a) if a != i);
+        let StepTerms {
+            xin,
+            eps,
+            controls,
+            phi_hat,
+        } = self.terms(steer, xs, t, track, active)?;
+        let running = phi_hat.affine(self.gamma * dt, 0.0)?;
         let lam_n = self.lambda / n as f64;
         let mut energy = Tensor::zeros(b, DType::F32, &Device::Cpu)?;
         let mut next = Vec::with_capacity(n);
@@ -383,7 +455,10 @@ impl<'a> MnistProblem<'a> {
             .collect()
     }
 
-    /// Sample `b` composed images with `steps` reverse steps (no gradient kept), seeded.
+    /// Sample `b` composed images with `steps` reverse Euler-Maruyama steps from `t = 1` to
+    /// `t = 1e-3` (no gradient kept), seeded: the product-space state is integrated by the sde crate's
+    /// ensemble runner with [`MnistDrift`] (`Noise::ScalarTime(sqrt(beta(1 - s)))`, runner time
+    /// `s = 1 - t`), in chunks of 256 particles.
     pub fn sample(
         &self,
         steer: &Steer<'_>,
@@ -391,22 +466,26 @@ impl<'a> MnistProblem<'a> {
         steps: usize,
         seed: u64,
     ) -> Result<RunOutput> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let grid = reverse_grid(steps, 1e-3)?;
-        let mut xs = self.draw(&mut rng, b)?;
-        let mut running = vec![0.0f64; b];
-        let mut energy = vec![0.0f64; b];
-        for w in grid.windows(2) {
-            let noise = self.draw(&mut rng, b)?;
-            let (next, r, e) = self.step(steer, &xs, w[0], w[0] - w[1], &noise, false, None)?;
-            xs = next;
-            for (acc, v) in running.iter_mut().zip(r.to_vec1::<f32>()?) {
-                *acc += v as f64;
+        let n = self.n_agents();
+        let nd = n * PIXELS;
+        let mut ens = mfpid_sde::Ensemble::sample(b, nd, seed, |rng, x| {
+            for v in x.iter_mut() {
+                *v = rng.sample(StandardNormal);
             }
-            for (acc, v) in energy.iter_mut().zip(e.to_vec1::<f32>()?) {
-                *acc += v as f64;
-            }
-        }
+        })?;
+        let grid = mfpid_sde::TimeGrid::uniform(0.0, 1.0 - T_END, steps)?;
+        let sched = self.sched;
+        let noise =
+            mfpid_sde::Noise::ScalarTime(Arc::new(move |s: f64| sched.beta(1.0 - s).sqrt()));
+        let mut drift = MnistDrift::new(self, steer, grid.times().to_vec(), b);
+        let cfg = mfpid_sde::RunConfig::new(mfpid_sde::Scheme::EulerMaruyama, seed ^ 0x5eed);
+        let ran = mfpid_sde::run(&mut drift, &noise, &grid, &mut ens, &cfg, &mut []);
+        let acc = drift.finish()?; // a network failure inside the drift first, then the runner's
+        ran?;
+        let x = ens.into_vec();
+        let xs: Vec<Tensor> = (0..n)
+            .map(|i| agent_tensor(&x, nd, i))
+            .collect::<Result<_>>()?;
         let y = self.aggregate(&xs)?;
         let (phi, _, seam) = self.objective.eval(&y)?;
         let terminal: Vec<f64> = phi.to_vec1::<f32>()?.iter().map(|&v| v as f64).collect();
@@ -419,8 +498,8 @@ impl<'a> MnistProblem<'a> {
             images: y.flatten_all()?.to_vec1::<f32>()?,
             terminal,
             seam: seam.to_vec1::<f32>()?.iter().map(|&v| v as f64).collect(),
-            energy,
-            running,
+            running: acc.iter().map(|a| a[0]).collect(),
+            energy: acc.iter().map(|a| a[1]).collect(),
         })
     }
 
@@ -517,6 +596,121 @@ impl<'a> MnistProblem<'a> {
             }
         }
         Ok((controls, history))
+    }
+}
+
+/// End of the reverse time interval, `t = 1e-3`.
+const T_END: f64 = 1e-3;
+
+/// Agent `i`'s images `(B, 784)` (f32) from product-space states `x` (`B x nd`, f64).
+fn agent_tensor(x: &[f64], nd: usize, i: usize) -> Result<Tensor> {
+    let b = x.len() / nd;
+    let mut v = Vec::with_capacity(b * PIXELS);
+    for p in x.chunks_exact(nd) {
+        v.extend(p[i * PIXELS..(i + 1) * PIXELS].iter().map(|&a| a as f32));
+    }
+    Ok(Tensor::from_vec(v, (b, PIXELS), &Device::Cpu)?)
+}
+
+/// The composed agents' reverse dynamics as an [`mfpid_sde::Drift`] on the product space, in the
+/// runner's forward time `s = 1 - t`. One particle is the `N` agents' images (`N x 784` values,
+/// agent-major, f64); agent `i`'s drift is `beta x_i / 2 + beta s_theta(x_i, t) + beta u_i` (the
+/// networks run in f32 on each chunk of particles). The per-particle running cost
+/// `gamma Phi(Yhat0) dt` and control energy `(lambda/N) sum_i beta |u_i|^2 dt / 2` are accumulated
+/// at each step's left point (`dt` from the grid, set in `prepare`), as in the BPTT rollout.
+pub struct MnistDrift<'p, 'a> {
+    problem: &'p MnistProblem<'a>,
+    steer: &'p Steer<'p>,
+    /// Runner grid times.
+    times: Vec<f64>,
+    /// Step that starts at the time being prepared (0 at the final time).
+    dt: f64,
+    /// Per-particle `[running, energy]`.
+    acc: Mutex<Vec<[f64; 2]>>,
+    /// First failure inside `eval` (which cannot return errors).
+    error: Mutex<Option<String>>,
+}
+
+impl<'p, 'a> MnistDrift<'p, 'a> {
+    /// Drift of `problem` steered by `steer` on the runner grid `times`, for `b` particles.
+    pub fn new(
+        problem: &'p MnistProblem<'a>,
+        steer: &'p Steer<'p>,
+        times: Vec<f64>,
+        b: usize,
+    ) -> Self {
+        Self {
+            problem,
+            steer,
+            times,
+            dt: 0.0,
+            acc: Mutex::new(vec![[0.0; 2]; b]),
+            error: Mutex::new(None),
+        }
+    }
+
+    /// The accumulated per-particle `[running cost, control energy]`, or the first error met.
+    pub fn finish(self) -> Result<Vec<[f64; 2]>> {
+        if let Some(e) = self.error.into_inner().ok().flatten() {
+            return Err(ComposeError::NonFinite(format!("MNIST drift: {e}")));
+        }
+        self.acc
+            .into_inner()
+            .map_err(|_| ComposeError::NonFinite("poisoned accumulator lock".into()))
+    }
+
+    fn eval_chunk(&self, s: f64, first: usize, x: &[f64], out: &mut [f64]) -> Result<()> {
+        let n = self.problem.n_agents();
+        let nd = n * PIXELS;
+        let xs: Vec<Tensor> = (0..n)
+            .map(|i| agent_tensor(x, nd, i))
+            .collect::<Result<_>>()?;
+        let (drifts, running, energy) = self.problem.drift_rates(self.steer, &xs, 1.0 - s)?;
+        for (i, d) in drifts.iter().enumerate() {
+            let d = d.flatten_all()?.to_vec1::<f32>()?;
+            for (o, dp) in out.chunks_exact_mut(nd).zip(d.chunks_exact(PIXELS)) {
+                o[i * PIXELS..(i + 1) * PIXELS]
+                    .iter_mut()
+                    .zip(dp)
+                    .for_each(|(a, &v)| *a = v as f64);
+            }
+        }
+        let (r, e) = (running.to_vec1::<f32>()?, energy.to_vec1::<f32>()?);
+        let mut acc = self
+            .acc
+            .lock()
+            .map_err(|_| ComposeError::NonFinite("poisoned accumulator lock".into()))?;
+        for (p, (rv, ev)) in r.iter().zip(&e).enumerate() {
+            if let Some(a) = acc.get_mut(first + p) {
+                a[0] += *rv as f64 * self.dt;
+                a[1] += *ev as f64 * self.dt;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl mfpid_sde::Drift for MnistDrift<'_, '_> {
+    fn dim(&self) -> usize {
+        self.problem.n_agents() * PIXELS
+    }
+
+    fn prepare(&mut self, s: f64) -> std::result::Result<(), mfpid_sde::DriftError> {
+        let k = self.times.iter().position(|&v| (v - s).abs() <= 1e-12);
+        self.dt = match k {
+            Some(k) if k + 1 < self.times.len() => self.times[k + 1] - self.times[k],
+            _ => 0.0,
+        };
+        Ok(())
+    }
+
+    fn eval(&self, s: f64, first: usize, x: &[f64], out: &mut [f64], _scratch: &mut Vec<f64>) {
+        if let Err(e) = self.eval_chunk(s, first, x, out) {
+            out.iter_mut().for_each(|o| *o = f64::NAN);
+            if let Ok(mut slot) = self.error.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }
     }
 }
 
@@ -711,6 +905,64 @@ mod tests {
         assert!(frechet_distance(&a, &a, 4).unwrap().abs() < 1e-9);
         let b: Vec<f64> = a.iter().map(|v| v + 0.5).collect();
         assert!((frechet_distance(&a, &b, 4).unwrap() - 4.0 * 0.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn runner_drift_matches_the_bptt_step() {
+        // the drift handed to the sde runner and the BPTT rollout's step are the same dynamics:
+        // step(x, noise = 0) = x + dt * drift, running = gamma Phi dt, energy = energy rate * dt
+        let cfg = ScoreNetConfig {
+            hidden: 32,
+            blocks: 1,
+            n_freq: 4,
+            latent: 8,
+        };
+        let sv = crate::nn::fresh_score(5, cfg, None).unwrap();
+        let score = frozen_score(&sv.vars, cfg).unwrap();
+        let obj = crate::nn::fresh_objective(6).unwrap();
+        let p = MnistProblem::new(&score, &obj.model, 3, 2).unwrap();
+        let controls = Controls::new(2, 8, 4).unwrap();
+        for (_, v) in controls.vars[1].data().lock().unwrap().iter() {
+            v.set(&v.as_tensor().affine(1.0, 0.01).unwrap()).unwrap(); // a non-zero control
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let xs = p.draw(&mut rng, 3).unwrap();
+        let zeros: Vec<Tensor> = xs.iter().map(|x| x.zeros_like().unwrap()).collect();
+        let (t, dt) = (0.4, 0.01);
+        for steer in [Steer::Base, Steer::Cdps { w: 5.0 }, Steer::Cmad(&controls)] {
+            let (next, run, en) = p.step(&steer, &xs, t, dt, &zeros, false, None).unwrap();
+            let (drift, run_rate, en_rate) = p.drift_rates(&steer, &xs, t).unwrap();
+            for i in 0..2 {
+                let a = next[i].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let x = xs[i].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let d = drift[i].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                for j in 0..a.len() {
+                    let want = x[j] as f64 + dt * d[j] as f64;
+                    assert!((a[j] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()));
+                }
+            }
+            let (r, rr) = (
+                run.to_vec1::<f32>().unwrap(),
+                run_rate.to_vec1::<f32>().unwrap(),
+            );
+            let (e, er) = (
+                en.to_vec1::<f32>().unwrap(),
+                en_rate.to_vec1::<f32>().unwrap(),
+            );
+            for k in 0..3 {
+                assert!((r[k] as f64 - rr[k] as f64 * dt).abs() < 1e-5 * (1.0 + r[k].abs() as f64));
+                assert!((e[k] as f64 - er[k] as f64 * dt).abs() < 1e-5 * (1.0 + e[k].abs() as f64));
+            }
+            if let Steer::Cmad(_) = steer {
+                assert!(er.iter().all(|&v| v > 0.0));
+            }
+        }
+        // the runner-based sampler accumulates the same kind of costs and is reproducible
+        let a = p.sample(&Steer::Cdps { w: 5.0 }, 3, 4, 7).unwrap();
+        let b = p.sample(&Steer::Cdps { w: 5.0 }, 3, 4, 7).unwrap();
+        assert_eq!(a.images, b.images);
+        assert!(a.running.iter().all(|v| v.is_finite() && *v > 0.0));
+        assert!(a.energy.iter().all(|v| v.is_finite() && *v > 0.0));
     }
 
     #[test]

@@ -543,7 +543,7 @@ impl ExactProblem {
         let mut tape = Tape::default();
         let costs = self.rollout(Policy::Cmad(nets), b, x0, noise, Some(&mut tape));
         let inv_b = 1.0 / b as f64;
-        let on = |i: usize| active.map_or(true, |a| a == i);
+        let on = |i: usize| !matches!(active, Some(a) if a != i);
         // adjoint a = dL/dx_K
         let mut a = vec![0.0; b * nd];
         for p in 0..b {
@@ -965,7 +965,11 @@ pub fn compare(problem: &ExactProblem, cfg: &ExactRunConfig) -> Result<Vec<Exact
                 est,
             });
         }
-        if best.map_or(true, |(_, b)| est.j < b.j) {
+        let better = match &best {
+            None => true,
+            Some((_, b)) => est.j < b.j,
+        };
+        if better {
             best = Some((w, est));
         }
     }

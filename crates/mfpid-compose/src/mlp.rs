@@ -50,7 +50,7 @@ impl DenseMlp {
                 let z: f64 = rng.sample(StandardNormal);
                 params.push(if last && zero_last { 0.0 } else { scale * z });
             }
-            params.extend(std::iter::repeat(0.0).take(o));
+            params.resize(params.len() + o, 0.0);
         }
         Ok(Self {
             sizes: sizes.to_vec(),

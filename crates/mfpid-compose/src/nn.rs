@@ -35,16 +35,209 @@ pub struct ScoreNetConfig {
     pub blocks: usize,
     /// Frequencies of the time features (`2 n_freq` features).
     pub n_freq: usize,
+    /// Dimension `k` of the PCA subspace the network works in (0: the network sees all 784 pixels).
+    /// With `k > 0` the data are modelled on the affine subspace `m + span(U)` of their top-`k`
+    /// principal directions; the orthogonal complement's noise prediction is exact (see [`ScoreNet`]).
+    #[serde(default)]
+    pub latent: usize,
 }
 
 impl Default for ScoreNetConfig {
+    /// The shipped network: PCA subspace of dimension 96, width 512, 3 residual blocks.
     fn default() -> Self {
         Self {
             hidden: 512,
             blocks: 3,
             n_freq: 32,
+            latent: 96,
         }
     }
+}
+
+impl ScoreNetConfig {
+    /// The pixel-space network of the first shipped model (784 inputs, no PCA subspace).
+    pub fn pixel() -> Self {
+        Self {
+            hidden: 512,
+            blocks: 3,
+            n_freq: 32,
+            latent: 0,
+        }
+    }
+}
+
+/// Principal subspace of the training images: mean `m` (784), orthonormal basis `U` (784 x k,
+/// row-major, columns sorted by decreasing variance) and the variances `v` (k) of the coordinates
+/// `z = U^T (x - m)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pca {
+    /// Mean image `m`, length 784.
+    pub mean: Vec<f32>,
+    /// Basis `U`, `784 x k` row-major.
+    pub basis: Vec<f32>,
+    /// Variance of each coordinate, length `k`.
+    pub var: Vec<f32>,
+}
+
+impl Pca {
+    /// Top-`k` principal subspace of `images` (`n x 784`), by subspace iteration on the `f64`
+    /// covariance (block of `min(2k, 784)` vectors, 60 iterations, Rayleigh-Ritz at the end).
+    pub fn fit(images: &[f32], k: usize) -> Result<Self> {
+        let n = images.len() / PIXELS;
+        if k == 0 || k > PIXELS || n < 2 || images.len() % PIXELS != 0 {
+            return Err(crate::error::invalid(
+                "pca",
+                format!("k = {k}, {} values", images.len()),
+                "need 1 <= k <= 784 and >= 2 whole images",
+            ));
+        }
+        let mut mean = vec![0.0f64; PIXELS];
+        for r in images.chunks(PIXELS) {
+            mean.iter_mut()
+                .zip(r)
+                .for_each(|(m, &v)| *m += v as f64 / n as f64);
+        }
+        // covariance C = X_c^T X_c / n, accumulated in f64
+        let mut cov = vec![0.0f64; PIXELS * PIXELS];
+        let mut xc = vec![0.0f64; PIXELS];
+        for r in images.chunks(PIXELS) {
+            xc.iter_mut()
+                .zip(r.iter().zip(&mean))
+                .for_each(|(c, (&v, m))| *c = v as f64 - m);
+            for i in 0..PIXELS {
+                let xi = xc[i];
+                if xi == 0.0 {
+                    continue;
+                }
+                let row = &mut cov[i * PIXELS..(i + 1) * PIXELS];
+                row.iter_mut().zip(&xc).for_each(|(c, &xj)| *c += xi * xj);
+            }
+        }
+        cov.iter_mut().for_each(|c| *c /= n as f64);
+        let q = (2 * k).min(PIXELS);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        // v: q columns of length 784, stored column-major (column j at v[j * 784..])
+        let mut v: Vec<f64> = (0..q * PIXELS)
+            .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal))
+            .collect();
+        let mut w = vec![0.0f64; q * PIXELS];
+        orthonormalise(&mut v, q);
+        for _ in 0..60 {
+            for j in 0..q {
+                let col = &v[j * PIXELS..(j + 1) * PIXELS];
+                for i in 0..PIXELS {
+                    let row = &cov[i * PIXELS..(i + 1) * PIXELS];
+                    w[j * PIXELS + i] = row.iter().zip(col).map(|(a, b)| a * b).sum();
+                }
+            }
+            std::mem::swap(&mut v, &mut w);
+            orthonormalise(&mut v, q);
+        }
+        // Rayleigh-Ritz: H = V^T C V, eigenvectors rotate V
+        let mut cv = vec![0.0f64; q * PIXELS];
+        for j in 0..q {
+            for i in 0..PIXELS {
+                let row = &cov[i * PIXELS..(i + 1) * PIXELS];
+                cv[j * PIXELS + i] = row
+                    .iter()
+                    .zip(&v[j * PIXELS..(j + 1) * PIXELS])
+                    .map(|(a, b)| a * b)
+                    .sum();
+            }
+        }
+        let mut h = vec![0.0f64; q * q];
+        for a in 0..q {
+            for b in 0..q {
+                h[a * q + b] = v[a * PIXELS..(a + 1) * PIXELS]
+                    .iter()
+                    .zip(&cv[b * PIXELS..(b + 1) * PIXELS])
+                    .map(|(x, y)| x * y)
+                    .sum();
+            }
+        }
+        let (eig, vecs) = crate::compose::sym_eigen(&h, q);
+        let mut order: Vec<usize> = (0..q).collect();
+        order.sort_by(|&a, &b| eig[b].total_cmp(&eig[a]));
+        let mut basis = vec![0.0f32; PIXELS * k];
+        for (c, &e) in order.iter().take(k).enumerate() {
+            for i in 0..PIXELS {
+                let val: f64 = (0..q).map(|a| v[a * PIXELS + i] * vecs[a * q + e]).sum();
+                basis[i * k + c] = val as f32;
+            }
+        }
+        Ok(Self {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            basis,
+            var: order
+                .iter()
+                .take(k)
+                .map(|&e| eig[e].max(0.0) as f32)
+                .collect(),
+        })
+    }
+
+    /// Dimension `k`.
+    pub fn k(&self) -> usize {
+        self.var.len()
+    }
+
+    /// Coordinates `z = U^T (x - m)` of `images` (`n x 784`), `n x k` row-major.
+    pub fn project(&self, images: &[f32]) -> Vec<f32> {
+        let k = self.k();
+        let mut out = vec![0.0f32; images.len() / PIXELS * k];
+        for (r, z) in images.chunks(PIXELS).zip(out.chunks_mut(k)) {
+            for i in 0..PIXELS {
+                let d = r[i] - self.mean[i];
+                if d == 0.0 {
+                    continue;
+                }
+                let row = &self.basis[i * k..(i + 1) * k];
+                z.iter_mut().zip(row).for_each(|(zc, u)| *zc += d * u);
+            }
+        }
+        out
+    }
+
+    /// Images `m + U z` of coordinates `z` (`n x k`), `n x 784`.
+    pub fn reconstruct(&self, z: &[f32]) -> Vec<f32> {
+        let k = self.k();
+        let mut out = Vec::with_capacity(z.len() / k * PIXELS);
+        for zr in z.chunks(k) {
+            for i in 0..PIXELS {
+                let row = &self.basis[i * k..(i + 1) * k];
+                out.push(self.mean[i] + row.iter().zip(zr).map(|(u, v)| u * v).sum::<f32>());
+            }
+        }
+        out
+    }
+}
+
+/// Modified Gram-Schmidt (twice) on `q` column-major columns of length 784.
+fn orthonormalise(v: &mut [f64], q: usize) {
+    for _ in 0..2 {
+        for j in 0..q {
+            for p in 0..j {
+                let (head, tail) = v.split_at_mut(j * PIXELS);
+                let (vp, vj) = (&head[p * PIXELS..(p + 1) * PIXELS], &mut tail[..PIXELS]);
+                let d: f64 = vp.iter().zip(vj.iter()).map(|(a, b)| a * b).sum();
+                vj.iter_mut().zip(vp).for_each(|(b, a)| *b -= d * a);
+            }
+            let col = &mut v[j * PIXELS..(j + 1) * PIXELS];
+            let norm = col.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-300);
+            col.iter_mut().for_each(|a| *a /= norm);
+        }
+    }
+}
+
+/// `h / sqrt(mean_j h_j^2 + 1e-5)` per row (no gain): the pre-activation normalisation of the PCA
+/// variant's residual stream (without it the stream drifted negative and every SiLU died).
+fn rms_norm(h: &Tensor) -> candle_core::Result<Tensor> {
+    h.broadcast_div(
+        &h.sqr()?
+            .mean_keepdim(D::Minus1)?
+            .affine(1.0, 1e-5)?
+            .sqrt()?,
+    )
 }
 
 /// Width of the time embedding.
@@ -58,8 +251,17 @@ struct ResBlock {
 
 /// Noise-prediction network `eps_theta(x_t, t)` on flattened 28 x 28 images in `[-1, 1]`: time
 /// embedding MLP (width 128), input projection, residual SiLU blocks with a time bias, output projection,
-/// plus the parameter-free skip `sigma_t x_t` (the posterior-mean noise for standard-normal data).
-/// The score is `s_theta(x, t) = -eps_theta(x, t) / sigma_t`.
+/// plus a parameter-free skip. The score is `s_theta(x, t) = -eps_theta(x, t) / sigma_t`.
+///
+/// Pixel variant (`cfg.latent == 0`): the network sees `x_t` and the skip is `sigma_t x_t` (the
+/// posterior-mean noise for standard-normal data).
+///
+/// PCA variant (`cfg.latent = k > 0`): the data are modelled on the affine subspace `m + span(U)` of
+/// their top-`k` principal directions (buffers `pca.mean`, `pca.basis`, `pca.var`, not trained). With
+/// `r = x_t - alpha_t m` and `z = U^T r`, the exact noise prediction splits into
+/// `eps = (r - U z) / sigma_t + U eps_z(z, t)`: the complement part is exact for data on the subspace,
+/// and the network predicts `eps_z` from the preconditioned `z / sqrt(alpha_t^2 v + sigma_t^2)` with the
+/// Gaussian posterior-mean skip `sigma_t z / (alpha_t^2 v + sigma_t^2)` (`v` the PCA variances).
 pub struct ScoreNet {
     /// Shape.
     pub cfg: ScoreNetConfig,
@@ -69,6 +271,8 @@ pub struct ScoreNet {
     inp: Linear,
     blocks: Vec<ResBlock>,
     out: Linear,
+    /// `(basis (784, k), mean (1, 784), var (1, k))` of the PCA variant.
+    pca: Option<(Tensor, Tensor, Tensor)>,
 }
 
 impl ScoreNet {
@@ -85,19 +289,82 @@ impl ScoreNet {
                 })
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
+        let k = cfg.latent;
+        let io = if k > 0 { k } else { PIXELS };
+        let pca = if k > 0 {
+            let v = vb.pp("pca");
+            Some((
+                v.get_with_hints((PIXELS, k), "basis", candle_nn::Init::Const(0.0))?,
+                v.get_with_hints((1, PIXELS), "mean", candle_nn::Init::Const(0.0))?,
+                v.get_with_hints((1, k), "var", candle_nn::Init::Const(1.0))?,
+            ))
+        } else {
+            None
+        };
         Ok(Self {
             cfg,
             t1: candle_nn::linear(2 * cfg.n_freq, T_EMB, vb.pp("t1"))?,
             t2: candle_nn::linear(T_EMB, T_EMB, vb.pp("t2"))?,
             tin: candle_nn::linear(T_EMB, h, vb.pp("tin"))?,
-            inp: candle_nn::linear(PIXELS, h, vb.pp("inp"))?,
+            inp: candle_nn::linear(io, h, vb.pp("inp"))?,
             blocks,
-            out: candle_nn::linear(h, PIXELS, vb.pp("out"))?,
+            out: candle_nn::linear(h, io, vb.pp("out"))?,
+            pca,
         })
     }
 
     /// `eps_theta(x, t)` for `x` `(B, 784)` and `t` `(B, 1)`.
     pub fn eps(&self, x: &Tensor, t: &Tensor) -> candle_core::Result<Tensor> {
+        let Some((basis, mean, _)) = &self.pca else {
+            return self.eps_pixel(x, t);
+        };
+        let sigma = self.sigma(t)?;
+        let alpha = sigma.sqr()?.affine(-1.0, 1.0)?.sqrt()?;
+        let r = x.sub(&alpha.broadcast_mul(mean)?)?; // r = x - alpha m
+        let z = r.matmul(basis)?; // z = U^T r
+        let ez = self.eps_latent(&z, t)?;
+        // eps = (r - U z) / sigma + U eps_z = (r + U (sigma eps_z - z)) / sigma
+        let corr = ez.broadcast_mul(&sigma)?.sub(&z)?;
+        r.add(&corr.matmul(&basis.t()?)?)?.broadcast_div(&sigma)
+    }
+
+    /// Noise prediction `eps_z(z, t)` `(B, k)` in the PCA coordinates `z = U^T (x_t - alpha_t m)`
+    /// (`(B, k)`) of the PCA variant; an error for the pixel variant.
+    pub fn eps_latent(&self, z: &Tensor, t: &Tensor) -> candle_core::Result<Tensor> {
+        let Some((_, _, var)) = &self.pca else {
+            return Err(candle_core::Error::Msg(
+                "eps_latent needs the PCA variant".into(),
+            ));
+        };
+        let temb = self.time_embedding(t)?;
+        let s2 = self.sigma(t)?.sqr()?;
+        let a2 = s2.affine(-1.0, 1.0)?;
+        // denom = alpha^2 v + sigma^2: the variance of z_t for Gaussian data of variance v
+        let denom = var.broadcast_mul(&a2)?.broadcast_add(&s2)?;
+        let zin = z.div(&denom.sqrt()?)?;
+        let skip = z.broadcast_mul(&s2.sqrt()?)?.div(&denom)?;
+        let mut h = self.inp.forward(&zin)?.add(&self.tin.forward(&temb)?)?;
+        for b in &self.blocks {
+            let y =
+                b.l1.forward(&rms_norm(&h)?.silu()?)?
+                    .add(&b.tb.forward(&temb)?)?;
+            h = h.add(&b.l2.forward(&y.silu()?)?)?;
+        }
+        self.out.forward(&rms_norm(&h)?.silu()?)?.add(&skip)
+    }
+
+    fn time_embedding(&self, t: &Tensor) -> candle_core::Result<Tensor> {
+        self.t2
+            .forward(
+                &self
+                    .t1
+                    .forward(&time_features(t, self.cfg.n_freq)?)?
+                    .silu()?,
+            )?
+            .silu()
+    }
+
+    fn eps_pixel(&self, x: &Tensor, t: &Tensor) -> candle_core::Result<Tensor> {
         let temb = self
             .t2
             .forward(
@@ -328,11 +595,82 @@ pub fn randn<R: Rng>(rng: &mut R, rows: usize, cols: usize) -> Result<Tensor> {
     Ok(Tensor::from_vec(v, (rows, cols), &Device::Cpu)?)
 }
 
-/// Freshly initialised network of `kind` (seeded).
-pub fn fresh_score(seed: u64) -> Result<Loaded<ScoreNet>> {
-    build(ModelKind::Score, seed, |vb| {
-        ScoreNet::new(vb, ScoreNetConfig::default())
-    })
+/// Freshly initialised score network of shape `cfg` (seeded); for the PCA variant the buffers are
+/// set from `pca` (which must have `k = cfg.latent`); `None` sets a placeholder (the first `k` pixel
+/// axes, zero mean, unit variances) for a checkpoint to overwrite.
+pub fn fresh_score(seed: u64, cfg: ScoreNetConfig, pca: Option<&Pca>) -> Result<Loaded<ScoreNet>> {
+    let l = build(ModelKind::Score, seed, |vb| ScoreNet::new(vb, cfg))?;
+    let k = cfg.latent;
+    let placeholder;
+    let pca = match pca {
+        Some(p) => Some(p),
+        None if k > 0 => {
+            let mut basis = vec![0.0f32; PIXELS * k];
+            (0..k.min(PIXELS)).for_each(|c| basis[c * k + c] = 1.0);
+            placeholder = Pca {
+                mean: vec![0.0; PIXELS],
+                basis,
+                var: vec![1.0; k],
+            };
+            Some(&placeholder)
+        }
+        None => None,
+    };
+    if let Some(p) = pca {
+        if p.k() != cfg.latent {
+            return Err(crate::error::invalid(
+                "pca.k",
+                p.k(),
+                "must equal the network's latent dimension",
+            ));
+        }
+        let data = l
+            .vars
+            .data()
+            .lock()
+            .map_err(|_| ComposeError::NonFinite("poisoned VarMap lock".into()))?;
+        let set = |name: &str, v: &[f32], shape: (usize, usize)| -> Result<()> {
+            let var = data
+                .get(name)
+                .ok_or_else(|| crate::error::invalid("pca buffer", name, "missing"))?;
+            var.set(&Tensor::from_slice(v, shape, &Device::Cpu)?)?;
+            Ok(())
+        };
+        set("pca.basis", &p.basis, (PIXELS, p.k()))?;
+        set("pca.mean", &p.mean, (1, PIXELS))?;
+        set("pca.var", &p.var, (1, p.k()))?;
+    }
+    Ok(l)
+}
+
+/// The PCA buffers of a score network's variables (`None` for the pixel variant).
+pub fn pca_of(vars: &VarMap) -> Result<Option<Pca>> {
+    let data = vars
+        .data()
+        .lock()
+        .map_err(|_| ComposeError::NonFinite("poisoned VarMap lock".into()))?;
+    let get = |n: &str| -> Result<Option<Vec<f32>>> {
+        data.get(n)
+            .map(|v| Ok(v.as_tensor().flatten_all()?.to_vec1::<f32>()?))
+            .transpose()
+    };
+    Ok(
+        match (get("pca.basis")?, get("pca.mean")?, get("pca.var")?) {
+            (Some(basis), Some(mean), Some(var)) => Some(Pca { mean, basis, var }),
+            _ => None,
+        },
+    )
+}
+
+/// The variables an optimiser updates (everything but the `pca.*` buffers).
+pub fn trainable_vars(vars: &VarMap) -> Result<Vec<candle_core::Var>> {
+    let data = vars
+        .data()
+        .lock()
+        .map_err(|_| ComposeError::NonFinite("poisoned VarMap lock".into()))?;
+    let mut names: Vec<&String> = data.keys().filter(|n| !n.starts_with("pca.")).collect();
+    names.sort();
+    Ok(names.into_iter().map(|n| data[n].clone()).collect())
 }
 
 /// Freshly initialised objective classifier (seeded).
@@ -383,7 +721,7 @@ pub fn load_into<M>(loaded: &mut Loaded<M>, kind: ModelKind, path: &Path) -> Res
 
 /// The shipped score network (or the one at `path`).
 pub fn load_score(path: Option<&Path>) -> Result<Loaded<ScoreNet>> {
-    let mut l = fresh_score(0)?;
+    let mut l = fresh_score(0, ScoreNetConfig::default(), None)?;
     load_into(
         &mut l,
         ModelKind::Score,
@@ -451,9 +789,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// EMA decay of the saved weights (score network only; 0 disables).
     pub ema: f64,
-    /// Wall-clock budget in seconds (0: none). When set, the step count is cut after 50 steps to
-    /// what fits the budget at the measured speed (the learning-rate schedule follows the new count).
+    /// Wall-clock budget in seconds (0: none). When set, the step count is re-planned every 250 steps
+    /// (from step 50) to what fits the budget at the measured mean speed, capped at `steps` (the
+    /// learning-rate schedule follows the new count).
     pub time_budget_s: f64,
+    /// Write a checkpoint (EMA weights when `ema > 0`) every this many steps (0: never).
+    #[serde(default)]
+    pub checkpoint_every: usize,
 }
 
 impl TrainConfig {
@@ -467,6 +809,7 @@ impl TrainConfig {
                 seed: 11,
                 ema: 0.999,
                 time_budget_s: 0.0,
+                checkpoint_every: 0,
             },
             ModelKind::Objective => Self {
                 steps: 1_500,
@@ -475,6 +818,7 @@ impl TrainConfig {
                 seed: 21,
                 ema: 0.0,
                 time_budget_s: 0.0,
+                checkpoint_every: 0,
             },
             ModelKind::Eval => Self {
                 steps: 1_500,
@@ -483,6 +827,7 @@ impl TrainConfig {
                 seed: 31,
                 ema: 0.0,
                 time_budget_s: 0.0,
+                checkpoint_every: 0,
             },
         }
     }
@@ -591,6 +936,18 @@ impl FlatAdam {
         }
     }
 
+    /// Write the current (non-averaged) parameters back into the variables.
+    pub fn load_params(&self) -> Result<()> {
+        for (v, p) in self.vars.iter().zip(&self.params) {
+            v.set(&Tensor::from_slice(
+                p,
+                v.as_tensor().shape().clone(),
+                &Device::Cpu,
+            )?)?;
+        }
+        Ok(())
+    }
+
     /// Write the moving average into the variables.
     pub fn load_ema(&self) -> Result<()> {
         for (v, e) in self.vars.iter().zip(&self.ema) {
@@ -692,42 +1049,57 @@ pub fn accuracy<M: Module>(model: &M, images: &[f32], labels: &[u8]) -> Result<f
     Ok(pred.iter().zip(labels).filter(|(a, b)| a == b).count() as f64 / labels.len().max(1) as f64)
 }
 
-/// Train the score network by denoising score matching (noise prediction):
+/// Train the score network by denoising score matching (noise prediction, gradient norm clipped at 1):
 /// `t ~ U(t_min, 1)`, `x_t = alpha_t x_0 + sigma_t eps`, loss `mean |eps_theta(x_t, t) - eps|^2`.
-/// With `cfg.ema > 0` the EMA of the parameters is written into the model at the end.
+/// For the PCA variant the loss is taken in the PCA coordinates (`z_0 = U^T (x_0 - m)`,
+/// `z_t = alpha_t z_0 + sigma_t eps_k`, loss `mean |eps_z(z_t, t) - eps_k|^2`): the complement's
+/// prediction is exact for data on the subspace and has no parameters.
+/// With `cfg.ema > 0` the EMA of the parameters is written into the model at the end; with
+/// `cfg.checkpoint_every > 0` and `checkpoint` given, the (EMA) weights are saved there periodically.
 /// Returns the mean loss of the last 200 steps and the number of steps run.
 pub fn train_score(
     loaded: &Loaded<ScoreNet>,
     images: &[f32],
     sched: &VpSchedule,
     cfg: &TrainConfig,
+    checkpoint: Option<&Path>,
     mut progress: impl FnMut(usize, f64),
 ) -> Result<(f64, usize)> {
-    let n = images.len() / PIXELS;
     let mut cfg = *cfg;
+    let max_steps = cfg.steps;
     let start = std::time::Instant::now();
-    let mut opt = FlatAdam::new(loaded.vars.all_vars(), cfg.lr)?;
+    let mut opt = FlatAdam::new(trainable_vars(&loaded.vars)?, cfg.lr)?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let t_min = 1e-3f64;
+    // training targets: PCA coordinates for the PCA variant, pixels otherwise
+    let (data, dim) = match pca_of(&loaded.vars)? {
+        Some(p) if loaded.model.cfg.latent > 0 => (p.project(images), p.k()),
+        _ => (images.to_vec(), PIXELS),
+    };
+    let latent = dim != PIXELS;
+    let n = data.len() / dim;
     let mut recent = Vec::new();
     let mut step = 0;
+    let dev = Device::Cpu;
     while step < cfg.steps {
-        if step == 50 && cfg.time_budget_s > 0.0 {
-            let per_step = start.elapsed().as_secs_f64() / 50.0;
-            cfg.steps = cfg
-                .steps
-                .min((cfg.time_budget_s / per_step) as usize)
-                .max(51);
+        if cfg.time_budget_s > 0.0 && step >= 50 && step % 250 == 0 {
+            // re-plan the step count from the measured speed (the machine's load changes)
+            let elapsed = start.elapsed().as_secs_f64();
+            let left = ((cfg.time_budget_s - elapsed).max(0.0) * step as f64 / elapsed) as usize;
+            cfg.steps = max_steps.min(step + left).max(step + 1);
         }
-        let idx: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..n)).collect();
-        let x0 = batch_tensor(images, &idx)?;
+        let mut x0v = Vec::with_capacity(cfg.batch * dim);
+        for _ in 0..cfg.batch {
+            let i = rng.random_range(0..n);
+            x0v.extend_from_slice(&data[i * dim..(i + 1) * dim]);
+        }
+        let x0 = Tensor::from_vec(x0v, (cfg.batch, dim), &dev)?;
         let ts: Vec<f64> = (0..cfg.batch)
             .map(|_| t_min + (1.0 - t_min) * rng.random::<f64>())
             .collect();
         let a: Vec<f32> = ts.iter().map(|&t| sched.alpha(t) as f32).collect();
         let s: Vec<f32> = ts.iter().map(|&t| sched.sigma2(t).sqrt() as f32).collect();
-        let dev = Device::Cpu;
-        let eps = randn(&mut rng, cfg.batch, PIXELS)?;
+        let eps = randn(&mut rng, cfg.batch, dim)?;
         let at = Tensor::from_vec(a, (cfg.batch, 1), &dev)?;
         let st = Tensor::from_vec(s, (cfg.batch, 1), &dev)?;
         let xt = x0.broadcast_mul(&at)?.add(&eps.broadcast_mul(&st)?)?;
@@ -736,9 +1108,14 @@ pub fn train_score(
             (cfg.batch, 1),
             &dev,
         )?;
-        let loss = loaded.model.eps(&xt, &t)?.sub(&eps)?.sqr()?.mean_all()?;
+        let pred = if latent {
+            loaded.model.eps_latent(&xt, &t)?
+        } else {
+            loaded.model.eps(&xt, &t)?
+        };
+        let loss = pred.sub(&eps)?.sqr()?.mean_all()?;
         opt.lr = lr_at(&cfg, step);
-        opt.step(&loss.backward()?, None)?;
+        opt.step(&loss.backward()?, Some(1.0))?;
         if cfg.ema > 0.0 {
             opt.update_ema(cfg.ema);
         }
@@ -756,6 +1133,15 @@ pub fn train_score(
             progress(step, recent.iter().sum::<f64>() / recent.len() as f64);
         }
         step += 1;
+        if let Some(path) = checkpoint {
+            if cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step < cfg.steps {
+                if cfg.ema > 0.0 {
+                    opt.load_ema()?;
+                }
+                save(loaded, path)?;
+                opt.load_params()?;
+            }
+        }
     }
     if cfg.ema > 0.0 {
         opt.load_ema()?;
@@ -766,8 +1152,74 @@ pub fn train_score(
     ))
 }
 
+/// The reverse-time VP dynamics of one score network as an [`mfpid_sde::Drift`] in the runner's
+/// forward time `s = 1 - t`: `b(s, x) = beta x / 2 + beta s_theta(x, t)` on images (`784` values per
+/// particle, f64), with `s_theta = -eps_clipped / sigma_t` evaluated in f32 on each chunk.
+pub struct ScoreDrift<'a> {
+    net: &'a ScoreNet,
+    sched: VpSchedule,
+    /// First failure inside `eval` (which cannot return errors).
+    error: std::sync::Mutex<Option<String>>,
+}
+
+impl<'a> ScoreDrift<'a> {
+    /// Drift of `net` under `sched`.
+    pub fn new(net: &'a ScoreNet, sched: VpSchedule) -> Self {
+        Self {
+            net,
+            sched,
+            error: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The first error met while evaluating, if any.
+    pub fn finish(self) -> Result<()> {
+        match self.error.into_inner().ok().flatten() {
+            Some(e) => Err(ComposeError::NonFinite(format!("score drift: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn eval_chunk(&self, s: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        let t = 1.0 - s;
+        let b = x.len() / PIXELS;
+        let (beta, sigma) = (self.sched.beta(t), self.sched.sigma2(t).sqrt());
+        let xt = Tensor::from_vec(
+            x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            (b, PIXELS),
+            &Device::Cpu,
+        )?;
+        let tt = Tensor::full(t as f32, (b, 1), &Device::Cpu)?;
+        let eps = self
+            .net
+            .eps_clipped(&xt, &tt)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        for ((o, &xv), &e) in out.iter_mut().zip(x).zip(&eps) {
+            *o = 0.5 * beta * xv - beta * e as f64 / sigma; // beta x / 2 + beta s_theta
+        }
+        Ok(())
+    }
+}
+
+impl mfpid_sde::Drift for ScoreDrift<'_> {
+    fn dim(&self) -> usize {
+        PIXELS
+    }
+
+    fn eval(&self, s: f64, _first: usize, x: &[f64], out: &mut [f64], _scratch: &mut Vec<f64>) {
+        if let Err(e) = self.eval_chunk(s, x, out) {
+            out.iter_mut().for_each(|o| *o = f64::NAN);
+            if let Ok(mut slot) = self.error.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+}
+
 /// Unconditional samples of the score network: reverse-time Euler-Maruyama from `t = 1` to
-/// `t_end = 1e-3` in `steps` uniform steps, `n` images `(n x 784)` in the data space.
+/// `t_end = 1e-3` in `steps` uniform steps, integrated by the sde crate's ensemble runner with
+/// [`ScoreDrift`] (`Noise::ScalarTime(sqrt(beta(1 - s)))`); `n` images `(n x 784)` in the data space.
 pub fn sample_unconditional(
     net: &ScoreNet,
     sched: &VpSchedule,
@@ -775,21 +1227,161 @@ pub fn sample_unconditional(
     steps: usize,
     seed: u64,
 ) -> Result<Vec<f32>> {
-    let dev = Device::Cpu;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let grid = crate::vp::reverse_grid(steps, 1e-3)?;
-    let mut x = randn(&mut rng, n, PIXELS)?;
-    for w in grid.windows(2) {
-        let (t, dt) = (w[0], w[0] - w[1]);
-        let (beta, sigma) = (sched.beta(t), sched.sigma2(t).sqrt());
-        let tt = Tensor::full(t as f32, (n, 1), &dev)?;
-        let score = net.eps_clipped(&x, &tt)?.affine(-1.0 / sigma, 0.0)?;
-        // x += dt (beta x / 2 + beta s) + sqrt(beta dt) z
-        let z = randn(&mut rng, n, PIXELS)?;
-        x = x
-            .affine(1.0 + 0.5 * beta * dt, 0.0)?
-            .add(&score.affine(beta * dt, 0.0)?)?
-            .add(&z.affine((beta * dt).sqrt(), 0.0)?)?;
+    let mut ens = mfpid_sde::Ensemble::sample(n, PIXELS, seed, |rng, x| {
+        for v in x.iter_mut() {
+            *v = rng.sample(rand_distr::StandardNormal);
+        }
+    })?;
+    let grid = mfpid_sde::TimeGrid::uniform(0.0, 1.0 - 1e-3, steps)?;
+    let sch = *sched;
+    let noise =
+        mfpid_sde::Noise::ScalarTime(std::sync::Arc::new(move |s: f64| sch.beta(1.0 - s).sqrt()));
+    let mut drift = ScoreDrift::new(net, sch);
+    let cfg = mfpid_sde::RunConfig::new(mfpid_sde::Scheme::EulerMaruyama, seed ^ 0x5eed);
+    let ran = mfpid_sde::run(&mut drift, &noise, &grid, &mut ens, &cfg, &mut []);
+    drift.finish()?; // a network failure inside the drift first, then the runner's
+    ran?;
+    Ok(ens.into_vec().iter().map(|&v| v as f32).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` images `m + U_true z` on a 3-dimensional subspace (coordinates of variance 9, 4, 1).
+    fn subspace_data(n: usize) -> (Vec<f32>, Vec<f64>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let sd = [3.0f64, 2.0, 1.0];
+        // orthonormal directions: disjoint pixel supports, unit norm
+        let dirs: Vec<Vec<f64>> = (0..3)
+            .map(|c| {
+                (0..PIXELS)
+                    .map(|p| {
+                        if p % 3 == c {
+                            (3.0 / PIXELS as f64).sqrt()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mean: Vec<f64> = (0..PIXELS).map(|p| ((p % 7) as f64 - 3.0) / 10.0).collect();
+        let mut x = Vec::with_capacity(n * PIXELS);
+        for _ in 0..n {
+            let z: Vec<f64> = sd
+                .iter()
+                .map(|s| s * rng.sample::<f64, _>(rand_distr::StandardNormal))
+                .collect();
+            for p in 0..PIXELS {
+                x.push((mean[p] + (0..3).map(|c| dirs[c][p] * z[c]).sum::<f64>()) as f32);
+            }
+        }
+        (x, mean)
     }
-    Ok(x.flatten_all()?.to_vec1::<f32>()?)
+
+    #[test]
+    fn pca_finds_the_subspace_and_its_variances() {
+        let (x, _) = subspace_data(400);
+        let pca = Pca::fit(&x, 3).unwrap();
+        let k = 3;
+        for a in 0..k {
+            for b in 0..k {
+                let d: f64 = (0..PIXELS)
+                    .map(|i| pca.basis[i * k + a] as f64 * pca.basis[i * k + b] as f64)
+                    .sum();
+                assert!(
+                    (d - if a == b { 1.0 } else { 0.0 }).abs() < 1e-5,
+                    "{a} {b} {d}"
+                );
+            }
+        }
+        // the sample variances of the projected coordinates are the reported ones
+        let z = pca.project(&x);
+        for c in 0..k {
+            let v: f64 = z.chunks(k).map(|r| (r[c] as f64).powi(2)).sum::<f64>() / 400.0;
+            assert!(
+                (v - pca.var[c] as f64).abs() < 1e-3 * v,
+                "{v} {}",
+                pca.var[c]
+            );
+        }
+        assert!(pca.var[0] > pca.var[1] && pca.var[1] > pca.var[2]);
+        assert!((pca.var[0] / pca.var[2] - 9.0).abs() < 3.0);
+        // data on the subspace reconstruct exactly
+        let rec = pca.reconstruct(&z);
+        let err = rec
+            .iter()
+            .zip(&x)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-4, "{err}");
+        assert!(Pca::fit(&x, 0).is_err() && Pca::fit(&x[..10], 2).is_err());
+    }
+
+    #[test]
+    fn pca_network_with_zero_output_is_the_exact_gaussian_posterior() {
+        // data m + U z, z ~ N(0, diag v): E[eps | x_t] = (r - U z)/sigma + U sigma z / (alpha^2 v + sigma^2)
+        let (x, _) = subspace_data(400);
+        let pca = Pca::fit(&x, 3).unwrap();
+        let cfg = ScoreNetConfig {
+            hidden: 16,
+            blocks: 1,
+            n_freq: 4,
+            latent: 3,
+        };
+        let l = fresh_score(1, cfg, Some(&pca)).unwrap();
+        for (name, v) in l.vars.data().lock().unwrap().iter() {
+            if name.starts_with("out.") {
+                v.set(&v.as_tensor().zeros_like().unwrap()).unwrap();
+            }
+        }
+        let sched = VpSchedule::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let xt: Vec<f32> = (0..2 * PIXELS)
+            .map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal))
+            .collect();
+        for t in [0.05f64, 0.3, 0.9] {
+            let (alpha, sigma) = (sched.alpha(t), sched.sigma2(t).sqrt());
+            let eps = l
+                .model
+                .eps(
+                    &Tensor::from_slice(&xt, (2, PIXELS), &Device::Cpu).unwrap(),
+                    &Tensor::full(t as f32, (2, 1), &Device::Cpu).unwrap(),
+                )
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for (row, er) in xt.chunks(PIXELS).zip(eps.chunks(PIXELS)) {
+                let r: Vec<f64> = (0..PIXELS)
+                    .map(|i| row[i] as f64 - alpha * pca.mean[i] as f64)
+                    .collect();
+                let z: Vec<f64> = (0..3)
+                    .map(|c| {
+                        (0..PIXELS)
+                            .map(|i| pca.basis[i * 3 + c] as f64 * r[i])
+                            .sum()
+                    })
+                    .collect();
+                for i in 0..PIXELS {
+                    let uz: f64 = (0..3).map(|c| pca.basis[i * 3 + c] as f64 * z[c]).sum();
+                    let post: f64 = (0..3)
+                        .map(|c| {
+                            let v = pca.var[c] as f64;
+                            pca.basis[i * 3 + c] as f64 * sigma * z[c]
+                                / (alpha * alpha * v + sigma * sigma)
+                        })
+                        .sum();
+                    let want = (r[i] - uz) / sigma + post;
+                    assert!(
+                        (er[i] as f64 - want).abs() < 2e-3 * (1.0 + want.abs()),
+                        "t {t} pixel {i}: {} vs {want}",
+                        er[i]
+                    );
+                }
+            }
+        }
+    }
 }

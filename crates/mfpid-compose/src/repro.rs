@@ -25,6 +25,9 @@ pub struct MnistRunConfig {
     pub sample_steps: usize,
     /// CDPS guidance weight (reference 100).
     pub cdps_w: f64,
+    /// Further CDPS weights, each an extra row `cdps_w<w>` (for comparisons at matched control energy).
+    #[serde(default)]
+    pub cdps_extra_w: Vec<f64>,
     /// CMAD-joint settings (CMAD-fictitious uses the same with `fictitious_inner`).
     pub cmad: MnistCmadConfig,
     /// Optimiser steps per agent turn of CMAD-fictitious.
@@ -42,6 +45,7 @@ impl MnistRunConfig {
             n_samples: 1024,
             sample_steps: 250,
             cdps_w: 100.0,
+            cdps_extra_w: Vec::new(),
             cmad: MnistCmadConfig {
                 iters: 300,
                 ..MnistCmadConfig::default()
@@ -59,6 +63,7 @@ impl MnistRunConfig {
             n_samples: 16,
             sample_steps: 25,
             cdps_w: 100.0,
+            cdps_extra_w: Vec::new(),
             cmad: MnistCmadConfig {
                 batch: 4,
                 iters: 2,
@@ -134,9 +139,26 @@ pub fn compose_mnist(
         let real_f = eval_features(&eval.model, &real)?;
         for &n in &cfg.n_agents {
             let problem = MnistProblem::new(&score, &objective.model, digit, n)?;
-            for method in ["base", "cdps", "cmad_joint", "cmad_fictitious"] {
+            let mut methods: Vec<String> = ["base", "cdps", "cmad_joint", "cmad_fictitious"]
+                .iter()
+                .map(|m| m.to_string())
+                .collect();
+            methods.extend(cfg.cdps_extra_w.iter().map(|w| format!("cdps_w{w}")));
+            for (mi, method) in methods.iter().enumerate() {
+                let method = method.as_str();
                 let t0 = Instant::now();
                 let (out, train_loss): (RunOutput, f64) = match method {
+                    _ if mi >= 4 => (
+                        problem.sample(
+                            &Steer::Cdps {
+                                w: cfg.cdps_extra_w[mi - 4],
+                            },
+                            cfg.n_samples,
+                            cfg.sample_steps,
+                            cfg.seed,
+                        )?,
+                        f64::NAN,
+                    ),
                     "base" => (
                         problem.sample(&Steer::Base, cfg.n_samples, cfg.sample_steps, cfg.seed)?,
                         f64::NAN,
@@ -288,30 +310,76 @@ pub fn retrain_requested() -> bool {
         .unwrap_or(false)
 }
 
-/// Retrain the objective classifier, the evaluation classifier and the score network with their
-/// reference settings on the fixed train split and write them to the shipped paths (the same as the
-/// three `--example train` commands). Returns the classifiers' test accuracies.
-pub fn retrain_all(mut progress: impl FnMut(&str, usize, f64)) -> Result<(f64, f64)> {
+/// Retrain the objective classifier, the evaluation classifier and the score network on the fixed
+/// train split and write them into `dir` (the shipped directory is [`nn::weights_dir`]).
+/// `quick`: 20 optimiser steps each (a smoke test of the pipeline, useless networks); otherwise
+/// the reference settings of [`nn::TrainConfig::reference`] (the same as the three
+/// `--example train` commands). Returns the classifiers' test accuracies.
+pub fn retrain_all(
+    quick: bool,
+    dir: &Path,
+    mut progress: impl FnMut(&str, usize, f64),
+) -> Result<(f64, f64)> {
     let data = Mnist::load(&Mnist::default_dir())?;
     let (train, test) = data.split(N_TEST)?;
     let (xtr, xte) = (train.images_pm1(), test.images_pm1());
-    let cfg = nn::TrainConfig::reference(nn::ModelKind::Objective);
+    let cfg_of = |k: nn::ModelKind| {
+        let mut c = nn::TrainConfig::reference(k);
+        if quick {
+            c.steps = 20;
+            c.batch = c.batch.min(64);
+        }
+        c
+    };
+    let cfg = cfg_of(nn::ModelKind::Objective);
     let m = nn::fresh_objective(cfg.seed)?;
     nn::train_classifier(&m, &xtr, &train.labels, &cfg, |s, l| {
         progress("objective", s, l)
     })?;
     let acc_o = nn::accuracy(&m.model, &xte, &test.labels)?;
-    nn::save(&m, &nn::ModelKind::Objective.default_path())?;
-    let cfg = nn::TrainConfig::reference(nn::ModelKind::Eval);
+    nn::save(&m, &dir.join(nn::ModelKind::Objective.file_name()))?;
+    let cfg = cfg_of(nn::ModelKind::Eval);
     let m = nn::fresh_eval(cfg.seed)?;
     nn::train_classifier(&m, &xtr, &train.labels, &cfg, |s, l| progress("eval", s, l))?;
     let acc_e = nn::accuracy(&m.model, &xte, &test.labels)?;
-    nn::save(&m, &nn::ModelKind::Eval.default_path())?;
-    let cfg = nn::TrainConfig::reference(nn::ModelKind::Score);
-    let m = nn::fresh_score(cfg.seed)?;
-    nn::train_score(&m, &xtr, &VpSchedule::default(), &cfg, |s, l| {
+    nn::save(&m, &dir.join(nn::ModelKind::Eval.file_name()))?;
+    let cfg = cfg_of(nn::ModelKind::Score);
+    let net = ScoreNetConfig::default();
+    let pca = nn::Pca::fit(&xtr, net.latent)?;
+    let m = nn::fresh_score(cfg.seed, net, Some(&pca))?;
+    nn::train_score(&m, &xtr, &VpSchedule::default(), &cfg, None, |s, l| {
         progress("score", s, l)
     })?;
-    nn::save(&m, &nn::ModelKind::Score.default_path())?;
+    nn::save(&m, &dir.join(nn::ModelKind::Score.file_name()))?;
     Ok((acc_o, acc_e))
+}
+
+/// What the MNIST entries do for `--retrain`: retrain once per process (the first call; later calls
+/// return the same directory) and return the directory the entry must load its networks from.
+/// Full mode overwrites the shipped weights; quick mode trains throw-away networks into
+/// `quick_dir` and leaves the shipped files alone.
+pub fn retrain_for_entry(
+    quick: bool,
+    quick_dir: &Path,
+    progress: impl FnMut(&str, usize, f64),
+) -> Result<std::path::PathBuf> {
+    static DONE: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+    let mut done = DONE
+        .lock()
+        .map_err(|_| crate::ComposeError::NonFinite("poisoned retrain lock".into()))?;
+    if let Some(d) = done.as_ref() {
+        if !quick {
+            return Ok(d.clone());
+        }
+    }
+    let dir = if quick {
+        quick_dir.to_path_buf()
+    } else {
+        nn::weights_dir()
+    };
+    retrain_all(quick, &dir, progress)?;
+    if !quick {
+        *done = Some(dir.clone());
+    }
+    Ok(dir)
 }

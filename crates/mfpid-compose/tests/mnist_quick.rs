@@ -104,3 +104,34 @@ fn missing_or_corrupt_weights_name_the_file_and_the_command() {
     assert!(matches!(e, ComposeError::Weights { .. }), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn quick_retrain_writes_usable_networks_and_leaves_the_shipped_ones() {
+    let dir = std::env::temp_dir().join(format!("mfpid-compose-retrain-{}", std::process::id()));
+    let shipped = |k: ModelKind| std::fs::read(k.default_path()).unwrap_or_default();
+    let before: Vec<Vec<u8>> = [ModelKind::Score, ModelKind::Objective, ModelKind::Eval]
+        .into_iter()
+        .map(shipped)
+        .collect();
+    let mut seen = Vec::new();
+    let d = mfpid_compose::repro::retrain_for_entry(true, &dir, |net, _, _| {
+        if !seen.contains(&net.to_string()) {
+            seen.push(net.to_string());
+        }
+    })
+    .unwrap();
+    assert_eq!(d, dir);
+    assert_eq!(seen, ["objective", "eval", "score"]);
+    let (r, images) = mfpid_compose::repro::compose_unconditional(8, 5, 1, Some(&dir)).unwrap();
+    assert_eq!(images.len(), 8 * 784);
+    assert_eq!(r.counts.iter().sum::<usize>(), 8);
+    let after: Vec<Vec<u8>> = [ModelKind::Score, ModelKind::Objective, ModelKind::Eval]
+        .into_iter()
+        .map(shipped)
+        .collect();
+    assert!(
+        before == after,
+        "quick retraining must not touch the shipped weights"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -18,20 +18,27 @@ pub const ENTRY: Entry = Entry {
 };
 
 fn run(ctx: &Ctx) -> Result<Outcome> {
-    if mfpid_compose::repro::retrain_requested() {
-        // MFPID_COMPOSE_RETRAIN=1: retrain the three networks and overwrite the shipped weights
-        mfpid_compose::repro::retrain_all(|net, step, loss| {
-            if step % 1000 == 0 {
-                eprintln!("retrain {net}: step {step} loss {loss:.4}");
-            }
-        })?;
-    }
+    // --retrain (or MFPID_COMPOSE_RETRAIN=1): retrain the three networks first; full mode
+    // overwrites the shipped weights, quick mode trains throw-away ones under the output directory
+    let weights = if ctx.retrain || mfpid_compose::repro::retrain_requested() {
+        Some(mfpid_compose::repro::retrain_for_entry(
+            ctx.quick,
+            &ctx.dir.join("weights"),
+            |net, step, loss| {
+                if step % 1000 == 0 {
+                    eprintln!("retrain {net}: step {step} loss {loss:.4}");
+                }
+            },
+        )?)
+    } else {
+        None
+    };
     let cfg = if ctx.quick {
         MnistRunConfig::quick(ctx.seed)
     } else {
         MnistRunConfig::full(ctx.seed)
     };
-    let (rows, grids) = compose_mnist(&cfg, None)?;
+    let (rows, grids) = compose_mnist(&cfg, weights.as_deref())?;
     let mut table = Table::new(&[
         "digit",
         "n_agents",

@@ -16,16 +16,23 @@ pub const ENTRY: Entry = Entry {
 };
 
 fn run(ctx: &Ctx) -> Result<Outcome> {
-    if mfpid_compose::repro::retrain_requested() {
-        // MFPID_COMPOSE_RETRAIN=1: retrain the three networks and overwrite the shipped weights
-        mfpid_compose::repro::retrain_all(|net, step, loss| {
-            if step % 1000 == 0 {
-                eprintln!("retrain {net}: step {step} loss {loss:.4}");
-            }
-        })?;
-    }
+    // --retrain (or MFPID_COMPOSE_RETRAIN=1): retrain the three networks first; full mode
+    // overwrites the shipped weights, quick mode trains throw-away ones under the output directory
+    let weights = if ctx.retrain || mfpid_compose::repro::retrain_requested() {
+        Some(mfpid_compose::repro::retrain_for_entry(
+            ctx.quick,
+            &ctx.dir.join("weights"),
+            |net, step, loss| {
+                if step % 1000 == 0 {
+                    eprintln!("retrain {net}: step {step} loss {loss:.4}");
+                }
+            },
+        )?)
+    } else {
+        None
+    };
     let (n, steps) = if ctx.quick { (16, 100) } else { (1024, 500) };
-    let (res, images) = compose_unconditional(n, steps, ctx.seed, None)?;
+    let (res, images) = compose_unconditional(n, steps, ctx.seed, weights.as_deref())?;
     let mut table = Table::new(&["class", "count", "mean_confidence"]);
     for k in 0..10 {
         table.push(vec![

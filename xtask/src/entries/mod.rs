@@ -37,6 +37,8 @@ pub struct Ctx<'a> {
     pub seed: u64,
     /// Directory to write figures and extra files into (renamed into place on success).
     pub dir: &'a Path,
+    /// `--retrain`: retrain networks otherwise loaded from shipped weights, and overwrite them.
+    pub retrain: bool,
 }
 
 /// What an entry returns; the harness writes `table.csv` and `record.json` from it.
