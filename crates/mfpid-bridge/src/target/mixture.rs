@@ -339,48 +339,48 @@ impl GaussianMixture {
 fn squared_distances(mu: &[f64], means: &[f64], d: usize, q: &mut [f64]) {
     let mu = &mu[..d];
     let mut rows = means.chunks_exact(d);
-    let mut out = q.chunks_mut(4);
-    for qs in out.by_ref() {
-        match qs.len() {
-            4 => {
-                let (r0, r1, r2, r3) = match (rows.next(), rows.next(), rows.next(), rows.next()) {
-                    (Some(a), Some(b), Some(c), Some(e)) => (a, b, c, e),
-                    _ => return,
+    for qs in q.chunks_mut(4) {
+        match qs {
+            [q0, q1, q2, q3] => {
+                let (Some(r0), Some(r1), Some(r2), Some(r3)) =
+                    (rows.next(), rows.next(), rows.next(), rows.next())
+                else {
+                    return;
                 };
-                let (r0, r1, r2, r3) = (&r0[..d], &r1[..d], &r2[..d], &r3[..d]);
-                let mut acc = [0.0f64; 4];
-                for j in 0..d {
-                    let a = mu[j];
-                    let e = [a - r0[j], a - r1[j], a - r2[j], a - r3[j]];
-                    for (s, v) in acc.iter_mut().zip(e) {
-                        *s += v * v;
-                    }
+                // scalar accumulators (kept in registers at every optimisation level)
+                let (mut s0, mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0, 0.0);
+                for ((&a, (&b0, &b1)), (&b2, &b3)) in
+                    mu.iter().zip(r0.iter().zip(r1)).zip(r2.iter().zip(r3))
+                {
+                    let (e0, e1, e2, e3) = (a - b0, a - b1, a - b2, a - b3);
+                    s0 += e0 * e0;
+                    s1 += e1 * e1;
+                    s2 += e2 * e2;
+                    s3 += e3 * e3;
                 }
-                qs.copy_from_slice(&acc);
+                (*q0, *q1, *q2, *q3) = (s0, s1, s2, s3);
             }
-            2 | 3 => {
-                let (r0, r1) = match (rows.next(), rows.next()) {
-                    (Some(a), Some(b)) => (&a[..d], &b[..d]),
-                    _ => return,
+            [q0, q1, rest @ ..] => {
+                let (Some(r0), Some(r1)) = (rows.next(), rows.next()) else {
+                    return;
                 };
-                let mut acc = [0.0f64; 2];
-                for j in 0..d {
-                    let a = mu[j];
-                    let e = [a - r0[j], a - r1[j]];
-                    for (s, v) in acc.iter_mut().zip(e) {
-                        *s += v * v;
-                    }
+                let (mut s0, mut s1) = (0.0, 0.0);
+                for (&a, (&b0, &b1)) in mu.iter().zip(r0.iter().zip(r1)) {
+                    let (e0, e1) = (a - b0, a - b1);
+                    s0 += e0 * e0;
+                    s1 += e1 * e1;
                 }
-                qs[..2].copy_from_slice(&acc);
-                if let (Some(q2), Some(r2)) = (qs.get_mut(2), rows.next()) {
+                (*q0, *q1) = (s0, s1);
+                if let (Some(q2), Some(r2)) = (rest.first_mut(), rows.next()) {
                     *q2 = squared_distance(mu, r2);
                 }
             }
-            _ => {
+            [q0] => {
                 if let Some(r0) = rows.next() {
-                    qs[0] = squared_distance(mu, r0);
+                    *q0 = squared_distance(mu, r0);
                 }
             }
+            [] => {}
         }
     }
 }
@@ -487,9 +487,10 @@ impl Target for GaussianMixture {
     ///
     /// Isotropic and diagonal covariances take two passes over the components (log-weights, then
     /// the weighted sum of `m̃_k` formed on the fly), skipping components whose weight relative to
-    /// the largest underflows to zero; full covariances store `m̃_k` (the `O(d^2)` solve is needed
-    /// for the weight anyway). All paths give the same floating-point result as forming every
-    /// `m̃_k` and soft-max combining them.
+    /// the largest is below `e^-40` (their contribution is below the rounding of the result, see
+    /// `EXP_NEGLIGIBLE`); full covariances store `m̃_k` (the `O(d^2)` solve is needed for the
+    /// weight anyway). Each sum is taken in the same order as forming every `m̃_k` and soft-max
+    /// combining them, so the paths agree to rounding.
     fn probe_mean(&self, mu: &[f64], _particle: usize, out: &mut [f64], work: &mut [f64]) {
         let (d, n) = (self.d, self.n);
         let mu = &mu[..d];

@@ -86,17 +86,21 @@ pub(crate) fn normalised_log_weights(w: &[f64]) -> Result<Vec<f64>> {
     Ok(w.iter().map(|x| (x / sum).ln()).collect())
 }
 
-/// Below this log-weight difference to the largest one, `exp` underflows to exactly `+0` in f64
-/// (`exp(x) = 0` for `x < ln(2^-1075) ≈ -745.13`), so skipping the component leaves every sum
-/// bit-for-bit unchanged while avoiding libm's slow underflow path.
-pub(crate) const EXP_UNDERFLOW: f64 = -746.0;
+/// Components whose log-weight lies more than 40 below the largest are skipped in the soft-max
+/// sums. Their weight relative to the largest is below `e^-40 ≈ 4.2e-18 < 2^-54`, so adding it to
+/// the weight sum (`>= 1`) cannot change that sum in f64, and its share of the weighted mean is at
+/// most `4.2e-18 |m̃_k|` in absolute terms, below the rounding of the mean itself except where a
+/// coordinate of the mean is itself within ~1e-17 of zero. Below `-745.13` `exp` underflows to
+/// exactly `0` anyway (and takes libm's slow underflow path, which the skip avoids); the cut at
+/// `-40` also saves the regular `exp` calls on components that cannot matter.
+pub(crate) const EXP_NEGLIGIBLE: f64 = -40.0;
 
-/// `exp(e)` for a log-weight difference `e = l - max(l) <= 0`, with the two exact shortcuts used by
-/// the softmax loops: `None` where the weight underflows to `+0` (skip the component: identical
-/// sums), `1` at the maximum (`exp(0) = 1` exactly). NaN goes through `exp` (stays NaN).
+/// `exp(e)` for a log-weight difference `e = l - max(l) <= 0`, with the two shortcuts used by the
+/// softmax loops: `None` for a negligible component (`e < EXP_NEGLIGIBLE`: skip it), `1` at the
+/// maximum (`exp(0) = 1` exactly). NaN goes through `exp` (stays NaN).
 #[inline]
 pub(crate) fn relative_weight(e: f64) -> Option<f64> {
-    if e < EXP_UNDERFLOW {
+    if e < EXP_NEGLIGIBLE {
         None
     } else if e == 0.0 {
         Some(1.0)
@@ -106,8 +110,8 @@ pub(crate) fn relative_weight(e: f64) -> Option<f64> {
 }
 
 /// Softmax-combine: given log-weights `l` (length n) and rows `rows` (n x d), write the weighted
-/// mean into `out`. Entries with `l = -inf` (or so far below the maximum that their weight
-/// underflows to zero) get zero weight.
+/// mean into `out`. Entries with `l = -inf`, or more than 40 below the maximum (weight below
+/// `4.2e-18` of the largest, see [`EXP_NEGLIGIBLE`]), get zero weight.
 pub(crate) fn softmax_combine(l: &mut [f64], rows: &[f64], d: usize, out: &mut [f64]) {
     let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     out.iter_mut().for_each(|o| *o = 0.0);
