@@ -82,6 +82,10 @@ pub enum EnergyError {
     /// The ensemble simulation failed.
     #[error("simulation: {0}")]
     Sde(#[from] SdeError),
+    /// The run was stopped through its cancellation flag (see
+    /// [`crate::Experiment::run_observed_cancellable`]); no result was produced.
+    #[error("cancelled before the run finished")]
+    Cancelled,
 }
 
 /// Convenience alias.

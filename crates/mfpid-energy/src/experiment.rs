@@ -1,11 +1,12 @@
 //! Running methods on a fleet: one sampled set of agents and one Brownian seed shared by every
 //! method (common random numbers), so differences between methods are measured on the same fleet.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use mfpid_bridge::{Bridge, Protocol};
 use mfpid_sde::observe::{blocked_sum, ControlEnergy, Moments, Observer, StepView};
-use mfpid_sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
+use mfpid_sde::{run, Drift, DriftError, Ensemble, Noise, RunConfig, Scheme, SdeError, TimeGrid};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EnergyError, Result};
@@ -211,12 +212,53 @@ impl Experiment {
         rec: &Recording,
         extra: &mut [&mut dyn Observer],
     ) -> Result<MethodRun> {
+        self.run_inner(method, rec, extra, None)
+    }
+
+    /// [`Experiment::run_observed`] that stops early when `cancel` becomes `true`: the flag is read
+    /// (relaxed) before the run and once per time step, and a set flag ends the run with
+    /// [`EnergyError::Cancelled`]. A run that is not cancelled gives exactly the result of
+    /// [`Experiment::run_observed`].
+    ///
+    /// ```
+    /// use std::sync::atomic::AtomicBool;
+    /// use mfpid_energy::{scenario, EnergyError, Experiment, Method, Recording, Settings};
+    /// let exp = Experiment::new(scenario::b_nd(2)?.fleet, Settings::paper(64).with_steps(40))?;
+    /// let stop = AtomicBool::new(true);
+    /// let r = exp.run_observed_cancellable(&Method::mean_field(), &Recording::default(), &mut [], &stop);
+    /// assert!(matches!(r, Err(EnergyError::Cancelled)));
+    /// # Ok::<(), EnergyError>(())
+    /// ```
+    pub fn run_observed_cancellable(
+        &self,
+        method: &Method,
+        rec: &Recording,
+        extra: &mut [&mut dyn Observer],
+        cancel: &AtomicBool,
+    ) -> Result<MethodRun> {
+        self.run_inner(method, rec, extra, Some(cancel))
+    }
+
+    fn run_inner(
+        &self,
+        method: &Method,
+        rec: &Recording,
+        extra: &mut [&mut dyn Observer],
+        cancel: Option<&AtomicBool>,
+    ) -> Result<MethodRun> {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(EnergyError::Cancelled);
+        }
         let t0 = Instant::now();
         let (d, b) = (self.fleet.dim(), self.agents.len());
         let protocol = self.protocol(method)?;
-        let mut bridge = Bridge::new(&protocol, self.fleet.p_tar().clone())?
+        let bridge = Bridge::new(&protocol, self.fleet.p_tar().clone())?
             .with_eps(self.settings.eps)?
             .with_starts(self.agents.x.clone())?;
+        let mut drift = Cancellable {
+            inner: bridge,
+            cancel,
+        };
         let mut ens = Ensemble::from_vec(b, d, self.agents.x.clone())?;
         let cfg = RunConfig {
             scheme: Scheme::EulerMaruyama,
@@ -240,13 +282,19 @@ impl Experiment {
                 obs.push(&mut **o);
             }
             run(
-                &mut bridge,
+                &mut drift,
                 &Noise::Scalar(1.0),
                 &self.grid,
                 &mut ens,
                 &cfg,
                 &mut obs,
-            )?;
+            )
+            .map_err(|e| match e {
+                SdeError::Prepare { source, .. } if source.is::<CancelMark>() => {
+                    EnergyError::Cancelled
+                }
+                other => EnergyError::Sde(other),
+            })?;
         }
         let x1 = ens.into_vec();
         let terminal = TerminalLaw::assess(&self.fleet, &x1)?;
@@ -276,6 +324,42 @@ impl Experiment {
             final_states: rec.keep_final.then_some(x1),
             wall_s: t0.elapsed().as_secs_f64(),
         })
+    }
+}
+
+/// Marker error a [`Cancellable`] drift returns from `prepare` once its flag is set.
+#[derive(Debug)]
+struct CancelMark;
+
+impl std::fmt::Display for CancelMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+
+impl std::error::Error for CancelMark {}
+
+/// A drift that reads a cancellation flag in `prepare` (serial, once per time step) and otherwise
+/// forwards to `inner` unchanged.
+struct Cancellable<'a, D> {
+    inner: D,
+    cancel: Option<&'a AtomicBool>,
+}
+
+impl<D: Drift> Drift for Cancellable<'_, D> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn prepare(&mut self, t: f64) -> std::result::Result<(), DriftError> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Box::new(CancelMark));
+        }
+        self.inner.prepare(t)
+    }
+
+    fn eval(&self, t: f64, first: usize, x: &[f64], out: &mut [f64], scratch: &mut Vec<f64>) {
+        self.inner.eval(t, first, x, out, scratch)
     }
 }
 
@@ -363,7 +447,28 @@ impl Comparison {
         methods: &[Method],
         rec: &Recording,
     ) -> Result<Vec<Self>> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        Self::batch(jobs, methods, rec, None)
+    }
+
+    /// [`Comparison::run_batch`] that stops when `cancel` becomes `true`: runs in progress end at
+    /// their next time step, no further run starts, and the result is [`EnergyError::Cancelled`].
+    /// Without cancellation the result is exactly that of [`Comparison::run_batch`].
+    pub fn run_batch_cancellable(
+        jobs: Vec<(Fleet, Settings)>,
+        methods: &[Method],
+        rec: &Recording,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Self>> {
+        Self::batch(jobs, methods, rec, Some(cancel))
+    }
+
+    fn batch(
+        jobs: Vec<(Fleet, Settings)>,
+        methods: &[Method],
+        rec: &Recording,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Vec<Self>> {
+        use std::sync::atomic::AtomicUsize;
         use std::sync::Mutex;
         let exps = jobs
             .into_iter()
@@ -387,7 +492,7 @@ impl Comparison {
                 scope.spawn(|| loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(j, m)) = pairs.get(k) else { break };
-                    let r = exps[j].run(&methods[m], rec);
+                    let r = exps[j].run_inner(&methods[m], rec, &mut [], cancel);
                     let mut guard = slots.lock().unwrap_or_else(|e| e.into_inner());
                     guard[k] = Some(r);
                 });

@@ -120,7 +120,11 @@ pub fn k_fleet(k: usize) -> Result<Scenario> {
         }
     };
     let weights: Vec<f64> = (0..k).map(|i| (k - i) as f64).collect();
-    let tar: Vec<f64> = (0..k).flat_map(|i| vec![lin(i); d]).collect();
+    // row i of the K x d means: lin(i) in every zone
+    let mut tar = Vec::with_capacity(k * d);
+    for i in 0..k {
+        tar.resize(tar.len() + d, lin(i));
+    }
     let inn: Vec<f64> = tar.iter().map(|m| m + 4.0).collect();
     let fleet = Fleet::new(
         Law::isotropic(d, weights.clone(), inn, &vec![0.65; k]),

@@ -158,10 +158,15 @@ impl ThermalLayer {
     /// 26.5 ± 0.6 °C in every zone; recovery targets 22.5 ± 0.15 °C and 24.0 ± 0.25 °C.
     pub fn example_fleet() -> (CelsiusLaw, CelsiusLaw) {
         let d = 4;
-        let law = |a: f64, b: f64, sa: f64, sb: f64| CelsiusLaw {
-            weights: vec![0.6, 0.4],
-            means_c: [vec![a; d], vec![b; d]].concat(),
-            std_c: vec![sa, sb],
+        let law = |a: f64, b: f64, sa: f64, sb: f64| {
+            // row-major 2 x d: `a` in every zone of component 0, `b` in every zone of component 1
+            let mut means_c = vec![a; 2 * d];
+            means_c[d..].fill(b);
+            CelsiusLaw {
+                weights: vec![0.6, 0.4],
+                means_c,
+                std_c: vec![sa, sb],
+            }
         };
         (law(24.5, 26.5, 0.4, 0.6), law(22.5, 24.0, 0.15, 0.25))
     }

@@ -151,3 +151,58 @@ fn batch_equals_sequential() {
         }
     }
 }
+
+/// The cancellable runs: a flag that stays `false` changes nothing (same energies to the bit); a
+/// flag raised during step 10 (by an observer, so deterministically) ends the run at the next step
+/// with `EnergyError::Cancelled`, and a raised flag stops a batch.
+#[test]
+fn cancellation_flag() {
+    use mfpid_energy::{Comparison, EnergyError};
+    use mfpid_sde::observe::{Observer, StepView};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct RaiseAt<'a> {
+        step: usize,
+        flag: &'a AtomicBool,
+        seen: usize,
+    }
+    impl Observer for RaiseAt<'_> {
+        fn observe(&mut self, v: &StepView<'_>) {
+            self.seen = v.step;
+            if v.step == self.step {
+                self.flag.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    let exp = Experiment::new(
+        scenario::b_nd(2).unwrap().fleet,
+        Settings::paper(128).with_steps(60),
+    )
+    .unwrap();
+    let m = Method::mean_field();
+    let rec = Recording::default();
+    let plain = exp.run(&m, &rec).unwrap();
+    let flag = AtomicBool::new(false);
+    let same = exp
+        .run_observed_cancellable(&m, &rec, &mut [], &flag)
+        .unwrap();
+    assert_eq!(plain.energy, same.energy);
+    assert_eq!(plain.per_agent, same.per_agent);
+
+    let mut obs = RaiseAt {
+        step: 10,
+        flag: &flag,
+        seen: 0,
+    };
+    let r = exp.run_observed_cancellable(&m, &rec, &mut [&mut obs], &flag);
+    assert!(matches!(r, Err(EnergyError::Cancelled)), "{r:?}");
+    assert_eq!(obs.seen, 10);
+
+    let jobs = vec![(
+        scenario::b_nd(1).unwrap().fleet,
+        Settings::paper(64).with_steps(20),
+    )];
+    let r = Comparison::run_batch_cancellable(jobs, &Method::standard(), &rec, &flag);
+    assert!(matches!(r, Err(EnergyError::Cancelled)));
+}
