@@ -725,19 +725,16 @@ fn same_seed_same_samples_for_any_thread_count() {
     assert_ne!(a, c);
 }
 
+/// Start `mfpid SUBCOMMAND CONFIG` on a long run, send SIGINT once it has started, and check that
+/// `settle_ms` later, and check that it exits with code 130 within `limit_s` seconds, says so, and leaves no output behind.
 #[cfg(unix)]
-#[test]
-fn ctrl_c_stops_cleanly_and_leaves_nothing() {
+fn interrupt_long_run(subcommand: &str, config_text: &str, settle_ms: u64, limit_s: u64) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("long.toml");
-    std::fs::write(
-        &cfg,
-        format!("[run]\nparticles = 400000\nsteps = 5000\n{GOOD_TARGET}"),
-    )
-    .unwrap();
+    std::fs::write(&cfg, config_text).unwrap();
     let out = dir.path().join("out");
     let child = mfpid()
-        .arg("sample")
+        .arg(subcommand)
         .arg(&cfg)
         .arg("--out")
         .arg(&out)
@@ -754,15 +751,43 @@ fn ctrl_c_stops_cleanly_and_leaves_nothing() {
         assert!(t0.elapsed().as_secs() < 30, "the run never started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::thread::sleep(std::time::Duration::from_millis(settle_ms));
     let ok = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(ok.success());
+    let t_kill = std::time::Instant::now();
     let o = child.wait_with_output().unwrap();
+    // the run itself would take minutes; stopping must not wait for it
+    assert!(
+        t_kill.elapsed().as_secs() < limit_s,
+        "took {:?} to stop",
+        t_kill.elapsed()
+    );
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
     assert!(!out.exists());
     assert_eq!(listing(dir.path()), vec!["long.toml"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_and_leaves_nothing() {
+    let text = format!("[run]\nparticles = 400000\nsteps = 5000\n{GOOD_TARGET}");
+    interrupt_long_run("sample", &text, 200, 30);
+}
+
+/// A fleet run is stopped inside a method (the energy library polls the flag every step), not
+/// only between methods: one method of 10^6 agents x 20000 steps would take many minutes.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_fleet_run_within_a_method() {
+    let text = "[run]\nagents = 1000000\nsteps = 20000\n\
+        [protocol]\nbeta0 = 12.0\ngamma = 0.65\npieces = 8\n\
+        [fleet.p_in]\nmeans = [[1.6, 1.6]]\nstd = [0.5]\n\
+        [fleet.p_tar]\nmeans = [[0.1, 0.1]]\nstd = [0.2]\n\
+        [methods]\ncompare = [\"MF\"]\nbaseline = \"MF\"\n";
+    // 1.5 s in, the first method is running (drawing 10^6 starts takes ~0.1 s)
+    interrupt_long_run("fleet", text, 1500, 30);
 }

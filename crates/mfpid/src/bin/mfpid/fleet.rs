@@ -622,18 +622,24 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
             offset: i as f64 / nm,
             share: 1.0 / nm,
         };
+        // Ctrl-C stops the run at its next time step (the library polls the flag once per step)
+        let run_one = |extra: &mut [&mut dyn Observer]| match exp.run_observed_cancellable(
+            m,
+            &rec,
+            extra,
+            outdir::cancel_flag(),
+        ) {
+            Err(EnergyError::Cancelled) => Err(AppError::Interrupted),
+            r => r.ctx(format!("method {}", m.name)),
+        };
         let run = match &plan.layer {
             Some(l) => {
                 let mut h = HvacObserver::new(l);
-                let r = exp
-                    .run_observed(m, &rec, &mut [&mut prog, &mut h])
-                    .ctx(format!("method {}", m.name))?;
+                let r = run_one(&mut [&mut prog, &mut h])?;
                 hvac.push(h);
                 r
             }
-            None => exp
-                .run_observed(m, &rec, &mut [&mut prog])
-                .ctx(format!("method {}", m.name))?,
+            None => run_one(&mut [&mut prog])?,
         };
         runs.push(run);
     }

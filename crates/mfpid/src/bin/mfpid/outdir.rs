@@ -36,6 +36,11 @@ pub fn install_ctrlc() {
     });
 }
 
+/// The flag Ctrl-C sets, for library calls that poll a cancellation flag themselves.
+pub fn cancel_flag() -> &'static AtomicBool {
+    &CANCEL
+}
+
 /// Whether Ctrl-C was pressed.
 pub fn cancelled() -> bool {
     CANCEL.load(Ordering::SeqCst)
