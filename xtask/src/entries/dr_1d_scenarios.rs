@@ -6,7 +6,7 @@ use crate::plot::{self, Chart, Mark, Series};
 use crate::table::{Cell, Table};
 use anyhow::{Context, Result};
 use mfpid_energy::scenario::{self, OneD};
-use mfpid_energy::{Comparison, Method, Recording, Settings};
+use mfpid_energy::{Comparison, Method, Recording};
 
 /// Registry entry.
 pub const ENTRY: Entry = Entry {
@@ -32,14 +32,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     let mut names_1d = Vec::new();
     for which in [OneD::A, OneD::B] {
         let s = scenario::one_d(which)?;
-        let (agents, steps) = if ctx.quick {
-            (512, 250)
-        } else {
-            (s.agents, 2500)
-        };
-        let settings = Settings::paper(agents)
-            .with_steps(steps)
-            .with_seed(ctx.seed);
+        let settings = super::dr_sweep::settings(ctx, s.agents, 512);
         config.push(serde_json::json!({ "scenario": s.name, "p_in": s.fleet.spec().p_in, "p_tar": s.fleet.spec().p_tar, "settings": settings }));
         names_1d.push(s.name.clone());
         jobs.push((s.fleet, settings));

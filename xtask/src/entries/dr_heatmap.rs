@@ -7,7 +7,7 @@ use crate::plot::{self, Bars, Chart, HeatMap, Mark, Series};
 use crate::table::{Cell, Table};
 use anyhow::{Context, Result};
 use mfpid_energy::scenario;
-use mfpid_energy::{Comparison, Method, MethodRun, Recording, Settings};
+use mfpid_energy::{Comparison, Method, MethodRun, Recording};
 
 /// Registry entry.
 pub const ENTRY: Entry = Entry {
@@ -20,14 +20,8 @@ pub const ENTRY: Entry = Entry {
 fn run(ctx: &Ctx) -> Result<Outcome> {
     let s = scenario::heat_map()?;
     let d = s.fleet.dim();
-    let (agents, steps) = if ctx.quick {
-        (256, 250)
-    } else {
-        (s.agents, 2500)
-    };
-    let settings = Settings::paper(agents)
-        .with_steps(steps)
-        .with_seed(ctx.seed);
+    let settings = super::dr_sweep::settings(ctx, s.agents, 256);
+    let steps = settings.n_steps;
     let rec = Recording {
         mean_every: (steps / 100).max(1),
         subpop_power: false,

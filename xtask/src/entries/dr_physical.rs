@@ -5,7 +5,7 @@ use super::{Ctx, Entry, Outcome};
 use crate::plot::{self, Chart, Mark, Series};
 use crate::table::{Cell, Table};
 use anyhow::Result;
-use mfpid_energy::{Experiment, HvacObserver, Method, Recording, Settings, ThermalLayer};
+use mfpid_energy::{Experiment, HvacObserver, Method, Recording, ThermalLayer};
 
 /// Registry entry.
 pub const ENTRY: Entry = Entry {
@@ -26,10 +26,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         .map(|x| layer.to_celsius(*x))
         .sum::<f64>()
         / d as f64;
-    let (agents, steps) = if ctx.quick { (256, 250) } else { (4000, 2500) };
-    let settings = Settings::paper(agents)
-        .with_steps(steps)
-        .with_seed(ctx.seed);
+    let settings = super::dr_sweep::settings(ctx, 4000, 256);
     let exp = Experiment::new(fleet, settings.clone())?;
     let mut table = Table::new(&[
         "method",

@@ -16,6 +16,7 @@ pub mod dr_d_sweep;
 pub mod dr_heatmap;
 pub mod dr_k_sweep;
 pub mod dr_physical;
+mod dr_sweep;
 pub mod lqg_benchmark;
 pub mod mf_general;
 pub mod mf_theorem;
