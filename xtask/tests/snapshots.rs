@@ -37,6 +37,7 @@ snap! {
     thermo_franz_parisi => "thermo-franz-parisi",
     thermo_phase_diagram => "thermo-phase-diagram",
     thermo_speciation => "thermo-speciation",
+    thermo_mnist_speciation => "thermo-mnist-speciation",
     thermo_collapse => "thermo-collapse",
     thermo_bridges => "thermo-bridges",
     bridge_terminal => "bridge-terminal",

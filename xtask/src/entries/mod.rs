@@ -27,6 +27,7 @@ pub mod thermo_collapse;
 pub mod thermo_fluctuation;
 pub mod thermo_forward_backward;
 pub mod thermo_franz_parisi;
+pub mod thermo_mnist_speciation;
 pub mod thermo_phase_diagram;
 pub mod thermo_speciation;
 
@@ -73,6 +74,7 @@ pub const ENTRIES: &[Entry] = &[
     thermo_franz_parisi::ENTRY,
     thermo_phase_diagram::ENTRY,
     thermo_speciation::ENTRY,
+    thermo_mnist_speciation::ENTRY,
     thermo_collapse::ENTRY,
     thermo_bridges::ENTRY,
     bridge_terminal::ENTRY,
