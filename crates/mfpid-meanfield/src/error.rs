@@ -81,6 +81,12 @@ pub enum MeanFieldError {
         /// Why it stopped.
         reason: String,
     },
+    /// A linear system that has to be solved is singular.
+    #[error("{what} is singular")]
+    Singular {
+        /// Which matrix.
+        what: &'static str,
+    },
     /// An error from mfpid-bridge.
     #[error("bridge: {0}")]
     Bridge(#[from] mfpid_bridge::BridgeError),

@@ -66,4 +66,7 @@ pub use interpolant::{
 pub use law::{Law, LawTarget};
 pub use lqg::{Lqg, LqgConfig, LqgMethod, LqgPoint, LqgSimulation, LqgSolution, ScalarLqg};
 pub use particle_mf::{ParticleMf, ParticleMfConfig, VmfEstimator};
-pub use quadratic::{AnalyticQuadraticMf, MfSolution, QuadraticMf, QuadraticMfConfig, Simulation};
+pub use quadratic::{
+    max_abs_z_exceedance, AnalyticQuadraticMf, MfSolution, QuadraticMf, QuadraticMfConfig,
+    Simulation, TimeCovariance,
+};

@@ -11,7 +11,7 @@
 //! The linear-interpolant theorem ([`crate::interpolant_centres`]) gives the answer in closed form;
 //! [`QuadraticMf::solve`] is the general route it short-cuts.
 
-use mfpid_bridge::{Bridge, Protocol};
+use mfpid_bridge::{Bridge, GaussianMixture, Protocol};
 use mfpid_sde::observe::{blocked_sum, ControlEnergy, Observer, StepView};
 use mfpid_sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ use crate::fixed_point::{
 };
 use crate::interpolant::{interpolant_centres, piece_midpoints, validate_breaks};
 use crate::law::{Law, LawTarget};
+use nalgebra::{DMatrix, DVector};
 
 /// Ensemble mean and variance (per coordinate) at chosen grid times.
 #[derive(Debug, Clone)]
@@ -92,6 +93,97 @@ impl Observer for TimeMoments {
     }
 }
 
+/// Joint covariance of the ensemble means at chosen grid times: for `K` times and dimension `d`,
+/// the `(K d) x (K d)` covariance of `x(s_a)` over particles (divisor `B - 1`), so that
+/// `cov / B` is the covariance of the vector of sample means at those times (the same particles
+/// are seen at every time, so the sample means at different times are correlated).
+#[derive(Debug, Clone)]
+pub struct TimeCovariance {
+    times: Vec<f64>,
+    d: usize,
+    /// Snapshots of the local states at the recorded times, `K x B_local x d`.
+    snaps: Vec<f64>,
+    seen: usize,
+    /// Means, row-major `K x d` (NaN until every time has been observed).
+    pub mean: Vec<f64>,
+    /// Covariance, row-major `(K d) x (K d)`, index `a = k d + j` (NaN until complete).
+    pub cov: Vec<f64>,
+    partials: Vec<f64>,
+    buf: Vec<f64>,
+}
+
+impl TimeCovariance {
+    /// Record at `times` (each a grid point, matched to within `1e-12`, in increasing order).
+    pub fn new(times: Vec<f64>, d: usize) -> Self {
+        let kd = times.len() * d;
+        Self {
+            times,
+            d,
+            snaps: Vec::new(),
+            seen: 0,
+            mean: vec![f64::NAN; kd],
+            cov: vec![f64::NAN; kd * kd],
+            partials: Vec::new(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Observer for TimeCovariance {
+    fn start(&mut self, _grid: &TimeGrid, n: usize, d: usize) {
+        self.d = d;
+        let kd = self.times.len() * d;
+        self.snaps = vec![0.0; self.times.len() * n * d];
+        self.seen = 0;
+        self.mean = vec![f64::NAN; kd];
+        self.cov = vec![f64::NAN; kd * kd];
+        self.buf = vec![0.0; kd * kd];
+    }
+    fn observe(&mut self, v: &StepView<'_>) {
+        let Some(k) = self.times.iter().position(|&s| (s - v.t).abs() < 1e-12) else {
+            return;
+        };
+        let (d, n) = (v.dim, v.n_particles());
+        let len = n * d;
+        self.snaps[k * len..(k + 1) * len].copy_from_slice(v.x);
+        self.seen += 1;
+        if self.seen < self.times.len() {
+            return;
+        }
+        // every time seen: means, then centred cross products (two passes, blocked and reduced)
+        let kt = self.times.len();
+        let kd = kt * d;
+        let snaps = &self.snaps;
+        let total = v.total_particles as f64;
+        let mut mean = std::mem::take(&mut self.mean);
+        blocked_sum(n, kd, &mut self.partials, &mut mean, |i, acc| {
+            for kk in 0..kt {
+                for j in 0..d {
+                    acc[kk * d + j] += snaps[kk * len + i * d + j];
+                }
+            }
+        });
+        v.comm.all_reduce_sum(&mut mean);
+        mean.iter_mut().for_each(|m| *m /= total);
+        let mu = &mean;
+        blocked_sum(n, kd * kd, &mut self.partials, &mut self.buf, |i, acc| {
+            for a in 0..kd {
+                let ya = snaps[(a / d) * len + i * d + a % d] - mu[a];
+                for b in 0..kd {
+                    let yb = snaps[(b / d) * len + i * d + b % d] - mu[b];
+                    acc[a * kd + b] += ya * yb;
+                }
+            }
+        });
+        v.comm.all_reduce_sum(&mut self.buf);
+        let div = (total - 1.0).max(1.0);
+        for (c, s) in self.cov.iter_mut().zip(&self.buf) {
+            *c = s / div;
+        }
+        self.mean = mean;
+    }
+}
+
 /// Configuration of a quadratic MF-PID problem.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QuadraticMfConfig {
@@ -133,6 +225,9 @@ pub struct Simulation {
     pub mid_mean: Vec<f64>,
     /// Standard error of those means, `sqrt(var / B)`, row-major `M x d`.
     pub mid_stderr: Vec<f64>,
+    /// Covariance of the midpoint means as a vector, `Cov(x(s_a), x(s_b)) / B`, row-major
+    /// `(M d) x (M d)` with index `a = i d + j` (the same particles at every midpoint).
+    pub mid_cov: Vec<f64>,
     /// Terminal mean (length `d`).
     pub terminal_mean: Vec<f64>,
     /// Control energy `E(1) = sum_n h_n mean |u|²` and its standard error.
@@ -268,6 +363,48 @@ impl QuadraticMf {
         Ok(nu)
     }
 
+    /// The exact map `nu -> E x(s_i)` of this problem, without Monte Carlo. The population mean
+    /// is `A_t m̄_in + B_t m̄_tar + C_t[nu]` (the conditional mean is affine in the end points), so
+    /// it depends on the laws only through their means: a Gaussian target with `p_tar`'s mean
+    /// gives it for any `p_tar`.
+    pub fn exact_map(&self) -> Result<AnalyticQuadraticMf> {
+        let (a, b) = self.means();
+        let g = GaussianMixture::isotropic(self.d, vec![1.0], b, vec![1.0])?;
+        AnalyticQuadraticMf::new(self.config.breaks.clone(), self.config.beta.clone(), a, g)
+    }
+
+    /// The exact fixed point of the piecewise-constant problem (row-major `M x d`): what the
+    /// particle fixed point estimates. It is the interpolant for constant beta; for a varying
+    /// beta it differs from the interpolant at the midpoints by a deterministic amount (the
+    /// piecewise-constant protocol, not Monte Carlo).
+    pub fn exact_fixed_point(&self) -> Result<Vec<f64>> {
+        self.exact_map()?.fixed_point()
+    }
+
+    /// Covariance of the particle fixed point, row-major `n x n` (`n = M d`), to first order:
+    /// the fixed point of `F + eps` lies at `nu* + (I - J)^-1 eps`, so its covariance is
+    /// `(I - J)^-1 Sigma (I - J)^-T` with `Sigma` = [`Simulation::mid_cov`] (covariance of the
+    /// midpoint sample means, from the particles of one run) and `J = dF/dnu` from the exact map.
+    pub fn fixed_point_covariance(&self, sim: &Simulation) -> Result<Vec<f64>> {
+        let n = self.dim();
+        if sim.mid_cov.len() != n * n {
+            return Err(MeanFieldError::BadLength {
+                what: "mid_cov",
+                len: sim.mid_cov.len(),
+                expected: format!("n^2 = {}", n * n),
+            });
+        }
+        check_finite("mid_cov", &sim.mid_cov)?;
+        let (jac, _) = self.exact_map()?.affine_parts()?;
+        let a = DMatrix::identity(n, n) - DMatrix::from_row_slice(n, n, &jac);
+        let inv = a.try_inverse().ok_or(MeanFieldError::Singular {
+            what: "I - J (mean-map Jacobian)",
+        })?;
+        let sigma = DMatrix::from_row_slice(n, n, &sim.mid_cov);
+        let c = &inv * sigma * inv.transpose();
+        Ok((0..n * n).map(|k| c[(k / n, k % n)]).collect())
+    }
+
     /// The protocol with centres `nu` (row-major `M x d`).
     pub fn protocol(&self, nu: &[f64]) -> Result<Protocol> {
         Ok(
@@ -285,6 +422,7 @@ impl QuadraticMf {
         let b = self.config.n_particles;
         let mut ens = Ensemble::from_vec(b, self.d, self.starts.clone())?;
         let mut mom = TimeMoments::new(self.midpoints.clone(), self.d);
+        let mut joint = TimeCovariance::new(self.midpoints.clone(), self.d);
         let mut energy = ControlEnergy::new();
         let mut last = TimeMoments::new(vec![1.0], self.d);
         let cfg = RunConfig::new(Scheme::EulerMaruyama, self.config.seed);
@@ -294,10 +432,11 @@ impl QuadraticMf {
             &self.grid,
             &mut ens,
             &cfg,
-            &mut [&mut mom, &mut energy, &mut last],
+            &mut [&mut mom, &mut joint, &mut energy, &mut last],
         )?;
         let bf = b as f64;
         Ok(Simulation {
+            mid_cov: joint.cov.iter().map(|c| c / bf).collect(),
             mid_stderr: mom.var.iter().map(|v| (v / bf).sqrt()).collect(),
             mid_mean: mom.mean,
             terminal_mean: last.mean,
@@ -320,29 +459,104 @@ impl QuadraticMf {
         observers: &mut [&mut dyn IterObserver],
     ) -> Result<MfSolution> {
         let interp = self.interpolant()?;
+        let exact = self.exact_fixed_point()?;
         let dm = self.delta_m();
         let outcome = executor.run(self, solver, nu0, observers)?;
         let sim = self.simulate(&outcome.x)?;
-        let max_dev = outcome
-            .x
-            .iter()
-            .zip(&interp)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let n = interp.len();
+        let fp_cov = self.fixed_point_covariance(&sim)?;
+        let fp_stderr: Vec<f64> = (0..n).map(|k| fp_cov[k * n + k].max(0.0).sqrt()).collect();
+        let max_abs = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max)
+        };
+        let max_z = |r: &[f64]| {
+            (0..n)
+                .map(|k| (outcome.x[k] - r[k]).abs() / fp_stderr[k])
+                .fold(0.0, f64::max)
+        };
+        let max_dev = max_abs(&outcome.x, &interp);
         let mc = sim.mid_stderr.iter().copied().fold(0.0, f64::max);
         let mut within = true;
         for ((a, b), se) in outcome.x.iter().zip(&interp).zip(&sim.mid_stderr) {
             within &= (a - b).abs() <= 3.0 * se;
         }
+        let max_z_interpolant = max_z(&interp);
+        let max_z_exact = max_z(&exact);
         Ok(MfSolution {
             max_dev_over_dm: max_dev / dm,
             mc_error_over_dm: mc / dm,
             within_3_stderr: within,
+            fp_error_over_dm: fp_stderr.iter().copied().fold(0.0, f64::max) / dm,
+            exact_dev_over_dm: max_abs(&exact, &interp) / dm,
+            max_z_interpolant,
+            max_z_exact,
+            within_3_fp_errors: max_z_interpolant <= 3.0,
             interpolant: interp,
+            exact_fixed_point: exact,
+            fp_stderr,
+            fp_cov,
             simulation: sim,
             outcome,
         })
     }
+}
+
+/// Probability that `max_i |z_i| > threshold` for `z ~ N(0, R)`, `R` the correlation matrix of
+/// `cov` (row-major `n x n`, positive definite): how often a correct error bar flags at least one
+/// of `n` correlated coordinates by chance. Monte Carlo with `draws` seeded samples (its own
+/// standard error is `sqrt(p (1 - p) / draws)`).
+pub fn max_abs_z_exceedance(
+    cov: &[f64],
+    n: usize,
+    threshold: f64,
+    draws: usize,
+    seed: u64,
+) -> Result<f64> {
+    use rand_distr::{Distribution, StandardNormal};
+    if cov.len() != n * n || n == 0 {
+        return Err(MeanFieldError::BadLength {
+            what: "cov",
+            len: cov.len(),
+            expected: format!("n^2 = {} with n >= 1", n * n),
+        });
+    }
+    check_finite("cov", cov)?;
+    if draws == 0 {
+        return Err(MeanFieldError::Empty { what: "draws" });
+    }
+    let sd: Vec<f64> = (0..n).map(|i| cov[i * n + i].max(0.0).sqrt()).collect();
+    if let Some(i) = sd.iter().position(|s| *s <= 0.0) {
+        return Err(MeanFieldError::OutOfRange {
+            what: "cov diagonal",
+            value: cov[i * n + i],
+            range: "(0, inf)",
+        });
+    }
+    let corr = DMatrix::from_fn(n, n, |i, j| cov[i * n + j] / (sd[i] * sd[j]));
+    let l = corr
+        .cholesky()
+        .ok_or(MeanFieldError::Singular {
+            what: "correlation matrix (not positive definite)",
+        })?
+        .l();
+    // "MAXZ": a random stream of its own
+    let mut rng = mfpid_sde::rng::stream(seed, 0x4d41_585a, 0);
+    let mut g = DVector::zeros(n);
+    let mut z = DVector::zeros(n);
+    let mut hits = 0usize;
+    for _ in 0..draws {
+        for gi in g.iter_mut() {
+            *gi = StandardNormal.sample(&mut rng);
+        }
+        l.mul_to(&g, &mut z);
+        if z.iter().any(|v| v.abs() > threshold) {
+            hits += 1;
+        }
+    }
+    Ok(hits as f64 / draws as f64)
 }
 
 /// Result of [`QuadraticMf::solve`].
@@ -358,8 +572,27 @@ pub struct MfSolution {
     pub max_dev_over_dm: f64,
     /// `max_i stderr_i / |Δm|`: the Monte Carlo error of the sample mean at the midpoints.
     pub mc_error_over_dm: f64,
-    /// Whether `|nu_i - interpolant_i| <= 3 stderr_i` for every piece and coordinate.
+    /// Whether `|nu_i - interpolant_i| <= 3 stderr_i` for every piece and coordinate
+    /// (one-sample standard errors).
     pub within_3_stderr: bool,
+    /// The exact fixed point of the piecewise-constant problem
+    /// ([`QuadraticMf::exact_fixed_point`]).
+    pub exact_fixed_point: Vec<f64>,
+    /// `max_i |exact_i - interpolant_i| / |Δm|`: the protocol's deviation from the theorem.
+    pub exact_dev_over_dm: f64,
+    /// Monte Carlo standard error of the fixed point per midpoint and coordinate
+    /// ([`QuadraticMf::fixed_point_covariance`]), row-major `M x d`.
+    pub fp_stderr: Vec<f64>,
+    /// Its full covariance, row-major `(M d) x (M d)`.
+    pub fp_cov: Vec<f64>,
+    /// `max_i fp_stderr_i / |Δm|`.
+    pub fp_error_over_dm: f64,
+    /// `max_i |nu_i - interpolant_i| / fp_stderr_i`.
+    pub max_z_interpolant: f64,
+    /// `max_i |nu_i - exact_i| / fp_stderr_i`.
+    pub max_z_exact: f64,
+    /// Whether `|nu_i - interpolant_i| <= 3 fp_stderr_i` for every piece and coordinate.
+    pub within_3_fp_errors: bool,
 }
 
 impl FixedPointMap for QuadraticMf {
@@ -384,7 +617,7 @@ pub struct AnalyticQuadraticMf {
     breaks: Vec<f64>,
     beta: Vec<f64>,
     z_bar: Vec<f64>,
-    target: mfpid_bridge::GaussianMixture,
+    target: GaussianMixture,
     midpoints: Vec<f64>,
 }
 
@@ -394,7 +627,7 @@ impl AnalyticQuadraticMf {
         breaks: Vec<f64>,
         beta: Vec<f64>,
         z_bar: Vec<f64>,
-        target: mfpid_bridge::GaussianMixture,
+        target: GaussianMixture,
     ) -> Result<Self> {
         let d = z_bar.len();
         Protocol::piecewise(d, breaks.clone(), beta.clone())?;
@@ -408,6 +641,42 @@ impl AnalyticQuadraticMf {
             target,
             midpoints,
         })
+    }
+
+    /// The map is affine, `F(nu) = F(0) + J nu`: returns `(J, F(0))`, `J = dF/dnu` row-major
+    /// `n x n` (`n = M d`), from `n + 1` exact evaluations. `J` depends only on the breaks and
+    /// beta (the response of the mean ODE `m'' = beta (m - nu)` to the centres).
+    pub fn affine_parts(&mut self) -> Result<(Vec<f64>, Vec<f64>)> {
+        let n = self.dim();
+        let mut f0 = vec![0.0; n];
+        self.apply(&vec![0.0; n], &mut f0)?;
+        let mut jac = vec![0.0; n * n];
+        let mut e = vec![0.0; n];
+        let mut fk = vec![0.0; n];
+        for k in 0..n {
+            e.fill(0.0);
+            e[k] = 1.0;
+            self.apply(&e, &mut fk)?;
+            for i in 0..n {
+                jac[i * n + k] = fk[i] - f0[i];
+            }
+        }
+        Ok((jac, f0))
+    }
+
+    /// The exact fixed point of the piecewise-constant problem, `(I - J) nu = F(0)` solved
+    /// directly (row-major `M x d`). Equals the interpolant at the midpoints for constant beta.
+    pub fn fixed_point(&mut self) -> Result<Vec<f64>> {
+        let n = self.dim();
+        let (jac, f0) = self.affine_parts()?;
+        let a = DMatrix::identity(n, n) - DMatrix::from_row_slice(n, n, &jac);
+        let x = a
+            .lu()
+            .solve(&DVector::from_vec(f0))
+            .ok_or(MeanFieldError::Singular {
+                what: "I - J (mean-map Jacobian)",
+            })?;
+        Ok(x.iter().copied().collect())
     }
 
     /// The analytic population mean at any `t` in `(0, 1]` under centres `nu`.
@@ -476,6 +745,7 @@ mod tests {
             sol.outcome.iterations, sol.max_dev_over_dm, sol.mc_error_over_dm, hist.steps
         );
         assert!(sol.within_3_stderr, "{sol:?}");
+        assert!(sol.within_3_fp_errors && sol.max_z_exact <= 3.0, "{sol:?}");
         assert!(sol.outcome.iterations >= 3);
         // terminal mean reaches p_tar's mean
         let t = sol.simulation.terminal_mean[0];
@@ -513,6 +783,8 @@ mod tests {
             p.mc_error_over_dm
         );
         assert!(a.within_3_stderr && p.within_3_stderr);
+        assert!(a.within_3_fp_errors && p.within_3_fp_errors);
+        assert!(a.max_z_exact <= 3.0 && p.max_z_exact <= 3.0);
         assert!(a.outcome.iterations < p.outcome.iterations);
         // both solvers find the same fixed point of the CRN map
         for (x, y) in a.outcome.x.iter().zip(&p.outcome.x) {
@@ -601,6 +873,105 @@ mod tests {
             let m1 = map.mean_at(&interp, 1.0).unwrap()[0];
             assert!((m1 - y).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn exact_fixed_point_and_fixed_point_error_against_replicas() {
+        let p_in = Law::Mixture(
+            GaussianMixture::isotropic(1, vec![0.3, 0.7], vec![-2.0, 1.0], vec![0.09, 0.09])
+                .unwrap(),
+        );
+        let p_tar = skewed_cloud(16, 2.0);
+        let m = 4;
+        let beta = geometric(m, 12.0, 0.65);
+        let make = |seed: u64| {
+            let mut cfg = QuadraticMfConfig::new(equal_breaks(m), beta.clone());
+            cfg.n_particles = 256;
+            cfg.n_steps = 40;
+            cfg.seed = seed;
+            cfg.start_seed = seed + 7;
+            QuadraticMf::new(cfg, p_in.clone(), p_tar.clone()).unwrap()
+        };
+        let mf = make(1);
+        // the direct linear solve equals the iterated exact map (and differs from the interpolant
+        // for a varying beta); for constant beta it is the interpolant
+        let exact = mf.exact_fixed_point().unwrap();
+        let mut map = mf.exact_map().unwrap();
+        let ex = Executor::new(1e-13, 500, Criterion::Residual).unwrap();
+        let it = ex
+            .run(&mut map, &mut Anderson::default(), vec![0.0; m], &mut [])
+            .unwrap();
+        for (a, b) in exact.iter().zip(&it.x) {
+            assert!((a - b).abs() < 1e-10, "{a} vs {b}");
+        }
+        let interp = mf.interpolant().unwrap();
+        let gap = exact
+            .iter()
+            .zip(&interp)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(gap > 1e-4, "{gap}");
+        let mut cfg = mf.config().clone();
+        cfg.beta = vec![4.0; m];
+        let flat = QuadraticMf::new(cfg, p_in.clone(), p_tar.clone()).unwrap();
+        for (a, b) in flat
+            .exact_fixed_point()
+            .unwrap()
+            .iter()
+            .zip(&flat.interpolant().unwrap())
+        {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        // the joint midpoint covariance has the per-time variances on its diagonal
+        let sim = mf.simulate(&exact).unwrap();
+        for k in 0..m {
+            let v = sim.mid_stderr[k].powi(2);
+            assert!((sim.mid_cov[k * m + k] - v).abs() < 1e-12 * v.max(1e-300));
+        }
+        // predicted fixed-point error vs the spread of independent replicas
+        let ex = Executor::new(1e-6, 200, Criterion::Step).unwrap();
+        let runs = 40;
+        let mut sq = vec![0.0; m];
+        let mut pred = vec![0.0; m];
+        for r in 0..runs {
+            let mut mfr = make(100 + 3 * r);
+            let sol = mfr
+                .solve(&mut Anderson::default(), &ex, exact.clone(), &mut [])
+                .unwrap();
+            for k in 0..m {
+                sq[k] += (sol.outcome.x[k] - exact[k]).powi(2) / runs as f64;
+                pred[k] += sol.fp_stderr[k].powi(2) / runs as f64;
+            }
+        }
+        let ratio = (sq.iter().zip(&pred).map(|(a, b)| a / b).sum::<f64>() / m as f64).sqrt();
+        eprintln!("replica rms / predicted fixed-point error: {ratio:.3}");
+        assert!((0.75..1.3).contains(&ratio), "{ratio}");
+    }
+
+    #[test]
+    fn max_abs_z_exceedance_limits() {
+        // one coordinate: P(|z| > 3) = 0.0026998; 16 independent: 1 - (1 - p)^16 = 0.04235;
+        // 16 perfectly correlated (nearly): back towards one coordinate
+        let p1 = max_abs_z_exceedance(&[2.0], 1, 3.0, 400_000, 1).unwrap();
+        assert!(
+            (p1 - 0.0026998).abs() < 4.0 * (0.0027f64 * 0.9973 / 4e5).sqrt(),
+            "{p1}"
+        );
+        let n = 16;
+        let mut cov = vec![0.0; n * n];
+        (0..n).for_each(|i| cov[i * n + i] = 1.0 + i as f64);
+        let p16 = max_abs_z_exceedance(&cov, n, 3.0, 200_000, 2).unwrap();
+        assert!(
+            (p16 - 0.04235).abs() < 4.0 * (0.042f64 * 0.958 / 2e5).sqrt(),
+            "{p16}"
+        );
+        let mut cor = vec![0.999; n * n];
+        (0..n).for_each(|i| cor[i * n + i] = 1.0);
+        let pc = max_abs_z_exceedance(&cor, n, 3.0, 200_000, 3).unwrap();
+        assert!(pc > p1 && pc < 0.5 * p16, "{pc}");
+        assert!(max_abs_z_exceedance(&[1.0, 0.0], 2, 3.0, 10, 1).is_err());
+        assert!(max_abs_z_exceedance(&[0.0], 1, 3.0, 10, 1).is_err());
+        assert!(max_abs_z_exceedance(&[1.0, 2.0, 2.0, 1.0], 2, 3.0, 10, 1).is_err());
     }
 
     #[test]
