@@ -56,10 +56,9 @@ pub struct GaussianMixture {
     k: f64,
     /// log pi_k - 1/2 log det S_k
     logc: Vec<f64>,
-    /// S_k^{-1}: isotropic K, diagonal K x d, full K x d x d
+    /// S_k^{-1}: isotropic K (followed by the K gains `s_k S_k^{-1} = s_k / (s_k + 1/K)`),
+    /// diagonal K x d, full K x d x d
     s_inv: Vec<f64>,
-    /// isotropic: `s_k S_k^{-1} = s_k / (s_k + 1/K)` (K); otherwise empty
-    gain: Vec<f64>,
     buf_l: Vec<f64>,
     buf_t: Vec<f64>,
 }
@@ -165,16 +164,11 @@ impl GaussianMixture {
             }
         }
         let inv_len = match &cov {
-            Covariance::Isotropic(_) => n,
+            Covariance::Isotropic(_) => 2 * n,
             Covariance::Diagonal(_) => n * d,
             Covariance::Full(_) => n * d * d,
         };
         let full = matches!(cov, Covariance::Full(_));
-        let gain = if matches!(cov, Covariance::Isotropic(_)) {
-            vec![0.0; n]
-        } else {
-            Vec::new()
-        };
         Ok(Self {
             d,
             n,
@@ -186,7 +180,6 @@ impl GaussianMixture {
             k: f64::NAN,
             logc: vec![0.0; n],
             s_inv: vec![0.0; inv_len],
-            gain,
             buf_l: if full { vec![0.0; d * d] } else { Vec::new() },
             buf_t: if full { vec![0.0; d * d] } else { Vec::new() },
         })
@@ -439,7 +432,7 @@ impl Target for GaussianMixture {
                 for c in 0..self.n {
                     let sc = s[c] + ik;
                     self.s_inv[c] = 1.0 / sc;
-                    self.gain[c] = s[c] * self.s_inv[c];
+                    self.s_inv[self.n + c] = s[c] * self.s_inv[c];
                     self.logc[c] = self.log_w[c] - 0.5 * d as f64 * sc.ln();
                 }
             }
@@ -503,13 +496,14 @@ impl Target for GaussianMixture {
                 // logw first (several components per sweep over mu: independent add chains)
                 squared_distances(mu, means, d, logw);
                 let mut top = f64::NEG_INFINITY;
-                for (lw, (&lc, &si)) in logw.iter_mut().zip(self.logc.iter().zip(&self.s_inv)) {
+                let (s_inv, gain) = self.s_inv.split_at(n);
+                for (lw, (&lc, &si)) in logw.iter_mut().zip(self.logc.iter().zip(s_inv)) {
                     *lw = lc - 0.5 * (*lw * si);
                     top = top.max(*lw);
                 }
                 out.iter_mut().for_each(|o| *o = 0.0);
                 let mut s = 0.0;
-                for ((&lw, mc), &g) in logw.iter().zip(means.chunks_exact(d)).zip(&self.gain) {
+                for ((&lw, mc), &g) in logw.iter().zip(means.chunks_exact(d)).zip(gain) {
                     let Some(w) = super::relative_weight(lw - top) else {
                         continue;
                     };
