@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p mfpid-compose --example mnist_table -- [--full] [--digits 0,3,9] [--agents 2,3]
 //!     [--samples N] [--steps S] [--iters I] [--batch B] [--lr LR] [--hidden H] [--fict-inner M]
-//!     [--cdps-extra W1,W2,..] [--weights DIR] [--grids DIR]
+//!     [--cdps-extra W1,W2,..] [--optimal-is] [--weights DIR] [--grids DIR]
 //! ```
 //! Without `--full` it starts from the quick settings.
 
@@ -34,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--iters" => cfg.cmad.iters = val()?.parse()?,
             "--batch" => cfg.cmad.batch = val()?.parse()?,
             "--lr" => cfg.cmad.lr = val()?.parse()?,
+            "--optimal-is" => cfg.optimal_is = true,
             "--hidden" => cfg.cmad.hidden = val()?.parse()?,
             "--fict-inner" => cfg.fictitious_inner = val()?.parse()?,
             "--cdps-extra" => {

@@ -803,11 +803,11 @@ impl TrainConfig {
     pub fn reference(kind: ModelKind) -> Self {
         match kind {
             ModelKind::Score => Self {
-                steps: 30_000,
-                batch: 128,
+                steps: 28_723,
+                batch: 256,
                 lr: 1e-3,
                 seed: 11,
-                ema: 0.999,
+                ema: 0.9995,
                 time_budget_s: 0.0,
                 checkpoint_every: 0,
             },
