@@ -64,7 +64,13 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     let (pairs, steps, split_t): (usize, usize, Vec<f64>) = if ctx.quick {
         (16, 40, vec![0.8, 0.5, 0.2])
     } else {
-        (256, 250, (1..=18).rev().map(|k| 0.05 * k as f64).collect())
+        (
+            128,
+            200,
+            vec![
+                0.9, 0.8, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.2, 0.1,
+            ],
+        )
     };
     let sched = VpSchedule::default();
 
