@@ -99,7 +99,7 @@ impl<T: Target> Bridge<T> {
                 what: "start points",
             });
         }
-        if starts.len() % d != 0 {
+        if !starts.len().is_multiple_of(d) {
             return Err(BridgeError::BadLength {
                 what: "start points",
                 len: starts.len(),

@@ -91,7 +91,7 @@ fn repeat_cov(c: &Covariance, ns: usize, scale: f64, shift: f64, d: usize) -> Co
             let mut out = Vec::with_capacity(ns * s.len());
             for _ in 0..ns {
                 for (i, v) in s.iter().enumerate() {
-                    let diag = (i % (d * d)) % (d + 1) == 0;
+                    let diag = (i % (d * d)).is_multiple_of(d + 1);
                     out.push(scale * v + if diag { shift } else { 0.0 });
                 }
             }

@@ -755,7 +755,7 @@ impl Default for MnistCmadConfig {
 pub fn frechet_distance(a: &[f64], b: &[f64], f: usize) -> Result<f64> {
     let stats = |x: &[f64]| -> Result<(Vec<f64>, Vec<f64>)> {
         let n = x.len() / f;
-        if n < 2 || x.len() % f != 0 {
+        if n < 2 || !x.len().is_multiple_of(f) {
             return Err(invalid("features", x.len(), "need >= 2 rows of f features"));
         }
         let mut mu = vec![0.0; f];

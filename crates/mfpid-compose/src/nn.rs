@@ -84,7 +84,7 @@ impl Pca {
     /// covariance (block of `min(2k, 784)` vectors, 60 iterations, Rayleigh-Ritz at the end).
     pub fn fit(images: &[f32], k: usize) -> Result<Self> {
         let n = images.len() / PIXELS;
-        if k == 0 || k > PIXELS || n < 2 || images.len() % PIXELS != 0 {
+        if k == 0 || k > PIXELS || n < 2 || !images.len().is_multiple_of(PIXELS) {
             return Err(crate::error::invalid(
                 "pca",
                 format!("k = {k}, {} values", images.len()),

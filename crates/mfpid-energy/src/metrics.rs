@@ -126,7 +126,7 @@ impl TerminalLaw {
     pub fn assess(fleet: &Fleet, x1: &[f64]) -> Result<Self> {
         let d = fleet.dim();
         let k = fleet.weights_tar().len();
-        if x1.len() % d != 0 || x1.len() < 2 * d {
+        if !x1.len().is_multiple_of(d) || x1.len() < 2 * d {
             return Err(EnergyError::Invalid {
                 field: "terminal states",
                 value: format!("length {}", x1.len()),

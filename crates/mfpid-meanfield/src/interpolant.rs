@@ -117,7 +117,7 @@ pub fn global_mean_points(d: usize, points: &[f64], weights: Option<&[f64]>) -> 
     if points.is_empty() {
         return Err(MeanFieldError::Empty { what: "points" });
     }
-    if points.len() % d != 0 {
+    if !points.len().is_multiple_of(d) {
         return Err(MeanFieldError::BadLength {
             what: "points",
             len: points.len(),

@@ -68,7 +68,7 @@ impl Ensemble {
     /// Set the global index of particle 0 (a multiple of [`RNG_BLOCK`]), for a population split
     /// across ranks.
     pub fn with_offset(mut self, offset: usize) -> Result<Self, SdeError> {
-        if offset % RNG_BLOCK != 0 {
+        if !offset.is_multiple_of(RNG_BLOCK) {
             return Err(SdeError::Invalid {
                 field: "offset",
                 value: offset.to_string(),

@@ -118,7 +118,7 @@ impl Observer for Moments {
         self.records.clear();
     }
     fn observe(&mut self, v: &StepView<'_>) {
-        if v.drift.is_some() && v.step % self.every != 0 {
+        if v.drift.is_some() && !v.step.is_multiple_of(self.every) {
             return;
         }
         let (d, x, n) = (v.dim, v.x, v.n_particles());
@@ -338,7 +338,7 @@ impl Observer for Trajectories {
         self.times.reserve(grid.n_steps() / self.every + 2);
     }
     fn observe(&mut self, v: &StepView<'_>) {
-        if v.drift.is_some() && v.step % self.every != 0 {
+        if v.drift.is_some() && !v.step.is_multiple_of(self.every) {
             return;
         }
         let d = v.dim;

@@ -183,7 +183,7 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                 got: drift.dim(),
             });
         }
-        if cfg.chunk_size == 0 || cfg.chunk_size % RNG_BLOCK != 0 {
+        if cfg.chunk_size == 0 || !cfg.chunk_size.is_multiple_of(RNG_BLOCK) {
             return Err(SdeError::Invalid {
                 field: "chunk_size",
                 value: cfg.chunk_size.to_string(),

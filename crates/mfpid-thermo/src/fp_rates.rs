@@ -93,7 +93,7 @@ where
     error::finite("t0", t0)?;
     error::positive("dt", setup.dt)?;
     error::positive("diffusion", setup.diffusion)?;
-    if setup.n_cells < 16 || setup.n_cells % 2 != 0 {
+    if setup.n_cells < 16 || !setup.n_cells.is_multiple_of(2) {
         return Err(ThermoError::InvalidParameter {
             name: "n_cells",
             value: setup.n_cells as f64,

@@ -137,7 +137,7 @@ pub fn integrate<F: FnMut(f64) -> f64>(
         panels.push((pa, mid, v1, e1));
         panels.push((mid, pb, v2, e2));
         // re-sum occasionally to keep the running sums free of cancellation drift
-        if panels.len() % 256 == 0 {
+        if panels.len().is_multiple_of(256) {
             total = panels.iter().map(|p| p.2).sum();
             err = panels.iter().map(|p| p.3).sum();
         }

@@ -660,7 +660,7 @@ fn npy_targets_and_starts_are_read() {
         })
         .collect();
     let mut header = "{'descr': '<f8', 'fortran_order': False, 'shape': (20, 2), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

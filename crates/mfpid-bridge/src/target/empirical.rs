@@ -38,7 +38,7 @@ impl Empirical {
         if points.is_empty() {
             return Err(BridgeError::Empty { what: "points" });
         }
-        if points.len() % d != 0 {
+        if !points.len().is_multiple_of(d) {
             return Err(BridgeError::BadLength {
                 what: "points",
                 len: points.len(),
