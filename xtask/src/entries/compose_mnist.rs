@@ -18,21 +18,7 @@ pub const ENTRY: Entry = Entry {
 };
 
 fn run(ctx: &Ctx) -> Result<Outcome> {
-    // --retrain (or MFPID_COMPOSE_RETRAIN=1): retrain the three networks first; full mode
-    // overwrites the shipped weights, quick mode trains throw-away ones under the output directory
-    let weights = if ctx.retrain || mfpid_compose::repro::retrain_requested() {
-        Some(mfpid_compose::repro::retrain_for_entry(
-            ctx.quick,
-            &ctx.dir.join("weights"),
-            |net, step, loss| {
-                if step % 1000 == 0 {
-                    eprintln!("retrain {net}: step {step} loss {loss:.4}");
-                }
-            },
-        )?)
-    } else {
-        None
-    };
+    let weights = super::compose_unconditional::weights_dir(ctx)?;
     let cfg = if ctx.quick {
         MnistRunConfig::quick(ctx.seed)
     } else {

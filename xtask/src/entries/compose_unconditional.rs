@@ -15,22 +15,27 @@ pub const ENTRY: Entry = Entry {
     run,
 };
 
+/// Where the MNIST entries load their networks from: `None` for the shipped weights, or, with
+/// `--retrain` (or `MFPID_COMPOSE_RETRAIN=1`), the directory of freshly trained ones (full mode
+/// overwrites the shipped weights; quick mode trains throw-away ones under the output directory).
+pub(super) fn weights_dir(ctx: &Ctx) -> Result<Option<std::path::PathBuf>> {
+    if !(ctx.retrain || mfpid_compose::repro::retrain_requested()) {
+        return Ok(None);
+    }
+    let dir = mfpid_compose::repro::retrain_for_entry(
+        ctx.quick,
+        &ctx.dir.join("weights"),
+        |net, step, loss| {
+            if step % 1000 == 0 {
+                eprintln!("retrain {net}: step {step} loss {loss:.4}");
+            }
+        },
+    )?;
+    Ok(Some(dir))
+}
+
 fn run(ctx: &Ctx) -> Result<Outcome> {
-    // --retrain (or MFPID_COMPOSE_RETRAIN=1): retrain the three networks first; full mode
-    // overwrites the shipped weights, quick mode trains throw-away ones under the output directory
-    let weights = if ctx.retrain || mfpid_compose::repro::retrain_requested() {
-        Some(mfpid_compose::repro::retrain_for_entry(
-            ctx.quick,
-            &ctx.dir.join("weights"),
-            |net, step, loss| {
-                if step % 1000 == 0 {
-                    eprintln!("retrain {net}: step {step} loss {loss:.4}");
-                }
-            },
-        )?)
-    } else {
-        None
-    };
+    let weights = weights_dir(ctx)?;
     let (n, steps) = if ctx.quick { (16, 100) } else { (1024, 500) };
     let (res, images) = compose_unconditional(n, steps, ctx.seed, weights.as_deref())?;
     let mut table = Table::new(&["class", "count", "mean_confidence"]);
