@@ -146,17 +146,7 @@ impl Hjb1d {
             self.next[i] = j[i] + dt * (ham + 0.5 * d * lap + vpot);
             self.control[i] = v - b;
         }
-        if dt > limit {
-            return Err(PdeError::CflViolated {
-                scheme: "explicit monotone HJB",
-                dt,
-                limit,
-                min_steps: (dt / limit).ceil() as usize,
-            });
-        }
-        check_finite("J", &self.next)?;
-        j.copy_from_slice(&self.next);
-        Ok(())
+        accept_step("explicit monotone HJB", dt, limit, &self.next, j)
     }
 
     /// Integrate back from `t1` to `t0 < t1` in `n_steps` equal steps (`j`: `J(t1)` in,
@@ -170,23 +160,56 @@ impl Hjb1d {
         drift: &impl Fn(f64, f64) -> f64,
         potential: &impl Fn(f64, f64) -> f64,
     ) -> Result<()> {
-        let dt = crate::fp1d::uniform_dt(t0, t1, n_steps)?;
-        for k in 0..n_steps {
-            let t = t1 - k as f64 * dt;
-            if let Err(e) = self.step_back(j, t, dt, drift, potential) {
-                return Err(match e {
-                    PdeError::CflViolated { scheme, limit, .. } => PdeError::CflViolated {
-                        scheme,
-                        dt,
-                        limit,
-                        min_steps: ((t1 - t0) / limit).ceil() as usize,
-                    },
-                    other => other,
-                });
-            }
-        }
-        Ok(())
+        march_back(t1, t0, n_steps, |t, dt| {
+            self.step_back(j, t, dt, drift, potential)
+        })
     }
+}
+
+/// Accept an explicit step: fail with the CFL bound if `dt > limit`, check `next` for finiteness,
+/// and copy it into `j`.
+fn accept_step(
+    scheme: &'static str,
+    dt: f64,
+    limit: f64,
+    next: &[f64],
+    j: &mut [f64],
+) -> Result<()> {
+    if dt > limit {
+        return Err(PdeError::CflViolated {
+            scheme,
+            dt,
+            limit,
+            min_steps: (dt / limit).ceil() as usize,
+        });
+    }
+    check_finite("J", next)?;
+    j.copy_from_slice(next);
+    Ok(())
+}
+
+/// `n_steps` equal steps `step(t, dt)` from `t1` back to `t0`; a CFL violation is reported with
+/// `min_steps` for the whole interval.
+fn march_back(
+    t1: f64,
+    t0: f64,
+    n_steps: usize,
+    mut step: impl FnMut(f64, f64) -> Result<()>,
+) -> Result<()> {
+    let dt = crate::fp1d::uniform_dt(t0, t1, n_steps)?;
+    for k in 0..n_steps {
+        let t = t1 - k as f64 * dt;
+        step(t, dt).map_err(|e| match e {
+            PdeError::CflViolated { scheme, limit, .. } => PdeError::CflViolated {
+                scheme,
+                dt,
+                limit,
+                min_steps: ((t1 - t0) / limit).ceil() as usize,
+            },
+            other => other,
+        })?;
+    }
+    Ok(())
 }
 
 /// `argmin_v` and `min_v` of `max(v,0) p+ + min(v,0) p- + (v - b)^2 / 2`.
@@ -344,17 +367,7 @@ impl Hjb2d {
                 self.control[jy * nx + ix] = [vx - bx, vy - by];
             }
         }
-        if dt > limit {
-            return Err(PdeError::CflViolated {
-                scheme: "explicit monotone HJB (2-D)",
-                dt,
-                limit,
-                min_steps: (dt / limit).ceil() as usize,
-            });
-        }
-        check_finite("J", &self.next)?;
-        j.copy_from_slice(&self.next);
-        Ok(())
+        accept_step("explicit monotone HJB (2-D)", dt, limit, &self.next, j)
     }
 
     /// Integrate back from `t1` to `t0 < t1` in `n_steps` equal steps.
@@ -367,22 +380,9 @@ impl Hjb2d {
         drift: &impl Fn(f64, f64, f64) -> [f64; 2],
         potential: &impl Fn(f64, f64, f64) -> f64,
     ) -> Result<()> {
-        let dt = crate::fp1d::uniform_dt(t0, t1, n_steps)?;
-        for k in 0..n_steps {
-            let t = t1 - k as f64 * dt;
-            if let Err(e) = self.step_back(j, t, dt, drift, potential) {
-                return Err(match e {
-                    PdeError::CflViolated { scheme, limit, .. } => PdeError::CflViolated {
-                        scheme,
-                        dt,
-                        limit,
-                        min_steps: ((t1 - t0) / limit).ceil() as usize,
-                    },
-                    other => other,
-                });
-            }
-        }
-        Ok(())
+        march_back(t1, t0, n_steps, |t, dt| {
+            self.step_back(j, t, dt, drift, potential)
+        })
     }
 }
 
