@@ -2,7 +2,7 @@
 //! °C / kW / minutes) recovering after a curtailment event; energies in kWh.
 
 use super::{Ctx, Entry, Outcome};
-use crate::plot::{self, Chart, Mark, Series};
+use crate::plot::{self, xy, Chart, Mark, Series};
 use crate::table::{Cell, Table};
 use anyhow::Result;
 use mfpid_energy::{Experiment, HvacObserver, Method, Recording, ThermalLayer};
@@ -97,30 +97,10 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             r.terminal.max_weight_error(),
             r.terminal.max_mean_z()
         ));
-        c_t = c_t.with(
-            Series::new(
-                names[i],
-                hvac.minutes
-                    .iter()
-                    .copied()
-                    .zip(hvac.mean_temp_c.iter().copied())
-                    .collect(),
-                Mark::Line,
-            )
-            .color(i),
-        );
-        c_p = c_p.with(
-            Series::new(
-                names[i],
-                hvac.minutes
-                    .iter()
-                    .copied()
-                    .zip(hvac.cooling_kw.iter().copied())
-                    .collect(),
-                Mark::Line,
-            )
-            .color(i),
-        );
+        c_t = c_t
+            .with(Series::new(names[i], xy(&hvac.minutes, &hvac.mean_temp_c), Mark::Line).color(i));
+        c_p = c_p
+            .with(Series::new(names[i], xy(&hvac.minutes, &hvac.cooling_kw), Mark::Line).color(i));
     }
     c_t = c_t.with(
         Series::new(

@@ -120,7 +120,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         s_prev = s_k;
         let mut classes = Vec::with_capacity(2);
         for c in 0..2u64 {
-            let mut clone = Ensemble::from_vec(pairs, PIXELS, refs.as_slice().to_vec())?;
+            let mut clone = refs.clone();
             let seed = ctx.seed ^ ((0x434c_4f00 + 2 * k as u64 + c) << 8);
             segment(&mut clone, s_k, 1.0 - T_END, seed)
                 .with_context(|| format!("clone {c} from t = {t}"))?;
@@ -163,7 +163,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     )
     .with(Series::new(
         "cloning",
-        ts.iter().copied().zip(phis.iter().copied()).collect(),
+        plot::xy(&ts, &phis),
         Mark::LinePoints,
     ))
     .with(

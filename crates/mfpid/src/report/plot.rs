@@ -16,6 +16,12 @@ fn register_font() {
     });
 }
 
+/// The points `(x_i, y_i)` of two equally long coordinate slices (extra entries of the longer one
+/// are ignored), for [`Series::new`].
+pub fn xy(x: &[f64], y: &[f64]) -> Vec<(f64, f64)> {
+    x.iter().copied().zip(y.iter().copied()).collect()
+}
+
 /// How a series is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mark {

@@ -22,7 +22,7 @@ use crate::mixture::MixtureFields;
 use crate::outdir::{self, OutDir, Timings};
 use crate::sample::{default_out, human_bytes, human_seconds};
 use crate::Common;
-use mfpid::report::plot::{self, Bars, Chart, Mark, Series};
+use mfpid::report::plot::{self, xy, Bars, Chart, Mark, Series};
 
 /// A `fleet` config file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -648,19 +648,17 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
     timings.lap("simulate");
     let summary = write_outputs(&plan, &runs, &hvac, &dir)?;
     timings.lap("write");
-    data::write_json(
-        &dir.file("run.json"),
-        &serde_json::json!({
+    outdir::write_run_json(
+        &dir,
+        serde_json::json!({
             "command": "fleet",
             "config_file": config.display().to_string(),
             "config": plan.config,
             "settings": plan.settings,
             "seed": plan.settings.seed,
-            "quick": common.quick,
-            "versions": crate::versions(),
-            "timings": timings.to_json(),
-            "created_unix_s": crate::unix_now(),
         }),
+        common.quick,
+        &timings,
     )?;
     let final_dir = dir.commit()?;
     if !common.quiet {
@@ -919,28 +917,10 @@ fn write_outputs(
         let mut tc = Chart::new("fleet mean temperature", "minutes after the event", "°C");
         for (i, (r, h)) in runs.iter().zip(hvac).enumerate() {
             kw = kw.with(
-                Series::new(
-                    r.method.clone(),
-                    h.minutes
-                        .iter()
-                        .copied()
-                        .zip(h.cooling_kw.iter().copied())
-                        .collect(),
-                    Mark::Line,
-                )
-                .color(i),
+                Series::new(r.method.clone(), xy(&h.minutes, &h.cooling_kw), Mark::Line).color(i),
             );
             tc = tc.with(
-                Series::new(
-                    r.method.clone(),
-                    h.minutes
-                        .iter()
-                        .copied()
-                        .zip(h.mean_temp_c.iter().copied())
-                        .collect(),
-                    Mark::Line,
-                )
-                .color(i),
+                Series::new(r.method.clone(), xy(&h.minutes, &h.mean_temp_c), Mark::Line).color(i),
             );
         }
         plot::save(dir.path(), "hvac", &[kw, tc], 2)?;

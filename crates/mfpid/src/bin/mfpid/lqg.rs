@@ -448,18 +448,16 @@ pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Resu
     });
     data::write_json(&dir.file("summary.json"), &summary)?;
     timings.lap("write");
-    data::write_json(
-        &dir.file("run.json"),
-        &serde_json::json!({
+    outdir::write_run_json(
+        &dir,
+        serde_json::json!({
             "command": "lqg",
             "config_file": config.map(|c| c.display().to_string()),
             "config": plan.file,
             "seed": seed,
-            "quick": common.quick,
-            "versions": crate::versions(),
-            "timings": timings.to_json(),
-            "created_unix_s": crate::unix_now(),
         }),
+        common.quick,
+        &timings,
     )?;
     let final_dir = dir.commit()?;
     if !common.quiet {

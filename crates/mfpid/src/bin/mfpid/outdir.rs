@@ -55,6 +55,25 @@ pub fn check_cancel() -> Result<()> {
     }
 }
 
+/// Write `run.json` into `dir`: the subcommand's own `fields` (a JSON object: command, config,
+/// seed, ...) plus what every run records — `quick`, the crate `versions`, the `timings` so far and
+/// `created_unix_s`.
+pub fn write_run_json(
+    dir: &OutDir,
+    fields: serde_json::Value,
+    quick: bool,
+    timings: &Timings,
+) -> Result<()> {
+    let mut record = fields;
+    if let Some(m) = record.as_object_mut() {
+        m.insert("quick".into(), quick.into());
+        m.insert("versions".into(), crate::versions());
+        m.insert("timings".into(), timings.to_json());
+        m.insert("created_unix_s".into(), crate::unix_now().into());
+    }
+    crate::data::write_json(&dir.file("run.json"), &record)
+}
+
 /// An output directory being written.
 pub struct OutDir {
     target: PathBuf,

@@ -859,15 +859,11 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
         "config_file": config.display().to_string(),
         "config": plan.config,
         "seed": plan.seed,
-        "quick": common.quick,
         "particles": plan.particles,
         "steps": plan.steps,
         "threads": common.threads.unwrap_or_else(rayon::current_num_threads),
-        "versions": crate::versions(),
-        "timings": timings.to_json(),
-        "created_unix_s": crate::unix_now(),
     });
-    data::write_json(&dir.file("run.json"), &run_json)?;
+    crate::outdir::write_run_json(&dir, run_json, common.quick, &timings)?;
     let final_dir = dir.commit()?;
     if !common.quiet {
         print_summary(&summary);

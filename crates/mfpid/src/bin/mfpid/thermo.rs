@@ -161,17 +161,15 @@ pub fn cmd(c: &ThermoCmd, out: Option<PathBuf>, common: &Common) -> Result<()> {
     };
     timings.lap("compute");
     data::write_json(&dir.file("summary.json"), &summary)?;
-    data::write_json(
-        &dir.file("run.json"),
-        &serde_json::json!({
+    outdir::write_run_json(
+        &dir,
+        serde_json::json!({
             "command": format!("thermo {name}"),
             "arguments": args,
             "seed": seed,
-            "quick": common.quick,
-            "versions": crate::versions(),
-            "timings": timings.to_json(),
-            "created_unix_s": crate::unix_now(),
         }),
+        common.quick,
+        &timings,
     )?;
     let final_dir = dir.commit()?;
     if !common.quiet {
