@@ -1,6 +1,7 @@
 //! The project runner behind `cargo xtask`: reproduction entries, their harness, figures, benches.
 
 pub mod bench;
+pub mod budget;
 pub mod entries;
 pub mod plot;
 pub mod reproduce;
