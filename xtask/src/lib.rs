@@ -4,4 +4,5 @@ pub mod bench;
 pub mod entries;
 pub mod plot;
 pub mod reproduce;
+pub mod studies;
 pub mod table;
