@@ -5,4 +5,5 @@ pub mod budget;
 pub mod entries;
 pub mod plot;
 pub mod reproduce;
+pub mod studies;
 pub mod table;

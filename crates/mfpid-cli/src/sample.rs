@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mfpid::bridge::{Bridge, Empirical, GaussianMixture, Protocol, Target};
 use mfpid::meanfield::Law;
-use mfpid::sde::observe::{ControlEnergy, Moments, Observer, StepView, Trajectories};
+use mfpid::sde::observe::{ControlEnergy, Moments, Observer, Snapshot, Snapshots, Trajectories};
 use mfpid::sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use serde::{Deserialize, Serialize};
 
@@ -549,22 +549,6 @@ fn make_bridge<T: Target>(plan: &Plan, target: T) -> Result<Bridge<T>> {
     Ok(b)
 }
 
-/// Stores all particles' states (the first `keep`) at chosen steps.
-struct Snapshots {
-    steps: Vec<usize>,
-    keep: usize,
-    records: Vec<(usize, f64, Vec<f64>)>,
-}
-
-impl Observer for Snapshots {
-    fn observe(&mut self, v: &StepView<'_>) {
-        if self.steps.contains(&v.step) {
-            let n = v.n_particles().min(self.keep);
-            self.records.push((v.step, v.t, v.x[..n * v.dim].to_vec()));
-        }
-    }
-}
-
 /// A marginal check at one time and coordinate.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -748,11 +732,7 @@ fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
     let mut moments = Moments::new((steps / 200).max(1), true);
     let ntraj = plan.config.output.trajectories.min(b);
     let mut traj = (ntraj > 0).then(|| Trajectories::new((0..ntraj).collect(), plan.traj_every()));
-    let mut snaps = Snapshots {
-        steps: plan.check_steps(),
-        keep: plan.snapshot_keep(),
-        records: Vec::new(),
-    };
+    let mut snaps = Snapshots::at_steps(plan.check_steps()).keep_first(plan.snapshot_keep());
     let bar = outdir::progress(common.quiet, "sample");
     let cfg = RunConfig {
         threads: common.threads,
@@ -992,7 +972,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
     let dcheck = d.min(8);
     let mut marginal_charts = Vec::new();
     let mut rows_used = None;
-    for (_, t, x) in &res.snapshots.records {
+    for Snapshot { t, x, .. } in &res.snapshots.taken {
         crate::outdir::check_cancel()?;
         match (&plan.target, &analytic) {
             (TargetLaw::Mixture(g), Some((ab, used))) => {

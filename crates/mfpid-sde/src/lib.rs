@@ -32,7 +32,6 @@
 #![warn(missing_docs)]
 
 pub mod comm;
-pub mod convergence;
 pub mod drift;
 pub mod ensemble;
 pub mod error;

@@ -19,12 +19,6 @@ use mfpid_bridge::{Bridge, Covariance, GaussianMixture, Protocol};
 use mfpid_sde::{Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use rayon::prelude::*;
 
-impl From<mfpid_bridge::BridgeError> for ThermoError {
-    fn from(e: mfpid_bridge::BridgeError) -> Self {
-        ThermoError::Bridge(e.to_string())
-    }
-}
-
 /// Diffusion coefficient of a unit-noise bridge `dx = u dt + dW`: `D = ½`.
 pub const BRIDGE_DIFFUSION: f64 = 0.5;
 

@@ -2,7 +2,7 @@
 //!
 //! Every path draws one fine Brownian path (`2^fine_level` steps, pairs `(dW, dZ)` with
 //! `dZ = ∫∫ dW ds`); coarse runs aggregate it exactly, so all step sizes see the same path. The
-//! schemes use the same update formulas as the ensemble runner ([`crate::scheme`]).
+//! schemes use the same update formulas as the ensemble runner ([`mfpid_sde::scheme`]).
 //!
 //! Problems (T = 1):
 //! - `gbm`: `dX = lambda X dt + mu X dW`, `X_0 = 1`, `lambda = 2`, `mu = 1`; exact
@@ -24,8 +24,8 @@
 //!   `E X² = m² + Σ_n (a_n² h + a_n b_n h² + b_n² h³/3)` exactly, against
 //!   `e^{-2 theta} + sigma² (1 - e^{-2 theta}) / (2 theta)`.
 
-use crate::rng;
-use crate::scheme;
+use mfpid_sde::rng;
+use mfpid_sde::scheme;
 use rand::Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
@@ -42,7 +42,7 @@ const OU_SIGMA: f64 = 0.8;
 /// One measured error.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorPoint {
-    /// Scheme name ([`crate::Scheme::name`] / [`crate::OdeScheme::name`]).
+    /// Scheme name ([`mfpid_sde::Scheme::name`] / [`mfpid_sde::OdeScheme::name`]).
     pub scheme: &'static str,
     /// Problem name (`gbm`, `ou`, `ode`).
     pub problem: &'static str,
@@ -335,8 +335,8 @@ pub const ODE_GROUPS: &[(&str, &str, &str, f64)] = &[
 
 /// Deterministic ODE errors through the ensemble runner: `dx/dt = x cos t` on `[0, 2]`, `n` steps
 /// for `n = 2^l`, `l` in `levels`.
-pub fn ode_errors(levels: (u32, u32)) -> Result<Vec<ErrorPoint>, crate::SdeError> {
-    use crate::{run_ode, Ensemble, FnDrift, OdeScheme, RunConfig, TimeGrid};
+pub fn ode_errors(levels: (u32, u32)) -> Result<Vec<ErrorPoint>, mfpid_sde::SdeError> {
+    use mfpid_sde::{run_ode, Ensemble, FnDrift, OdeScheme, RunConfig, TimeGrid};
     let exact = 2.0f64.sin().exp();
     let mut out = Vec::new();
     for (scheme, name) in [(OdeScheme::Heun, "ode-heun"), (OdeScheme::Rk4, "ode-rk4")] {

@@ -1,13 +1,8 @@
-//! Schrödinger system on a 1-D grid (Fortet / Sinkhorn iteration in the log domain).
-//!
-//! Given densities `p0`, `p1` at times `t0 < t1`, a reference drift `b(t, x)`, diffusion `D` and a
-//! potential `V(t, x) >= 0`, find `phi` (backward: `-d phi/dt = b phi' + (D/2) phi'' - V phi`) and
-//! `phi_hat` (forward: `d phi_hat/dt = -(b phi_hat)' + (D/2) phi_hat'' - V phi_hat`) with
-//! `p0 = phi(t0) phi_hat(t0)` and `p1 = phi(t1) phi_hat(t1)`. The marginal is
-//! `p_t = phi_t phi_hat_t` and the optimal drift `u*(t, x) = b + D d/dx log phi_t`.
+//! Schrödinger system on a 1-D grid (Fortet / Sinkhorn iteration in the log domain); the
+//! problem is stated in [`crate::schrodinger`].
 //!
 //! Discretisation: the forward propagator of each output segment is the product of implicit
-//! Fokker-Planck steps with killing ([`crate::fp1d`]); it is formed column by column
+//! Fokker-Planck steps with killing ([`crate::stepping`]); it is formed column by column
 //! (`O(n^2 steps)` per segment, columns in parallel) and stored as `log K`. The backward
 //! propagator is its exact transpose, so `h sum(phi_t phi_hat_t)` is the same at every output
 //! time. Sinkhorn updates run on `log phi`, `log phi_hat` with log-sum-exp products, so densities
@@ -17,9 +12,13 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::drift::{Drift1d, Potential};
 use crate::error::{check_len, check_positive, PdeError, Result};
-use crate::fp1d::{Drift1d, Engine1d, Potential, TimeScheme};
 use crate::grid::{check_density, Boundary, Grid1d};
+use crate::stepping::line::LineStepper;
+use crate::stepping::{FpConfig, TimeScheme};
+
+use super::{add_log_gradient, check_segments, product_density, segment_times};
 
 /// Configuration of [`solve_schrodinger`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -108,23 +107,17 @@ pub fn solve_schrodinger(
             reason: "Schrödinger solver supports ZeroFlux and Periodic walls",
         });
     }
-    if config.n_segments == 0 || config.steps_per_segment == 0 {
-        return Err(PdeError::InvalidParameter {
-            name: "n_segments / steps_per_segment",
-            value: 0.0,
-            reason: "must be >= 1",
-        });
-    }
+    check_segments(config.n_segments, config.steps_per_segment)?;
     let m = config.n_segments;
-    let seg = crate::fp1d::uniform_dt(config.t0, config.t1, m)?;
-    let dt = seg / config.steps_per_segment as f64;
-    let times: Vec<f64> = (0..=m).map(|k| config.t0 + k as f64 * seg).collect();
-    let engine = Engine1d::new(
+    let (times, dt) = segment_times(config.t0, config.t1, m, config.steps_per_segment)?;
+    let engine = LineStepper::new(
         *grid,
-        config.diffusion,
-        config.boundary,
-        config.scheme,
-        None,
+        &FpConfig {
+            diffusion: config.diffusion,
+            boundary: config.boundary,
+            scheme: config.scheme,
+            max_peclet: None,
+        },
     )?;
 
     // log K_k, row-major (i, j) = log of the weight of source cell j in target cell i, and its transpose
@@ -234,18 +227,7 @@ pub fn solve_schrodinger(
         lse_matvec(&log_k[k], &lo[k], &mut hi[0], n);
     }
     let density: Vec<Vec<f64>> = (0..=m)
-        .map(|k| {
-            (0..n)
-                .map(|i| {
-                    let l = log_phi[k][i] + log_phi_hat[k][i];
-                    if l.is_nan() {
-                        0.0
-                    } else {
-                        l.exp()
-                    }
-                })
-                .collect()
-        })
+        .map(|k| product_density(&log_phi[k], &log_phi_hat[k]))
         .collect();
     let faces = grid.faces();
     let h = grid.h();
@@ -254,16 +236,13 @@ pub fn solve_schrodinger(
     for (k, lphi) in log_phi.iter().enumerate() {
         let mut u = vec![0.0; n + 1];
         drift.face_velocities(times[k], &faces, &mut u)?;
-        for f in 1..n {
-            u[f] += d * (lphi[f] - lphi[f - 1]) / h;
-        }
-        if config.boundary == Boundary::Periodic {
-            u[0] += d * (lphi[0] - lphi[n - 1]) / h;
-            u[n] = u[0];
-        } else {
-            u[0] = u[1];
-            u[n] = u[n - 1];
-        }
+        add_log_gradient(
+            &mut u,
+            |i| lphi[i],
+            d,
+            h,
+            config.boundary == Boundary::Periodic,
+        );
         drift_faces.push(u);
     }
     Ok(SchrodingerSolution {

@@ -1,5 +1,5 @@
 //! Convergence study behind the `pde-convergence` reproduction entry: observed orders in space
-//! and time of every solver of the crate on problems with exact or reference solutions.
+//! and time of every solver of mfpid-pde on problems with exact or reference solutions.
 //!
 //! Each [`ConvergenceRow`] records one run; `order` is `ln(e_prev / e) / ln(N / N_prev)` against
 //! the previous row of the same `(solver, problem)` series, where `N` is whichever of `nx`, `nt`
@@ -7,15 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::fp1d::{FokkerPlanck1d, FpConfig, TimeScheme, ZeroDrift};
-use crate::fp2d::{FokkerPlanck2d, FpConfig2d, Splitting};
-use crate::grid::{Boundary, Grid1d, Grid2d};
-use crate::hjb::{feedback_control, Hjb1d, HjbConfig};
-use crate::kolmogorov::FeynmanKac1d;
-use crate::ode::{dopri5, Dopri5Options};
-use crate::riccati::{solve_riccati, ConstantRiccati};
-use crate::schrodinger::{solve_schrodinger, SchrodingerConfig};
+use mfpid_pde::{
+    dopri5, feedback_control, solve_riccati, solve_schrodinger, Boundary, ConstantRiccati,
+    Dopri5Options, FeynmanKac1d, FokkerPlanck1d, FokkerPlanck2d, FpConfig, FpConfig2d, Grid1d,
+    Grid2d, Hjb1d, HjbConfig, Result, SchrodingerConfig, Splitting, TimeScheme, ZeroDrift,
+};
 
 /// One row of the convergence table (`solver,problem,nx,nt,error,order`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! Fitted strong/weak/ODE orders within ±0.15 of theory.
-use mfpid_sde::convergence::{fit_orders, ode_errors, sde_errors, StudyConfig, GROUPS, ODE_GROUPS};
+use xtask::studies::sde::{fit_orders, ode_errors, sde_errors, StudyConfig, GROUPS, ODE_GROUPS};
 
 #[test]
 fn fitted_orders_match_theory() {

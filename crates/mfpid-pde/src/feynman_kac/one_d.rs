@@ -3,20 +3,22 @@
 //! condition `phi(t1, .)`.
 //!
 //! The spatial operator is the exact transpose of the Fokker-Planck generator of
-//! [`crate::fp1d`], so discrete duality holds: `h sum(p phi)` is the same whether `p` is pushed
+//! [`crate::fokker_planck`], so discrete duality holds: `h sum(p phi)` is the same whether `p` is pushed
 //! forward or `phi` pulled back by a step matrix and its transpose, constants are preserved when
 //! `V = 0`, and the scheme is monotone (maximum principle). With `D = 1` this is the Cole-Hopf
 //! linearisation `J = -log phi` of the HJB equation in [`crate::hjb`].
 
-use crate::error::{PdeError, Result};
-use crate::fp1d::{uniform_dt, Drift1d, Engine1d, FpConfig, Potential};
+use crate::drift::{Drift1d, Potential};
+use crate::error::{check_positive, PdeError, Result};
 use crate::grid::{Boundary, Grid1d};
+use crate::stepping::line::LineStepper;
+use crate::stepping::{march_backward, FpConfig};
 
 /// Implicit solver for the backward equation; walls: zero-flux (which is a Neumann condition for
 /// `phi`), periodic, or absorbing (`Dirichlet { left: 0, right: 0 }`, i.e. `phi = 0` at the walls).
 #[derive(Debug, Clone)]
 pub struct FeynmanKac1d {
-    engine: Engine1d,
+    engine: LineStepper,
 }
 
 impl FeynmanKac1d {
@@ -32,13 +34,7 @@ impl FeynmanKac1d {
             }
         }
         Ok(Self {
-            engine: Engine1d::new(
-                grid,
-                config.diffusion,
-                config.boundary,
-                config.scheme,
-                config.max_peclet,
-            )?,
+            engine: LineStepper::new(grid, &config)?,
         })
     }
 
@@ -56,7 +52,7 @@ impl FeynmanKac1d {
         drift: &(impl Drift1d + ?Sized),
         potential: Option<Potential<'_>>,
     ) -> Result<()> {
-        crate::error::check_positive("dt", dt)?;
+        check_positive("dt", dt)?;
         self.engine.step(phi, t, t - dt, drift, potential, true)
     }
 
@@ -70,12 +66,8 @@ impl FeynmanKac1d {
         drift: &(impl Drift1d + ?Sized),
         potential: Option<Potential<'_>>,
     ) -> Result<()> {
-        let dt = uniform_dt(t0, t1, n_steps)?;
-        for k in 0..n_steps {
-            let t = t1 - k as f64 * dt;
-            self.engine
-                .step(phi, t, t1 - (k + 1) as f64 * dt, drift, potential, true)?;
-        }
-        Ok(())
+        march_backward(t1, t0, n_steps, |t_from, t_to, _dt| {
+            self.engine.step(phi, t_from, t_to, drift, potential, true)
+        })
     }
 }
