@@ -10,7 +10,7 @@ static FONT: Once = Once::new();
 
 fn register_font() {
     FONT.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
         // registration only fails on an unparsable font, which the bundled file is not
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, bytes);
     });

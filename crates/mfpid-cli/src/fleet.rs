@@ -22,7 +22,7 @@ use crate::mixture::MixtureFields;
 use crate::outdir::{self, OutDir, Timings};
 use crate::sample::{default_out, human_bytes, human_seconds};
 use crate::Common;
-use mfpid::report::plot::{self, xy, Bars, Chart, Mark, Series};
+use mfpid_report::plot::{self, xy, Bars, Chart, Mark, Series};
 
 /// A `fleet` config file.
 #[derive(Debug, Clone, Deserialize, Serialize)]

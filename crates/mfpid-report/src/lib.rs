@@ -3,8 +3,8 @@
 //! ([`plot`]), so both produce files of the same form.
 //!
 //! ```
-//! use mfpid::report::plot::{save, Chart, Mark, Series};
-//! use mfpid::report::table::{Cell, Table};
+//! use mfpid_report::plot::{save, Chart, Mark, Series};
+//! use mfpid_report::table::{Cell, Table};
 //! let dir = std::env::temp_dir().join("mfpid-report-doctest");
 //! std::fs::create_dir_all(&dir)?;
 //! let mut t = Table::new(&["t", "mean"]);

@@ -33,7 +33,7 @@ pub enum AppError {
     },
     /// A table or figure could not be written.
     #[error("{0}")]
-    Report(#[from] mfpid::report::ReportError),
+    Report(#[from] mfpid_report::ReportError),
     /// Ctrl-C was pressed; nothing was written.
     #[error("interrupted by Ctrl-C; no output was written")]
     Interrupted,

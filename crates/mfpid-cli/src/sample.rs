@@ -16,7 +16,7 @@ use crate::error::{LibContext, Result};
 use crate::mixture::{MixtureFields, ProtocolSection};
 use crate::outdir::{self, OutDir, Progress, Timings};
 use crate::Common;
-use mfpid::report::plot::{self, Chart, Mark, Series};
+use mfpid_report::plot::{self, Chart, Mark, Series};
 
 /// A `sample` config file.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -15,7 +15,7 @@ use crate::data::{self, Cell, Table};
 use crate::error::{LibContext, Result};
 use crate::outdir::{self, OutDir, Timings};
 use crate::Common;
-use mfpid::report::plot::{self, Chart, Mark, Series};
+use mfpid_report::plot::{self, Chart, Mark, Series};
 
 /// A matrix written as one number (`x I`) or a list of rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -11,7 +11,7 @@ use crate::data::{self, Cell, Table};
 use crate::error::{AppError, LibContext, Result};
 use crate::outdir::{self, OutDir, Timings};
 use crate::Common;
-use mfpid::report::plot::{self, Chart, Mark, Series};
+use mfpid_report::plot::{self, Chart, Mark, Series};
 
 /// The two-cluster model's parameters.
 #[derive(clap::Args, Debug, Clone, serde::Serialize)]

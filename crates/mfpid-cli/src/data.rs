@@ -216,7 +216,7 @@ pub fn write_npy(path: &Path, shape: &[usize], values: &[f64]) -> Result<()> {
     w.finish().map_err(io)
 }
 
-pub use mfpid::report::table::{Cell, Table};
+pub use mfpid_report::table::{Cell, Table};
 
 /// Write a JSON value, pretty-printed.
 pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
