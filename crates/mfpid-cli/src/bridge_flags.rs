@@ -8,7 +8,7 @@ use mfpid::sde::observe::{ControlEnergy, Moments};
 use mfpid::sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 
 use crate::error::{AppError, LibContext, Result};
-use crate::outdir::{self, Watched};
+use crate::outdir::{self, Progress};
 use crate::Common;
 
 /// Flags of `mfpid bridge`.
@@ -88,15 +88,20 @@ pub fn cmd(a: &BridgeArgs, out: Option<PathBuf>, common: &Common) -> Result<()> 
     let bar = outdir::progress(common.quiet, "bridge");
     let cfg = RunConfig {
         threads: common.threads,
+        cancel: Some(outdir::cancel_token()),
         ..RunConfig::new(Scheme::EulerMaruyama, common.seed.unwrap_or(0))
     };
     run(
-        &mut Watched::new(&mut bridge, &bar, 0.0, 1.0),
+        &mut bridge,
         &Noise::Scalar(1.0),
         &grid,
         &mut ens,
         &cfg,
-        &mut [&mut moments, &mut energy],
+        &mut [
+            &mut moments,
+            &mut energy,
+            &mut Progress::new(&bar, 0.0, 1.0),
+        ],
     )
     .map_err(|e| outdir::map_run_error(e, "running the bridge"))?;
     bar.finish_and_clear();

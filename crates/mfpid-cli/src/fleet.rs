@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 use mfpid::bridge::{Covariance, Target};
 use mfpid::energy::{
     CelsiusLaw, Centres, EnergyError, Experiment, Fleet, HvacObserver, Law, Method, MethodRun,
-    RcBuilding, Recording, Saving, Settings, ThermalLayer,
+    RcBuilding, Recording, RunOptions, Saving, Settings, ThermalLayer,
 };
 use mfpid::sde::observe::{Observer, StepView};
 use serde::{Deserialize, Serialize};
@@ -539,7 +539,7 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
     };
     let t0 = std::time::Instant::now();
     let exp = Experiment::new(p.fleet.clone(), probe.clone()).ctx("probe fleet")?;
-    exp.run(&p.methods[0], &Recording::default())
+    exp.run(&p.methods[0], &Recording::default(), &mut [])
         .ctx("probe run")?;
     let per = t0.elapsed().as_secs_f64() / (probe.agents * probe.n_steps) as f64;
     let secs = per * (s.agents * s.n_steps * p.methods.len()) as f64;
@@ -622,13 +622,9 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
             offset: i as f64 / nm,
             share: 1.0 / nm,
         };
-        // Ctrl-C stops the run at its next time step (the library polls the flag once per step)
-        let run_one = |extra: &mut [&mut dyn Observer]| match exp.run_observed_cancellable(
-            m,
-            &rec,
-            extra,
-            outdir::cancel_flag(),
-        ) {
+        // Ctrl-C stops the run at its next time step (the runner reads the token once per step)
+        let opts = RunOptions::from(rec).with_cancel(outdir::cancel_token());
+        let run_one = |extra: &mut [&mut dyn Observer]| match exp.run(m, &opts, extra) {
             Err(EnergyError::Cancelled) => Err(AppError::Interrupted),
             r => r.ctx(format!("method {}", m.name)),
         };

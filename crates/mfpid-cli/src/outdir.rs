@@ -2,27 +2,29 @@
 //!
 //! A run writes into a hidden staging directory next to the requested one
 //! (`.NAME.mfpid-partial-PID`) and renames it into place only when everything succeeded. A failed
-//! run removes the staging directory; Ctrl-C sets a flag that the simulation checks before every
-//! step (the run then fails with [`AppError::Interrupted`] and cleans up), and a second Ctrl-C
+//! run removes the staging directory; Ctrl-C raises a [`CancelToken`] that the runner reads before
+//! every step (the run then fails with [`AppError::Interrupted`] and cleans up), and a second Ctrl-C
 //! removes the staging directories at once and exits with status 130.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mfpid::sde::{Drift, DriftError};
+use mfpid::sde::observe::{Observer, StepView};
+use mfpid::sde::{CancelToken, SdeError};
 
 use crate::error::{AppError, Result};
 
-static CANCEL: AtomicBool = AtomicBool::new(false);
+static CANCEL: LazyLock<CancelToken> = LazyLock::new(CancelToken::new);
 static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Install the Ctrl-C handler (once, at start-up).
 pub fn install_ctrlc() {
     let _ = ctrlc::set_handler(|| {
-        if CANCEL.swap(true, Ordering::SeqCst) {
+        let again = CANCEL.is_cancelled();
+        CANCEL.cancel();
+        if again {
             // second Ctrl-C: remove partial output and leave now
             if let Ok(dirs) = STAGING.lock() {
                 for d in dirs.iter() {
@@ -36,14 +38,15 @@ pub fn install_ctrlc() {
     });
 }
 
-/// The flag Ctrl-C sets, for library calls that poll a cancellation flag themselves.
-pub fn cancel_flag() -> &'static AtomicBool {
-    &CANCEL
+/// The token Ctrl-C raises: put a clone in `RunConfig::cancel` / `RunOptions::cancel`, and the
+/// runner stops at its next time step.
+pub fn cancel_token() -> CancelToken {
+    CANCEL.clone()
 }
 
 /// Whether Ctrl-C was pressed.
 pub fn cancelled() -> bool {
-    CANCEL.load(Ordering::SeqCst)
+    CANCEL.is_cancelled()
 }
 
 /// Fail with [`AppError::Interrupted`] if Ctrl-C was pressed.
@@ -225,47 +228,25 @@ pub fn progress(quiet: bool, label: &str) -> ProgressBar {
     pb
 }
 
-/// A drift wrapper that checks Ctrl-C before every evaluation time and advances a progress bar
-/// by the fraction of `[t0, t1]` covered.
-pub struct Watched<'a, D: Drift + ?Sized> {
-    inner: &'a mut D,
+/// An observer that advances a progress bar (positions 0..1000) by the fraction of `[t0, t1]`
+/// covered, once per step; stopping is the runner's job (`RunConfig::cancel`).
+pub struct Progress<'a> {
     bar: &'a ProgressBar,
     t0: f64,
     t1: f64,
 }
 
-impl<'a, D: Drift + ?Sized> Watched<'a, D> {
-    /// Wrap `inner` for a run over `[t0, t1]`.
-    pub fn new(inner: &'a mut D, bar: &'a ProgressBar, t0: f64, t1: f64) -> Self {
-        Self { inner, bar, t0, t1 }
+impl<'a> Progress<'a> {
+    /// Progress of a run over `[t0, t1]` on `bar`.
+    pub fn new(bar: &'a ProgressBar, t0: f64, t1: f64) -> Self {
+        Self { bar, t0, t1 }
     }
 }
 
-/// The error a [`Watched`] drift returns on Ctrl-C.
-#[derive(Debug)]
-pub struct InterruptedError;
-
-impl std::fmt::Display for InterruptedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted")
-    }
-}
-impl std::error::Error for InterruptedError {}
-
-impl<D: Drift + ?Sized> Drift for Watched<'_, D> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn prepare(&mut self, t: f64) -> std::result::Result<(), DriftError> {
-        if cancelled() {
-            return Err(Box::new(InterruptedError));
-        }
-        let frac = ((t - self.t0) / (self.t1 - self.t0)).clamp(0.0, 1.0);
+impl Observer for Progress<'_> {
+    fn observe(&mut self, v: &StepView<'_>) {
+        let frac = ((v.t - self.t0) / (self.t1 - self.t0)).clamp(0.0, 1.0);
         self.bar.set_position((frac * 1000.0) as u64);
-        self.inner.prepare(t)
-    }
-    fn eval(&self, t: f64, first: usize, x: &[f64], out: &mut [f64], scratch: &mut Vec<f64>) {
-        self.inner.eval(t, first, x, out, scratch)
     }
 }
 
@@ -309,8 +290,8 @@ impl Timings {
 }
 
 /// Map a runner error to [`AppError::Interrupted`] when it came from Ctrl-C.
-pub fn map_run_error(e: mfpid::sde::SdeError, context: &str) -> AppError {
-    if cancelled() {
+pub fn map_run_error(e: SdeError, context: &str) -> AppError {
+    if matches!(e, SdeError::Cancelled { .. }) || cancelled() {
         return AppError::Interrupted;
     }
     AppError::Lib {

@@ -14,7 +14,7 @@ use crate::config::{finite, Source};
 use crate::data::{self, Cell, Points, Table};
 use crate::error::{LibContext, Result};
 use crate::mixture::{MixtureFields, ProtocolSection};
-use crate::outdir::{self, OutDir, Timings, Watched};
+use crate::outdir::{self, OutDir, Progress, Timings};
 use crate::Common;
 use mfpid_report::plot::{self, Chart, Mark, Series};
 
@@ -574,36 +574,9 @@ pub struct Check {
     pub l1_noise: Option<f64>,
 }
 
-/// 1-D marginal of coordinate `j` of a mixture: `(weights, means, variances)`.
-fn coord_marginal(g: &GaussianMixture, j: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let d = g.dim();
-    let w = g.weights();
-    let mut cov = vec![0.0; d * d];
-    let mut means = Vec::with_capacity(w.len());
-    let mut vars = Vec::with_capacity(w.len());
-    for k in 0..w.len() {
-        g.component_covariance(k, &mut cov);
-        means.push(g.means()[k * d + j]);
-        vars.push(cov[j * d + j]);
-    }
-    (w, means, vars)
-}
-
-fn mix_pdf(m: &(Vec<f64>, Vec<f64>, Vec<f64>), x: f64) -> f64 {
-    let (w, mu, var) = m;
-    let mut p = 0.0;
-    for k in 0..w.len() {
-        let z = x - mu[k];
-        p += w[k] * (-0.5 * z * z / var[k]).exp() / (2.0 * std::f64::consts::PI * var[k]).sqrt();
-    }
-    p
-}
-
-fn mix_moments(m: &(Vec<f64>, Vec<f64>, Vec<f64>)) -> (f64, f64) {
-    let (w, mu, var) = m;
-    let mean: f64 = w.iter().zip(mu).map(|(a, b)| a * b).sum();
-    let second: f64 = (0..w.len()).map(|k| w[k] * (var[k] + mu[k] * mu[k])).sum();
-    (mean, second - mean * mean)
+/// Density of a one-dimensional mixture at `x` (NaN never arises: `x` has the law's length 1).
+fn mix_pdf(m: &GaussianMixture, x: f64) -> f64 {
+    m.log_pdf(&[x]).map_or(f64::NAN, f64::exp)
 }
 
 fn column(x: &[f64], d: usize, j: usize) -> Vec<f64> {
@@ -637,7 +610,7 @@ fn histogram(v: &[f64], lo: f64, hi: f64, bins: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Bin probabilities of a 1-D mixture by Simpson's rule on each bin.
-fn bin_probs(m: &(Vec<f64>, Vec<f64>, Vec<f64>), lo: f64, hi: f64, bins: usize) -> Vec<f64> {
+fn bin_probs(m: &GaussianMixture, lo: f64, hi: f64, bins: usize) -> Vec<f64> {
     let w = (hi - lo) / bins as f64;
     (0..bins)
         .map(|b| {
@@ -647,18 +620,11 @@ fn bin_probs(m: &(Vec<f64>, Vec<f64>, Vec<f64>), lo: f64, hi: f64, bins: usize) 
         .collect()
 }
 
-fn mixture_check(
-    t: f64,
-    j: usize,
-    x: &[f64],
-    d: usize,
-    m: &(Vec<f64>, Vec<f64>, Vec<f64>),
-    bins: usize,
-) -> Check {
+fn mixture_check(t: f64, j: usize, x: &[f64], d: usize, m: &GaussianMixture, bins: usize) -> Check {
     let v = column(x, d, j);
     let n = v.len() as f64;
     let (mean, var) = mean_var(&v);
-    let (mean_ref, var_ref) = mix_moments(m);
+    let (mean_ref, var_ref) = (m.mean()[0], m.covariance()[0]);
     let sd = var_ref.sqrt();
     let (lo, hi) = (mean_ref - 6.0 * sd, mean_ref + 6.0 * sd);
     let (_, dens) = histogram(&v, lo, hi, bins);
@@ -736,6 +702,7 @@ fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
     let bar = outdir::progress(common.quiet, "sample");
     let cfg = RunConfig {
         threads: common.threads,
+        cancel: Some(outdir::cancel_token()),
         ..RunConfig::new(plan.config.run.scheme.scheme(), seed)
     };
     let starts_for_bridge = match &plan.start {
@@ -743,13 +710,14 @@ fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
         _ => starts.clone(),
     };
     with_bridge_starts(plan, starts_for_bridge, |bridge| {
-        let mut watched = Watched::new(bridge, &bar, 0.0, 1.0);
-        let mut obs: Vec<&mut dyn Observer> = vec![&mut energy, &mut moments, &mut snaps];
+        let mut progress = Progress::new(&bar, 0.0, 1.0);
+        let mut obs: Vec<&mut dyn Observer> =
+            vec![&mut energy, &mut moments, &mut snaps, &mut progress];
         if let Some(t) = traj.as_mut() {
             obs.push(t);
         }
         run(
-            &mut watched,
+            bridge,
             &Noise::Scalar(1.0),
             &plan.grid,
             &mut ens,
@@ -983,11 +951,11 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
                     ab.marginal(*t).ctx("analytic marginal")?
                 };
                 for j in 0..dcheck {
-                    let cm = coord_marginal(&m, j);
+                    let cm = m.coordinate_marginal(j).ctx("coordinate marginal")?;
                     checks.push(mixture_check(*t, j, x, d, &cm, o.bins));
                     if j == 0 {
                         let v = column(x, d, 0);
-                        let (mr, vr) = mix_moments(&cm);
+                        let (mr, vr) = (cm.mean()[0], cm.covariance()[0]);
                         let (lo, hi) = (mr - 4.0 * vr.sqrt(), mr + 4.0 * vr.sqrt());
                         let (c, h) = histogram(&v, lo, hi, o.bins);
                         let dens: Vec<(f64, f64)> = (0..=200)
@@ -1189,7 +1157,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
                 Mark::LinePoints,
             ));
             if let TargetLaw::Mixture(g) = &plan.target {
-                let cm = coord_marginal(g, j);
+                let cm = g.coordinate_marginal(j).ctx("coordinate marginal")?;
                 let dens = (0..=200)
                     .map(|i| {
                         let xx = lo + (hi - lo) * i as f64 / 200.0;
