@@ -21,6 +21,7 @@ fn em_seconds(b: usize, d: usize, steps: usize, threads: usize) -> Result<f64> {
         seed: 1,
         chunk_size: 256,
         threads: Some(threads),
+        ..RunConfig::default()
     };
     let t0 = Instant::now();
     mfpid_sde::run(
