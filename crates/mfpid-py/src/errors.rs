@@ -117,6 +117,7 @@ pub fn thermo(e: mfpid_thermo::ThermoError) -> PyErr {
     let (kind, arg) = match &e {
         T::NonPositiveVariance { .. } => (Kind::Invalid, Some("sigma2")),
         T::TimeOutOfRange { .. } => (Kind::Invalid, Some("t")),
+        T::NonPositiveOverlap { .. } => (Kind::Invalid, Some("q")),
         T::InvalidParameter { name, .. } => (Kind::Invalid, Some(*name)),
         T::ShapeMismatch { name, .. } => (Kind::Shape, Some(*name)),
         T::TooFew { name, .. } => (Kind::Invalid, Some(*name)),

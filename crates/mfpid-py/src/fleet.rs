@@ -7,6 +7,7 @@ use mfpid_energy::{
     CelsiusLaw, Centres, Experiment, Fleet, HvacObserver, Law, Method, MethodRun, RcBuilding,
     Recording, Saving, Settings, ThermalLayer,
 };
+use mfpid_bridge::Target;
 use mfpid_sde::observe::Observer;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -230,10 +231,11 @@ impl PyFleet {
     }
 
     /// Draw `n` agents from `p_in`: `(x (n, d), component (n,))`.
-    #[pyo3(signature = (n, seed = 0))]
-    fn sample_agents<'py>(&self, py: Python<'py>, n: i64, seed: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, Vec<usize>)> {
+    #[pyo3(signature = (n, seed = None))]
+    fn sample_agents<'py>(&self, py: Python<'py>, n: i64, seed: Option<&Bound<'py, PyAny>>) -> PyResult<(Bound<'py, PyAny>, Vec<usize>)> {
         let n = arrays::size(n, "n", 1)?;
-        let a = self.inner.sample_agents(n, arrays::seed(seed)?).map_err(errors::energy)?;
+        let seed = seed.map(arrays::seed).transpose()?.unwrap_or(0);
+        let a = self.inner.sample_agents(n, seed).map_err(errors::energy)?;
         Ok((out2(py, a.x, n, self.inner.dim())?, a.component))
     }
 
@@ -407,7 +409,11 @@ fn compare<'py>(
     if ms.is_empty() {
         return Err(invalid("methods", "no method to run"));
     }
-    let baseline = baseline.unwrap_or_else(|| ms[0].name.clone());
+    // default: IA0 when it runs (as the `mfpid fleet` program), else the first method
+    let baseline = baseline.unwrap_or_else(|| {
+        let ia0 = Method::independent_zero().name;
+        if ms.iter().any(|m| m.name == ia0) { ia0 } else { ms[0].name.clone() }
+    });
     let Some(base_idx) = ms.iter().position(|m| m.name == baseline) else {
         let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
         return Err(invalid("baseline", format!("{baseline:?} is not among the methods run ({})", names.join(", "))));

@@ -1,7 +1,7 @@
 //! Laws and protocols: `mfpid.GaussianMixture`, `mfpid.Empirical`, `mfpid.Protocol`, each a frozen
 //! wrapper over the validated library value (`mfpid_bridge::{GaussianMixture, Empirical, Protocol}`).
 
-use mfpid_bridge::{Covariance, Empirical, GaussianMixture, Protocol};
+use mfpid_bridge::{Covariance, Empirical, GaussianMixture, Protocol, Target};
 use pyo3::prelude::*;
 
 use crate::arrays::{self, out1, out2, out3};
@@ -211,14 +211,12 @@ impl PyEmpirical {
     /// Dimension `d`.
     #[getter]
     fn d(&self) -> usize {
-        use mfpid_bridge::Target;
         self.inner.dim()
     }
 
     /// The points, shape `(N, d)`.
     #[getter]
     fn points<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        use mfpid_bridge::Target;
         out2(py, self.inner.points().to_vec(), self.inner.len(), self.inner.dim())
     }
 
@@ -233,7 +231,6 @@ impl PyEmpirical {
     }
 
     fn __repr__(&self) -> String {
-        use mfpid_bridge::Target;
         format!("Empirical(points={}, d={})", self.inner.len(), self.inner.dim())
     }
 }

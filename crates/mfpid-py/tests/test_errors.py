@@ -98,7 +98,8 @@ def test_non_contiguous_arrays():
 
 def test_method_errors(fleet):
     raises(mfpid.InvalidArgument, "methods[1]", mfpid.compare, fleet, ["MF", "XYZ"])
-    raises(mfpid.InvalidArgument, "baseline", mfpid.compare, fleet, ["MF", "IAm"])
+    raises(mfpid.InvalidArgument, "baseline", mfpid.compare, fleet, ["MF", "IAm"], baseline="IA0")
+    raises(mfpid.InvalidArgument, "q", mfpid.franz_parisi, 1.0, 1.0, 0.3, [-0.5])
     raises(mfpid.InvalidArgument, "methods[1]", mfpid.compare, fleet, ["MF", "MF"])
     raises(mfpid.ShapeError, "methods[1].centres", mfpid.compare, fleet, ["IA0", mfpid.Method("c", [1.0, 2.0, 3.0])])
     raises(mfpid.DTypeError, "methods[0]", mfpid.compare, fleet, [42])

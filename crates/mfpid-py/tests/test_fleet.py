@@ -48,7 +48,9 @@ def test_physical_fleet():
     assert fleet.is_physical and fleet.d == 4
     cmp = mfpid.compare(fleet, ["MF", "IA0"], agents=200, steps=64)
     ph = cmp.run("MF").physical
-    assert ph is not None and ph.minutes.shape == ph.cooling_kw.shape
+    assert ph is not None and ph.minutes.shape == ph.mean_temp_c.shape
+    # power per step (64 steps); minutes and temperatures also at the final time
+    assert ph.cooling_kw.shape == (64,) and ph.minutes.shape == (65,)
     assert 0.0 < ph.minutes[-1] <= layer.minutes(1.0) + 1e-9
     assert "cooling_kwh" in cmp.to_dict()
 

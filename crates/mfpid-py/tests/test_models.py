@@ -58,7 +58,7 @@ def test_ift():
 
 
 def test_franz_parisi_phase_cloning():
-    fp = mfpid.franz_parisi(1.0, 1.0, 0.3, np.linspace(-0.9, 0.9, 7), pairs=2000, seed=1)
+    fp = mfpid.franz_parisi(1.0, 1.0, 0.3, np.linspace(0.1, 0.9, 7), pairs=2000, seed=1)
     assert fp.v.shape == (7,) and np.all(np.isfinite(fp.v))
     pd = mfpid.phase_diagram([0.5, 1.0, 2.0], [0.5, 1.0])
     assert pd.phase.shape == pd.speciation_time.shape == (3, 2)

@@ -165,7 +165,7 @@ def compare(
     fleet: Fleet,
     methods: Iterable[Union[str, Method]] = STANDARD_METHODS,
     *,
-    baseline: Optional[str] = "IA0",
+    baseline: Optional[str] = None,
     agents: int = 4000,
     steps: int = 2500,
     eps: float = 1e-3,
@@ -186,7 +186,8 @@ def compare(
     Args:
         fleet: the :class:`Fleet` (optionally physical, see :meth:`Fleet.physical`).
         methods: ``"MF"``, ``"IA0"``, ``"IAm"`` and/or :class:`Method` objects, run in this order.
-        baseline: savings are against this method (``None``: the first method); must be run.
+        baseline: savings are against this method, which must be among ``methods``
+            (``None``: ``"IA0"`` when it runs, otherwise the first method).
         agents: number of agents (>= 2: energies come with standard errors).
         steps: Euler-Maruyama steps on ``[0, 1]`` (>= ``pieces``).
         eps: drift time cut-off in ``(0, 0.5)``.

@@ -110,7 +110,8 @@ class TerminalLaw(_Result):
 class Physical(_Result):
     """The run in physical units through the RC thermal layer (per building): kWh totals,
     ``effort_kw2h`` (control effort in kW^2 h), and traces against ``minutes``: net, cooling,
-    heating and control power (kW) and the mean zone temperature (°C)."""
+    heating and control power (kW, one value per step: ``minutes[:-1]``) and the mean zone
+    temperature (°C, at every ``minutes`` including the end)."""
 
     effort_kw2h: float
     control_kwh: float
