@@ -23,7 +23,10 @@ fn shape_str(s: &[usize]) -> String {
         1 => format!("({},)", s[0]),
         _ => format!(
             "({})",
-            s.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+            s.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -43,18 +46,19 @@ pub fn read(
         Err(_) => {
             let np = py.import("numpy")?;
             let f64_ = np.getattr("float64")?;
-            let conv = np
-                .getattr("asarray")?
-                .call1((obj, f64_))
-                .map_err(|e| {
-                    raise(
-                        Kind::DType,
-                        Some(arg),
-                        format!("cannot be read as a float64 array of shape {layout}: {e}"),
-                    )
-                })?;
+            let conv = np.getattr("asarray")?.call1((obj, f64_)).map_err(|e| {
+                raise(
+                    Kind::DType,
+                    Some(arg),
+                    format!("cannot be read as a float64 array of shape {layout}: {e}"),
+                )
+            })?;
             owned = conv.cast_into::<PyUntypedArray>().map_err(|_| {
-                raise(Kind::DType, Some(arg), "numpy.asarray did not give an array")
+                raise(
+                    Kind::DType,
+                    Some(arg),
+                    "numpy.asarray did not give an array",
+                )
             })?;
             &owned
         }
@@ -107,7 +111,11 @@ pub fn read(
             rem /= shape[k];
         }
         idx.reverse();
-        let at = idx.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+        let at = idx
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(raise(
             Kind::NonFinite,
             Some(arg),
@@ -141,7 +149,11 @@ pub fn vector_len(obj: &Bound<'_, PyAny>, arg: &str, n: usize, what: &str) -> Py
 }
 
 /// A 2-D float64 array: `(data, rows, cols)`.
-pub fn matrix(obj: &Bound<'_, PyAny>, arg: &str, layout: &str) -> PyResult<(Vec<f64>, usize, usize)> {
+pub fn matrix(
+    obj: &Bound<'_, PyAny>,
+    arg: &str,
+    layout: &str,
+) -> PyResult<(Vec<f64>, usize, usize)> {
     let a = read(obj, arg, Some(2), layout)?;
     Ok((a.data, a.shape[0], a.shape[1]))
 }
@@ -168,7 +180,11 @@ pub fn finite(v: f64, arg: &str) -> PyResult<f64> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(raise(Kind::NonFinite, Some(arg), format!("{v} is not finite")))
+        Err(raise(
+            Kind::NonFinite,
+            Some(arg),
+            format!("{v} is not finite"),
+        ))
     }
 }
 
@@ -179,8 +195,13 @@ pub fn threads(v: Option<i64>) -> PyResult<Option<usize>> {
 
 /// A seed: any non-negative integer below 2^64.
 pub fn seed(v: &Bound<'_, PyAny>) -> PyResult<u64> {
-    v.extract::<u64>()
-        .map_err(|_| raise(Kind::Invalid, Some("seed"), format!("must be an integer in [0, 2**64), got {v}")))
+    v.extract::<u64>().map_err(|_| {
+        raise(
+            Kind::Invalid,
+            Some("seed"),
+            format!("must be an integer in [0, 2**64), got {v}"),
+        )
+    })
 }
 
 /// A NumPy vector owning `v` (no copy).
@@ -196,7 +217,13 @@ pub fn out2(py: Python<'_>, v: Vec<f64>, rows: usize, cols: usize) -> PyResult<B
 }
 
 /// A NumPy `(a, b, c)` array owning `v` (no copy).
-pub fn out3(py: Python<'_>, v: Vec<f64>, a: usize, b: usize, c: usize) -> PyResult<Bound<'_, PyAny>> {
+pub fn out3(
+    py: Python<'_>,
+    v: Vec<f64>,
+    a: usize,
+    b: usize,
+    c: usize,
+) -> PyResult<Bound<'_, PyAny>> {
     let arr = Array3::from_shape_vec((a, b, c), v)
         .map_err(|e| crate::errors::solver(format!("internal shape error: {e}")))?;
     Ok(arr.into_pyarray(py).into_any())

@@ -55,7 +55,15 @@ fn go<T: Target>(
     let mut prog = Progress::new(job, 0.0, 1.0);
     {
         let mut obs: Vec<&mut dyn Observer> = vec![&mut energy, &mut snaps, &mut prog];
-        run(&mut drift, &Noise::Scalar(1.0), grid, &mut ens, cfg, &mut obs).map_err(|e| match e {
+        run(
+            &mut drift,
+            &Noise::Scalar(1.0),
+            grid,
+            &mut ens,
+            cfg,
+            &mut obs,
+        )
+        .map_err(|e| match e {
             SdeError::Prepare { source, .. } if source.is::<CancelMark>() => {
                 pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted")
             }
@@ -93,7 +101,10 @@ fn sample_bridge<'py>(
     if steps < p.pieces() {
         return Err(errors::invalid(
             "steps",
-            format!("{steps} steps cannot cover the protocol's {} pieces (at least one per piece)", p.pieces()),
+            format!(
+                "{steps} steps cannot cover the protocol's {} pieces (at least one per piece)",
+                p.pieces()
+            ),
         ));
     }
     let eps = arrays::finite(eps, "eps")?;
@@ -104,7 +115,8 @@ fn sample_bridge<'py>(
         threads: arrays::threads(threads)?,
         ..RunConfig::default()
     };
-    let grid = TimeGrid::aligned(0.0, 1.0, p.breaks(), steps).map_err(|e| errors::invalid("steps", e))?;
+    let grid =
+        TimeGrid::aligned(0.0, 1.0, p.breaks(), steps).map_err(|e| errors::invalid("steps", e))?;
     // starts: origin, one point (d,), or rows (m, d) used cyclically (particle i starts at row i mod m)
     let starts: Option<Vec<f64>> = match start {
         None => None,
@@ -127,19 +139,24 @@ fn sample_bridge<'py>(
         None => vec![0.0; b * d],
         Some(z) => {
             let m = z.len() / d;
-            (0..b).flat_map(|i| z[(i % m) * d..(i % m + 1) * d].iter().copied()).collect()
+            (0..b)
+                .flat_map(|i| z[(i % m) * d..(i % m + 1) * d].iter().copied())
+                .collect()
         }
     };
     let ens = Ensemble::from_vec(b, d, x0).map_err(|e| errors::invalid("n", e))?;
     let times = grid.times().to_vec();
-    let (snap_req, snap_steps) = match snapshots {
+    let (snap_req, snap_steps): (Vec<f64>, Vec<usize>) = match snapshots {
         None => (Vec::new(), Vec::new()),
         Some(s) => {
             let ts = arrays::vector(s, "snapshots")?;
             let mut idx = Vec::with_capacity(ts.len());
             for (i, &t) in ts.iter().enumerate() {
                 if !(0.0..=1.0).contains(&t) {
-                    return Err(errors::invalid("snapshots", format!("snapshots[{i}] = {t} is outside [0, 1]")));
+                    return Err(errors::invalid(
+                        "snapshots",
+                        format!("snapshots[{i}] = {t} is outside [0, 1]"),
+                    ));
                 }
                 let k = times
                     .iter()
@@ -147,37 +164,49 @@ fn sample_bridge<'py>(
                     .min_by(|a, b| (a.1 - t).abs().total_cmp(&(b.1 - t).abs()))
                     .map(|(k, _)| k)
                     .unwrap_or(0);
-                idx.push(k);
+                idx.push((k, t));
             }
-            (ts, idx)
+            // recorded in time order: requested times sorted along with their grid steps
+            idx.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            idx.into_iter().map(|(k, t)| (t, k)).unzip()
         }
     };
-    let mut sorted = snap_steps.clone();
-    sorted.sort_unstable();
-    let is_mixture = target.cast::<PyMixture>().is_ok();
+    let sorted = snap_steps;
     let sampled = if let Ok(g) = target.cast::<PyMixture>() {
         let bridge = make_bridge(p, g.get().inner.clone(), eps, starts)?;
-        runner::run(py, progress, |job| go(job, bridge, &grid, ens, &cfg, sorted))?
+        runner::run(py, progress, |job| {
+            go(job, bridge, &grid, ens, &cfg, sorted)
+        })?
     } else if let Ok(e) = target.cast::<PyEmpirical>() {
         let bridge = make_bridge(p, e.get().inner.clone(), eps, starts)?;
-        runner::run(py, progress, |job| go(job, bridge, &grid, ens, &cfg, sorted))?
+        runner::run(py, progress, |job| {
+            go(job, bridge, &grid, ens, &cfg, sorted)
+        })?
     } else {
         return Err(raise(
             Kind::DType,
             Some("target"),
-            format!("expected mfpid.GaussianMixture or mfpid.Empirical, got {}", target.get_type().name()?),
+            format!(
+                "expected mfpid.GaussianMixture or mfpid.Empirical, got {}",
+                target.get_type().name()?
+            ),
         ));
     };
-    let _ = is_mixture;
     let out = PyDict::new(py);
     let nsnap = sampled.snaps.times.len();
     out.set_item("samples", out2(py, sampled.x1, b, d)?)?;
     out.set_item("times", out1(py, sampled.energy.times.clone()))?;
     out.set_item("power", out1(py, sampled.energy.power.clone()))?;
-    out.set_item("cumulative_energy", out1(py, sampled.energy.cumulative.clone()))?;
+    out.set_item(
+        "cumulative_energy",
+        out1(py, sampled.energy.cumulative.clone()),
+    )?;
     out.set_item("energy", sampled.energy.total())?;
     out.set_item("energy_stderr", sampled.energy.stderr())?;
-    out.set_item("energy_per_coord", out1(py, sampled.energy.per_coord.clone()))?;
+    out.set_item(
+        "energy_per_coord",
+        out1(py, sampled.energy.per_coord.clone()),
+    )?;
     out.set_item("energy_per_sample", out1(py, sampled.energy.per_particle))?;
     out.set_item("snapshot_times_requested", out1(py, snap_req))?;
     out.set_item("snapshot_times", out1(py, sampled.snaps.times))?;

@@ -100,14 +100,16 @@ pub fn meanfield(e: mfpid_meanfield::MeanFieldError, arg: impl Fn(&str) -> Strin
     let (kind, what) = match &e {
         M::BadLength { what, .. } | M::ZeroDimension { what } => (Kind::Shape, Some(*what)),
         M::NonFinite { what, .. } => (Kind::NonFinite, Some(*what)),
-        M::OutOfRange { what, .. } if what.contains("sigma_tar") => (Kind::NotPsd, Some("sigma_tar")),
+        M::OutOfRange { what, .. } if what.contains("sigma_tar") => {
+            (Kind::NotPsd, Some("sigma_tar"))
+        }
         M::OutOfRange { what, .. } | M::Empty { what } => (Kind::Invalid, Some(*what)),
         M::BadBreaks { .. } => (Kind::Invalid, Some("breaks")),
         M::BadWeights { .. } => (Kind::Invalid, Some("weights")),
         M::Bridge(b) => return bridge(&arg("protocol"), b.clone()),
         _ => (Kind::Solver, None),
     };
-    let a = what.map(|w| arg(w));
+    let a = what.map(arg);
     raise(kind, a.as_deref(), e)
 }
 

@@ -3,11 +3,11 @@
 //! (agents and Brownian noise shared by every method: common random numbers), run method by method
 //! exactly as the `mfpid fleet` program does.
 
+use mfpid_bridge::Target;
 use mfpid_energy::{
     CelsiusLaw, Centres, Experiment, Fleet, HvacObserver, Law, Method, MethodRun, RcBuilding,
     Recording, Saving, Settings, ThermalLayer,
 };
-use mfpid_bridge::Target;
 use mfpid_sde::observe::Observer;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -40,7 +40,12 @@ impl PyThermalLayer {
         coupling_kw_per_c: f64,
     ) -> PyResult<Self> {
         let c = arrays::vector(capacitance_kwh_per_c, "capacitance_kwh_per_c")?;
-        let r = arrays::vector_len(resistance_c_per_kw, "resistance_c_per_kw", c.len(), "one per zone, like capacitance_kwh_per_c")?;
+        let r = arrays::vector_len(
+            resistance_c_per_kw,
+            "resistance_c_per_kw",
+            c.len(),
+            "one per zone, like capacitance_kwh_per_c",
+        )?;
         for (v, arg) in [
             (outdoor_c, "outdoor_c"),
             (reference_c, "reference_c"),
@@ -68,7 +73,9 @@ impl PyThermalLayer {
     /// The documented four-zone office building on a hot afternoon.
     #[staticmethod]
     fn example_office() -> Self {
-        Self { inner: ThermalLayer::example_office() }
+        Self {
+            inner: ThermalLayer::example_office(),
+        }
     }
 
     /// Number of zones `d`.
@@ -99,7 +106,13 @@ impl PyThermalLayer {
     }
 
     fn __repr__(&self) -> String {
-        format!("ThermalLayer(zones={}, outdoor_c={}, reference_c={}, horizon_min={})", self.inner.zones(), self.inner.outdoor_c, self.inner.reference_c, self.inner.horizon_min)
+        format!(
+            "ThermalLayer(zones={}, outdoor_c={}, reference_c={}, horizon_min={})",
+            self.inner.zones(),
+            self.inner.outdoor_c,
+            self.inner.reference_c,
+            self.inner.horizon_min
+        )
     }
 }
 
@@ -122,20 +135,41 @@ impl PyCelsiusLaw {
 impl PyCelsiusLaw {
     /// CelsiusLaw(weights, means_c, std_c)
     #[new]
-    fn new(weights: &Bound<'_, PyAny>, means_c: &Bound<'_, PyAny>, std_c: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(
+        weights: &Bound<'_, PyAny>,
+        means_c: &Bound<'_, PyAny>,
+        std_c: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let (m, k, d) = arrays::matrix(means_c, "means_c", "(K, d)")?;
         if k == 0 || d == 0 {
-            return Err(raise(Kind::Shape, Some("means_c"), format!("needs K >= 1 and d >= 1, got shape ({k}, {d})")));
+            return Err(raise(
+                Kind::Shape,
+                Some("means_c"),
+                format!("needs K >= 1 and d >= 1, got shape ({k}, {d})"),
+            ));
         }
         let w = arrays::vector_len(weights, "weights", k, "one weight per row of means_c")?;
         let s = arrays::vector_len(std_c, "std_c", k, "one standard deviation per component")?;
         if let Some(i) = w.iter().position(|&x| x <= 0.0) {
-            return Err(invalid("weights", format!("weights[{i}] = {} must be > 0", w[i])));
+            return Err(invalid(
+                "weights",
+                format!("weights[{i}] = {} must be > 0", w[i]),
+            ));
         }
         if let Some(i) = s.iter().position(|&x| x <= 0.0) {
-            return Err(invalid("std_c", format!("std_c[{i}] = {} must be > 0", s[i])));
+            return Err(invalid(
+                "std_c",
+                format!("std_c[{i}] = {} must be > 0", s[i]),
+            ));
         }
-        Ok(Self { inner: CelsiusLaw { weights: w, means_c: m, std_c: s }, d })
+        Ok(Self {
+            inner: CelsiusLaw {
+                weights: w,
+                means_c: m,
+                std_c: s,
+            },
+            d,
+        })
     }
 
     /// The example fleet of `ThermalLayer.example_office()`: `(p_in, p_tar)` in °C.
@@ -154,7 +188,12 @@ impl PyCelsiusLaw {
     /// Means in °C, shape `(K, d)`.
     #[getter]
     fn means_c<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        out2(py, self.inner.means_c.clone(), self.inner.std_c.len(), self.d)
+        out2(
+            py,
+            self.inner.means_c.clone(),
+            self.inner.std_c.len(),
+            self.d,
+        )
     }
 
     /// Standard deviations in °C, shape `(K,)`.
@@ -197,15 +236,29 @@ impl PyFleet {
 
     /// A fleet in physical units: `p_in`, `p_tar` are `CelsiusLaw`s mapped through `layer`.
     #[staticmethod]
-    fn physical(layer: &PyThermalLayer, p_in: &PyCelsiusLaw, p_tar: &PyCelsiusLaw) -> PyResult<Self> {
+    fn physical(
+        layer: &PyThermalLayer,
+        p_in: &PyCelsiusLaw,
+        p_tar: &PyCelsiusLaw,
+    ) -> PyResult<Self> {
         let z = layer.inner.zones();
         for (l, arg) in [(p_in, "p_in"), (p_tar, "p_tar")] {
             if l.d != z {
-                return Err(raise(Kind::Shape, Some(arg), format!("means_c rows have {} zones but the layer has {z}", l.d)));
+                return Err(raise(
+                    Kind::Shape,
+                    Some(arg),
+                    format!("means_c rows have {} zones but the layer has {z}", l.d),
+                ));
             }
         }
-        let inner = layer.inner.fleet(&p_in.inner, &p_tar.inner).map_err(errors::energy)?;
-        Ok(Self { inner, layer: Some(layer.inner.clone()) })
+        let inner = layer
+            .inner
+            .fleet(&p_in.inner, &p_tar.inner)
+            .map_err(errors::energy)?;
+        Ok(Self {
+            inner,
+            layer: Some(layer.inner.clone()),
+        })
     }
 
     /// Number of zones `d`.
@@ -232,7 +285,12 @@ impl PyFleet {
 
     /// Draw `n` agents from `p_in`: `(x (n, d), component (n,))`.
     #[pyo3(signature = (n, seed = None))]
-    fn sample_agents<'py>(&self, py: Python<'py>, n: i64, seed: Option<&Bound<'py, PyAny>>) -> PyResult<(Bound<'py, PyAny>, Vec<usize>)> {
+    fn sample_agents<'py>(
+        &self,
+        py: Python<'py>,
+        n: i64,
+        seed: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Vec<usize>)> {
         let n = arrays::size(n, "n", 1)?;
         let seed = seed.map(arrays::seed).transpose()?.unwrap_or(0);
         let a = self.inner.sample_agents(n, seed).map_err(errors::energy)?;
@@ -262,7 +320,11 @@ fn method_arg(obj: &Bound<'_, PyAny>, i: usize, pieces: usize, d: usize) -> PyRe
         };
     }
     let (name, centres): (String, Bound<'_, PyAny>) = obj.extract().map_err(|_| {
-        raise(Kind::DType, Some(&arg), "expected \"MF\", \"IA0\", \"IAm\" or mfpid.Method(name, centres)")
+        raise(
+            Kind::DType,
+            Some(&arg),
+            "expected \"MF\", \"IA0\", \"IAm\" or mfpid.Method(name, centres)",
+        )
     })?;
     let nu = centres_arg(&centres, &format!("{arg}.centres"), pieces, d)?;
     Ok(Method::new(name, Centres::Fixed(nu)))
@@ -298,11 +360,32 @@ fn run_dict<'py>(
     o.set_item("power", out1(py, r.power))?;
     o.set_item("energy_per_agent", out1(py, r.per_agent))?;
     let sp = PyDict::new(py);
-    sp.set_item("component", r.subpopulations.iter().map(|s| s.component).collect::<Vec<_>>())?;
-    sp.set_item("agents", r.subpopulations.iter().map(|s| s.agents).collect::<Vec<_>>())?;
-    sp.set_item("energy", out1(py, r.subpopulations.iter().map(|s| s.energy).collect()))?;
-    sp.set_item("stderr", out1(py, r.subpopulations.iter().map(|s| s.stderr).collect()))?;
-    sp.set_item("share_pct", out1(py, r.subpopulations.iter().map(|s| s.share_pct).collect()))?;
+    sp.set_item(
+        "component",
+        r.subpopulations
+            .iter()
+            .map(|s| s.component)
+            .collect::<Vec<_>>(),
+    )?;
+    sp.set_item(
+        "agents",
+        r.subpopulations
+            .iter()
+            .map(|s| s.agents)
+            .collect::<Vec<_>>(),
+    )?;
+    sp.set_item(
+        "energy",
+        out1(py, r.subpopulations.iter().map(|s| s.energy).collect()),
+    )?;
+    sp.set_item(
+        "stderr",
+        out1(py, r.subpopulations.iter().map(|s| s.stderr).collect()),
+    )?;
+    sp.set_item(
+        "share_pct",
+        out1(py, r.subpopulations.iter().map(|s| s.share_pct).collect()),
+    )?;
     o.set_item("subpopulations", sp)?;
     match r.subpop_power {
         Some(p) => {
@@ -321,14 +404,31 @@ fn run_dict<'py>(
     tl.set_item("mean_stderr", out2(py, t.mean_stderr.clone(), k, d)?)?;
     tl.set_item("target_means", out2(py, t.target_means.clone(), k, d)?)?;
     tl.set_item("variances", out2(py, t.variances.clone(), k, d)?)?;
-    tl.set_item("variance_stderr", out2(py, t.variance_stderr.clone(), k, d)?)?;
-    tl.set_item("target_variances", out2(py, t.target_variances.clone(), k, d)?)?;
+    tl.set_item(
+        "variance_stderr",
+        out2(py, t.variance_stderr.clone(), k, d)?,
+    )?;
+    tl.set_item(
+        "target_variances",
+        out2(py, t.target_variances.clone(), k, d)?,
+    )?;
     tl.set_item("max_weight_error", t.max_weight_error())?;
     tl.set_item("max_mean_error", t.max_mean_error())?;
     o.set_item("terminal", tl)?;
     let n = r.mean_path.len();
-    o.set_item("mean_path_times", out1(py, r.mean_path.iter().map(|(t, _)| *t).collect()))?;
-    o.set_item("mean_path", out2(py, r.mean_path.into_iter().flat_map(|(_, m)| m).collect(), n, d)?)?;
+    o.set_item(
+        "mean_path_times",
+        out1(py, r.mean_path.iter().map(|(t, _)| *t).collect()),
+    )?;
+    o.set_item(
+        "mean_path",
+        out2(
+            py,
+            r.mean_path.into_iter().flat_map(|(_, m)| m).collect(),
+            n,
+            d,
+        )?,
+    )?;
     match r.final_states {
         Some(x) => o.set_item("final_states", out2(py, x, r.agents, d)?)?,
         None => o.set_item("final_states", py.None())?,
@@ -390,7 +490,7 @@ fn compare<'py>(
         return Err(invalid("eps", format!("{eps} must be in (0, 0.5)")));
     }
     for (v, arg) in [(beta0, "beta0"), (gamma, "gamma")] {
-        if !(arrays::finite(v, arg)? >= 0.0) {
+        if arrays::finite(v, arg)? < 0.0 {
             return Err(invalid(arg, format!("{v} must be >= 0")));
         }
     }
@@ -402,7 +502,10 @@ fn compare<'py>(
     for (i, m) in list.iter().enumerate() {
         let m = method_arg(&m, i, pieces, d)?;
         if ms.iter().any(|x| x.name == m.name) {
-            return Err(invalid(&format!("methods[{i}]"), format!("a method called {:?} is listed twice", m.name)));
+            return Err(invalid(
+                &format!("methods[{i}]"),
+                format!("a method called {:?} is listed twice", m.name),
+            ));
         }
         ms.push(m);
     }
@@ -412,11 +515,21 @@ fn compare<'py>(
     // default: IA0 when it runs (as the `mfpid fleet` program), else the first method
     let baseline = baseline.unwrap_or_else(|| {
         let ia0 = Method::independent_zero().name;
-        if ms.iter().any(|m| m.name == ia0) { ia0 } else { ms[0].name.clone() }
+        if ms.iter().any(|m| m.name == ia0) {
+            ia0
+        } else {
+            ms[0].name.clone()
+        }
     });
     let Some(base_idx) = ms.iter().position(|m| m.name == baseline) else {
         let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
-        return Err(invalid("baseline", format!("{baseline:?} is not among the methods run ({})", names.join(", "))));
+        return Err(invalid(
+            "baseline",
+            format!(
+                "{baseline:?} is not among the methods run ({})",
+                names.join(", ")
+            ),
+        ));
     };
     let settings = Settings {
         agents,
@@ -428,7 +541,11 @@ fn compare<'py>(
         seed: arrays::seed(seed)?,
         threads: arrays::threads(threads)?,
     };
-    let rec = Recording { mean_every, subpop_power, keep_final };
+    let rec = Recording {
+        mean_every,
+        subpop_power,
+        keep_final,
+    };
     let fleet_c = fleet.inner.clone();
     let layer = fleet.layer.clone();
     let (runs, hvacs) = runner::run(py, progress, |job| {

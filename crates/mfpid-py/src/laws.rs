@@ -36,19 +36,31 @@ impl PyMixture {
         }
         let w = arrays::vector_len(weights, "weights", k, "one weight per row of means")?;
         if let Some(i) = w.iter().position(|&x| x <= 0.0) {
-            return Err(invalid("weights", format!("weights[{i}] = {} must be > 0", w[i])));
+            return Err(invalid(
+                "weights",
+                format!("weights[{i}] = {} must be > 0", w[i]),
+            ));
         }
-        let given: Vec<&str> = [("std", std), ("variance", variance), ("diag", diag), ("cov", cov)]
-            .iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(n, _)| *n)
-            .collect();
+        let given: Vec<&str> = [
+            ("std", std),
+            ("variance", variance),
+            ("diag", diag),
+            ("cov", cov),
+        ]
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(n, _)| *n)
+        .collect();
         if given.len() != 1 {
             return Err(invalid(
                 "std",
                 format!(
                     "give exactly one of std=, variance=, diag=, cov= for the spread (got {})",
-                    if given.is_empty() { "none".to_string() } else { given.join(", ") }
+                    if given.is_empty() {
+                        "none".to_string()
+                    } else {
+                        given.join(", ")
+                    }
                 ),
             ));
         }
@@ -93,8 +105,12 @@ impl PyMixture {
             Covariance::Full(_) => "cov",
             _ => "means",
         };
-        let inner = GaussianMixture::new(d, w.clone(), m, covariance).map_err(|e| errors::bridge(arg, e))?;
-        Ok(Self { inner, raw_weights: w })
+        let inner = GaussianMixture::new(d, w.clone(), m, covariance)
+            .map_err(|e| errors::bridge(arg, e))?;
+        Ok(Self {
+            inner,
+            raw_weights: w,
+        })
     }
 }
 
@@ -135,7 +151,12 @@ impl PyMixture {
     /// Component means, shape `(K, d)`.
     #[getter]
     fn means<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        out2(py, self.inner.means().to_vec(), self.inner.components(), self.inner.dim())
+        out2(
+            py,
+            self.inner.means().to_vec(),
+            self.inner.components(),
+            self.inner.dim(),
+        )
     }
 
     /// Component covariances as dense matrices, shape `(K, d, d)`.
@@ -165,7 +186,11 @@ impl PyMixture {
         let d = self.inner.dim();
         let (v, _, c) = arrays::matrix(x, "x", "(n, d)")?;
         if c != d {
-            return Err(raise(Kind::Shape, Some("x"), format!("rows have {c} coordinates, the mixture has d = {d}")));
+            return Err(raise(
+                Kind::Shape,
+                Some("x"),
+                format!("rows have {c} coordinates, the mixture has d = {d}"),
+            ));
         }
         let lp = v
             .chunks_exact(d)
@@ -175,7 +200,11 @@ impl PyMixture {
     }
 
     fn __repr__(&self) -> String {
-        format!("GaussianMixture(d={}, components={})", self.inner.dim(), self.inner.components())
+        format!(
+            "GaussianMixture(d={}, components={})",
+            self.inner.dim(),
+            self.inner.components()
+        )
     }
 }
 
@@ -195,13 +224,21 @@ impl PyEmpirical {
     fn new(points: &Bound<'_, PyAny>, weights: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let (p, n, d) = arrays::matrix(points, "points", "(N, d)")?;
         if n == 0 || d == 0 {
-            return Err(raise(Kind::Shape, Some("points"), format!("needs N >= 1 points of d >= 1 coordinates, got shape ({n}, {d})")));
+            return Err(raise(
+                Kind::Shape,
+                Some("points"),
+                format!("needs N >= 1 points of d >= 1 coordinates, got shape ({n}, {d})"),
+            ));
         }
         let (inner, weights) = match weights {
-            None => (Empirical::new(d, p).map_err(|e| errors::bridge("points", e))?, None),
+            None => (
+                Empirical::new(d, p).map_err(|e| errors::bridge("points", e))?,
+                None,
+            ),
             Some(w) => {
                 let w = arrays::vector_len(w, "weights", n, "one weight per point")?;
-                let e = Empirical::weighted(d, p, w.clone()).map_err(|e| errors::bridge("weights", e))?;
+                let e = Empirical::weighted(d, p, w.clone())
+                    .map_err(|e| errors::bridge("weights", e))?;
                 (e, Some(w))
             }
         };
@@ -217,7 +254,12 @@ impl PyEmpirical {
     /// The points, shape `(N, d)`.
     #[getter]
     fn points<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        out2(py, self.inner.points().to_vec(), self.inner.len(), self.inner.dim())
+        out2(
+            py,
+            self.inner.points().to_vec(),
+            self.inner.len(),
+            self.inner.dim(),
+        )
     }
 
     /// The weights as given, or `None` for equal weights.
@@ -231,7 +273,11 @@ impl PyEmpirical {
     }
 
     fn __repr__(&self) -> String {
-        format!("Empirical(points={}, d={})", self.inner.len(), self.inner.dim())
+        format!(
+            "Empirical(points={}, d={})",
+            self.inner.len(),
+            self.inner.dim()
+        )
     }
 }
 
@@ -271,7 +317,8 @@ impl PyProtocol {
         let m = arrays::size(pieces, "pieces", 1)?;
         let b0 = arrays::finite(beta0, "beta0")?;
         let g = arrays::finite(gamma, "gamma")?;
-        let inner = Protocol::geometric(dim_arg(d)?, b0, g, m).map_err(|e| errors::bridge("beta0", e))?;
+        let inner =
+            Protocol::geometric(dim_arg(d)?, b0, g, m).map_err(|e| errors::bridge("beta0", e))?;
         Ok(Self { inner })
     }
 
@@ -281,7 +328,11 @@ impl PyProtocol {
         let br = arrays::vector(breaks, "breaks")?;
         let be = arrays::vector(betas, "betas")?;
         let inner = Protocol::piecewise(dim_arg(d)?, br, be).map_err(|e| {
-            let arg = if matches!(e, mfpid_bridge::BridgeError::BadBreaks { .. }) { "breaks" } else { "betas" };
+            let arg = if matches!(e, mfpid_bridge::BridgeError::BadBreaks { .. }) {
+                "breaks"
+            } else {
+                "betas"
+            };
             errors::bridge(arg, e)
         })?;
         Ok(Self { inner })
@@ -290,7 +341,11 @@ impl PyProtocol {
     /// The same protocol with centres `nu`: shape `(d,)` (every piece) or `(pieces, d)`.
     fn with_centres(&self, centres: &Bound<'_, PyAny>) -> PyResult<Self> {
         let nu = centres_arg(centres, "centres", self.inner.pieces(), self.inner.dim())?;
-        let inner = self.inner.clone().with_centres(nu).map_err(|e| errors::bridge("centres", e))?;
+        let inner = self
+            .inner
+            .clone()
+            .with_centres(nu)
+            .map_err(|e| errors::bridge("centres", e))?;
         Ok(Self { inner })
     }
 
@@ -321,17 +376,32 @@ impl PyProtocol {
     /// Centres `nu_i`, shape `(M, d)`.
     #[getter]
     fn centres<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        out2(py, self.inner.centres().to_vec(), self.inner.pieces(), self.inner.dim())
+        out2(
+            py,
+            self.inner.centres().to_vec(),
+            self.inner.pieces(),
+            self.inner.dim(),
+        )
     }
 
     fn __repr__(&self) -> String {
-        format!("Protocol(d={}, pieces={}, betas={:?})", self.inner.dim(), self.inner.pieces(), self.inner.betas())
+        format!(
+            "Protocol(d={}, pieces={}, betas={:?})",
+            self.inner.dim(),
+            self.inner.pieces(),
+            self.inner.betas()
+        )
     }
 }
 
 /// Centres given as one row `(d,)` for every piece or one row per piece `(pieces, d)`; returns
 /// the row-major `pieces x d` schedule.
-pub fn centres_arg(obj: &Bound<'_, PyAny>, arg: &str, pieces: usize, d: usize) -> PyResult<Vec<f64>> {
+pub fn centres_arg(
+    obj: &Bound<'_, PyAny>,
+    arg: &str,
+    pieces: usize,
+    d: usize,
+) -> PyResult<Vec<f64>> {
     let a = arrays::read_any(obj, arg)?;
     match a.shape.as_slice() {
         [n] if *n == d => Ok(a.data.iter().copied().cycle().take(pieces * d).collect()),

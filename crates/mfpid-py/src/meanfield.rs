@@ -18,14 +18,21 @@ fn lqg_method(name: &str) -> PyResult<LqgMethod> {
         "MF" => Ok(LqgMethod::MeanField),
         "IA0" => Ok(LqgMethod::IndependentZero),
         "IAm" | "IA-target" => Ok(LqgMethod::IndependentTarget),
-        other => Err(invalid("method", format!("unknown method {other:?}: use \"MF\", \"IA0\" or \"IAm\""))),
+        other => Err(invalid(
+            "method",
+            format!("unknown method {other:?}: use \"MF\", \"IA0\" or \"IAm\""),
+        )),
     }
 }
 
 fn square(obj: &Bound<'_, PyAny>, arg: &str, d: usize) -> PyResult<Vec<f64>> {
     let (v, r, c) = arrays::matrix(obj, arg, &format!("({d}, {d})"))?;
     if (r, c) != (d, d) {
-        return Err(raise(Kind::Shape, Some(arg), format!("expected shape ({d}, {d}) (d from m_tar), got ({r}, {c})")));
+        return Err(raise(
+            Kind::Shape,
+            Some(arg),
+            format!("expected shape ({d}, {d}) (d from m_tar), got ({r}, {c})"),
+        ));
     }
     Ok(v)
 }
@@ -52,7 +59,11 @@ fn lqg<'py>(
     let m = arrays::vector(m_tar, "m_tar")?;
     let d = m.len();
     if d == 0 {
-        return Err(raise(Kind::Shape, Some("m_tar"), "needs d >= 1 coordinates"));
+        return Err(raise(
+            Kind::Shape,
+            Some("m_tar"),
+            "needs d >= 1 coordinates",
+        ));
     }
     let kk = square(k, "k", d)?;
     let qq = square(q, "q", d)?;
@@ -102,12 +113,49 @@ fn lqg<'py>(
     o.set_item("sigma1", out2(py, s1, d, d)?)?;
     o.set_item("s0", out1(py, s0))?;
     o.set_item("times", out1(py, sol_pts.iter().map(|p| p.t).collect()))?;
-    o.set_item("mean", out2(py, sol_pts.iter().flat_map(|p| p.m.clone()).collect(), nt, d)?)?;
-    o.set_item("s", out2(py, sol_pts.iter().flat_map(|p| p.s.clone()).collect(), nt, d)?)?;
-    o.set_item("sigma", out3(py, sol_pts.iter().flat_map(|p| p.sigma.clone()).collect(), nt, d, d)?)?;
-    o.set_item("s_matrix", out3(py, sol_pts.iter().flat_map(|p| p.s_mat.clone()).collect(), nt, d, d)?)?;
+    o.set_item(
+        "mean",
+        out2(
+            py,
+            sol_pts.iter().flat_map(|p| p.m.clone()).collect(),
+            nt,
+            d,
+        )?,
+    )?;
+    o.set_item(
+        "s",
+        out2(
+            py,
+            sol_pts.iter().flat_map(|p| p.s.clone()).collect(),
+            nt,
+            d,
+        )?,
+    )?;
+    o.set_item(
+        "sigma",
+        out3(
+            py,
+            sol_pts.iter().flat_map(|p| p.sigma.clone()).collect(),
+            nt,
+            d,
+            d,
+        )?,
+    )?;
+    o.set_item(
+        "s_matrix",
+        out3(
+            py,
+            sol_pts.iter().flat_map(|p| p.s_mat.clone()).collect(),
+            nt,
+            d,
+            d,
+        )?,
+    )?;
     o.set_item("power", out1(py, sol_pts.iter().map(|p| p.power).collect()))?;
-    o.set_item("cumulative_energy", out1(py, sol_pts.iter().map(|p| p.energy).collect()))?;
+    o.set_item(
+        "cumulative_energy",
+        out1(py, sol_pts.iter().map(|p| p.energy).collect()),
+    )?;
     match sim {
         Some(s) => {
             let sd = PyDict::new(py);
@@ -139,9 +187,14 @@ fn mf_law(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Law> {
     if let Ok(e) = obj.cast::<PyEmpirical>() {
         use mfpid_bridge::Target;
         let e = &e.get().inner;
-        return Law::points(e.dim(), e.points().to_vec()).map_err(|err| errors::meanfield(err, |_| arg.to_string()));
+        return Law::points(e.dim(), e.points().to_vec())
+            .map_err(|err| errors::meanfield(err, |_| arg.to_string()));
     }
-    Err(raise(Kind::DType, Some(arg), "expected mfpid.GaussianMixture or mfpid.Empirical"))
+    Err(raise(
+        Kind::DType,
+        Some(arg),
+        "expected mfpid.GaussianMixture or mfpid.Empirical",
+    ))
 }
 
 /// The quadratic MF-PID fixed point; see `mfpid.quadratic_mf`.
@@ -171,7 +224,8 @@ fn quadratic_mf<'py>(
     cfg.n_steps = arrays::size(steps, "steps", 1)?;
     cfg.eps = arrays::finite(eps, "eps")?;
     cfg.seed = arrays::seed(seed)?;
-    cfg.start_seed = arrays::seed(start_seed).map_err(|_| invalid("start_seed", "must be an integer in [0, 2**64)"))?;
+    cfg.start_seed = arrays::seed(start_seed)
+        .map_err(|_| invalid("start_seed", "must be an integer in [0, 2**64)"))?;
     let tol = arrays::finite(tol, "tol")?;
     let max_iter = arrays::size(max_iter, "max_iter", 1)?;
     let amp = arrays::finite(start_amplitude, "start_amplitude")?;
@@ -183,11 +237,21 @@ fn quadratic_mf<'py>(
         let mut prob = QuadraticMf::new(cfg, li, lt).map_err(|e| errors::meanfield(e, name))?;
         let mut s: Box<dyn FixedPointSolver> = match solver_name.as_str() {
             "picard" => Box::new(Picard::new(1.0).map_err(|e| errors::meanfield(e, name))?),
-            "anderson" => Box::new(Anderson::new(5, 1.0, 1e-10).map_err(|e| errors::meanfield(e, name))?),
-            other => return Err(invalid("solver", format!("unknown solver {other:?}: use \"picard\" or \"anderson\""))),
+            "anderson" => {
+                Box::new(Anderson::new(5, 1.0, 1e-10).map_err(|e| errors::meanfield(e, name))?)
+            }
+            other => {
+                return Err(invalid(
+                    "solver",
+                    format!("unknown solver {other:?}: use \"picard\" or \"anderson\""),
+                ))
+            }
         };
-        let exec = Executor::new(tol, max_iter, Criterion::Step).map_err(|e| errors::meanfield(e, name))?;
-        let nu0 = prob.perturbed_start(amp).map_err(|e| errors::meanfield(e, name))?;
+        let exec = Executor::new(tol, max_iter, Criterion::Step)
+            .map_err(|e| errors::meanfield(e, name))?;
+        let nu0 = prob
+            .perturbed_start(amp)
+            .map_err(|e| errors::meanfield(e, name))?;
         let mut hist = ResidualHistory::default();
         job.set_progress(0.05);
         let sol = prob
@@ -198,7 +262,10 @@ fn quadratic_mf<'py>(
     let o = PyDict::new(py);
     o.set_item("centres", out2(py, sol.outcome.x.clone(), m, d)?)?;
     o.set_item("interpolant", out2(py, sol.interpolant.clone(), m, d)?)?;
-    o.set_item("exact_fixed_point", out2(py, sol.exact_fixed_point.clone(), m, d)?)?;
+    o.set_item(
+        "exact_fixed_point",
+        out2(py, sol.exact_fixed_point.clone(), m, d)?,
+    )?;
     o.set_item("fixed_point_stderr", out2(py, sol.fp_stderr.clone(), m, d)?)?;
     o.set_item("iterations", sol.outcome.iterations)?;
     o.set_item("solver", sol.outcome.solver.clone())?;
@@ -209,8 +276,14 @@ fn quadratic_mf<'py>(
     o.set_item("within_3_fp_errors", sol.within_3_fp_errors)?;
     o.set_item("energy", sol.simulation.energy)?;
     o.set_item("energy_stderr", sol.simulation.energy_stderr)?;
-    o.set_item("midpoint_means", out2(py, sol.simulation.mid_mean.clone(), m, d)?)?;
-    o.set_item("terminal_mean", out1(py, sol.simulation.terminal_mean.clone()))?;
+    o.set_item(
+        "midpoint_means",
+        out2(py, sol.simulation.mid_mean.clone(), m, d)?,
+    )?;
+    o.set_item(
+        "terminal_mean",
+        out1(py, sol.simulation.terminal_mean.clone()),
+    )?;
     Ok(o)
 }
 

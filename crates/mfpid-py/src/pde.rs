@@ -16,7 +16,10 @@ fn scheme(s: &str) -> PyResult<TimeScheme> {
         "backward_euler" => Ok(TimeScheme::BackwardEuler),
         "crank_nicolson" => Ok(TimeScheme::CrankNicolson),
         "tr_bdf2" => Ok(TimeScheme::TrBdf2),
-        o => Err(invalid("scheme", format!("{o:?}: use \"backward_euler\", \"crank_nicolson\" or \"tr_bdf2\""))),
+        o => Err(invalid(
+            "scheme",
+            format!("{o:?}: use \"backward_euler\", \"crank_nicolson\" or \"tr_bdf2\""),
+        )),
     }
 }
 
@@ -24,7 +27,10 @@ fn boundary(s: &str) -> PyResult<Boundary> {
     match s {
         "zero_flux" => Ok(Boundary::ZeroFlux),
         "periodic" => Ok(Boundary::Periodic),
-        o => Err(invalid("boundary", format!("{o:?}: use \"zero_flux\" or \"periodic\""))),
+        o => Err(invalid(
+            "boundary",
+            format!("{o:?}: use \"zero_flux\" or \"periodic\""),
+        )),
     }
 }
 
@@ -50,7 +56,8 @@ fn fokker_planck_1d<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut p = arrays::vector(p0, "p0")?;
     let n = p.len();
-    let grid = Grid1d::new(arrays::finite(lo, "lo")?, arrays::finite(hi, "hi")?, n).map_err(errors::pde)?;
+    let grid = Grid1d::new(arrays::finite(lo, "lo")?, arrays::finite(hi, "hi")?, n)
+        .map_err(errors::pde)?;
     let (t0, t1) = (arrays::finite(t0, "t0")?, arrays::finite(t1, "t1")?);
     if t1 <= t0 {
         return Err(invalid("t1", format!("{t1} must be > t0 = {t0}")));
@@ -84,7 +91,9 @@ fn fokker_planck_1d<'py>(
         let (mut rt, mut rp) = (vec![t0], p.clone());
         for k in 0..steps {
             if job.cancelled() {
-                return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"));
+                return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(
+                    "interrupted",
+                ));
             }
             let t = t0 + k as f64 * dt;
             fp.step(&mut p, t, dt, &table).map_err(errors::pde)?;

@@ -1,5 +1,5 @@
 //! Every long computation runs here: on a worker thread with the GIL released, while the calling
-//! thread wakes every [`POLL`] to take the GIL, run Python's signal handlers (Ctrl-C becomes
+//! thread wakes every [`POLL`] (or as soon as the worker is done) to take the GIL, run Python's signal handlers (Ctrl-C becomes
 //! `KeyboardInterrupt`) and report progress to an optional Python callable `progress(fraction)`.
 //! On an interrupt the [`Job`]'s cancel flag is set; cancellable runs (bridges, fleets) stop at their
 //! next time step, the others finish their (small) work first. The result of a run that is not
@@ -32,7 +32,8 @@ impl Job {
 
     /// Record progress `f` in `[0, 1]`.
     pub fn set_progress(&self, f: f64) {
-        self.progress.store(f.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+        self.progress
+            .store(f.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
     }
 
     fn progress(&self) -> f64 {
@@ -53,13 +54,25 @@ where
     F: FnOnce(&Job) -> PyResult<T> + Send,
 {
     let job = Job::new();
+    // set by the worker when done; it also wakes the caller, so short runs return at once
+    let done = AtomicBool::new(false);
     let (result, interrupt) = py.detach(|| {
         std::thread::scope(|scope| {
-            let handle = scope.spawn(|| work(&job));
+            let caller = std::thread::current();
+            let (job_ref, done_ref) = (&job, &done);
+            let handle = scope.spawn(move || {
+                let r = work(job_ref);
+                done_ref.store(true, Ordering::Release);
+                caller.unpark();
+                r
+            });
             let mut interrupt: Option<PyErr> = None;
             let mut last = -1.0;
-            while !handle.is_finished() {
-                std::thread::sleep(POLL);
+            while !done.load(Ordering::Acquire) && !handle.is_finished() {
+                std::thread::park_timeout(POLL);
+                if done.load(Ordering::Acquire) || handle.is_finished() {
+                    break;
+                }
                 Python::attach(|py| {
                     if interrupt.is_none() {
                         if let Err(e) = py.check_signals() {
@@ -93,7 +106,9 @@ where
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            return Err(crate::errors::solver(format!("internal error (please report): {msg}")));
+            return Err(crate::errors::solver(format!(
+                "internal error (please report): {msg}"
+            )));
         }
     };
     if let Some(cb) = &progress {

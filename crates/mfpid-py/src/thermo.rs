@@ -15,14 +15,18 @@ use crate::meanfield::rayon_pool;
 use crate::runner;
 
 fn model(mu: f64, sigma2: f64) -> PyResult<TwoCluster> {
-    TwoCluster::new(arrays::finite(mu, "mu")?, arrays::finite(sigma2, "sigma2")?).map_err(errors::thermo)
+    TwoCluster::new(arrays::finite(mu, "mu")?, arrays::finite(sigma2, "sigma2")?)
+        .map_err(errors::thermo)
 }
 
 fn direction(s: &str) -> PyResult<Direction> {
     match s {
         "forward" => Ok(Direction::Forward),
         "backward" => Ok(Direction::Backward),
-        other => Err(invalid("direction", format!("{other:?}: use \"forward\" or \"backward\""))),
+        other => Err(invalid(
+            "direction",
+            format!("{other:?}: use \"forward\" or \"backward\""),
+        )),
     }
 }
 
@@ -36,7 +40,13 @@ fn in_pool<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> PyR
 
 /// Closed-form entropy rates of the two-cluster model; see `mfpid.two_cluster_rates`.
 #[pyfunction]
-fn two_cluster_rates<'py>(py: Python<'py>, mu: f64, sigma2: f64, times: &Bound<'py, PyAny>, direction: &str) -> PyResult<Bound<'py, PyDict>> {
+fn two_cluster_rates<'py>(
+    py: Python<'py>,
+    mu: f64,
+    sigma2: f64,
+    times: &Bound<'py, PyAny>,
+    direction: &str,
+) -> PyResult<Bound<'py, PyDict>> {
     let m = model(mu, sigma2)?;
     let dir = direction_of(direction)?;
     let ts = arrays::vector(times, "times")?;
@@ -48,7 +58,11 @@ fn two_cluster_rates<'py>(py: Python<'py>, mu: f64, sigma2: f64, times: &Bound<'
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(errors::thermo)?;
-    let entropy = ts.iter().map(|&t| m.entropy(t)).collect::<Result<Vec<_>, _>>().map_err(errors::thermo)?;
+    let entropy = ts
+        .iter()
+        .map(|&t| m.entropy(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(errors::thermo)?;
     let o = PyDict::new(py);
     o.set_item("times", out1(py, ts))?;
     o.set_item("pi", out1(py, rates.iter().map(|r| r.pi).collect()))?;
@@ -93,8 +107,10 @@ fn two_cluster_ift<'py>(
     let seed = arrays::seed(seed)?;
     let threads = arrays::threads(threads)?;
     let (ent, ift) = runner::run(py, progress, |_job| {
-        let ent = in_pool(threads, || simulate_two_cluster(&m, dir, horizon, steps, paths, seed))?
-            .map_err(errors::thermo)?;
+        let ent = in_pool(threads, || {
+            simulate_two_cluster(&m, dir, horizon, steps, paths, seed)
+        })?
+        .map_err(errors::thermo)?;
         let ift = ent.ift(level).map_err(errors::thermo)?;
         Ok((ent, ift))
     })?;
@@ -115,7 +131,15 @@ fn two_cluster_ift<'py>(
 /// The Franz-Parisi potential at time `t`; see `mfpid.franz_parisi`.
 #[pyfunction]
 #[pyo3(signature = (mu, sigma2, t, q, pairs, seed))]
-fn franz_parisi<'py>(py: Python<'py>, mu: f64, sigma2: f64, t: f64, q: &Bound<'py, PyAny>, pairs: i64, seed: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+fn franz_parisi<'py>(
+    py: Python<'py>,
+    mu: f64,
+    sigma2: f64,
+    t: f64,
+    q: &Bound<'py, PyAny>,
+    pairs: i64,
+    seed: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
     let m = model(mu, sigma2)?;
     let qs = arrays::vector(q, "q")?;
     let pairs = arrays::size(pairs, "pairs", 2)?;
@@ -131,15 +155,25 @@ fn franz_parisi<'py>(py: Python<'py>, mu: f64, sigma2: f64, t: f64, q: &Bound<'p
     o.set_item("dv", out1(py, curve.iter().map(|p| p.dv).collect()))?;
     o.set_item("d2v", out1(py, curve.iter().map(|p| p.d2v).collect()))?;
     o.set_item("v_stderr", out1(py, curve.iter().map(|p| p.v_se).collect()))?;
-    o.set_item("dv_stderr", out1(py, curve.iter().map(|p| p.dv_se).collect()))?;
-    o.set_item("d2v_stderr", out1(py, curve.iter().map(|p| p.d2v_se).collect()))?;
+    o.set_item(
+        "dv_stderr",
+        out1(py, curve.iter().map(|p| p.dv_se).collect()),
+    )?;
+    o.set_item(
+        "d2v_stderr",
+        out1(py, curve.iter().map(|p| p.d2v_se).collect()),
+    )?;
     o.set_item("minima", out1(py, FranzParisi::minima(&curve)))?;
     Ok(o)
 }
 
 /// The Yu & Huang phase diagram on `mus x sigmas`; see `mfpid.phase_diagram`.
 #[pyfunction]
-fn phase_diagram<'py>(py: Python<'py>, mus: &Bound<'py, PyAny>, sigmas: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+fn phase_diagram<'py>(
+    py: Python<'py>,
+    mus: &Bound<'py, PyAny>,
+    sigmas: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
     let mu = arrays::vector(mus, "mus")?;
     let sg = arrays::vector(sigmas, "sigmas")?;
     let pts = lib_phase_diagram(&mu, &sg).map_err(errors::thermo)?;
@@ -147,8 +181,19 @@ fn phase_diagram<'py>(py: Python<'py>, mus: &Bound<'py, PyAny>, sigmas: &Bound<'
     let o = PyDict::new(py);
     o.set_item("mus", out1(py, mu))?;
     o.set_item("sigmas", out1(py, sg))?;
-    o.set_item("speciation_time", out2(py, pts.iter().map(|p| p.t_s).collect(), a, b)?)?;
-    o.set_item("phase", out2(py, pts.iter().map(|p| f64::from(p.phase.code())).collect(), a, b)?)?;
+    o.set_item(
+        "speciation_time",
+        out2(py, pts.iter().map(|p| p.t_s).collect(), a, b)?,
+    )?;
+    o.set_item(
+        "phase",
+        out2(
+            py,
+            pts.iter().map(|p| f64::from(p.phase.code())).collect(),
+            a,
+            b,
+        )?,
+    )?;
     Ok(o)
 }
 
@@ -176,12 +221,20 @@ fn cloning_curve<'py>(
         seed: arrays::seed(seed)?,
     };
     let threads = arrays::threads(threads)?;
-    let pts = runner::run(py, progress, |_job| in_pool(threads, || lib_cloning_curve(&cfg))?.map_err(errors::thermo))?;
+    let pts = runner::run(py, progress, |_job| {
+        in_pool(threads, || lib_cloning_curve(&cfg))?.map_err(errors::thermo)
+    })?;
     let o = PyDict::new(py);
     o.set_item("t", out1(py, pts.iter().map(|p| p.t).collect()))?;
     o.set_item("phi", out1(py, pts.iter().map(|p| p.phi).collect()))?;
-    o.set_item("phi_stderr", out1(py, pts.iter().map(|p| p.phi_se).collect()))?;
-    o.set_item("phi_theory", out1(py, pts.iter().map(|p| p.phi_theory).collect()))?;
+    o.set_item(
+        "phi_stderr",
+        out1(py, pts.iter().map(|p| p.phi_se).collect()),
+    )?;
+    o.set_item(
+        "phi_theory",
+        out1(py, pts.iter().map(|p| p.phi_theory).collect()),
+    )?;
     Ok(o)
 }
 
