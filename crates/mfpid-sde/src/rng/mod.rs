@@ -82,8 +82,9 @@ pub fn philox_key(seed: u64, domain: u64) -> [u32; 2] {
 /// The transform the runner uses (chosen by measurement, README "Generator").
 pub const DEFAULT_TRANSFORM: Transform = Transform::BoxMuller;
 
-/// Chunks buffered per block: one refill serves a 64-particle block with `d = 1`.
-const BUF_CHUNKS: usize = 64usize.div_ceil(CHUNK);
+/// Chunks buffered per block (256 normals, 2 KiB): refills are rare enough that `next` costs
+/// little more than `fill`.
+const BUF_CHUNKS: usize = 256usize.div_ceil(CHUNK);
 const BUF: usize = BUF_CHUNKS * CHUNK;
 
 /// Standard normals of one particle block: `z_n` for `n = 0, 1, ...` is the Box-Muller normal of
