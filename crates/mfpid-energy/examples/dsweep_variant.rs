@@ -36,7 +36,7 @@ fn report(label: &str, fleet: Fleet, settings: Settings) -> Result<(), EnergyErr
     for c in Comparison::run_batch(
         vec![(fleet, settings)],
         &Method::standard(),
-        &Recording::default(),
+        Recording::default(),
     )? {
         let sv = c.saving("MF", "IA0")?;
         let e: Vec<String> = c

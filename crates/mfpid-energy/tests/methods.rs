@@ -15,7 +15,7 @@ fn savings_match_published() {
         let s = scenario::b_nd(d).unwrap();
         let exp = Experiment::new(s.fleet, Settings::paper(s.agents).with_steps(600)).unwrap();
         let runs = exp
-            .run_all(&Method::standard(), &Recording::default())
+            .run_all(&Method::standard(), Recording::default())
             .unwrap();
         let p = scenario::published(d).unwrap();
         let vs0 = Saving::of(&runs[0], &runs[1]).unwrap();
@@ -49,7 +49,7 @@ fn mean_field_mean_is_the_straight_line() {
     let mut dev = Vec::new();
     for m in [Method::mean_field(), Method::independent_zero()] {
         let mut mom = Moments::new(50, true);
-        exp.run(&m, &Recording::default(), &mut [&mut mom]).unwrap();
+        exp.run(&m, Recording::default(), &mut [&mut mom]).unwrap();
         let mut max_z: f64 = 0.0;
         let mut max_abs: f64 = 0.0;
         for r in &mom.records {
@@ -84,12 +84,12 @@ fn decompositions_and_reproducibility() {
     };
     let r1 = Experiment::new(s.fleet.clone(), set.clone())
         .unwrap()
-        .run(&Method::mean_field(), &rec, &mut [])
+        .run(&Method::mean_field(), rec, &mut [])
         .unwrap();
     set.threads = Some(2);
     let r2 = Experiment::new(s.fleet, set)
         .unwrap()
-        .run(&Method::mean_field(), &rec, &mut [])
+        .run(&Method::mean_field(), rec, &mut [])
         .unwrap();
     assert_eq!(r1.energy, r2.energy);
     assert_eq!(r1.final_states, r2.final_states);
@@ -140,9 +140,9 @@ fn batch_equals_sequential() {
         })
         .collect();
     let methods = Method::standard();
-    let batch = Comparison::run_batch(jobs.clone(), &methods, &Recording::default()).unwrap();
+    let batch = Comparison::run_batch(jobs.clone(), &methods, Recording::default()).unwrap();
     for ((fleet, settings), b) in jobs.into_iter().zip(&batch) {
-        let seq = Comparison::run(fleet, settings, &methods, &Recording::default()).unwrap();
+        let seq = Comparison::run(fleet, settings, &methods, Recording::default()).unwrap();
         for (x, y) in seq.runs.iter().zip(&b.runs) {
             assert_eq!(x.method, y.method);
             assert_eq!(x.energy, y.energy);
@@ -181,7 +181,7 @@ fn cancellation_flag() {
     .unwrap();
     let m = Method::mean_field();
     let rec = Recording::default();
-    let plain = exp.run(&m, &rec, &mut []).unwrap();
+    let plain = exp.run(&m, rec, &mut []).unwrap();
     let flag = CancelToken::new();
     let opts = RunOptions::from(rec).with_cancel(flag.clone());
     let same = exp.run(&m, &opts, &mut []).unwrap();

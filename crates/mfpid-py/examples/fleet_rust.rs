@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..repeats.max(1) {
         let t0 = Instant::now();
         let exp = Experiment::new(fleet.clone(), settings.clone())?;
-        runs = exp.run_all(&methods, &Recording::default())?;
+        runs = exp.run_all(&methods, Recording::default())?;
         walls.push(t0.elapsed().as_secs_f64());
     }
     let base = runs

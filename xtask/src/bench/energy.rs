@@ -71,7 +71,7 @@ fn rust_sweep(mode: Mode) -> Result<(Vec<Row>, f64, f64)> {
                 .iter()
                 .map(|&d| Ok((scenario::b_nd(d)?.fleet, settings(None))))
                 .collect::<Result<Vec<_>>>()?;
-            Comparison::run_batch(jobs, &methods, &Recording::default())?
+            Comparison::run_batch(jobs, &methods, Recording::default())?
         }
         Mode::Sequential(n) => D_SWEEP
             .iter()
@@ -81,7 +81,7 @@ fn rust_sweep(mode: Mode) -> Result<(Vec<Row>, f64, f64)> {
                     fleet,
                     settings(Some(n)),
                     &methods,
-                    &Recording::default(),
+                    Recording::default(),
                 )?)
             })
             .collect::<Result<Vec<_>>>()?,

@@ -37,7 +37,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         names_1d.push(s.name.clone());
         jobs.push((s.fleet, settings));
     }
-    let cmps = Comparison::run_batch(jobs, &methods, &rec)?;
+    let cmps = Comparison::run_batch(jobs, &methods, rec)?;
     for (name, cmp) in names_1d.into_iter().zip(cmps) {
         let mut chart = Chart::new(
             format!("scenario {name}: cumulative energy per agent"),

@@ -53,7 +53,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         .map(|&d| Ok((scenario::b_nd(d)?.fleet, settings.clone())))
         .collect::<Result<Vec<_>>>()?;
     let t0 = std::time::Instant::now();
-    let cmps = Comparison::run_batch(jobs, &methods, &Recording::default())?;
+    let cmps = Comparison::run_batch(jobs, &methods, Recording::default())?;
     let sweep_wall = t0.elapsed().as_secs_f64();
     for (d, cmp) in D_SWEEP.into_iter().zip(cmps) {
         let vs0 = cmp.saving("MF", "IA0")?;

@@ -29,7 +29,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     };
     let fleet = s.fleet.clone();
     let methods = Method::standard();
-    let cmp = Comparison::run_batch(vec![(s.fleet, settings.clone())], &methods, &rec)?
+    let cmp = Comparison::run_batch(vec![(s.fleet, settings.clone())], &methods, rec)?
         .pop()
         .context("heat-map comparison")?;
     let names = ["MF", "IA(0)", "IA(m̄)"];

@@ -78,7 +78,7 @@ pub(super) fn run(dir: &Path, points: Vec<Point>, layout: &Layout) -> Result<(Ta
         jobs.push((p.fleet, p.settings));
     }
     let scale = layout.energy_scale;
-    let cmps = Comparison::run_batch(jobs, &methods, &Recording::default())?;
+    let cmps = Comparison::run_batch(jobs, &methods, Recording::default())?;
     for ((x, cell, label), cmp) in keys.into_iter().zip(cmps) {
         let vs0 = cmp.saving("MF", "IA0")?;
         let vsm = cmp.saving("MF", "IAm")?;

@@ -530,7 +530,7 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
     };
     let t0 = std::time::Instant::now();
     let exp = Experiment::new(p.fleet.clone(), probe.clone()).ctx("probe fleet")?;
-    exp.run(&p.methods[0], &Recording::default(), &mut [])
+    exp.run(&p.methods[0], Recording::default(), &mut [])
         .ctx("probe run")?;
     let per = t0.elapsed().as_secs_f64() / (probe.agents * probe.n_steps) as f64;
     let secs = per * (s.agents * s.n_steps * p.methods.len()) as f64;

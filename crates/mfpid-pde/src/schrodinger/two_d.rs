@@ -122,7 +122,7 @@ fn rescale(what: &'static str, v: &mut [f64]) -> Result<i32> {
 fn ratio_on_support(what: &'static str, num: &[f64], den: &[f64], out: &mut [f64]) -> Result<()> {
     for ((o, &a), &b) in out.iter_mut().zip(num).zip(den) {
         *o = if a > 0.0 {
-            if !(b > 0.0) {
+            if b <= 0.0 || b.is_nan() {
                 return Err(PdeError::InvalidDensity {
                     what,
                     reason: "denominator vanished on the support of the marginal (underflow: enlarge the grid or weaken V)",
@@ -195,7 +195,7 @@ pub fn solve_schrodinger_2d(
                 let vk = frozen(k);
                 let vk = vk.as_ref().map(|v| v as Potential2d<'_>);
                 bwd.step_back(phi, backward_time(s), dt, drift, vk)?;
-                if k % ns == 0 {
+                if k.is_multiple_of(ns) {
                     e += rescale("phi", phi)?;
                     store(k / ns, phi, e);
                 }
@@ -260,7 +260,7 @@ pub fn solve_schrodinger_2d(
             break;
         }
     }
-    if !(residual < config.tol) {
+    if residual >= config.tol || residual.is_nan() {
         return Err(PdeError::NotConverged {
             method: "Fortet (2-D)",
             iterations,
