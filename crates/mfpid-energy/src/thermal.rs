@@ -341,7 +341,7 @@ impl Observer for HvacObserver {
         let (s, tref) = (layer.scale_c(), layer.reference_c);
         let (kw, drift) = (&self.kw, v.drift);
         let mut acc = [0.0; 5];
-        blocked_sum(v.n_particles(), 5, &mut self.partials, &mut acc, |i, a| {
+        blocked_sum(v.comm, v.n_particles(), 5, &mut self.partials, &mut acc, |i, a| {
             let xi = &x[i * d..(i + 1) * d];
             let temp = |j: usize| tref + s * xi[j];
             for j in 0..d {
@@ -363,7 +363,6 @@ impl Observer for HvacObserver {
                 a[4] += tj;
             }
         });
-        v.comm.all_reduce_sum(&mut acc);
         let n = v.total_particles as f64;
         self.buf = acc.map(|a| a / n);
         self.buf[4] /= d as f64;

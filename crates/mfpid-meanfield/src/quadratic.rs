@@ -75,14 +75,13 @@ impl Observer for TimeMoments {
         self.shift.clear();
         self.shift.extend_from_slice(&x[..d]);
         let shift = &self.shift;
-        blocked_sum(n, 2 * d, &mut self.partials, &mut self.buf, |i, acc| {
+        blocked_sum(v.comm, n, 2 * d, &mut self.partials, &mut self.buf, |i, acc| {
             for j in 0..d {
                 let y = x[i * d + j] - shift[j];
                 acc[j] += y;
                 acc[d + j] += y * y;
             }
         });
-        v.comm.all_reduce_sum(&mut self.buf);
         let total = v.total_particles as f64;
         for (j, sj) in shift.iter().enumerate() {
             let s1 = self.buf[j] / total;
@@ -156,17 +155,16 @@ impl Observer for TimeCovariance {
         let snaps = &self.snaps;
         let total = v.total_particles as f64;
         let mut mean = std::mem::take(&mut self.mean);
-        blocked_sum(n, kd, &mut self.partials, &mut mean, |i, acc| {
+        blocked_sum(v.comm, n, kd, &mut self.partials, &mut mean, |i, acc| {
             for kk in 0..kt {
                 for j in 0..d {
                     acc[kk * d + j] += snaps[kk * len + i * d + j];
                 }
             }
         });
-        v.comm.all_reduce_sum(&mut mean);
         mean.iter_mut().for_each(|m| *m /= total);
         let mu = &mean;
-        blocked_sum(n, kd * kd, &mut self.partials, &mut self.buf, |i, acc| {
+        blocked_sum(v.comm, n, kd * kd, &mut self.partials, &mut self.buf, |i, acc| {
             for a in 0..kd {
                 let ya = snaps[(a / d) * len + i * d + a % d] - mu[a];
                 for b in 0..kd {
@@ -175,7 +173,6 @@ impl Observer for TimeCovariance {
                 }
             }
         });
-        v.comm.all_reduce_sum(&mut self.buf);
         let div = (total - 1.0).max(1.0);
         for (c, s) in self.cov.iter_mut().zip(&self.buf) {
             *c = s / div;

@@ -39,9 +39,11 @@ pub mod error;
 pub mod grid;
 pub mod noise;
 pub mod observe;
+pub mod reduce;
 pub mod rng;
 pub mod runner;
 pub mod scheme;
+pub mod shard;
 
 pub use comm::{Communicator, SingleProcess};
 pub use drift::{Drift, DriftError, FnDrift, LinearDrift};
