@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn shards_tile_the_population_in_whole_blocks() {
-        for total in [1, 63, 64, 65, 1000, 4096, 100_001] {
+        for total in [1usize, 63, 64, 65, 1000, 4096, 100_001] {
             for size in 1..=5 {
                 if total.div_ceil(RNG_BLOCK) < size {
                     assert!(shard(total, size, 0).is_err());
