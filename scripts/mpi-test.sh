@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 NP_LIST=${NP_LIST:-"1 2 3"}
 ENSEMBLE_ARGS=${ENSEMBLE_ARGS:-"--agents 5000 --dim 3 --steps 60"}
-FLEET_ARGS=${FLEET_ARGS:-"--agents 1000 --steps 400"}
+FLEET_ARGS=${FLEET_ARGS:-""} # default: the settings of examples/fleet-two-component.toml (4000 agents, 2500 steps)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -18,9 +18,7 @@
 
 use mfpid_bridge::Bridge;
 use mfpid_energy::metrics::subpopulation_energies;
-use mfpid_energy::{
-    Centres, Experiment, Fleet, Law, Method, Recording, Settings, SubpopEnergy, TerminalLaw,
-};
+use mfpid_energy::{Centres, Experiment, Fleet, Law, Method, Settings, SubpopEnergy, TerminalLaw};
 use mfpid_sde::observe::{ControlEnergy, Moments, Observer};
 use mfpid_sde::shard::shard;
 use mfpid_sde::{run_with_comm, Communicator, Ensemble, Noise, RunConfig, Scheme};
@@ -100,8 +98,8 @@ fn run_method(be: &Backend, exp: &Experiment, method: &Method) -> Result<Option<
     let mut bridge = Bridge::new(&protocol, exp.fleet().p_tar().clone())?
         .with_eps(exp.settings().eps)?
         .with_starts(exp.agents().x.clone())?;
-    let mut ens =
-        Ensemble::from_vec(mine.count, d, mine.rows(&exp.agents().x, d).to_vec())?.with_offset(mine.offset)?;
+    let mut ens = Ensemble::from_vec(mine.count, d, mine.rows(&exp.agents().x, d).to_vec())?
+        .with_offset(mine.offset)?;
     let cfg = RunConfig {
         scheme: Scheme::EulerMaruyama,
         seed: exp.settings().seed,
@@ -112,7 +110,15 @@ fn run_method(be: &Backend, exp: &Experiment, method: &Method) -> Result<Option<
     let mut moments = Moments::new(MEAN_EVERY, false);
     {
         let obs: &mut [&mut dyn Observer] = &mut [&mut energy, &mut moments];
-        run_with_comm(&mut bridge, &Noise::Scalar(1.0), exp.grid(), &mut ens, &cfg, obs, comm)?;
+        run_with_comm(
+            &mut bridge,
+            &Noise::Scalar(1.0),
+            exp.grid(),
+            &mut ens,
+            &cfg,
+            obs,
+            comm,
+        )?;
     }
     let finals = be.gather(ens.as_slice())?;
     let per_agent = be.gather(&energy.per_particle)?;
@@ -143,7 +149,7 @@ fn run_method(be: &Backend, exp: &Experiment, method: &Method) -> Result<Option<
 /// Without MPI: the sharded path must reproduce `Experiment::run` exactly.
 #[cfg(not(feature = "mpi"))]
 fn check_against_experiment(exp: &Experiment, method: &Method, o: &Outcome) -> Result<(), Error> {
-    let rec = Recording {
+    let rec = mfpid_energy::Recording {
         mean_every: MEAN_EVERY,
         subpop_power: false,
         keep_final: true,

@@ -75,13 +75,20 @@ impl Observer for TimeMoments {
         self.shift.clear();
         self.shift.extend_from_slice(&x[..d]);
         let shift = &self.shift;
-        blocked_sum(v.comm, n, 2 * d, &mut self.partials, &mut self.buf, |i, acc| {
-            for j in 0..d {
-                let y = x[i * d + j] - shift[j];
-                acc[j] += y;
-                acc[d + j] += y * y;
-            }
-        });
+        blocked_sum(
+            v.comm,
+            n,
+            2 * d,
+            &mut self.partials,
+            &mut self.buf,
+            |i, acc| {
+                for j in 0..d {
+                    let y = x[i * d + j] - shift[j];
+                    acc[j] += y;
+                    acc[d + j] += y * y;
+                }
+            },
+        );
         let total = v.total_particles as f64;
         for (j, sj) in shift.iter().enumerate() {
             let s1 = self.buf[j] / total;
@@ -164,15 +171,22 @@ impl Observer for TimeCovariance {
         });
         mean.iter_mut().for_each(|m| *m /= total);
         let mu = &mean;
-        blocked_sum(v.comm, n, kd * kd, &mut self.partials, &mut self.buf, |i, acc| {
-            for a in 0..kd {
-                let ya = snaps[(a / d) * len + i * d + a % d] - mu[a];
-                for b in 0..kd {
-                    let yb = snaps[(b / d) * len + i * d + b % d] - mu[b];
-                    acc[a * kd + b] += ya * yb;
+        blocked_sum(
+            v.comm,
+            n,
+            kd * kd,
+            &mut self.partials,
+            &mut self.buf,
+            |i, acc| {
+                for a in 0..kd {
+                    let ya = snaps[(a / d) * len + i * d + a % d] - mu[a];
+                    for b in 0..kd {
+                        let yb = snaps[(b / d) * len + i * d + b % d] - mu[b];
+                        acc[a * kd + b] += ya * yb;
+                    }
                 }
-            }
-        });
+            },
+        );
         let div = (total - 1.0).max(1.0);
         for (c, s) in self.cov.iter_mut().zip(&self.buf) {
             *c = s / div;

@@ -73,7 +73,11 @@ impl Drift for Bridge {
         self.d
     }
     fn eval(&self, t: f64, first: usize, x: &[f64], out: &mut [f64], _s: &mut Vec<f64>) {
-        for (p, (xi, oi)) in x.chunks_exact(self.d).zip(out.chunks_exact_mut(self.d)).enumerate() {
+        for (p, (xi, oi)) in x
+            .chunks_exact(self.d)
+            .zip(out.chunks_exact_mut(self.d))
+            .enumerate()
+        {
             for (j, (xv, o)) in xi.iter().zip(oi.iter_mut()).enumerate() {
                 let y = ((first + p + j) as f64).sin();
                 *o = (y - xv) / (1.0 - t);
@@ -187,9 +191,22 @@ fn body(be: &Backend) -> Result<(), Error> {
         if a.traffic {
             obs.push(&mut probe);
         }
-        run_with_comm(&mut drift, &Noise::Scalar(0.8), &grid, &mut ens, &cfg, &mut obs, comm)?;
+        run_with_comm(
+            &mut drift,
+            &Noise::Scalar(0.8),
+            &grid,
+            &mut ens,
+            &cfg,
+            &mut obs,
+            comm,
+        )?;
     }
-    per_step.extend(probe.marks.windows(2).map(|w| (w[1].0 - w[0].0, w[1].1 - w[0].1)));
+    per_step.extend(
+        probe
+            .marks
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0, w[1].1 - w[0].1)),
+    );
     for r in &moments.records {
         hex(&mut out, &format!("ou.mean[{}]", r.step), &r.mean);
         if let Some(c) = &r.cov {

@@ -58,7 +58,13 @@ impl Ensemble {
     /// The particles `offset .. offset + b` of [`Ensemble::sample`] of a larger population (e.g.
     /// one rank's [`crate::shard::Shard`]), with the offset set; `offset` is a multiple of
     /// [`RNG_BLOCK`].
-    pub fn sample_range<F>(offset: usize, b: usize, d: usize, seed: u64, f: F) -> Result<Self, SdeError>
+    pub fn sample_range<F>(
+        offset: usize,
+        b: usize,
+        d: usize,
+        seed: u64,
+        f: F,
+    ) -> Result<Self, SdeError>
     where
         F: Fn(&mut ChaCha8Rng, &mut [f64]) + Sync,
     {

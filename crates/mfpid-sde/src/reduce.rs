@@ -39,12 +39,7 @@ const DIGIT_MASK: i128 = (1 << DIGIT_BITS) - 1;
 /// `out[j] = sum_k partials[k * width + j]` over the blocks `k` of every rank, reproducibly (see the
 /// module docs). Collective: every rank calls it with the same `width`; a rank may hold no blocks.
 /// Costs two all-reduces: `width` `f64` maxima and `LIMBS * width` `i64` sums.
-pub fn reproducible_sum(
-    comm: &dyn Communicator,
-    partials: &[f64],
-    width: usize,
-    out: &mut [f64],
-) {
+pub fn reproducible_sum(comm: &dyn Communicator, partials: &[f64], width: usize, out: &mut [f64]) {
     assert_eq!(out.len(), width, "reproducible_sum: out.len() != width");
     assert!(
         width > 0 && partials.len().is_multiple_of(width),
@@ -119,7 +114,10 @@ fn local_limb_sums(partials: &[f64], width: usize, exps: &[i32], max_abs: &[f64]
                     continue;
                 }
                 let n = to_grid(p, exps[j]);
-                for (a, l) in acc[j * LIMBS..(j + 1) * LIMBS].iter_mut().zip(split_limbs(n)) {
+                for (a, l) in acc[j * LIMBS..(j + 1) * LIMBS]
+                    .iter_mut()
+                    .zip(split_limbs(n))
+                {
                     *a += l;
                 }
             }
@@ -274,7 +272,13 @@ mod tests {
         let width = 2;
         let p = data(2 * 777, 3, 8.0);
         let reference = bits(&sum1(&p, width));
-        for cuts in [vec![], vec![1], vec![400], vec![0, 776], vec![100, 101, 500]] {
+        for cuts in [
+            vec![],
+            vec![1],
+            vec![400],
+            vec![0, 776],
+            vec![100, 101, 500],
+        ] {
             for out in sum_split(&p, width, &cuts) {
                 assert_eq!(bits(&out), reference, "cuts {cuts:?}");
             }
@@ -291,7 +295,10 @@ mod tests {
             let max = p.iter().fold(0.0f64, |m, x| m.max(x.abs()));
             // bound from the module docs: K 2^-72 M + half an ulp of the result
             let bound = 5000.0 * max * 2f64.powi(-72) + exact.abs() * f64::EPSILON;
-            assert!((got - exact).abs() <= bound, "seed {seed}: {got} vs {exact}");
+            assert!(
+                (got - exact).abs() <= bound,
+                "seed {seed}: {got} vs {exact}"
+            );
         }
     }
 
@@ -321,7 +328,14 @@ mod tests {
 
     #[test]
     fn limbs_round_trip() {
-        for n in [0i128, 1, -1, (1 << 72) - 1, -(1 << 72) + 1, 123_456_789_012_345_678_901] {
+        for n in [
+            0i128,
+            1,
+            -1,
+            (1 << 72) - 1,
+            -(1 << 72) + 1,
+            123_456_789_012_345_678_901,
+        ] {
             assert_eq!(combine_limbs(&split_limbs(n)), n);
         }
         assert_eq!(exponent_above(1.0), 1);

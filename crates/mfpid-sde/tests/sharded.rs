@@ -54,7 +54,11 @@ impl Drift for IndexedDrift {
     }
 }
 
-fn run_shard(offset: usize, count: usize, comm: Option<&dyn Communicator>) -> (Outcome, Vec<f64>, Vec<f64>) {
+fn run_shard(
+    offset: usize,
+    count: usize,
+    comm: Option<&dyn Communicator>,
+) -> (Outcome, Vec<f64>, Vec<f64>) {
     let mut ens = initial(offset, count);
     let grid = TimeGrid::uniform(0.0, 1.0, 40).unwrap();
     let cfg = RunConfig::new(Scheme::Heun, SEED);
@@ -119,7 +123,15 @@ fn sharded_runs_are_bit_identical_to_the_single_process_run() {
             all_x.extend_from_slice(x);
             all_e.extend_from_slice(e);
         }
-        assert_eq!(bits(&all_x), single.final_states, "final states, np = {size}");
-        assert_eq!(bits(&all_e), single.per_particle, "per-particle energies, np = {size}");
+        assert_eq!(
+            bits(&all_x),
+            single.final_states,
+            "final states, np = {size}"
+        );
+        assert_eq!(
+            bits(&all_e),
+            single.per_particle,
+            "per-particle energies, np = {size}"
+        );
     }
 }

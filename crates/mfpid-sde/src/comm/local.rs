@@ -55,13 +55,22 @@ impl LocalRanks {
 
     /// The communicator of rank `rank < size` (run each on its own thread).
     pub fn rank(&self, rank: usize) -> LocalRank<'_> {
-        assert!(rank < self.size, "LocalRanks::rank: {rank} >= {}", self.size);
+        assert!(
+            rank < self.size,
+            "LocalRanks::rank: {rank} >= {}",
+            self.size
+        );
         LocalRank { rank, all: self }
     }
 }
 
 impl LocalRank<'_> {
-    fn collective<T: Copy>(&self, slots: &Mutex<Vec<Vec<T>>>, buf: &mut [T], op: impl Fn(T, T) -> T) {
+    fn collective<T: Copy>(
+        &self,
+        slots: &Mutex<Vec<Vec<T>>>,
+        buf: &mut [T],
+        op: impl Fn(T, T) -> T,
+    ) {
         let lock = || slots.lock().unwrap_or_else(|e| e.into_inner());
         lock()[self.rank] = buf.to_vec();
         self.all.barrier.wait();

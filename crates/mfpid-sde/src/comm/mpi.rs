@@ -136,7 +136,9 @@ impl MpiCommunicator {
         let mut total = [local.len() as f64];
         self.all_reduce_sum(&mut total);
         if total[0] > Count::MAX as f64 {
-            return Err(MpiError::GatherTooLarge { total: total[0] as u64 });
+            return Err(MpiError::GatherTooLarge {
+                total: total[0] as u64,
+            });
         }
         let root = self.world.process_at_rank(0);
         // fits: local.len() <= total < 2^31
