@@ -71,9 +71,15 @@ impl Observer for TimeMoments {
             return;
         };
         let (d, x, n) = (v.dim, v.x, v.n_particles());
-        // shifted sums (shift = particle 0) for a stable variance; copied into the kept buffer
+        // shifted sums (shift = global particle 0) for a stable variance; copied into the kept
+        // buffer. Its rank sends the state, the others zeros, so every rank gets it exactly.
         self.shift.clear();
-        self.shift.extend_from_slice(&x[..d]);
+        if v.offset == 0 {
+            self.shift.extend_from_slice(&x[..d]);
+        } else {
+            self.shift.resize(d, 0.0);
+        }
+        v.comm.all_reduce_sum(&mut self.shift);
         let shift = &self.shift;
         blocked_sum(
             v.comm,
