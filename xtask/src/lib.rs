@@ -1,7 +1,9 @@
 //! The project runner behind `cargo xtask`: reproduction entries, their harness, figures, benches.
 
 pub mod bench;
+pub mod budget;
 pub mod entries;
 pub mod plot;
 pub mod reproduce;
+pub mod studies;
 pub mod table;

@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use xtask::budget;
 use xtask::entries::{find, ENTRIES};
 use xtask::reproduce::{run_entry_with, RunOptions};
 
@@ -94,8 +95,12 @@ fn real_main() -> Result<()> {
                 v
             };
             let mut failed = Vec::new();
-            for e in selected {
-                println!("== {} {}", e.name, if quick { "(quick)" } else { "" });
+            let mut done: Vec<(&str, f64)> = Vec::new();
+            let (n, t_all) = (selected.len(), std::time::Instant::now());
+            let mode = if quick { " (quick)" } else { "" };
+            for (i, e) in selected.iter().enumerate() {
+                println!("== [{}/{n}] {}{mode}", i + 1, e.name);
+                let t0 = std::time::Instant::now();
                 match run_entry_with(
                     e,
                     &out,
@@ -105,18 +110,32 @@ fn real_main() -> Result<()> {
                         retrain,
                     },
                 ) {
-                    Ok(done) => {
-                        for line in &done.outcome.summary {
+                    Ok(finished) => {
+                        for line in &finished.outcome.summary {
                             println!("   {line}");
                         }
-                        println!("   -> {} ({:.1} s)", done.dir.display(), done.wall_s);
+                        println!("   -> {}", finished.dir.display());
                     }
                     Err(err) => {
                         eprintln!("   FAILED: {err:#}");
                         failed.push(e.name);
                     }
                 }
+                let took = t0.elapsed().as_secs_f64();
+                done.push((e.name, took));
+                let left = budget::seconds_left(&done, selected[i + 1..].iter().map(|e| e.name));
+                println!(
+                    "   {} took {}; elapsed {}, about {} left",
+                    e.name,
+                    budget::human(took),
+                    budget::human(t_all.elapsed().as_secs_f64()),
+                    budget::human(left)
+                );
             }
+            println!(
+                "all {n} entries in {}",
+                budget::human(t_all.elapsed().as_secs_f64())
+            );
             if !failed.is_empty() {
                 bail!(
                     "{} entr{} failed: {}",

@@ -1,4 +1,4 @@
-//! Figures (line/scatter charts, heat maps, grouped bars as SVG + PNG): the facade's
-//! [`mfpid::report::plot`], shared with the `mfpid` program.
+//! Figures (line/scatter charts, heat maps, grouped bars as SVG + PNG): the
+//! [`mfpid_report::plot`] crate module, shared with the `mfpid` program.
 
-pub use mfpid::report::plot::*;
+pub use mfpid_report::plot::*;

@@ -1,4 +1,4 @@
-//! Result tables written as CSV: the facade's [`mfpid::report::table`], shared with the `mfpid`
+//! Result tables written as CSV: the [`mfpid_report::table`] crate module, shared with the `mfpid`
 //! program.
 
-pub use mfpid::report::table::*;
+pub use mfpid_report::table::*;

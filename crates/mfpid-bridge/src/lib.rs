@@ -6,7 +6,10 @@
 //! PID (`beta = 0`), H-PID (constant beta), AdaPID (piecewise beta) and GH-PID (piecewise beta and
 //! centre `nu`).
 //!
-//! - [`Protocol`]: piecewise-constant `(beta_i, nu_i)` on shared breaks, validated;
+//! - [`Protocol`]: piecewise-constant `(beta_i, nu_i)` on shared breaks, validated
+//!   ([`validate_breaks`]);
+//! - [`interpolant`]: the linear-interpolant theorem's centres `nu_i = (1 - s_i) m̄_in + s_i m̄_tar`
+//!   at the piece midpoints ([`interpolant_centres`]);
 //! - [`Coefficients`]: the Green-function coefficients `a⁻, b⁻, c⁻, a⁺, θx, θy, θ⁺` in closed form
 //!   per piece, precomputed at the breaks, plus the scalar shift propagators `λ` for starts `z ≠ 0`;
 //! - [`target`]: targets behind one trait — [`GaussianMixture`] (isotropic / diagonal / full),
@@ -44,6 +47,7 @@
 pub mod bridge;
 pub mod coefficients;
 pub mod error;
+pub mod interpolant;
 mod linalg;
 pub mod marginal;
 pub mod protocol;
@@ -52,5 +56,6 @@ pub mod target;
 pub use bridge::{Bridge, DEFAULT_EPS};
 pub use coefficients::{Backward, Coefficients, Forward};
 pub use error::{BridgeError, Result};
-pub use protocol::{equal_breaks, Protocol, ProtocolSpec};
-pub use target::{Covariance, Empirical, EnergyTarget, GaussianMixture, Target};
+pub use interpolant::{interpolant_at, interpolant_centres, piece_midpoints};
+pub use protocol::{equal_breaks, validate_breaks, Protocol, ProtocolSpec};
+pub use target::{Covariance, Empirical, EnergyTarget, GaussianMixture, MixtureSpec, Target};

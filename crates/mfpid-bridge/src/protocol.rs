@@ -220,7 +220,10 @@ impl Protocol {
     }
 }
 
-fn validate_breaks(breaks: &[f64]) -> Result<()> {
+/// Validate protocol breaks `0 = t_0 < t_1 < ... < t_M = 1`: at least one piece, finite, strictly
+/// increasing, first 0 and last 1. The one check of breaks in the workspace (protocols, the
+/// interpolant centres, the mean-field interactions).
+pub fn validate_breaks(breaks: &[f64]) -> Result<()> {
     if breaks.len() < 2 {
         return Err(BridgeError::PieceCount {
             what: "breaks (pieces)",

@@ -25,8 +25,8 @@ fn fleet(d: usize, denom: f64) -> Result<Fleet, EnergyError> {
         .map(|(i, m)| m + if i < d { 1.5 } else { 4.0 })
         .collect();
     Fleet::new(
-        Law::isotropic(d, vec![0.6, 0.4], inn, &[0.5, 0.7]),
-        Law::isotropic(d, vec![0.6, 0.4], tar, &[0.2, 0.3]),
+        Law::isotropic_std(d, vec![0.6, 0.4], inn, &[0.5, 0.7]),
+        Law::isotropic_std(d, vec![0.6, 0.4], tar, &[0.2, 0.3]),
     )
 }
 

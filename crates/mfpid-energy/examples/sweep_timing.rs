@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         settings.threads = Some(1);
         let exp = Experiment::new(scenario::b_nd(d)?.fleet, settings)?;
         for m in Method::standard() {
-            let r = exp.run(&m, &Recording::default())?;
+            let r = exp.run(&m, &Recording::default(), &mut [])?;
             println!(
                 "d={d:2} {:5} E={:.17e} se={:.6e} {:.3} s",
                 r.method, r.energy, r.stderr, r.wall_s

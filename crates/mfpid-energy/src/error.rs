@@ -1,7 +1,6 @@
 //! The crate's error type.
 
 use mfpid_bridge::BridgeError;
-use mfpid_meanfield::MeanFieldError;
 use mfpid_sde::SdeError;
 use thiserror::Error;
 
@@ -76,14 +75,11 @@ pub enum EnergyError {
     /// Building the bridge (protocol, coefficients, targets) failed.
     #[error("bridge: {0}")]
     Bridge(#[from] BridgeError),
-    /// The mean-field centre computation failed.
-    #[error("mean field: {0}")]
-    MeanField(#[from] MeanFieldError),
     /// The ensemble simulation failed.
     #[error("simulation: {0}")]
     Sde(#[from] SdeError),
     /// The run was stopped through its cancellation flag (see
-    /// [`crate::Experiment::run_observed_cancellable`]); no result was produced.
+    /// [`crate::RunOptions::cancel`]); no result was produced.
     #[error("cancelled before the run finished")]
     Cancelled,
 }

@@ -1,18 +1,18 @@
 //! Running methods on a fleet: one sampled set of agents and one Brownian seed shared by every
 //! method (common random numbers), so differences between methods are measured on the same fleet.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use mfpid_bridge::{Bridge, Protocol};
 use mfpid_sde::observe::{blocked_sum, ControlEnergy, Moments, Observer, StepView};
-use mfpid_sde::{run, Drift, DriftError, Ensemble, Noise, RunConfig, Scheme, SdeError, TimeGrid};
+use mfpid_sde::{run, CancelToken, Ensemble, Noise, RunConfig, Scheme, SdeError, TimeGrid};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EnergyError, Result};
 use crate::fleet::{Agents, Fleet};
 use crate::method::Method;
-use crate::metrics::{subpopulation_energies, Saving, SubpopEnergy, TerminalLaw};
+use crate::metrics::{subpopulation_energies, MethodRun, Saving, TerminalLaw};
 
 /// Protocol, grid and sampling settings shared by every method of a comparison.
 ///
@@ -93,44 +93,55 @@ pub struct Recording {
     pub keep_final: bool,
 }
 
-/// The outcome of one method on one fleet.
-#[derive(Debug, Clone, Serialize)]
-pub struct MethodRun {
-    /// Method name.
-    pub method: String,
-    /// Number of zones `d`.
-    pub d: usize,
-    /// Number of agents `B`.
-    pub agents: usize,
-    /// Centres used, row-major `M x d`.
-    pub centres: Vec<f64>,
-    /// Control energy `E(1) = ∫ E|u_t|² dt` summed over zones (left Riemann sum).
-    pub energy: f64,
-    /// Standard error of `energy` over agents.
-    pub stderr: f64,
-    /// Per-zone energies `E_j(1)` (length `d`, summing to `energy`).
-    pub energy_per_zone: Vec<f64>,
-    /// Peak power `max_t E|u_t|²`.
-    pub peak_power: f64,
-    /// Grid times `t_n` of the power trace.
-    pub times: Vec<f64>,
-    /// Power `P(t_n) = E|u|²` (fleet average).
-    pub power: Vec<f64>,
-    /// Energy per agent `e_i = ∫ |u_i|² dt` (length `B`; paired comparisons between methods).
-    pub per_agent: Vec<f64>,
-    /// Energy by the `p_in` component each agent started in.
-    pub subpopulations: Vec<SubpopEnergy>,
-    /// Power per sub-population (`K` rows of length `N`, mean over the group's agents), if recorded.
-    pub subpop_power: Option<Vec<Vec<f64>>>,
-    /// Terminal law against `p_tar`.
-    pub terminal: TerminalLaw,
-    /// Fleet mean `(t, x̄(t))` every `Recording::mean_every` steps (and at `t = 1`), if recorded.
-    pub mean_path: Vec<(f64, Vec<f64>)>,
-    /// Terminal states, row-major `B x d`, if recorded.
-    #[serde(skip)]
-    pub final_states: Option<Vec<f64>>,
-    /// Wall time of the method (bridge set-up, simulation and metrics), seconds.
-    pub wall_s: f64,
+/// How to run methods: what to record, and a stop flag. Cheap to clone; the same options serve
+/// one run ([`Experiment::run`]), every method in turn ([`Experiment::run_all`]) and a batch
+/// ([`Comparison::run_batch`]). A [`Recording`] converts into options without a stop flag.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOptions {
+    /// What to record beyond the scalar metrics.
+    pub record: Recording,
+    /// Stop flag, read before each run and by the runner once per time step (see
+    /// [`mfpid_sde::CancelToken`]); a raised flag ends the run with [`EnergyError::Cancelled`].
+    pub cancel: Option<CancelToken>,
+}
+
+impl RunOptions {
+    /// These options recording `record`.
+    pub fn with_record(mut self, record: Recording) -> Self {
+        self.record = record;
+        self
+    }
+
+    /// These options stopped by `token`.
+    pub fn with_cancel(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(CancelToken::is_cancelled)
+    }
+}
+
+impl From<Recording> for RunOptions {
+    fn from(record: Recording) -> Self {
+        Self {
+            record,
+            cancel: None,
+        }
+    }
+}
+
+impl From<&Recording> for RunOptions {
+    fn from(record: &Recording) -> Self {
+        Self::from(*record)
+    }
+}
+
+impl From<&RunOptions> for RunOptions {
+    fn from(opts: &RunOptions) -> Self {
+        opts.clone()
+    }
 }
 
 /// A fleet with its sampled agents, ready to run methods on.
@@ -189,81 +200,66 @@ impl Experiment {
         self.base.breaks()
     }
 
+    /// Run every method in order, with the same options.
+    pub fn run_all(
+        &self,
+        methods: &[Method],
+        opts: impl Into<RunOptions>,
+    ) -> Result<Vec<MethodRun>> {
+        let opts = opts.into();
+        methods
+            .iter()
+            .map(|m| self.run(m, opts.clone(), &mut []))
+            .collect()
+    }
+
     /// The protocol of `method` for this fleet (the shared `beta_i` with the method's centres).
     pub fn protocol(&self, method: &Method) -> Result<Protocol> {
         let nu = method.centres_for(self.base.breaks(), &self.fleet)?;
         Ok(self.base.clone().with_centres(nu)?)
     }
 
-    /// Run one method.
-    pub fn run(&self, method: &Method, rec: &Recording) -> Result<MethodRun> {
-        self.run_observed(method, rec, &mut [])
-    }
-
-    /// Run every method in order.
-    pub fn run_all(&self, methods: &[Method], rec: &Recording) -> Result<Vec<MethodRun>> {
-        methods.iter().map(|m| self.run(m, rec)).collect()
-    }
-
-    /// Run one method with extra observers (e.g. [`crate::thermal::HvacObserver`]).
-    pub fn run_observed(
-        &self,
-        method: &Method,
-        rec: &Recording,
-        extra: &mut [&mut dyn Observer],
-    ) -> Result<MethodRun> {
-        self.run_inner(method, rec, extra, None)
-    }
-
-    /// [`Experiment::run_observed`] that stops early when `cancel` becomes `true`: the flag is read
-    /// (relaxed) before the run and once per time step, and a set flag ends the run with
-    /// [`EnergyError::Cancelled`]. A run that is not cancelled gives exactly the result of
-    /// [`Experiment::run_observed`].
+    /// Run one method: `opts` says what to record and carries the stop flag; `observers` are
+    /// called at every grid time besides the built-in metrics (e.g. [`crate::thermal::HvacObserver`],
+    /// a progress bar; `&mut []` for none).
+    ///
+    /// A raised [`RunOptions::cancel`] flag (read before the run and once per time step by the
+    /// runner) ends the run with [`EnergyError::Cancelled`]; a run whose flag stays down gives
+    /// exactly the result of a run without one.
     ///
     /// ```
-    /// use std::sync::atomic::AtomicBool;
-    /// use mfpid_energy::{scenario, EnergyError, Experiment, Method, Recording, Settings};
+    /// use mfpid_energy::{scenario, EnergyError, Experiment, Method, RunOptions, Settings};
+    /// use mfpid_sde::CancelToken;
     /// let exp = Experiment::new(scenario::b_nd(2)?.fleet, Settings::paper(64).with_steps(40))?;
-    /// let stop = AtomicBool::new(true);
-    /// let r = exp.run_observed_cancellable(&Method::mean_field(), &Recording::default(), &mut [], &stop);
+    /// let stop = CancelToken::new();
+    /// stop.cancel();
+    /// let r = exp.run(&Method::mean_field(), RunOptions::default().with_cancel(stop), &mut []);
     /// assert!(matches!(r, Err(EnergyError::Cancelled)));
     /// # Ok::<(), EnergyError>(())
     /// ```
-    pub fn run_observed_cancellable(
+    pub fn run(
         &self,
         method: &Method,
-        rec: &Recording,
-        extra: &mut [&mut dyn Observer],
-        cancel: &AtomicBool,
+        opts: impl Into<RunOptions>,
+        observers: &mut [&mut dyn Observer],
     ) -> Result<MethodRun> {
-        self.run_inner(method, rec, extra, Some(cancel))
-    }
-
-    fn run_inner(
-        &self,
-        method: &Method,
-        rec: &Recording,
-        extra: &mut [&mut dyn Observer],
-        cancel: Option<&AtomicBool>,
-    ) -> Result<MethodRun> {
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        let opts = opts.into();
+        if opts.is_cancelled() {
             return Err(EnergyError::Cancelled);
         }
+        let rec = &opts.record;
         let t0 = Instant::now();
         let (d, b) = (self.fleet.dim(), self.agents.len());
         let protocol = self.protocol(method)?;
-        let bridge = Bridge::new(&protocol, self.fleet.p_tar().clone())?
+        let mut bridge = Bridge::new(&protocol, self.fleet.p_tar().clone())?
             .with_eps(self.settings.eps)?
             .with_starts(self.agents.x.clone())?;
-        let mut drift = Cancellable {
-            inner: bridge,
-            cancel,
-        };
         let mut ens = Ensemble::from_vec(b, d, self.agents.x.clone())?;
         let cfg = RunConfig {
             scheme: Scheme::EulerMaruyama,
             seed: self.settings.seed,
             threads: self.settings.threads,
+            cancel: opts.cancel.clone(),
             ..RunConfig::default()
         };
         let mut energy = ControlEnergy::new();
@@ -278,11 +274,11 @@ impl Experiment {
             if rec.subpop_power {
                 obs.push(&mut group);
             }
-            for o in extra.iter_mut() {
+            for o in observers.iter_mut() {
                 obs.push(&mut **o);
             }
             run(
-                &mut drift,
+                &mut bridge,
                 &Noise::Scalar(1.0),
                 &self.grid,
                 &mut ens,
@@ -290,9 +286,7 @@ impl Experiment {
                 &mut obs,
             )
             .map_err(|e| match e {
-                SdeError::Prepare { source, .. } if source.is::<CancelMark>() => {
-                    EnergyError::Cancelled
-                }
+                SdeError::Cancelled { .. } => EnergyError::Cancelled,
                 other => EnergyError::Sde(other),
             })?;
         }
@@ -324,42 +318,6 @@ impl Experiment {
             final_states: rec.keep_final.then_some(x1),
             wall_s: t0.elapsed().as_secs_f64(),
         })
-    }
-}
-
-/// Marker error a [`Cancellable`] drift returns from `prepare` once its flag is set.
-#[derive(Debug)]
-struct CancelMark;
-
-impl std::fmt::Display for CancelMark {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("cancelled")
-    }
-}
-
-impl std::error::Error for CancelMark {}
-
-/// A drift that reads a cancellation flag in `prepare` (serial, once per time step) and otherwise
-/// forwards to `inner` unchanged.
-struct Cancellable<'a, D> {
-    inner: D,
-    cancel: Option<&'a AtomicBool>,
-}
-
-impl<D: Drift> Drift for Cancellable<'_, D> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-
-    fn prepare(&mut self, t: f64) -> std::result::Result<(), DriftError> {
-        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(Box::new(CancelMark));
-        }
-        self.inner.prepare(t)
-    }
-
-    fn eval(&self, t: f64, first: usize, x: &[f64], out: &mut [f64], scratch: &mut Vec<f64>) {
-        self.inner.eval(t, first, x, out, scratch)
     }
 }
 
@@ -428,11 +386,11 @@ impl Comparison {
         fleet: Fleet,
         settings: Settings,
         methods: &[Method],
-        rec: &Recording,
+        opts: impl Into<RunOptions>,
     ) -> Result<Self> {
         let exp = Experiment::new(fleet, settings)?;
         Ok(Self {
-            runs: exp.run_all(methods, rec)?,
+            runs: exp.run_all(methods, opts)?,
         })
     }
 
@@ -442,32 +400,15 @@ impl Comparison {
     /// scheduling differs: one run per thread avoids the per-step hand-offs of a parallel run, which
     /// dominate for small fleets and small `d`. The `threads` setting of each job is ignored (one per
     /// run), and `wall_s` of each run is its single-threaded time.
+    ///
+    /// A raised [`RunOptions::cancel`] flag ends the runs in progress at their next time step, no
+    /// further run starts, and the result is [`EnergyError::Cancelled`].
     pub fn run_batch(
         jobs: Vec<(Fleet, Settings)>,
         methods: &[Method],
-        rec: &Recording,
+        opts: impl Into<RunOptions>,
     ) -> Result<Vec<Self>> {
-        Self::batch(jobs, methods, rec, None)
-    }
-
-    /// [`Comparison::run_batch`] that stops when `cancel` becomes `true`: runs in progress end at
-    /// their next time step, no further run starts, and the result is [`EnergyError::Cancelled`].
-    /// Without cancellation the result is exactly that of [`Comparison::run_batch`].
-    pub fn run_batch_cancellable(
-        jobs: Vec<(Fleet, Settings)>,
-        methods: &[Method],
-        rec: &Recording,
-        cancel: &AtomicBool,
-    ) -> Result<Vec<Self>> {
-        Self::batch(jobs, methods, rec, Some(cancel))
-    }
-
-    fn batch(
-        jobs: Vec<(Fleet, Settings)>,
-        methods: &[Method],
-        rec: &Recording,
-        cancel: Option<&AtomicBool>,
-    ) -> Result<Vec<Self>> {
+        let opts = opts.into();
         use std::sync::atomic::AtomicUsize;
         use std::sync::Mutex;
         let exps = jobs
@@ -492,7 +433,7 @@ impl Comparison {
                 scope.spawn(|| loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(j, m)) = pairs.get(k) else { break };
-                    let r = exps[j].run_inner(&methods[m], rec, &mut [], cancel);
+                    let r = exps[j].run(&methods[m], opts.clone(), &mut []);
                     let mut guard = slots.lock().unwrap_or_else(|e| e.into_inner());
                     guard[k] = Some(r);
                 });

@@ -5,199 +5,26 @@
 //! Coordinates are the dimensionless temperature deviations of the bridge (see [`crate::thermal`]
 //! for the map from °C); one agent is one building, its state `x ∈ R^d` holds its zone deviations.
 
-use mfpid_bridge::{Covariance, GaussianMixture};
-use mfpid_sde::Ensemble;
-use nalgebra::DMatrix;
-use rand::Rng;
-use rand_distr::StandardNormal;
+use mfpid_bridge::{GaussianMixture, MixtureSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{law_error, EnergyError, Result};
 
-const LN_2PI: f64 = 1.837_877_066_409_345_5;
-
-/// An unvalidated mixture law `sum_k pi_k N(m_k, Σ_k)` on `R^d` (dimensionless coordinates).
+/// An unvalidated mixture law `sum_k pi_k N(m_k, Σ_k)` on `R^d` (dimensionless coordinates): the
+/// bridge crate's [`MixtureSpec`], the serialised form of its [`GaussianMixture`].
 ///
-/// `weights` (length `K`) need not sum to one; every weight must be positive. `means` are row-major
-/// `K x d`. The covariance variant fixes the cost of the bridge's probe step: isotropic and diagonal
-/// are `O(K d)` per agent and step, full `O(K d²)`. Validation happens in [`Fleet::new`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Law {
-    /// Number of zones `d`.
-    pub d: usize,
-    /// Sub-population weights `pi_k` (length `K`, all `> 0`).
-    pub weights: Vec<f64>,
-    /// Means `m_k`, row-major `K x d`.
-    pub means: Vec<f64>,
-    /// Covariances `Σ_k` (variances, not standard deviations).
-    pub covariance: Covariance,
-}
+/// In a fleet every weight must be positive (`weights` need not sum to one); `means` are row-major
+/// `K x d`. The covariance variant fixes the cost of the bridge's probe step: isotropic and
+/// diagonal are `O(K d)` per agent and step, full `O(K d²)`. Validation happens once, in
+/// [`Fleet::new`].
+pub type Law = MixtureSpec;
 
-impl Law {
-    /// Isotropic components `Σ_k = std_k² I`; `stds` (length `K`) are standard deviations.
-    pub fn isotropic(d: usize, weights: Vec<f64>, means: Vec<f64>, stds: &[f64]) -> Self {
-        Self {
-            d,
-            weights,
-            means,
-            covariance: Covariance::Isotropic(stds.iter().map(|s| s * s).collect()),
-        }
+/// Validate one law of a fleet; `law` names it in errors (`"p_in"`, `"p_tar"`).
+fn validate_law(spec: &Law, law: &'static str) -> Result<GaussianMixture> {
+    if let Some(component) = spec.weights.iter().position(|&w| w == 0.0) {
+        return Err(EnergyError::ZeroWeight { law, component });
     }
-
-    /// Diagonal components: `variances` row-major `K x d`.
-    pub fn diagonal(d: usize, weights: Vec<f64>, means: Vec<f64>, variances: Vec<f64>) -> Self {
-        Self {
-            d,
-            weights,
-            means,
-            covariance: Covariance::Diagonal(variances),
-        }
-    }
-
-    /// Full components: `covariances` row-major `K x d x d`.
-    pub fn full(d: usize, weights: Vec<f64>, means: Vec<f64>, covariances: Vec<f64>) -> Self {
-        Self {
-            d,
-            weights,
-            means,
-            covariance: Covariance::Full(covariances),
-        }
-    }
-
-    /// Zone-coupled components with the AR(1) correlation `Σ_k,ij = std_k² rho^|i-j|` (full).
-    /// `rho` in `(-1, 1)` keeps `Σ_k` positive definite; other values are caught by [`Fleet::new`].
-    pub fn ar1(d: usize, weights: Vec<f64>, means: Vec<f64>, stds: &[f64], rho: f64) -> Self {
-        let mut cov = Vec::with_capacity(stds.len() * d * d);
-        for s in stds {
-            for i in 0..d {
-                for j in 0..d {
-                    let lag = i.abs_diff(j) as i32;
-                    cov.push(s * s * if lag == 0 { 1.0 } else { rho.powi(lag) });
-                }
-            }
-        }
-        Self::full(d, weights, means, cov)
-    }
-
-    /// Number of components `K`.
-    pub fn components(&self) -> usize {
-        self.weights.len()
-    }
-
-    /// Validate into a [`GaussianMixture`]; `law` names the law in errors (`"p_in"`, `"p_tar"`).
-    pub fn to_mixture(&self, law: &'static str) -> Result<GaussianMixture> {
-        if let Some(component) = self.weights.iter().position(|&w| w == 0.0) {
-            return Err(EnergyError::ZeroWeight { law, component });
-        }
-        GaussianMixture::new(
-            self.d,
-            self.weights.clone(),
-            self.means.clone(),
-            self.covariance.clone(),
-        )
-        .map_err(|e| law_error(law, e))
-    }
-}
-
-/// Per-component square-root factors `Σ_k = L_k L_kᵀ`, used to sample (`m_k + L_k ξ`) and to
-/// evaluate component log-densities (responsibilities).
-#[derive(Debug, Clone)]
-enum Factor {
-    /// standard deviation per component (length `K`)
-    Iso(Vec<f64>),
-    /// standard deviations, row-major `K x d`
-    Diag(Vec<f64>),
-    /// lower Cholesky factors, row-major `K x d x d`
-    Full(Vec<f64>),
-}
-
-impl Factor {
-    fn new(law: &Law, name: &'static str) -> Result<Self> {
-        let d = law.d;
-        Ok(match &law.covariance {
-            Covariance::Isotropic(s) => Factor::Iso(s.iter().map(|v| v.sqrt()).collect()),
-            Covariance::Diagonal(s) => Factor::Diag(s.iter().map(|v| v.sqrt()).collect()),
-            Covariance::Full(s) => {
-                let mut l = Vec::with_capacity(s.len());
-                for (k, sk) in s.chunks_exact(d * d).enumerate() {
-                    let chol = DMatrix::from_row_slice(d, d, sk)
-                        .cholesky()
-                        .ok_or_else(|| EnergyError::NotPositiveDefinite {
-                            law: name,
-                            component: k,
-                            reason: "Cholesky factorisation failed".into(),
-                        })?;
-                    let lk = chol.l();
-                    for i in 0..d {
-                        for j in 0..d {
-                            l.push(lk[(i, j)]);
-                        }
-                    }
-                }
-                Factor::Full(l)
-            }
-        })
-    }
-
-    /// `x <- L_k x` in place (x holds standard normals on entry).
-    fn apply(&self, k: usize, x: &mut [f64]) {
-        let d = x.len();
-        match self {
-            Factor::Iso(s) => x.iter_mut().for_each(|v| *v *= s[k]),
-            Factor::Diag(s) => x
-                .iter_mut()
-                .zip(&s[k * d..(k + 1) * d])
-                .for_each(|(v, s)| *v *= s),
-            Factor::Full(l) => {
-                let lk = &l[k * d * d..(k + 1) * d * d];
-                // lower-triangular product from the last row up: row i uses x_0..x_i, still unchanged
-                for i in (0..d).rev() {
-                    let mut acc = 0.0;
-                    for j in 0..=i {
-                        acc += lk[i * d + j] * x[j];
-                    }
-                    x[i] = acc;
-                }
-            }
-        }
-    }
-
-    /// `log N(x; m_k, Σ_k)`; `work` has length `d`.
-    fn log_pdf(&self, k: usize, x: &[f64], m: &[f64], work: &mut [f64]) -> f64 {
-        let d = x.len();
-        let (quad, log_det) = match self {
-            Factor::Iso(s) => {
-                let q: f64 = x.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum();
-                (q / (s[k] * s[k]), 2.0 * d as f64 * s[k].ln())
-            }
-            Factor::Diag(s) => {
-                let sk = &s[k * d..(k + 1) * d];
-                let mut q = 0.0;
-                let mut ld = 0.0;
-                for j in 0..d {
-                    let v = (x[j] - m[j]) / sk[j];
-                    q += v * v;
-                    ld += 2.0 * sk[j].ln();
-                }
-                (q, ld)
-            }
-            Factor::Full(l) => {
-                let lk = &l[k * d * d..(k + 1) * d * d];
-                let mut ld = 0.0;
-                // forward substitution L v = x - m
-                for i in 0..d {
-                    let mut acc = x[i] - m[i];
-                    for j in 0..i {
-                        acc -= lk[i * d + j] * work[j];
-                    }
-                    work[i] = acc / lk[i * d + i];
-                    ld += 2.0 * lk[i * d + i].ln();
-                }
-                (work[..d].iter().map(|v| v * v).sum(), ld)
-            }
-        };
-        -0.5 * (quad + log_det + d as f64 * LN_2PI)
-    }
+    GaussianMixture::try_from(spec.clone()).map_err(|e| law_error(law, e))
 }
 
 /// Serialised form of a [`Fleet`] (validated on deserialisation), e.g. a JSON fleet file.
@@ -210,7 +37,8 @@ pub struct FleetSpec {
 }
 
 /// A validated fleet: `p_in` and `p_tar` on the same `R^d`, positive weights, positive-definite
-/// covariances.
+/// covariances. Each law is validated and its covariances factorised once, here; sampling,
+/// responsibilities and the bridge target all use these [`GaussianMixture`]s.
 #[derive(Debug, Clone)]
 pub struct Fleet {
     spec: FleetSpec,
@@ -218,8 +46,6 @@ pub struct Fleet {
     p_tar: GaussianMixture,
     w_in: Vec<f64>,
     w_tar: Vec<f64>,
-    f_in: Factor,
-    f_tar: Factor,
 }
 
 impl TryFrom<FleetSpec> for Fleet {
@@ -253,17 +79,13 @@ impl Fleet {
                 d_tar: p_tar.d,
             });
         }
-        let g_in = p_in.to_mixture("p_in")?;
-        let g_tar = p_tar.to_mixture("p_tar")?;
-        let f_in = Factor::new(&p_in, "p_in")?;
-        let f_tar = Factor::new(&p_tar, "p_tar")?;
+        let g_in = validate_law(&p_in, "p_in")?;
+        let g_tar = validate_law(&p_tar, "p_tar")?;
         Ok(Self {
             w_in: g_in.weights(),
             w_tar: g_tar.weights(),
             p_in: g_in,
             p_tar: g_tar,
-            f_in,
-            f_tar,
             spec: FleetSpec { p_in, p_tar },
         })
     }
@@ -314,65 +136,28 @@ impl Fleet {
         if b == 0 {
             return Err(EnergyError::NoAgents);
         }
-        let d = self.dim();
-        let cum: Vec<f64> = self
-            .w_in
-            .iter()
-            .scan(0.0, |acc, w| {
-                *acc += w;
-                Some(*acc)
-            })
-            .collect();
-        let means = self.p_in.means();
-        let factor = &self.f_in;
-        // one extra coordinate carries the component label through the reproducible sampler
-        let ens = Ensemble::sample(b, d + 1, seed, |rng, row| {
-            let u: f64 = rng.random();
-            let k = cum.partition_point(|&c| c <= u).min(cum.len() - 1);
-            let x = &mut row[..d];
-            for v in x.iter_mut() {
-                *v = rng.sample(StandardNormal);
-            }
-            factor.apply(k, x);
-            for (v, m) in x.iter_mut().zip(&means[k * d..(k + 1) * d]) {
-                *v += m;
-            }
-            row[d] = k as f64;
-        })?;
-        let raw = ens.into_vec();
-        let mut x = Vec::with_capacity(b * d);
-        let mut component = Vec::with_capacity(b);
-        for row in raw.chunks_exact(d + 1) {
-            x.extend_from_slice(&row[..d]);
-            component.push(row[d] as usize);
-        }
-        Ok(Agents { d, x, component })
+        let (x, component) = self.p_in.sample_with_components(b, seed)?;
+        Ok(Agents {
+            d: self.dim(),
+            x,
+            component,
+        })
     }
 
     /// Responsibilities `r_k(x) = pi_k N(x; m_k, Σ_k) / p_tar(x)` of the target components for
     /// one state `x` (length `d`), written into `out` (length `K`); `work` has length `d`.
-    pub fn target_responsibilities(&self, x: &[f64], out: &mut [f64], work: &mut [f64]) {
-        let d = self.dim();
-        let means = self.p_tar.means();
-        let mut mx = f64::NEG_INFINITY;
-        for (k, o) in out.iter_mut().enumerate() {
-            *o = self.w_tar[k].ln() + self.f_tar.log_pdf(k, x, &means[k * d..(k + 1) * d], work);
-            mx = mx.max(*o);
-        }
-        let mut s = 0.0;
-        for o in out.iter_mut() {
-            *o = (*o - mx).exp();
-            s += *o;
-        }
-        out.iter_mut().for_each(|o| *o /= s);
+    pub fn target_responsibilities(
+        &self,
+        x: &[f64],
+        out: &mut [f64],
+        work: &mut [f64],
+    ) -> Result<()> {
+        Ok(self.p_tar.responsibilities(x, out, work)?)
     }
 
     /// Diagonal of `Σ_k` of `p_tar` (length `d`).
     pub fn target_variances(&self, k: usize) -> Vec<f64> {
-        let d = self.dim();
-        let mut full = vec![0.0; d * d];
-        self.p_tar.component_covariance(k, &mut full);
-        (0..d).map(|j| full[j * d + j]).collect()
+        self.p_tar.component_variances(k)
     }
 }
 
@@ -409,8 +194,8 @@ mod tests {
     use super::*;
 
     fn two_zone() -> (Law, Law) {
-        let tar = Law::isotropic(2, vec![0.6, 0.4], vec![0.0, 0.0, 1.0, 1.0], &[0.2, 0.3]);
-        let inn = Law::isotropic(2, vec![0.6, 0.4], vec![2.0, 2.0, 4.0, 4.0], &[0.5, 0.7]);
+        let tar = Law::isotropic_std(2, vec![0.6, 0.4], vec![0.0, 0.0, 1.0, 1.0], &[0.2, 0.3]);
+        let inn = Law::isotropic_std(2, vec![0.6, 0.4], vec![2.0, 2.0, 4.0, 4.0], &[0.5, 0.7]);
         (inn, tar)
     }
 
@@ -426,7 +211,7 @@ mod tests {
                 component: 1
             })
         ));
-        let bad = Law::isotropic(3, vec![1.0], vec![0.0; 3], &[1.0]);
+        let bad = Law::isotropic_std(3, vec![1.0], vec![0.0; 3], &[1.0]);
         assert!(matches!(
             Fleet::new(inn.clone(), bad),
             Err(EnergyError::DimensionMismatch { d_in: 2, d_tar: 3 })
@@ -444,10 +229,10 @@ mod tests {
         assert!(!e.to_string().contains('\n'));
         let bad = Law::ar1(3, vec![1.0], vec![0.0; 3], &[1.0], 1.5);
         assert!(matches!(
-            Fleet::new(bad, Law::isotropic(3, vec![1.0], vec![0.0; 3], &[1.0])),
+            Fleet::new(bad, Law::isotropic_std(3, vec![1.0], vec![0.0; 3], &[1.0])),
             Err(EnergyError::NotPositiveDefinite { law: "p_in", .. })
         ));
-        let bad = Law::isotropic(2, vec![1.0], vec![0.0; 3], &[1.0]);
+        let bad = Law::isotropic_std(2, vec![1.0], vec![0.0; 3], &[1.0]);
         assert!(matches!(
             Fleet::new(bad, tar.clone()),
             Err(EnergyError::InvalidLaw { law: "p_in", .. })
@@ -479,7 +264,7 @@ mod tests {
             &[0.5, 1.0],
             0.6,
         );
-        let tar = Law::isotropic(3, vec![1.0], vec![0.0; 3], &[1.0]);
+        let tar = Law::isotropic_std(3, vec![1.0], vec![0.0; 3], &[1.0]);
         let f = Fleet::new(inn, tar).unwrap();
         let b = 40_000;
         let a = f.sample_agents(b, 9).unwrap();
@@ -527,12 +312,11 @@ mod tests {
         let mut r = [0.0; 2];
         let mut w = [0.0; 2];
         let x = [0.4, 0.1];
-        f.target_responsibilities(&x, &mut r, &mut w);
+        f.target_responsibilities(&x, &mut r, &mut w).unwrap();
         assert!((r[0] + r[1] - 1.0).abs() < 1e-14);
         // r_0 = pi_0 N_0(x) / p(x): check N_0 through the mixture log-density of a one-component law
-        let only0 = Law::ar1(2, vec![1.0], vec![0.0, 0.0], &[0.4], 0.3)
-            .to_mixture("x")
-            .unwrap();
+        let only0 =
+            GaussianMixture::try_from(Law::ar1(2, vec![1.0], vec![0.0, 0.0], &[0.4], 0.3)).unwrap();
         let p = f.p_tar().log_pdf(&x).unwrap().exp();
         let n0 = only0.log_pdf(&x).unwrap().exp();
         assert!((r[0] - 0.25 * n0 / p).abs() < 1e-12);

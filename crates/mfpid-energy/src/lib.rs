@@ -18,7 +18,8 @@
 //!
 //! Modules: [`fleet`] (laws, validation, sampling with sub-population labels), [`scenario`] (the
 //! study's fleets and the published d-sweep), [`method`], [`experiment`] (runs with common random
-//! numbers across methods), [`metrics`] (energy, per zone, per sub-population, savings with paired
+//! numbers across methods; [`RunOptions`]: recording and a stop flag), [`metrics`] (the outcome
+//! [`MethodRun`]; energy, per zone, per sub-population, savings with paired
 //! standard errors, terminal law vs `p_tar`), [`thermal`] (RC model: °C, kW, minutes, kWh).
 //!
 //! Units: dimensionless time `t ∈ [0, 1]` and coordinates; energy `E(1) = ∫ E|u_t|² dt` summed over
@@ -48,9 +49,9 @@ pub mod scenario;
 pub mod thermal;
 
 pub use error::{EnergyError, Result};
-pub use experiment::{Comparison, Experiment, MethodRun, Recording, Settings};
+pub use experiment::{Comparison, Experiment, Recording, RunOptions, Settings};
 pub use fleet::{Agents, Fleet, FleetSpec, Law};
 pub use method::{CentreRule, Centres, Method};
-pub use metrics::{Saving, SubpopEnergy, TerminalLaw};
+pub use metrics::{MethodRun, Saving, SubpopEnergy, TerminalLaw};
 pub use scenario::Scenario;
 pub use thermal::{CelsiusLaw, HvacObserver, RcBuilding, ThermalLayer};

@@ -113,7 +113,7 @@ impl Method {
         let m = breaks.len().saturating_sub(1);
         let (m_in, m_tar) = (fleet.mean_in(), fleet.mean_tar());
         let nu = match &self.centres {
-            Centres::MeanField => mfpid_meanfield::interpolant_centres(breaks, &m_in, &m_tar)?,
+            Centres::MeanField => mfpid_bridge::interpolant_centres(breaks, &m_in, &m_tar)?,
             Centres::Zero => vec![0.0; m * d],
             Centres::TargetMean => m_tar.iter().copied().cycle().take(m * d).collect(),
             Centres::Fixed(v) => v.clone(),
@@ -137,8 +137,8 @@ mod tests {
 
     fn fleet() -> Fleet {
         Fleet::new(
-            Law::isotropic(2, vec![1.0, 1.0], vec![4.0, 2.0, 6.0, 4.0], &[1.0, 1.0]),
-            Law::isotropic(2, vec![3.0, 1.0], vec![0.0, 0.0, 4.0, -4.0], &[1.0, 1.0]),
+            Law::isotropic_std(2, vec![1.0, 1.0], vec![4.0, 2.0, 6.0, 4.0], &[1.0, 1.0]),
+            Law::isotropic_std(2, vec![3.0, 1.0], vec![0.0, 0.0, 4.0, -4.0], &[1.0, 1.0]),
         )
         .unwrap()
     }

@@ -1,11 +1,50 @@
-//! Metrics: energy by sub-population, savings with paired standard errors, and the terminal-law
+//! Metrics: the outcome of one method ([`MethodRun`]), energy by sub-population, savings with paired standard errors, and the terminal-law
 //! error against `p_tar`.
 
 use serde::Serialize;
 
 use crate::error::{EnergyError, Result};
-use crate::experiment::MethodRun;
 use crate::fleet::Fleet;
+
+/// The outcome of one method on one fleet.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodRun {
+    /// Method name.
+    pub method: String,
+    /// Number of zones `d`.
+    pub d: usize,
+    /// Number of agents `B`.
+    pub agents: usize,
+    /// Centres used, row-major `M x d`.
+    pub centres: Vec<f64>,
+    /// Control energy `E(1) = ∫ E|u_t|² dt` summed over zones (left Riemann sum).
+    pub energy: f64,
+    /// Standard error of `energy` over agents.
+    pub stderr: f64,
+    /// Per-zone energies `E_j(1)` (length `d`, summing to `energy`).
+    pub energy_per_zone: Vec<f64>,
+    /// Peak power `max_t E|u_t|²`.
+    pub peak_power: f64,
+    /// Grid times `t_n` of the power trace.
+    pub times: Vec<f64>,
+    /// Power `P(t_n) = E|u|²` (fleet average).
+    pub power: Vec<f64>,
+    /// Energy per agent `e_i = ∫ |u_i|² dt` (length `B`; paired comparisons between methods).
+    pub per_agent: Vec<f64>,
+    /// Energy by the `p_in` component each agent started in.
+    pub subpopulations: Vec<SubpopEnergy>,
+    /// Power per sub-population (`K` rows of length `N`, mean over the group's agents), if recorded.
+    pub subpop_power: Option<Vec<Vec<f64>>>,
+    /// Terminal law against `p_tar`.
+    pub terminal: TerminalLaw,
+    /// Fleet mean `(t, x̄(t))` every `Recording::mean_every` steps (and at `t = 1`), if recorded.
+    pub mean_path: Vec<(f64, Vec<f64>)>,
+    /// Terminal states, row-major `B x d`, if recorded.
+    #[serde(skip)]
+    pub final_states: Option<Vec<f64>>,
+    /// Wall time of the method (bridge set-up, simulation and metrics), seconds.
+    pub wall_s: f64,
+}
 
 /// Control energy of the agents that started in one component of `p_in`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,7 +176,7 @@ impl TerminalLaw {
         let mut r = vec![0.0; b * k];
         let mut work = vec![0.0; d];
         for (x, ri) in x1.chunks_exact(d).zip(r.chunks_exact_mut(k)) {
-            fleet.target_responsibilities(x, ri, &mut work);
+            fleet.target_responsibilities(x, ri, &mut work)?;
         }
         let mut weights = vec![0.0; k];
         let mut weight_stderr = vec![0.0; k];
@@ -276,7 +315,7 @@ mod tests {
     /// Exact draws from `p_tar` pass the check with honest z-scores; a shifted law fails it.
     #[test]
     fn terminal_law_of_exact_samples() {
-        let tar = Law::isotropic(
+        let tar = Law::isotropic_std(
             3,
             vec![0.6, 0.4],
             vec![0.0, 0.1, 0.2, 1.5, 1.4, 1.3],

@@ -52,13 +52,13 @@ const B_ND_STD_IN: [f64; 2] = [0.50, 0.70];
 /// initial `0.6 N(m0 + 1.5, 0.5² I) + 0.4 N(m1 + 4, 0.7² I)`; global means 3.16 -> 0.66 per zone.
 pub fn b_nd(d: usize) -> Result<Scenario> {
     let fleet = Fleet::new(
-        Law::isotropic(
+        Law::isotropic_std(
             d,
             B_ND_WEIGHTS.to_vec(),
             b_nd_initial_means(d),
             &B_ND_STD_IN,
         ),
-        Law::isotropic(
+        Law::isotropic_std(
             d,
             B_ND_WEIGHTS.to_vec(),
             b_nd_target_means(d),
@@ -127,8 +127,8 @@ pub fn k_fleet(k: usize) -> Result<Scenario> {
     }
     let inn: Vec<f64> = tar.iter().map(|m| m + 4.0).collect();
     let fleet = Fleet::new(
-        Law::isotropic(d, weights.clone(), inn, &vec![0.65; k]),
-        Law::isotropic(d, weights, tar, &vec![0.30; k]),
+        Law::isotropic_std(d, weights.clone(), inn, &vec![0.65; k]),
+        Law::isotropic_std(d, weights, tar, &vec![0.30; k]),
     )?;
     Ok(Scenario {
         name: format!("k-fleet-k{k}"),
@@ -154,8 +154,8 @@ pub fn one_d(which: OneD) -> Result<Scenario> {
         OneD::B => (vec![1.5, 5.5], [0.5, 0.7], "B"),
     };
     let fleet = Fleet::new(
-        Law::isotropic(1, vec![0.6, 0.4], means, &stds),
-        Law::isotropic(1, vec![0.6, 0.4], vec![0.0, 1.5], &[0.2, 0.3]),
+        Law::isotropic_std(1, vec![0.6, 0.4], means, &stds),
+        Law::isotropic_std(1, vec![0.6, 0.4], vec![0.0, 1.5], &[0.2, 0.3]),
     )?;
     Ok(Scenario {
         name: name.into(),

@@ -49,8 +49,7 @@ fn mean_field_mean_is_the_straight_line() {
     let mut dev = Vec::new();
     for m in [Method::mean_field(), Method::independent_zero()] {
         let mut mom = Moments::new(50, true);
-        exp.run_observed(&m, &Recording::default(), &mut [&mut mom])
-            .unwrap();
+        exp.run(&m, &Recording::default(), &mut [&mut mom]).unwrap();
         let mut max_z: f64 = 0.0;
         let mut max_abs: f64 = 0.0;
         for r in &mom.records {
@@ -85,12 +84,12 @@ fn decompositions_and_reproducibility() {
     };
     let r1 = Experiment::new(s.fleet.clone(), set.clone())
         .unwrap()
-        .run(&Method::mean_field(), &rec)
+        .run(&Method::mean_field(), &rec, &mut [])
         .unwrap();
     set.threads = Some(2);
     let r2 = Experiment::new(s.fleet, set)
         .unwrap()
-        .run(&Method::mean_field(), &rec)
+        .run(&Method::mean_field(), &rec, &mut [])
         .unwrap();
     assert_eq!(r1.energy, r2.energy);
     assert_eq!(r1.final_states, r2.final_states);
@@ -152,25 +151,25 @@ fn batch_equals_sequential() {
     }
 }
 
-/// The cancellable runs: a flag that stays `false` changes nothing (same energies to the bit); a
-/// flag raised during step 10 (by an observer, so deterministically) ends the run at the next step
-/// with `EnergyError::Cancelled`, and a raised flag stops a batch.
+/// The stop flag: a flag that stays down changes nothing (same energies to the bit); a flag raised
+/// during step 10 (by an observer, so deterministically) ends the run at the next step with
+/// `EnergyError::Cancelled`, and a raised flag stops a batch.
 #[test]
 fn cancellation_flag() {
-    use mfpid_energy::{Comparison, EnergyError};
+    use mfpid_energy::{Comparison, EnergyError, RunOptions};
     use mfpid_sde::observe::{Observer, StepView};
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use mfpid_sde::CancelToken;
 
-    struct RaiseAt<'a> {
+    struct RaiseAt {
         step: usize,
-        flag: &'a AtomicBool,
+        flag: CancelToken,
         seen: usize,
     }
-    impl Observer for RaiseAt<'_> {
+    impl Observer for RaiseAt {
         fn observe(&mut self, v: &StepView<'_>) {
             self.seen = v.step;
             if v.step == self.step {
-                self.flag.store(true, Ordering::Relaxed);
+                self.flag.cancel();
             }
         }
     }
@@ -182,20 +181,19 @@ fn cancellation_flag() {
     .unwrap();
     let m = Method::mean_field();
     let rec = Recording::default();
-    let plain = exp.run(&m, &rec).unwrap();
-    let flag = AtomicBool::new(false);
-    let same = exp
-        .run_observed_cancellable(&m, &rec, &mut [], &flag)
-        .unwrap();
+    let plain = exp.run(&m, &rec, &mut []).unwrap();
+    let flag = CancelToken::new();
+    let opts = RunOptions::from(rec).with_cancel(flag.clone());
+    let same = exp.run(&m, &opts, &mut []).unwrap();
     assert_eq!(plain.energy, same.energy);
     assert_eq!(plain.per_agent, same.per_agent);
 
     let mut obs = RaiseAt {
         step: 10,
-        flag: &flag,
+        flag: flag.clone(),
         seen: 0,
     };
-    let r = exp.run_observed_cancellable(&m, &rec, &mut [&mut obs], &flag);
+    let r = exp.run(&m, &opts, &mut [&mut obs]);
     assert!(matches!(r, Err(EnergyError::Cancelled)), "{r:?}");
     assert_eq!(obs.seen, 10);
 
@@ -203,6 +201,6 @@ fn cancellation_flag() {
         scenario::b_nd(1).unwrap().fleet,
         Settings::paper(64).with_steps(20),
     )];
-    let r = Comparison::run_batch_cancellable(jobs, &Method::standard(), &rec, &flag);
+    let r = Comparison::run_batch(jobs, &Method::standard(), &opts);
     assert!(matches!(r, Err(EnergyError::Cancelled)));
 }

@@ -15,7 +15,7 @@ fn check(s: Scenario, agents: usize, steps: usize) {
     let settings = Settings::paper(agents).with_steps(steps).with_seed(11);
     let exp = Experiment::new(s.fleet, settings).unwrap();
     for m in Method::standard() {
-        let r = exp.run(&m, &Recording::default()).unwrap();
+        let r = exp.run(&m, &Recording::default(), &mut []).unwrap();
         let t = &r.terminal;
         let se_w = t.weight_stderr.iter().copied().fold(0.0, f64::max);
         assert!(

@@ -43,16 +43,6 @@ pub enum MeanFieldError {
         /// The allowed range, in words.
         range: &'static str,
     },
-    /// Breaks must be `0 = t_0 < t_1 < ... < t_M = 1`.
-    #[error("breaks: {reason} (breaks[{index}] = {value})")]
-    BadBreaks {
-        /// What is wrong.
-        reason: &'static str,
-        /// Index of the offending break.
-        index: usize,
-        /// Its value.
-        value: f64,
-    },
     /// Weights must be finite, `>= 0` with a positive sum.
     #[error("weights: {reason} (sum = {sum})")]
     BadWeights {

@@ -7,9 +7,10 @@
 //! `p = F(p)` (damped Picard or Anderson, [`crate::fixed_point`]) is the mean-field solution.
 //!
 //! - 1-D: mfpid-pde's log-domain [`mfpid_pde::solve_schrodinger`] (kernel matrices per segment);
-//! - 2-D: mfpid-pde has no 2-D Schrödinger solver, so [`solve_schrodinger_2d`] runs the Fortet
-//!   iteration here with its split-implicit Fokker-Planck (killing) and Feynman-Kac (transposed)
-//!   solvers, in the linear domain.
+//! - 2-D: mfpid-pde's [`mfpid_pde::solve_schrodinger_2d`] (Fortet iteration with split-implicit
+//!   Fokker-Planck (killing) and Feynman-Kac (transposed) propagation, the potential frozen on
+//!   each fine step at its midpoint so that every backward step is the exact transpose of the
+//!   forward one).
 //!
 //! `V^MF` is stored at the output times `t_k = k / S` and interpolated linearly in between; a
 //! per-time constant is subtracted so that the killing rate is `>= 0` (a time-only constant in the
@@ -19,10 +20,10 @@
 //! `KL = ∫ p_tar log φ_1 - ∫ p_in log φ_0 - ∫∫ p_t V_t dx dt` (trapezoid over the output times),
 //! the reference `R` being Brownian motion started from `p_in`.
 
-use mfpid_pde::schrodinger::{solve_schrodinger, SchrodingerConfig, SchrodingerSolution};
 use mfpid_pde::{
-    Boundary, Drift2d, FeynmanKac2d, FokkerPlanck2d, FpConfig2d, Grid1d, Grid2d, Potential2d,
-    Splitting, TimeScheme, ZeroDrift,
+    solve_schrodinger, solve_schrodinger_2d, Boundary, FpConfig2d, Grid1d, Grid2d,
+    Schrodinger2dConfig, Schrodinger2dSolution, SchrodingerConfig, SchrodingerSolution, Splitting,
+    TimeScheme, ZeroDrift,
 };
 use serde::{Deserialize, Serialize};
 
@@ -365,214 +366,79 @@ pub fn grid_moments_1d(grid: &Grid1d, p: &[f64]) -> (f64, f64) {
     (m, v)
 }
 
-/// Zero drift in 2-D (time independent).
-struct ZeroDrift2d;
-
-impl Drift2d for ZeroDrift2d {
-    fn x_face_velocities(&self, _t: f64, _g: &Grid2d, out: &mut [f64]) -> mfpid_pde::Result<()> {
-        out.iter_mut().for_each(|v| *v = 0.0);
-        Ok(())
-    }
-    fn y_face_velocities(&self, _t: f64, _g: &Grid2d, out: &mut [f64]) -> mfpid_pde::Result<()> {
-        out.iter_mut().for_each(|v| *v = 0.0);
-        Ok(())
-    }
-    fn time_independent(&self) -> bool {
-        true
-    }
-}
-
-/// Output of [`solve_schrodinger_2d`].
+/// mfpid-pde's 2-D Schrödinger solution with every marginal normalised to unit mass.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Schrodinger2dSolution {
-    /// Output times.
-    pub times: Vec<f64>,
-    /// Marginals `φ_t φ̂_t` at the output times (each normalised to unit mass).
-    pub density: Vec<Vec<f64>>,
+pub struct Bridge2d {
+    /// The solution; `density[k]` is `phi_t phi_hat_t` divided by its mass.
+    pub solution: Schrodinger2dSolution,
     /// Largest `|mass - 1|` of `φ_t φ̂_t` before normalisation (splitting/adjointness defect).
     pub mass_defect: f64,
-    /// `log φ_0`.
-    pub log_phi0: Vec<f64>,
-    /// `log φ_1`.
-    pub log_phi1: Vec<f64>,
-    /// Sinkhorn iterations.
-    pub iterations: usize,
-    /// Final L1 error of the terminal marginal.
-    pub residual: f64,
 }
 
-/// Fortet / Sinkhorn iteration for the 2-D Schrödinger system with unit diffusion, zero reference
-/// drift, zero-flux walls and killing potential `v` (values at the output times, `>= 0`; `None`:
-/// `V = 0`). Backward-Euler Strang sweeps (positive); `φ` is pulled back with the transposed sweeps.
-pub fn solve_schrodinger_2d(
+/// The 2-D Schrödinger system with unit diffusion, zero reference drift, zero-flux walls and
+/// killing potential `v` (values at the output times, `>= 0`, linear in between; `None`: `V = 0`),
+/// solved by mfpid-pde's [`solve_schrodinger_2d`] with backward-Euler Strang sweeps.
+fn schrodinger_2d(
     grid: &Grid2d,
     p0: &[f64],
     p1: &[f64],
     v: Option<&[Vec<f64>]>,
     cfg: &GridMfConfig,
-) -> Result<Schrodinger2dSolution> {
+) -> Result<Bridge2d> {
     cfg.validate()?;
     let n = grid.len();
     let area = grid.cell_area();
     let p0 = normalised("p0", p0, n, area)?;
     let p1 = normalised("p1", p1, n, area)?;
-    let fcfg = FpConfig2d {
-        diffusion: 1.0,
-        boundary: Boundary::ZeroFlux,
-        scheme: TimeScheme::BackwardEuler,
-        splitting: Splitting::Strang,
-    };
-    let mut fp = FokkerPlanck2d::new(*grid, fcfg)?;
-    let mut fk = FeynmanKac2d::new(*grid, fcfg)?;
+    if let Some(v) = v {
+        if v.len() != cfg.n_segments + 1 || v.iter().any(|r| r.len() != n) {
+            return Err(MeanFieldError::BadLength {
+                what: "potential slices",
+                len: v.len(),
+                expected: format!("{} slices of {n} cells", cfg.n_segments + 1),
+            });
+        }
+    }
     let (nx, ny) = (grid.x().n(), grid.y().n());
     let (xlo, ylo, hx, hy) = (grid.x().lo(), grid.y().lo(), grid.x().h(), grid.y().h());
-    let zero: Vec<Vec<f64>> = vec![vec![0.0; n]; cfg.n_segments + 1];
-    let v: &[Vec<f64>] = v.unwrap_or(&zero);
-    if v.len() != cfg.n_segments + 1 || v.iter().any(|r| r.len() != n) {
-        return Err(MeanFieldError::BadLength {
-            what: "potential slices",
-            len: v.len(),
-            expected: format!("{} slices of {n} cells", cfg.n_segments + 1),
-        });
-    }
-    let total = cfg.n_segments * cfg.steps_per_segment;
-    let dt = 1.0 / total as f64;
-    // The killing rate is frozen on each fine step k = [t_k, t_{k+1}] at its midpoint value, and
-    // the forward and backward passes look the step up from the side they evaluate it on
-    // (backward Euler evaluates at the end of a (sub)step in the direction of integration):
-    // then every backward step is the exact transpose of the forward step, and the Sinkhorn
-    // fixed point conserves `∫ φ_t φ̂_t`.
     let cell = move |x: f64, y: f64| -> usize {
         let i = (((x - xlo) / hx).floor().max(0.0) as usize).min(nx - 1);
         let j = (((y - ylo) / hy).floor().max(0.0) as usize).min(ny - 1);
         j * nx + i
     };
-    let step_value = move |k: usize, c: usize| -> f64 {
-        let k = k.min(total - 1);
-        interp_time(v, (k as f64 + 0.5) * dt, c)
+    // V(t, x, y): the output-time slices interpolated in time at the cell containing (x, y)
+    let potential = v.map(|v| move |t: f64, x: f64, y: f64| interp_time(v, t, cell(x, y)));
+    let config = Schrodinger2dConfig {
+        solver: FpConfig2d {
+            diffusion: 1.0,
+            boundary: Boundary::ZeroFlux,
+            scheme: TimeScheme::BackwardEuler,
+            splitting: Splitting::Strang,
+        },
+        t0: 0.0,
+        t1: 1.0,
+        n_segments: cfg.n_segments,
+        steps_per_segment: cfg.steps_per_segment,
+        tol: cfg.sinkhorn_tol,
+        max_iter: cfg.sinkhorn_max_iter,
     };
-    let pot_fwd = move |t: f64, x: f64, y: f64| -> f64 {
-        let k = ((t / dt - 1e-7).ceil() - 1.0).max(0.0) as usize;
-        step_value(k, cell(x, y))
-    };
-    let pot_bwd = move |t: f64, x: f64, y: f64| -> f64 {
-        let k = (t / dt + 1e-7).floor().max(0.0) as usize;
-        step_value(k, cell(x, y))
-    };
-    let pot_fwd: Potential2d<'_> = &pot_fwd;
-    let pot_bwd: Potential2d<'_> = &pot_bwd;
-    let drift = ZeroDrift2d;
-    let mut phi1: Vec<f64> = p1
-        .iter()
-        .map(|&p| if p > 0.0 { 1.0 } else { 0.0 })
-        .collect();
-    let mut phi = vec![0.0; n];
-    let mut hat = vec![0.0; n];
-    let mut residual = f64::INFINITY;
-    let mut iterations = 0;
-    while iterations < cfg.sinkhorn_max_iter {
-        iterations += 1;
-        phi.copy_from_slice(&phi1);
-        for s in 0..total {
-            let t = 1.0 - s as f64 * dt;
-            fk.step_back(&mut phi, t, dt, &drift, Some(pot_bwd))?;
-        }
-        for i in 0..n {
-            hat[i] = if p0[i] > 0.0 {
-                if phi[i] > 0.0 {
-                    p0[i] / phi[i]
-                } else {
-                    return Err(MeanFieldError::OutOfRange {
-                        what: "phi_0 on the support of p_in",
-                        value: phi[i],
-                        range: "(0, inf) (underflow: enlarge the grid or weaken V)",
-                    });
-                }
-            } else {
-                0.0
-            };
-        }
-        for s in 0..total {
-            fp.step_with_potential(&mut hat, s as f64 * dt, dt, &drift, pot_fwd)?;
-        }
-        // L1 error of the (normalised) terminal marginal: insensitive to the overall scale
-        let z: f64 = area * phi1.iter().zip(&hat).map(|(a, b)| a * b).sum::<f64>();
-        residual = area
-            * phi1
-                .iter()
-                .zip(&hat)
-                .zip(&p1)
-                .map(|((a, b), p)| (a * b / z - p).abs())
-                .sum::<f64>();
-        let mut mx = 0.0f64;
-        for i in 0..n {
-            phi1[i] = if p1[i] > 0.0 { p1[i] / hat[i] } else { 0.0 };
-            mx = mx.max(phi1[i]);
-        }
-        if !mx.is_finite() || mx <= 0.0 {
-            return Err(MeanFieldError::OutOfRange {
-                what: "phi_1",
-                value: mx,
-                range: "finite positive (underflow of phi_hat_1 on the support of p_tar)",
-            });
-        }
-        phi1.iter_mut().for_each(|x| *x /= mx);
-        if residual < cfg.sinkhorn_tol {
-            break;
-        }
-    }
-    if residual.is_nan() || residual >= cfg.sinkhorn_tol {
-        return Err(MeanFieldError::NotConverged {
-            solver: "sinkhorn-2d",
-            iterations,
-            tolerance: cfg.sinkhorn_tol,
-            history: vec![residual],
-            reason: "Sinkhorn budget exhausted".into(),
-        });
-    }
-    // final sweeps, storing the factors at the output times
-    let m = cfg.n_segments;
-    let mut phis = vec![vec![0.0; n]; m + 1];
-    phi.copy_from_slice(&phi1);
-    phis[m].copy_from_slice(&phi);
-    for k in (0..m).rev() {
-        for s in 0..cfg.steps_per_segment {
-            let t = (k + 1) as f64 / m as f64 - s as f64 * dt;
-            fk.step_back(&mut phi, t, dt, &drift, Some(pot_bwd))?;
-        }
-        phis[k].copy_from_slice(&phi);
-    }
-    let mut hats = vec![vec![0.0; n]; m + 1];
-    for i in 0..n {
-        hat[i] = if p0[i] > 0.0 { p0[i] / phis[0][i] } else { 0.0 };
-    }
-    hats[0].copy_from_slice(&hat);
-    for k in 0..m {
-        for s in 0..cfg.steps_per_segment {
-            let t = k as f64 / m as f64 + s as f64 * dt;
-            fp.step_with_potential(&mut hat, t, dt, &drift, pot_fwd)?;
-        }
-        hats[k + 1].copy_from_slice(&hat);
-    }
+    let mut solution = solve_schrodinger_2d(
+        grid,
+        &p0,
+        &p1,
+        &ZeroDrift,
+        potential.as_ref().map(|v| v as mfpid_pde::Potential2d<'_>),
+        &config,
+    )?;
     let mut mass_defect = 0.0f64;
-    let density: Vec<Vec<f64>> = (0..=m)
-        .map(|k| {
-            let mut p: Vec<f64> = phis[k].iter().zip(&hats[k]).map(|(a, b)| a * b).collect();
-            let mass = area * p.iter().sum::<f64>();
-            mass_defect = mass_defect.max((mass - 1.0).abs());
-            p.iter_mut().for_each(|x| *x /= mass);
-            p
-        })
-        .collect();
-    let lg = |v: &[f64]| v.iter().map(|x| x.ln()).collect::<Vec<f64>>();
-    Ok(Schrodinger2dSolution {
-        times: cfg.times(),
-        density,
+    for p in solution.density.iter_mut() {
+        let mass = area * p.iter().sum::<f64>();
+        mass_defect = mass_defect.max((mass - 1.0).abs());
+        p.iter_mut().for_each(|x| *x /= mass);
+    }
+    Ok(Bridge2d {
+        solution,
         mass_defect,
-        log_phi0: lg(&phis[0]),
-        log_phi1: lg(&phis[m]),
-        iterations,
-        residual,
     })
 }
 
@@ -633,22 +499,24 @@ impl GridMf2d {
     }
 
     /// Solve the Schrödinger system with potential `v` (`None`: `V = 0`).
-    pub fn schrodinger(&self, v: Option<&[Vec<f64>]>) -> Result<Schrodinger2dSolution> {
-        solve_schrodinger_2d(&self.grid, &self.p_in, &self.p_tar, v, &self.cfg)
+    pub fn schrodinger(&self, v: Option<&[Vec<f64>]>) -> Result<Bridge2d> {
+        schrodinger_2d(&self.grid, &self.p_in, &self.p_tar, v, &self.cfg)
     }
 
-    fn finish(&self, sol: Schrodinger2dSolution, v: Vec<Vec<f64>>) -> GridMfSolution {
+    fn finish(&self, sol: Bridge2d, v: Vec<Vec<f64>>) -> GridMfSolution {
+        let sol = sol.solution;
+        let m = self.cfg.n_segments;
         let energy = energy_from_potentials(
             self.grid.cell_area(),
             &self.p_in,
             &self.p_tar,
-            &sol.log_phi0,
-            &sol.log_phi1,
+            &sol.log_phi[0],
+            &sol.log_phi[m],
             &sol.density,
             &v,
         );
         GridMfSolution {
-            times: sol.times,
+            times: self.cfg.times(),
             density: sol.density,
             potential: v,
             energy,
@@ -660,13 +528,13 @@ impl GridMf2d {
     /// Interaction-free solution.
     pub fn free_solution(&self) -> Result<GridMfSolution> {
         let sol = self.schrodinger(None)?;
-        let v = vec![vec![0.0; self.grid.len()]; sol.density.len()];
+        let v = vec![vec![0.0; self.grid.len()]; sol.solution.density.len()];
         Ok(self.finish(sol, v))
     }
 
     /// Flattened densities of the interaction-free bridge.
     pub fn free_start(&self) -> Result<Vec<f64>> {
-        Ok(self.schrodinger(None)?.density.concat())
+        Ok(self.schrodinger(None)?.solution.density.concat())
     }
 
     /// Solve the outer fixed point from `x0`.
@@ -702,7 +570,10 @@ impl FixedPointMap for GridMf2d {
             .collect();
         let v = self.potential_of(&dens);
         let sol = self.schrodinger(Some(&v))?;
-        for (o, row) in out.chunks_exact_mut(self.grid.len()).zip(&sol.density) {
+        for (o, row) in out
+            .chunks_exact_mut(self.grid.len())
+            .zip(&sol.solution.density)
+        {
             o.copy_from_slice(row);
         }
         Ok(())
@@ -825,7 +696,7 @@ mod tests {
     #[test]
     fn two_d_separable_problem_factorises() {
         // separable endpoints and quadratic interaction: the 2-D solution is the product of two
-        // 1-D solutions (the 2-D solver is independent code: own Fortet loop, split sweeps)
+        // 1-D solutions (the 2-D solver is independent code: mfpid-pde's Fortet loop, split sweeps)
         let ax = Grid1d::new(-4.0, 4.0, 24).unwrap();
         let g2 = Grid2d::new(ax, ax);
         let (mx0, vx0, mx1, vx1) = (-1.0, 0.3, 1.0, 0.2);

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_finite, MeanFieldError, Result};
-use crate::interpolant::validate_breaks;
+use mfpid_bridge::validate_breaks;
 
 /// An interaction between agents.
 ///

@@ -2,9 +2,7 @@
 //! means, reproducible sampling, and the bridge target they define.
 
 use mfpid_bridge::{Covariance, Empirical, GaussianMixture, Target};
-use nalgebra::DMatrix;
 use rand::Rng;
-use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MeanFieldError, Result};
@@ -87,59 +85,17 @@ impl Law {
     /// `b` reproducible samples, row-major `b x d`, from the streams of `seed` (particle `i` draws
     /// from the block stream of the sde crate, so the draw does not depend on the thread count).
     ///
-    /// Mixtures: component by inverse CDF, then `m_k + L_k z` with `L_k` the Cholesky factor of
-    /// `Σ_k`. Point clouds: systematic resampling (one uniform offset; with equal weights and `b`
-    /// a multiple of `N` every point appears exactly `b / N` times, in order).
+    /// Mixtures: [`GaussianMixture::sample`] (component by inverse CDF, then `L_k ξ + m_k` with the
+    /// Cholesky factor `L_k` of `Σ_k` computed once when the mixture was built). Point clouds:
+    /// systematic resampling (one uniform offset; with equal weights and `b` a multiple of `N`
+    /// every point appears exactly `b / N` times, in order).
     pub fn sample(&self, b: usize, seed: u64) -> Result<Vec<f64>> {
         if b == 0 {
             return Err(MeanFieldError::Empty { what: "samples" });
         }
         let d = self.dim();
         match self {
-            Law::Mixture(g) => {
-                let w = g.weights();
-                let mut cum = Vec::with_capacity(w.len());
-                let mut s = 0.0;
-                for wk in &w {
-                    s += wk;
-                    cum.push(s);
-                }
-                let mut chol = Vec::with_capacity(w.len());
-                let mut ck = vec![0.0; d * d];
-                for k in 0..w.len() {
-                    g.component_covariance(k, &mut ck);
-                    let m = DMatrix::from_row_slice(d, d, &ck);
-                    let l = m
-                        .cholesky()
-                        .ok_or(MeanFieldError::Bridge(
-                            mfpid_bridge::BridgeError::NotPositiveDefinite {
-                                component: k,
-                                reason: "Cholesky failed while sampling".into(),
-                            },
-                        ))?
-                        .l();
-                    chol.push(l);
-                }
-                let means = g.means();
-                let ens = mfpid_sde::Ensemble::sample(b, d, seed, |rng, x| {
-                    let u: f64 = rng.random();
-                    let k = cum.partition_point(|&c| c < u * s).min(cum.len() - 1);
-                    let l = &chol[k];
-                    // x <- z, then x <- m_k + L_k z in place from the last row up (row i of the
-                    // lower-triangular product needs only z_0..z_i, still untouched)
-                    for xj in x.iter_mut() {
-                        *xj = rng.sample(StandardNormal);
-                    }
-                    for i in (0..d).rev() {
-                        let mut v = means[k * d + i];
-                        for j in 0..=i {
-                            v += l[(i, j)] * x[j];
-                        }
-                        x[i] = v;
-                    }
-                })?;
-                Ok(ens.into_vec())
-            }
+            Law::Mixture(g) => Ok(g.sample(b, seed)?),
             Law::Points {
                 points, weights, ..
             } => {

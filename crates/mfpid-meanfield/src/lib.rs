@@ -55,10 +55,7 @@ pub use fixed_point::{
     Anderson, Criterion, Executor, FixedPointMap, FixedPointOutcome, FixedPointSolver, FnMap,
     FnObserver, IterObserver, IterState, IterateTrace, Picard, ResidualHistory,
 };
-pub use grid_mf::{
-    grid_moments_1d, solve_schrodinger_2d, GridMf1d, GridMf2d, GridMfConfig, GridMfSolution,
-    Schrodinger2dSolution,
-};
+pub use grid_mf::{grid_moments_1d, Bridge2d, GridMf1d, GridMf2d, GridMfConfig, GridMfSolution};
 pub use interaction::Interaction;
 pub use interpolant::{
     global_mean_mixture, global_mean_points, interpolant_at, interpolant_centres, piece_midpoints,

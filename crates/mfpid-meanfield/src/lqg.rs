@@ -24,9 +24,9 @@
 //! (`m̄ ≡ m_tar`). In every method `(m, s)` solve a linear two-point problem, so shooting on `s_0`
 //! is exact with `d + 1` integrations (`m_1` is affine in `s_0`).
 
-use mfpid_pde::riccati::{solve_riccati, ConstantRiccati, RiccatiSolution};
+use mfpid_pde::riccati::{solve_riccati, unpack, ConstantRiccati, RiccatiSolution};
 use mfpid_pde::{dopri5, Dopri5Options, OdeSolution};
-use mfpid_sde::observe::{blocked_sum, Observer, StepView};
+use mfpid_sde::observe::{blocked_sum, mean_stderr, Observer, StepView};
 use mfpid_sde::{run, Drift, DriftError, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
@@ -253,19 +253,6 @@ impl LqgConfig {
     /// Dimension `d`.
     pub fn dim(&self) -> usize {
         self.m_tar.len()
-    }
-}
-
-/// Unpack a packed upper triangle (row by row, as mfpid-pde's Riccati solver stores it).
-fn unpack(v: &[f64], s: &mut DMatrix<f64>) {
-    let d = s.nrows();
-    let mut k = 0;
-    for i in 0..d {
-        for j in i..d {
-            s[(i, j)] = v[k];
-            s[(j, i)] = v[k];
-            k += 1;
-        }
     }
 }
 
@@ -636,18 +623,7 @@ impl FeedbackEnergy {
     }
     /// Standard error of the mean per-particle energy.
     pub fn stderr(&self) -> f64 {
-        let n = self.per_particle.len() as f64;
-        if n < 2.0 {
-            return f64::NAN;
-        }
-        let mean = self.per_particle.iter().sum::<f64>() / n;
-        let var = self
-            .per_particle
-            .iter()
-            .map(|e| (e - mean).powi(2))
-            .sum::<f64>()
-            / (n - 1.0);
-        (var / n).sqrt()
+        mean_stderr(&self.per_particle).1
     }
 }
 

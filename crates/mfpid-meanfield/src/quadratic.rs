@@ -20,8 +20,8 @@ use crate::error::{check_finite, MeanFieldError, Result};
 use crate::fixed_point::{
     Executor, FixedPointMap, FixedPointOutcome, FixedPointSolver, IterObserver,
 };
-use crate::interpolant::{interpolant_centres, piece_midpoints, validate_breaks};
 use crate::law::{Law, LawTarget};
+use mfpid_bridge::{interpolant_centres, piece_midpoints, validate_breaks};
 use nalgebra::{DMatrix, DVector};
 
 /// Ensemble mean and variance (per coordinate) at chosen grid times.
@@ -354,7 +354,7 @@ impl QuadraticMf {
     /// The theorem's centres: the linear interpolant of the global means at the piece midpoints.
     pub fn interpolant(&self) -> Result<Vec<f64>> {
         let (a, b) = self.means();
-        interpolant_centres(&self.config.breaks, &a, &b)
+        Ok(interpolant_centres(&self.config.breaks, &a, &b)?)
     }
 
     /// `|m̄_tar - m̄_in|` (Euclidean).

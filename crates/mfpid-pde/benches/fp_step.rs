@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mfpid_pde::fp2d::{FaceField2d, FokkerPlanck2d, FpConfig2d};
 use mfpid_pde::{potential_faces, FaceTable, FokkerPlanck1d, FpConfig, Grid1d, Grid2d};
+use mfpid_pde::{FaceField2d, FokkerPlanck2d, FpConfig2d};
 
 fn one_d(c: &mut Criterion) {
     let mut group = c.benchmark_group("fp1d_step_cn");

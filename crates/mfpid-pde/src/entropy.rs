@@ -16,22 +16,36 @@ use crate::error::{check_finite, check_len, check_positive, Result};
 use crate::flux::bernoulli_pair;
 use crate::grid::{check_density, Boundary, Grid1d};
 
-/// Entropy rates of a density on a grid (units: per unit time, `k_B = 1`).
+/// Entropy rates at one time (units: 1/time, `k_B = 1`): the one representation of these rates
+/// in mfpid (mfpid-thermo re-exports it for its closed forms and estimators).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EntropyRates {
-    /// Gibbs entropy `S = -h sum p ln p`.
-    pub entropy: f64,
-    /// Entropy production rate `Pi >= 0`.
-    pub production: f64,
-    /// Entropy flow rate `Phi` (to the medium).
-    pub flow: f64,
+    /// Total entropy production rate `Π >= 0`.
+    pub pi: f64,
+    /// Entropy flow into the medium `Φ` (heat rate / temperature).
+    pub phi: f64,
+    /// System entropy rate `dS/dt = Π - Φ`.
+    pub ds_dt: f64,
 }
 
 impl EntropyRates {
-    /// `dS/dt = Pi - Phi`.
-    pub fn entropy_change(&self) -> f64 {
-        self.production - self.flow
+    /// Rates from production `Π` and flow `Φ`, with `dS/dt = Π - Φ`.
+    pub fn from_production_and_flow(pi: f64, phi: f64) -> Self {
+        Self {
+            pi,
+            phi,
+            ds_dt: pi - phi,
+        }
     }
+}
+
+/// Gibbs entropy of a density on a grid and its rates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EntropyBalance {
+    /// Gibbs entropy `S = -h sum p ln p`.
+    pub entropy: f64,
+    /// Production `Π`, flow `Φ` and `dS/dt = Π - Φ`.
+    pub rates: EntropyRates,
 }
 
 /// Entropy, production and flow of the cell averages `p` (length `n`) under face velocities
@@ -43,7 +57,7 @@ pub fn entropy_rates(
     boundary: Boundary,
     p: &[f64],
     b_faces: &[f64],
-) -> Result<EntropyRates> {
+) -> Result<EntropyBalance> {
     check_positive("diffusion", diffusion)?;
     let n = grid.n();
     check_len("p", p.len(), n)?;
@@ -88,9 +102,8 @@ pub fn entropy_rates(
     if periodic {
         face(b_faces[0], p[n - 1], p[0]);
     }
-    Ok(EntropyRates {
+    Ok(EntropyBalance {
         entropy,
-        production,
-        flow,
+        rates: EntropyRates::from_production_and_flow(production, flow),
     })
 }

@@ -130,6 +130,37 @@ pub(crate) fn add_apply(
         c * (lower[n - 1] * x[n - 2] + diag[n - 1] * x[n - 1] + upper[n - 1] * x[0] + src[n - 1]);
 }
 
+/// Scharfetter-Gummel probability fluxes `J_f` at the `n + 1` faces of one line for density `p`
+/// and face velocities `b_faces` (`eps = D/2`); wall faces: 0 for zero flux, the wrap flux for
+/// periodic, the flux across the half cell to the wall value for Dirichlet.
+pub(crate) fn face_fluxes(
+    b_faces: &[f64],
+    eps: f64,
+    h: f64,
+    bc: Boundary,
+    p: &[f64],
+    out: &mut [f64],
+) {
+    let n = p.len();
+    for f in 1..n {
+        out[f] = sg_flux(b_faces[f], eps, h, p[f - 1], p[f]);
+    }
+    match bc {
+        Boundary::ZeroFlux => {
+            out[0] = 0.0;
+            out[n] = 0.0;
+        }
+        Boundary::Periodic => {
+            out[0] = sg_flux(b_faces[0], eps, h, p[n - 1], p[0]);
+            out[n] = out[0];
+        }
+        Boundary::Dirichlet { left, right } => {
+            out[0] = sg_flux(b_faces[0], eps, 0.5 * h, left, p[0]);
+            out[n] = sg_flux(b_faces[n], eps, 0.5 * h, p[n - 1], right);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,21 +1,28 @@
 //! Grid and ODE solvers for diffusion control problems: the PDE layer of mfpid.
 //!
-//! - [`grid`]: uniform cell-centred grids in 1-D and 2-D, [`Boundary`] conditions.
-//! - [`fp1d`], [`fp2d`]: Kolmogorov-Fokker-Planck `dp/dt = -div(b p) + (D/2) Laplacian p` by
+//! Laid out by equation, each with its 1-D and 2-D solvers:
+//! - [`fokker_planck`]: Kolmogorov-Fokker-Planck `dp/dt = -div(b p) + (D/2) Laplacian p` by
 //!   conservative finite volumes with the Scharfetter-Gummel (exponentially fitted) flux of
 //!   [`flux`]: exact mass conservation, exact discrete Gibbs states, positivity with backward
-//!   Euler; backward Euler, Crank-Nicolson and TR-BDF2 in time; Thomas / cyclic tridiagonal solves
-//!   in 1-D and split (LOD/ADI-type) line solves in 2-D.
-//! - [`kolmogorov`]: backward Kolmogorov / Feynman-Kac `-dphi/dt = b phi' + (D/2) phi'' - V phi`
+//!   Euler.
+//! - [`feynman_kac`]: backward Kolmogorov / Feynman-Kac `-dphi/dt = b phi' + (D/2) phi'' - V phi`
 //!   with the exact discrete adjoint of the Fokker-Planck operator.
 //! - [`hjb`]: nonlinear HJB `-dJ/dt = b J' - |J'|^2/2 + (D/2) J'' + V` by a monotone upwind
-//!   scheme in 1-D and 2-D, feedback `u = -J'`.
+//!   scheme, feedback `u = -J'`.
 //! - [`schrodinger`]: the Schrödinger system `p0 = phi_0 phi_hat_0`, `p1 = phi_1 phi_hat_1` by
-//!   log-domain Fortet/Sinkhorn iteration, returning `p_t` and the optimal drift; [`schrodinger2d`]
-//!   does the same on 2-D grids by Fortet iteration with PDE propagation.
-//! - [`entropy`]: the exact discrete entropy balance `dS/dt = Pi - Phi` of the fitted scheme.
-//! - [`ode`]: adaptive Dormand-Prince 5(4) with dense output; [`riccati`]: symmetric matrix
-//!   Riccati equations (packed DP5 and a structure-preserving symplectic Möbius solver).
+//!   Fortet/Sinkhorn iteration (log-domain kernels in 1-D, PDE propagation in 2-D), returning
+//!   `p_t` and the optimal drift.
+//!
+//! Shared by them:
+//! - [`grid`]: uniform cell-centred grids in 1-D and 2-D, [`Boundary`] conditions;
+//! - [`drift`]: drifts at cell faces ([`Drift1d`], [`Drift2d`]) and potentials;
+//! - [`flux`]: the Scharfetter-Gummel flux and the assembly of the three-point line operator;
+//! - [`stepping`]: the one time-stepping module (backward Euler, Crank-Nicolson and TR-BDF2 line
+//!   steps; Lie/Strang split sweeps in 2-D).
+//!
+//! Also: [`entropy`], the exact discrete entropy balance `dS/dt = Pi - Phi` of the fitted scheme;
+//! [`ode`], adaptive Dormand-Prince 5(4) with dense output; [`riccati`], symmetric matrix
+//! Riccati equations (packed DP5 and a structure-preserving symplectic Möbius solver).
 //!
 //! Conventions: `f64` throughout; time `t` in the units of the drift; diffusion `D` is the
 //! variance rate of the noise (`dx = b dt + sqrt(D) dW`); densities are cell averages with mass
@@ -44,37 +51,37 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod drift;
 pub mod entropy;
 pub mod error;
+pub mod feynman_kac;
 pub mod flux;
-pub mod fp1d;
-pub mod fp2d;
+pub mod fokker_planck;
 pub mod grid;
 pub mod hjb;
-pub mod kolmogorov;
 pub mod ode;
 pub mod riccati;
 pub mod schrodinger;
-pub mod schrodinger2d;
-pub mod study;
+pub mod stepping;
 mod tridiag;
 
-pub use entropy::{entropy_rates, EntropyRates};
+pub use drift::{
+    potential_faces, Drift1d, Drift2d, FaceField2d, FaceTable, Potential, Potential2d,
+    TabulateError, ZeroDrift,
+};
+pub use entropy::{entropy_rates, EntropyBalance, EntropyRates};
 pub use error::{PdeError, Result};
-pub use fp1d::{
-    cell_peclet, gibbs_state, potential_faces, Drift1d, FaceTable, FokkerPlanck1d, FpConfig,
-    Potential, TabulateError, TimeScheme, ZeroDrift,
-};
-pub use fp2d::{
-    Drift2d, FaceField2d, FeynmanKac2d, FokkerPlanck2d, FpConfig2d, Potential2d, Splitting,
-};
+pub use feynman_kac::{FeynmanKac1d, FeynmanKac2d};
+pub use fokker_planck::{cell_peclet, gibbs_state, FokkerPlanck1d, FokkerPlanck2d};
 pub use grid::{Boundary, Grid1d, Grid2d};
 pub use hjb::{feedback_control, Hjb1d, Hjb2d, HjbConfig};
-pub use kolmogorov::FeynmanKac1d;
 pub use ode::{dopri5, Dopri5Options, OdeSolution};
 pub use riccati::{
     solve_riccati, solve_riccati_mobius, ConstantRiccati, RiccatiCoefficients, RiccatiSolution,
     TimeVaryingRiccati,
 };
-pub use schrodinger::{solve_schrodinger, SchrodingerConfig, SchrodingerSolution};
-pub use schrodinger2d::{solve_schrodinger_2d, Schrodinger2dConfig, Schrodinger2dSolution};
+pub use schrodinger::{
+    solve_schrodinger, solve_schrodinger_2d, Schrodinger2dConfig, Schrodinger2dSolution,
+    SchrodingerConfig, SchrodingerSolution,
+};
+pub use stepping::{FpConfig, FpConfig2d, Splitting, TimeScheme};

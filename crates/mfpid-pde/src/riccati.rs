@@ -134,7 +134,9 @@ fn check_symmetric(what: &'static str, m: &DMatrix<f64>) -> Result<()> {
     Ok(())
 }
 
-fn pack(s: &DMatrix<f64>, out: &mut [f64]) {
+/// Pack the upper triangle of the symmetric `s` row by row into `out` (`d (d + 1) / 2` values),
+/// the state layout of the Riccati solvers.
+pub fn pack(s: &DMatrix<f64>, out: &mut [f64]) {
     let d = s.nrows();
     let mut k = 0;
     for i in 0..d {
@@ -145,7 +147,8 @@ fn pack(s: &DMatrix<f64>, out: &mut [f64]) {
     }
 }
 
-fn unpack(v: &[f64], s: &mut DMatrix<f64>) {
+/// Inverse of [`pack`]: fill the symmetric `s` from its packed upper triangle `v`.
+pub fn unpack(v: &[f64], s: &mut DMatrix<f64>) {
     let d = s.nrows();
     let mut k = 0;
     for i in 0..d {

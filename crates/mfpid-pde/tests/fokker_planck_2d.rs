@@ -1,9 +1,9 @@
 //! 2-D Fokker-Planck: rotating (non-gradient) OU against the exact Gaussian whose moments solve
 //! the moment ODEs (integrated with Dormand-Prince), mass, positivity, exact Gibbs states.
 
-use mfpid_pde::fp2d::{FaceField2d, FokkerPlanck2d, FpConfig2d, Splitting};
 use mfpid_pde::ode::{dopri5, Dopri5Options};
 use mfpid_pde::{Boundary, Grid2d, TimeScheme};
+use mfpid_pde::{FaceField2d, FokkerPlanck2d, FpConfig2d, Splitting};
 
 /// b(x) = -K x with K = [[1, 0.6], [-0.6, 0.8]], D = 1.
 const K: [[f64; 2]; 2] = [[1.0, 0.6], [-0.6, 0.8]];
@@ -155,7 +155,7 @@ fn mehler(tau: f64, w: f64, x: f64, y: f64) -> f64 {
 
 #[test]
 fn feynman_kac_2d_harmonic_is_product_of_mehler_kernels_and_adjoint() {
-    use mfpid_pde::fp2d::FeynmanKac2d;
+    use mfpid_pde::FeynmanKac2d;
     use mfpid_pde::Grid1d;
     let w = 1.1;
     let tau = 0.6;

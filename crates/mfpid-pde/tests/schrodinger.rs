@@ -122,9 +122,9 @@ fn run(scheme: TimeScheme, tol: f64) {
 /// 2-D: isotropic Gaussians, V = 0: the bridge factorises into two 1-D closed-form bridges.
 #[test]
 fn schrodinger_2d_reproduces_product_of_gaussian_bridges() {
-    use mfpid_pde::fp2d::FaceField2d;
-    use mfpid_pde::schrodinger2d::{solve_schrodinger_2d, Schrodinger2dConfig};
+    use mfpid_pde::FaceField2d;
     use mfpid_pde::Grid2d;
+    use mfpid_pde::{solve_schrodinger_2d, Schrodinger2dConfig};
     let grid = Grid2d::square(-4.0, 4.0, 48).unwrap();
     // x: N(-1, 0.16) -> N(1, 0.36) (the 1-D case above); y: N(0.5, 0.25) -> N(-0.5, 0.16)
     let (my0, vy0, my1, vy1) = (0.5, 0.25, -0.5, 0.16);

@@ -110,6 +110,14 @@ pub enum SdeError {
         #[source]
         source: DriftError,
     },
+    /// The run was stopped through its [`crate::CancelToken`] before step `step`.
+    #[error("cancelled at step {step} (t = {t}) before the run finished")]
+    Cancelled {
+        /// The step that was not taken.
+        step: usize,
+        /// Its start time `t_step`.
+        t: f64,
+    },
     /// The thread pool could not be built.
     #[error("could not build a thread pool with {threads} threads: {message}")]
     ThreadPool {

@@ -12,6 +12,7 @@
 //! - [`Scheme`]: Euler-Maruyama, stochastic Heun, Milstein, SRA1 (strong order 1.5), exact OU;
 //!   [`OdeScheme`]: Heun and RK4;
 //! - [`TimeGrid`]: uniform, user-given, aligned to break points;
+//! - [`CancelToken`]: stop a run from outside (read once per step, [`SdeError::Cancelled`]);
 //! - [`observe`]: moments, control energy, histograms, trajectory subsamples, reduced
 //!   deterministically through a [`Communicator`].
 //!
@@ -31,8 +32,8 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cancel;
 pub mod comm;
-pub mod convergence;
 pub mod drift;
 pub mod ensemble;
 pub mod error;
@@ -45,6 +46,7 @@ pub mod runner;
 pub mod scheme;
 pub mod shard;
 
+pub use cancel::CancelToken;
 pub use comm::{Communicator, SingleProcess};
 pub use drift::{Drift, DriftError, FnDrift, LinearDrift};
 pub use ensemble::Ensemble;

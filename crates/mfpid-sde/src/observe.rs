@@ -50,6 +50,22 @@ pub trait Observer: Send {
     fn observe(&mut self, view: &StepView<'_>);
 }
 
+/// Sample mean `m = sum_i v_i / n` and standard error of the mean `sqrt(s^2 / n)` with
+/// `s^2 = sum_i (v_i - m)^2 / (n - 1)`; the mean is NaN for an empty sample, the error NaN for
+/// fewer than two values.
+pub fn mean_stderr(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (m, f64::NAN);
+    }
+    let var = v.iter().map(|e| (e - m) * (e - m)).sum::<f64>() / (n - 1.0);
+    (m, (var / n).sqrt())
+}
+
 /// Deterministic blocked sum over all ranks: `out = sum_i f(i)` over the particles `i` of every
 /// rank, where `f(i, acc)` adds local particle `i`'s (`i in 0..n`) `width` contributions into `acc`.
 /// Collective (every rank calls it); the result is already global, no further all-reduce is needed.
@@ -191,18 +207,7 @@ impl ControlEnergy {
     }
     /// Standard error of the mean of per-particle energies (local particles).
     pub fn stderr(&self) -> f64 {
-        let n = self.per_particle.len() as f64;
-        if n < 2.0 {
-            return f64::NAN;
-        }
-        let mean = self.per_particle.iter().sum::<f64>() / n;
-        let var = self
-            .per_particle
-            .iter()
-            .map(|e| (e - mean).powi(2))
-            .sum::<f64>()
-            / (n - 1.0);
-        (var / n).sqrt()
+        mean_stderr(&self.per_particle).1
     }
     /// Peak power `max_n P_n`.
     pub fn peak_power(&self) -> f64 {
@@ -351,5 +356,55 @@ impl Observer for Trajectories {
         }
         self.times.push(v.t);
         self.states.push(s);
+    }
+}
+
+/// One stored ensemble state: step `n`, time `t_n` and the kept particles' states (row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Step index `n`.
+    pub step: usize,
+    /// Time `t_n`.
+    pub t: f64,
+    /// States of the first `keep` local particles, row-major `keep x d`.
+    pub x: Vec<f64>,
+}
+
+/// Stores the states of the first `keep` local particles (all by default) at chosen steps.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    steps: Vec<usize>,
+    keep: usize,
+    /// The stored states, in the order the steps were reached.
+    pub taken: Vec<Snapshot>,
+}
+
+impl Snapshots {
+    /// Store every local particle at each step in `steps`.
+    pub fn at_steps(steps: Vec<usize>) -> Self {
+        Self {
+            steps,
+            keep: usize::MAX,
+            taken: Vec::new(),
+        }
+    }
+
+    /// Keep only the first `keep` local particles of each stored state.
+    pub fn keep_first(mut self, keep: usize) -> Self {
+        self.keep = keep;
+        self
+    }
+}
+
+impl Observer for Snapshots {
+    fn observe(&mut self, v: &StepView<'_>) {
+        if self.steps.contains(&v.step) {
+            let n = v.n_particles().min(self.keep);
+            self.taken.push(Snapshot {
+                step: v.step,
+                t: v.t,
+                x: v.x[..n * v.dim].to_vec(),
+            });
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The ensemble runner: steps `B x d` particles over a time grid, in parallel, reproducibly.
 
+use crate::cancel::CancelToken;
 use crate::comm::{Communicator, SingleProcess};
 use crate::drift::Drift;
 use crate::ensemble::Ensemble;
@@ -26,6 +27,10 @@ pub struct RunConfig {
     /// Threads: `None` uses rayon's global pool (`RAYON_NUM_THREADS`), `Some(n)` a dedicated pool of `n`.
     /// Does not change results.
     pub threads: Option<usize>,
+    /// Stop flag, read at the start of every step (see [`CancelToken`]); `None`: run to the end.
+    /// Not serialised.
+    #[serde(skip)]
+    pub cancel: Option<CancelToken>,
 }
 
 impl Default for RunConfig {
@@ -35,6 +40,7 @@ impl Default for RunConfig {
             seed: 0,
             chunk_size: 256,
             threads: None,
+            cancel: None,
         }
     }
 }
@@ -165,6 +171,7 @@ struct Runner<'a, D: ?Sized> {
     decay: Vec<f64>,
     prepared: Option<f64>,
     passes: usize,
+    cancel: Option<CancelToken>,
 }
 
 impl<'a, D: Drift + ?Sized> Runner<'a, D> {
@@ -222,6 +229,7 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             decay: vec![0.0; d],
             prepared: None,
             passes: 0,
+            cancel: cfg.cancel.clone(),
         })
     }
 
@@ -325,6 +333,20 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         }
     }
 
+    /// `Err(Cancelled)` when the stop flag is raised (on any rank: the flags are summed through the
+    /// communicator, so every rank stops at the same step). Serial, once per step.
+    fn check_cancel(&self, step: usize, t: f64) -> Result<(), SdeError> {
+        let Some(token) = &self.cancel else {
+            return Ok(());
+        };
+        let mut raised = [if token.is_cancelled() { 1.0 } else { 0.0 }];
+        self.comm.all_reduce_sum(&mut raised);
+        if raised[0] > 0.0 {
+            return Err(SdeError::Cancelled { step, t });
+        }
+        Ok(())
+    }
+
     /// Locate the first non-finite state entry (called only after a pass reported one).
     fn nonfinite_state(&self, step: usize, t: f64) -> SdeError {
         let k = self.x.iter().position(|v| !v.is_finite()).unwrap_or(0);
@@ -364,6 +386,7 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         for n in 0..n_steps {
             let t = self.grid.times()[n];
             let h = self.grid.step(n);
+            self.check_cancel(n, t)?;
             self.drift_pass(n, t, Stage::X, Out::F0)?;
             self.observe(observers, n, t, h, true);
             let finite = match scheme {
@@ -595,6 +618,7 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         for n in 0..n_steps {
             let t = self.grid.times()[n];
             let h = self.grid.step(n);
+            self.check_cancel(n, t)?;
             self.drift_pass(n, t, Stage::X, Out::F0)?;
             self.observe(observers, n, t, h, true);
             match scheme {

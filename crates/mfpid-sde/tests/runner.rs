@@ -91,6 +91,7 @@ fn run_states(scheme: Scheme, threads: usize, chunk: usize) -> (Vec<f64>, f64) {
         seed: 99,
         chunk_size: chunk,
         threads: Some(threads),
+        cancel: None,
     };
     run(
         &mut drift,
@@ -394,4 +395,87 @@ fn typed_errors_for_bad_input() {
         &mut []
     )
     .is_err());
+}
+
+/// The stop flag: raised by an observer during step 7, it ends the SDE and the ODE runs at the
+/// start of step 8 (before any work on it); a token that stays down changes nothing.
+#[test]
+fn cancel_token_stops_at_the_next_step() {
+    use mfpid_sde::observe::{Observer, StepView};
+    use mfpid_sde::{run_ode, CancelToken, OdeScheme, SdeError};
+
+    struct RaiseAt(usize, CancelToken, usize);
+    impl Observer for RaiseAt {
+        fn observe(&mut self, v: &StepView<'_>) {
+            self.2 = v.step;
+            if v.step == self.0 {
+                self.1.cancel();
+            }
+        }
+    }
+    let grid = TimeGrid::uniform(0.0, 1.0, 20).unwrap();
+    let plain = {
+        let mut ens = Ensemble::filled(128, &[1.0, -1.0]).unwrap();
+        let cfg = RunConfig::new(Scheme::EulerMaruyama, 3);
+        let mut drift = LinearDrift::isotropic(2, 1.0, 0.0);
+        run(
+            &mut drift,
+            &Noise::Scalar(1.0),
+            &grid,
+            &mut ens,
+            &cfg,
+            &mut [],
+        )
+        .unwrap();
+        ens.into_vec()
+    };
+    let token = CancelToken::new();
+    let cfg = RunConfig {
+        cancel: Some(token.clone()),
+        ..RunConfig::new(Scheme::EulerMaruyama, 3)
+    };
+    let mut ens = Ensemble::filled(128, &[1.0, -1.0]).unwrap();
+    let mut drift = LinearDrift::isotropic(2, 1.0, 0.0);
+    run(
+        &mut drift,
+        &Noise::Scalar(1.0),
+        &grid,
+        &mut ens,
+        &cfg,
+        &mut [],
+    )
+    .unwrap();
+    assert_eq!(ens.into_vec(), plain, "a lowered flag changes nothing");
+
+    let mut obs = RaiseAt(7, token.clone(), 0);
+    let mut ens = Ensemble::filled(128, &[1.0, -1.0]).unwrap();
+    let r = run(
+        &mut drift,
+        &Noise::Scalar(1.0),
+        &grid,
+        &mut ens,
+        &cfg,
+        &mut [&mut obs],
+    );
+    assert!(
+        matches!(r, Err(SdeError::Cancelled { step: 8, .. })),
+        "{r:?}"
+    );
+    assert_eq!(obs.2, 7);
+
+    token.reset();
+    let mut obs = RaiseAt(7, token.clone(), 0);
+    let mut ens = Ensemble::filled(128, &[1.0, -1.0]).unwrap();
+    let r = run_ode(
+        &mut drift,
+        &grid,
+        &mut ens,
+        OdeScheme::Rk4,
+        &cfg,
+        &mut [&mut obs],
+    );
+    assert!(
+        matches!(r, Err(SdeError::Cancelled { step: 8, .. })),
+        "{r:?}"
+    );
 }

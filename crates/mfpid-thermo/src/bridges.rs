@@ -19,17 +19,12 @@ use mfpid_bridge::{Bridge, Covariance, GaussianMixture, Protocol};
 use mfpid_sde::{Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use rayon::prelude::*;
 
-impl From<mfpid_bridge::BridgeError> for ThermoError {
-    fn from(e: mfpid_bridge::BridgeError) -> Self {
-        ThermoError::Bridge(e.to_string())
-    }
-}
-
 /// Diffusion coefficient of a unit-noise bridge `dx = u dt + dW`: `D = ½`.
 pub const BRIDGE_DIFFUSION: f64 = 0.5;
 
 /// Mean-field centres `ν_i = (1 - t_i) m̄_in + t_i m̄_tar` at the piece midpoints `t_i` of `protocol`
-/// (row-major `pieces x d`), the self-consistent MF-PID centre for a quadratic interaction.
+/// (row-major `pieces x d`), the self-consistent MF-PID centre for a quadratic interaction
+/// ([`mfpid_bridge::interpolant_centres`] after checking the means against the protocol's `d`).
 pub fn mean_field_centres(protocol: &Protocol, m_in: &[f64], m_tar: &[f64]) -> Result<Vec<f64>> {
     let d = protocol.dim();
     for (name, v) in [("m_in", m_in), ("m_tar", m_tar)] {
@@ -42,13 +37,11 @@ pub fn mean_field_centres(protocol: &Protocol, m_in: &[f64], m_tar: &[f64]) -> R
         }
         error::all_finite(name, v)?;
     }
-    let b = protocol.breaks();
-    let mut nu = Vec::with_capacity(protocol.pieces() * d);
-    for w in b.windows(2) {
-        let tm = 0.5 * (w[0] + w[1]);
-        nu.extend(m_in.iter().zip(m_tar).map(|(a, c)| (1.0 - tm) * a + tm * c));
-    }
-    Ok(nu)
+    Ok(mfpid_bridge::interpolant_centres(
+        protocol.breaks(),
+        m_in,
+        m_tar,
+    )?)
 }
 
 fn check_1d(bridge: &Bridge<GaussianMixture>) -> Result<()> {

@@ -1,7 +1,7 @@
 //! The crate's error type.
 
 /// Everything that can go wrong in `mfpid-thermo`; each variant names the offending field and value.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ThermoError {
     /// A variance (σ², a diffusion coefficient, a bandwidth) was not finite and strictly positive.
@@ -92,15 +92,15 @@ pub enum ThermoError {
         /// Right end of the search.
         hi: f64,
     },
-    /// The SDE runner (`mfpid-sde`) reported an error (its message).
+    /// The SDE runner (`mfpid-sde`) reported an error.
     #[error("SDE run failed: {0}")]
-    Sde(String),
-    /// The grid solver (`mfpid-pde`) reported an error (its message).
+    Sde(#[from] mfpid_sde::SdeError),
+    /// The grid solver (`mfpid-pde`) reported an error.
     #[error("grid solver failed: {0}")]
-    Pde(String),
-    /// The bridge layer (`mfpid-bridge`) reported an error (its message).
+    Pde(#[from] mfpid_pde::PdeError),
+    /// The bridge layer (`mfpid-bridge`) reported an error.
     #[error("bridge failed: {0}")]
-    Bridge(String),
+    Bridge(#[from] mfpid_bridge::BridgeError),
     /// A user drift failed in `prepare`.
     #[error("drift failed at t = {t}: {message}")]
     Drift {

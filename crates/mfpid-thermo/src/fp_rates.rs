@@ -12,12 +12,6 @@ use crate::rates::{rates_on_grid, EntropyRates, RatesEstimate};
 use mfpid_pde::{Boundary, FokkerPlanck1d, FpConfig, Grid1d, TimeScheme};
 use serde::{Deserialize, Serialize};
 
-impl From<mfpid_pde::PdeError> for ThermoError {
-    fn from(e: mfpid_pde::PdeError) -> Self {
-        ThermoError::Pde(e.to_string())
-    }
-}
-
 /// Grid and time resolution of [`fokker_planck_rates`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FpRatesSetup {

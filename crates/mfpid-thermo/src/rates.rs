@@ -11,16 +11,8 @@
 use crate::error::{self, Result, ThermoError};
 use serde::{Deserialize, Serialize};
 
-/// Entropy rates at one time (units: 1/time, k_B = 1).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EntropyRates {
-    /// Total entropy production rate `Π >= 0`.
-    pub pi: f64,
-    /// Entropy flow into the medium `Φ` (heat rate / temperature).
-    pub phi: f64,
-    /// System entropy rate `dS/dt = Π - Φ`.
-    pub ds_dt: f64,
-}
+/// Entropy rates at one time: mfpid-pde's [`mfpid_pde::EntropyRates`] (`Π`, `Φ`, `dS/dt`).
+pub use mfpid_pde::EntropyRates;
 
 /// Rates with error estimates (one standard error for statistical parts plus a discretisation / bias
 /// estimate), as returned by the generic estimators.

@@ -472,12 +472,6 @@ impl Drift for TwoClusterBackwardDrift {
     }
 }
 
-impl From<mfpid_sde::SdeError> for ThermoError {
-    fn from(e: mfpid_sde::SdeError) -> Self {
-        ThermoError::Sde(e.to_string())
-    }
-}
-
 /// Simulate `n_traj` trajectories of the two-cluster model over `[0, horizon]` with `n_steps`
 /// Euler-Maruyama steps (D = 1) on the `mfpid-sde` runner and return their entropy changes.
 ///

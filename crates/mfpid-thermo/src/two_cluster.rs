@@ -80,11 +80,7 @@ impl TwoCluster {
         let (m2, v) = (p.m * p.m, p.v);
         let pi = m2 + v - 2.0 + 1.0 / v - (m2 / (v * v)) * (1.0 - t2);
         let phi = m2 + v - 1.0;
-        Ok(EntropyRates {
-            pi,
-            phi,
-            ds_dt: pi - phi,
-        })
+        Ok(EntropyRates::from_production_and_flow(pi, phi))
     }
 
     /// Closed-form backward rates at the reverse time whose forward time is `t` (τ = T - t):
@@ -92,11 +88,7 @@ impl TwoCluster {
     pub fn rates_backward(&self, t: f64) -> Result<EntropyRates> {
         let f = self.rates_forward(t)?;
         let phi = 2.0 * f.pi - f.phi;
-        Ok(EntropyRates {
-            pi: f.pi,
-            phi,
-            ds_dt: f.pi - phi,
-        })
+        Ok(EntropyRates::from_production_and_flow(f.pi, phi))
     }
 
     /// `E_{p_t}[g(x)]` by quadrature (both mixture components).

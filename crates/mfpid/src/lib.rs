@@ -12,10 +12,11 @@
 //! | `thermo` | `mfpid-thermo`: entropy production, fluctuation theorems, speciation | `thermo` |
 //! | `meanfield` | `mfpid-meanfield`: interpolant theorem, fixed points, LQG benchmark | `meanfield` |
 //! | `energy` | `mfpid-energy`: demand-response fleets, methods MF / IA(0) / IA(m̄), RC layer | `energy` |
+//! | `compose` | `mfpid-compose`: cooperative composition of diffusion models (candle) | `compose` |
 //!
-//! The `report` feature provides [`report`]-style CSV/JSON tables and SVG/PNG figures (used by the
-//! program and by `cargo xtask reproduce`). The `cli` feature (on by default) builds the `mfpid` program: TOML configs in, CSV / JSON /
-//! NPY / SVG / PNG out. The guide is `docs/guide.md` in the repository; runnable programs for the
+//! All features but `compose` are on by default. The `mfpid` program (TOML configs in, CSV / JSON /
+//! NPY / SVG / PNG out) is the separate crate `mfpid-cli` (`cargo run --release -p mfpid-cli --
+//! sample CONFIG`). The guide is `docs/guide.md` in the repository; runnable programs for the
 //! library API are in `crates/mfpid/examples` (`cargo run -p mfpid --example bridge_mixture_2d`).
 //!
 //! ```
@@ -37,11 +38,10 @@
 
 pub use mfpid_sde as sde;
 
-#[cfg(feature = "report")]
-pub mod report;
-
 #[cfg(feature = "bridge")]
 pub use mfpid_bridge as bridge;
+#[cfg(feature = "compose")]
+pub use mfpid_compose as compose;
 #[cfg(feature = "energy")]
 pub use mfpid_energy as energy;
 #[cfg(feature = "meanfield")]
@@ -77,4 +77,8 @@ pub enum Error {
     #[cfg(feature = "energy")]
     #[error(transparent)]
     Energy(#[from] mfpid_energy::EnergyError),
+    /// From the composition layer.
+    #[cfg(feature = "compose")]
+    #[error(transparent)]
+    Compose(#[from] mfpid_compose::ComposeError),
 }

@@ -102,7 +102,8 @@ fn rust_sweep(mode: Mode) -> Result<(Vec<Row>, f64, f64)> {
     Ok((rows, wall, cpu))
 }
 
-/// Run the benchmark and write `out/bench-energy/table.csv`.
+/// Run the benchmark and write `out/bench-energy/table.csv` (one row per method run) and
+/// `out/bench-energy.csv` (`implementation,threads,seconds`, one row per whole d-sweep, wall time).
 pub fn run(out: &Path, numpy: bool) -> Result<()> {
     let all = rayon::current_num_threads();
     println!(
@@ -224,9 +225,22 @@ pub fn run(out: &Path, numpy: bool) -> Result<()> {
         ref_mf / mf_ours
     );
     println!("load average at the end {}", load_average());
+    let mut summary = Table::new(&["implementation", "threads", "seconds"]);
+    for (imp, th, wall, _) in &totals {
+        summary.push(vec![
+            Cell::from(imp.as_str()),
+            Cell::from(*th),
+            Cell::Num(*wall),
+        ]);
+    }
     let dir = out.join("bench-energy");
     std::fs::create_dir_all(&dir)?;
     table.write_csv(&dir.join("table.csv"))?;
-    println!("-> {}", dir.join("table.csv").display());
+    summary.write_csv(&out.join("bench-energy.csv"))?;
+    println!(
+        "-> {} and {}",
+        dir.join("table.csv").display(),
+        out.join("bench-energy.csv").display()
+    );
     Ok(())
 }

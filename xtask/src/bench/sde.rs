@@ -21,6 +21,7 @@ fn em_seconds(b: usize, d: usize, steps: usize, threads: usize) -> Result<f64> {
         seed: 1,
         chunk_size: 256,
         threads: Some(threads),
+        ..RunConfig::default()
     };
     let t0 = Instant::now();
     mfpid_sde::run(
@@ -60,7 +61,8 @@ fn normals_seconds(b: usize, d: usize, steps: usize, threads: usize) -> Result<f
     Ok(s)
 }
 
-/// Run the benchmark and write `out/bench-sde/table.csv`.
+/// Run the benchmark and write `out/bench-sde/table.csv` (every column) and `out/bench-sde.csv`
+/// (`d,implementation,threads,seconds`, the machine-readable summary other tools read).
 pub fn run(out: &Path, steps: usize, b: usize, numpy: bool) -> Result<()> {
     let all = rayon::current_num_threads();
     let py = if numpy {
@@ -68,6 +70,7 @@ pub fn run(out: &Path, steps: usize, b: usize, numpy: bool) -> Result<()> {
     } else {
         None
     };
+    let mut summary = Table::new(&["d", "implementation", "threads", "seconds"]);
     let mut table = Table::new(&[
         "d",
         "implementation",
@@ -112,6 +115,12 @@ pub fn run(out: &Path, steps: usize, b: usize, numpy: bool) -> Result<()> {
                 "| {d} | {name} | {threads} | {s:.3} | {:.3e} | {speed:.2} | {vs_floor:.2} |",
                 ps / s
             );
+            summary.push(vec![
+                Cell::from(d),
+                Cell::from(name.as_str()),
+                Cell::from(threads),
+                Cell::Num(s),
+            ]);
             table.push(vec![
                 Cell::from(d),
                 Cell::from(name),
@@ -126,6 +135,11 @@ pub fn run(out: &Path, steps: usize, b: usize, numpy: bool) -> Result<()> {
     let dir = out.join("bench-sde");
     std::fs::create_dir_all(&dir)?;
     table.write_csv(&dir.join("table.csv"))?;
-    println!("-> {}", dir.join("table.csv").display());
+    summary.write_csv(&out.join("bench-sde.csv"))?;
+    println!(
+        "-> {} and {}",
+        dir.join("table.csv").display(),
+        out.join("bench-sde.csv").display()
+    );
     Ok(())
 }

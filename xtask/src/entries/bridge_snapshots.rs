@@ -6,7 +6,7 @@ use crate::plot::{self, Chart, Mark, Series};
 use crate::table::{Cell, Table};
 use anyhow::Result;
 use mfpid_bridge::{Bridge, GaussianMixture, Protocol};
-use mfpid_sde::observe::{Observer, StepView};
+use mfpid_sde::observe::{Snapshot, Snapshots};
 use mfpid_sde::{Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 
 /// Registry entry.
@@ -16,20 +16,6 @@ pub const ENTRY: Entry = Entry {
     snapshot_skip: &[],
     run,
 };
-
-/// Keeps every particle's state at chosen steps.
-struct Snapshots {
-    steps: Vec<usize>,
-    taken: Vec<(f64, Vec<f64>)>,
-}
-
-impl Observer for Snapshots {
-    fn observe(&mut self, v: &StepView<'_>) {
-        if self.steps.contains(&v.step) {
-            self.taken.push((v.t, v.x.to_vec()));
-        }
-    }
-}
 
 fn target() -> Result<GaussianMixture> {
     // three rotated components
@@ -144,10 +130,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             .iter()
             .filter_map(|t| grid.times().iter().position(|s| s == t))
             .collect();
-        let mut obs = Snapshots {
-            steps: snap_steps,
-            taken: Vec::new(),
-        };
+        let mut obs = Snapshots::at_steps(snap_steps);
         let mut ens = Ensemble::filled(n, &[0.0, 0.0])?;
         let cfg = RunConfig::new(Scheme::EulerMaruyama, ctx.seed.wrapping_add(pi as u64));
         mfpid_sde::run(
@@ -159,7 +142,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             &mut [&mut obs],
         )?;
         let mut worst_all: f64 = 0.0;
-        for (t, x) in &obs.taken {
+        for Snapshot { t, x, .. } in &obs.taken {
             let m = b.marginal(*t)?;
             let (xbar, cov) = (m.mean(), m.covariance());
             let nf = n as f64;

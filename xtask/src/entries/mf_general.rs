@@ -353,7 +353,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     }
     c_limit = c_limit.with(Series::new("grid", lim, Mark::LinePoints).color(0));
 
-    // 2-D: repulsive Gaussian kernel, grid (own Fortet solver) vs particles, at t = 0.5
+    // 2-D: repulsive Gaussian kernel, grid (mfpid-pde's 2-D Fortet solver) vs particles, at t = 0.5
     {
         let inter = Interaction::gaussian(1.0, ELL)?;
         let ax = Grid1d::new(-4.0, 4.0, s.n_grid_2d)?;

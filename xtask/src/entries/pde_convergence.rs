@@ -4,9 +4,9 @@
 
 use super::{Ctx, Entry, Outcome};
 use crate::plot::{self, Chart, Mark, Series};
+use crate::studies::pde::{convergence_study, ConvergenceRow, StudyLevel};
 use crate::table::{Cell, Table};
 use anyhow::Result;
-use mfpid_pde::study::{convergence_study, ConvergenceRow, StudyLevel};
 
 /// Registry entry.
 pub const ENTRY: Entry = Entry {

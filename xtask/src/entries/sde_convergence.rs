@@ -2,11 +2,11 @@
 
 use super::{Ctx, Entry, Outcome};
 use crate::plot::{self, Chart, Mark, Series};
-use crate::table::{Cell, Table};
-use anyhow::Result;
-use mfpid_sde::convergence::{
+use crate::studies::sde::{
     fit_orders, ode_errors, sde_errors, ErrorPoint, FittedOrder, StudyConfig, GROUPS, ODE_GROUPS,
 };
+use crate::table::{Cell, Table};
+use anyhow::Result;
 
 /// Registry entry.
 pub const ENTRY: Entry = Entry {

@@ -7,7 +7,7 @@ use super::{Ctx, Entry, Outcome};
 use crate::plot::{self, Chart, Mark, Series};
 use crate::table::{Cell, Table};
 use anyhow::Result;
-use mfpid_sde::observe::{Observer, StepView};
+use mfpid_sde::observe::Snapshots;
 use mfpid_thermo::fp_rates::{fokker_planck_rates, FpRatesSetup};
 use mfpid_thermo::rates_from_samples;
 use mfpid_thermo::trajectory::{simulate_two_cluster_observed, Direction};
@@ -313,20 +313,6 @@ fn row(
     ]
 }
 
-/// Keeps all particle positions at selected steps.
-struct Snapshots {
-    steps: Vec<usize>,
-    states: Vec<Vec<f64>>,
-}
-
-impl Observer for Snapshots {
-    fn observe(&mut self, v: &StepView<'_>) {
-        if self.steps.contains(&v.step) {
-            self.states.push(v.x.to_vec());
-        }
-    }
-}
-
 /// Simulate the ensemble and return the particle positions at the requested run times (which lie
 /// on the step lattice `k h`, in increasing order).
 fn snapshots(
@@ -339,19 +325,12 @@ fn snapshots(
     h: f64,
 ) -> Result<Vec<Vec<f64>>> {
     let ks: Vec<usize> = times.iter().map(|&t| (t / h).round() as usize).collect();
-    let mut snaps = Snapshots {
-        steps: ks.clone(),
-        states: Vec::new(),
-    };
+    let mut snaps = Snapshots::at_steps(ks.clone());
     simulate_two_cluster_observed(model, dir, HORIZON, steps, n, seed, &mut [&mut snaps])?;
-    if snaps.states.len() != ks.len() {
-        anyhow::bail!(
-            "expected {} snapshots, got {}",
-            ks.len(),
-            snaps.states.len()
-        );
+    if snaps.taken.len() != ks.len() {
+        anyhow::bail!("expected {} snapshots, got {}", ks.len(), snaps.taken.len());
     }
-    Ok(snaps.states)
+    Ok(snaps.taken.into_iter().map(|s| s.x).collect())
 }
 
 fn golden_min(f: impl Fn(f64) -> f64, mut a: f64, mut b: f64) -> f64 {

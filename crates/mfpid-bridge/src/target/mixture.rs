@@ -1,5 +1,10 @@
-//! Gaussian-mixture targets `p_tar = sum_k pi_k N(m_k, Σ_k)`.
+//! Gaussian mixtures `sum_k pi_k N(m_k, Σ_k)`: the workspace's one mixture law (validation and the
+//! Cholesky factor of each `Σ_k` done once, in [`GaussianMixture::new`]; sampling, log-density,
+//! responsibilities, moments, coordinate marginals) and, through [`MixtureProbe`], a bridge target.
 
+use mfpid_sde::Ensemble;
+use rand::Rng;
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::{check_k, normalised_log_weights, Target};
@@ -23,7 +28,7 @@ pub enum Covariance {
 }
 
 /// Unvalidated serialised form of a [`GaussianMixture`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MixtureSpec {
     /// Dimension `d`.
     pub d: usize,
@@ -35,11 +40,15 @@ pub struct MixtureSpec {
     pub covariance: Covariance,
 }
 
-/// A Gaussian mixture `sum_k pi_k N(m_k, Σ_k)` on `R^d`, used as a bridge target and as the
-/// closed-form marginal `p*_t` of a bridge to a mixture.
+/// A Gaussian mixture `sum_k pi_k N(m_k, Σ_k)` on `R^d`: a bridge's target, the closed-form
+/// marginal `p*_t` of a bridge to a mixture, and the boundary laws `p_in`, `p_tar` of the
+/// mean-field and demand-response crates.
 ///
-/// As a [`Target`], `prepare(K)` forms and factorises `S_k = Σ_k + I/K` once per time step; the
-/// per-particle probe mean then costs `O(K d)` (isotropic, diagonal) or `O(K d^2)` (full).
+/// The law is validated and each full `Σ_k` factorised (`Σ_k = L_k L_kᵀ`) once, in
+/// [`GaussianMixture::new`]; sampling ([`GaussianMixture::sample`]), log-densities and
+/// responsibilities reuse that factor. As a [`Target`], `prepare(K)` forms and factorises
+/// `S_k = Σ_k + I/K` once per time step into a separate [`MixtureProbe`] state; the per-particle
+/// probe mean then costs `O(K d)` (isotropic, diagonal) or `O(K d^2)` (full).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "MixtureSpec", into = "MixtureSpec")]
 pub struct GaussianMixture {
@@ -48,11 +57,20 @@ pub struct GaussianMixture {
     log_w: Vec<f64>,
     means: Vec<f64>,
     cov: Covariance,
-    /// full: lower Cholesky factors of Σ_k (K x d x d); otherwise empty
+    /// full: lower Cholesky factors L_k of Σ_k (K x d x d); otherwise empty (L_k = sqrt of the
+    /// variances)
     chol: Vec<f64>,
     /// log det Σ_k
     log_det: Vec<f64>,
-    // ---- per-time state (prepare) ----
+    /// per-time-step state of the bridge target (allocated by the first `prepare`)
+    probe: Option<Box<MixtureProbe>>,
+}
+
+/// The per-time-step state of a [`GaussianMixture`] used as a bridge [`Target`]: the probe
+/// precision `K_t` and the factorised `S_k = Σ_k + I/K_t`. Written by `prepare`, read by
+/// `probe_mean`; not part of the law (ignored by equality, serialisation and the law's methods).
+#[derive(Debug, Clone)]
+pub struct MixtureProbe {
     k: f64,
     /// log pi_k - 1/2 log det S_k
     logc: Vec<f64>,
@@ -61,6 +79,80 @@ pub struct GaussianMixture {
     s_inv: Vec<f64>,
     buf_l: Vec<f64>,
     buf_t: Vec<f64>,
+}
+
+impl MixtureProbe {
+    fn new(n: usize, d: usize, cov: &Covariance) -> Self {
+        let (inv_len, full) = match cov {
+            Covariance::Isotropic(_) => (2 * n, false),
+            Covariance::Diagonal(_) => (n * d, false),
+            Covariance::Full(_) => (n * d * d, true),
+        };
+        Self {
+            k: f64::NAN,
+            logc: vec![0.0; n],
+            s_inv: vec![0.0; inv_len],
+            buf_l: if full { vec![0.0; d * d] } else { Vec::new() },
+            buf_t: if full { vec![0.0; d * d] } else { Vec::new() },
+        }
+    }
+
+    /// The probe precision `K_t` of the last `prepare`.
+    pub fn k(&self) -> f64 {
+        self.k
+    }
+}
+
+impl MixtureSpec {
+    /// Isotropic components `Σ_k = std_k² I`; `stds` (length `K`) are standard deviations.
+    pub fn isotropic_std(d: usize, weights: Vec<f64>, means: Vec<f64>, stds: &[f64]) -> Self {
+        Self {
+            d,
+            weights,
+            means,
+            covariance: Covariance::Isotropic(stds.iter().map(|s| s * s).collect()),
+        }
+    }
+
+    /// Diagonal components: `variances` row-major `K x d`.
+    pub fn diagonal(d: usize, weights: Vec<f64>, means: Vec<f64>, variances: Vec<f64>) -> Self {
+        Self {
+            d,
+            weights,
+            means,
+            covariance: Covariance::Diagonal(variances),
+        }
+    }
+
+    /// Full components: `covariances` row-major `K x d x d`.
+    pub fn full(d: usize, weights: Vec<f64>, means: Vec<f64>, covariances: Vec<f64>) -> Self {
+        Self {
+            d,
+            weights,
+            means,
+            covariance: Covariance::Full(covariances),
+        }
+    }
+
+    /// Zone-coupled components with the AR(1) correlation `Σ_k,ij = std_k² rho^|i-j|` (full).
+    /// `rho` in `(-1, 1)` keeps `Σ_k` positive definite; other values are caught by validation.
+    pub fn ar1(d: usize, weights: Vec<f64>, means: Vec<f64>, stds: &[f64], rho: f64) -> Self {
+        let mut cov = Vec::with_capacity(stds.len() * d * d);
+        for s in stds {
+            for i in 0..d {
+                for j in 0..d {
+                    let lag = i.abs_diff(j) as i32;
+                    cov.push(s * s * if lag == 0 { 1.0 } else { rho.powi(lag) });
+                }
+            }
+        }
+        Self::full(d, weights, means, cov)
+    }
+
+    /// Number of components `K`.
+    pub fn components(&self) -> usize {
+        self.weights.len()
+    }
 }
 
 impl PartialEq for GaussianMixture {
@@ -163,12 +255,6 @@ impl GaussianMixture {
                 }
             }
         }
-        let inv_len = match &cov {
-            Covariance::Isotropic(_) => 2 * n,
-            Covariance::Diagonal(_) => n * d,
-            Covariance::Full(_) => n * d * d,
-        };
-        let full = matches!(cov, Covariance::Full(_));
         Ok(Self {
             d,
             n,
@@ -177,11 +263,7 @@ impl GaussianMixture {
             cov,
             chol,
             log_det,
-            k: f64::NAN,
-            logc: vec![0.0; n],
-            s_inv: vec![0.0; inv_len],
-            buf_l: if full { vec![0.0; d * d] } else { Vec::new() },
-            buf_t: if full { vec![0.0; d * d] } else { Vec::new() },
+            probe: None,
         })
     }
 
@@ -282,47 +364,187 @@ impl GaussianMixture {
 
     /// `log p(x)` (x of length `d`; a wrong length returns an error).
     pub fn log_pdf(&self, x: &[f64]) -> Result<f64> {
-        let d = self.d;
-        if x.len() != d {
-            return Err(BridgeError::DimensionMismatch {
-                what: "x",
-                expected: d,
-                found: x.len(),
-            });
-        }
-        let mut buf = vec![0.0; d];
+        self.check_point(x)?;
+        let mut work = vec![0.0; self.d];
         let mut lse_max = f64::NEG_INFINITY;
         let mut terms = Vec::with_capacity(self.n);
         for k in 0..self.n {
-            let mk = &self.means[k * d..(k + 1) * d];
-            let quad = match &self.cov {
-                Covariance::Isotropic(s) => {
-                    x.iter()
-                        .zip(mk)
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum::<f64>()
-                        / s[k]
-                }
-                Covariance::Diagonal(s) => x
-                    .iter()
-                    .zip(mk)
-                    .zip(&s[k * d..(k + 1) * d])
-                    .map(|((a, b), v)| (a - b) * (a - b) / v)
-                    .sum::<f64>(),
-                Covariance::Full(_) => {
-                    buf.iter_mut()
-                        .zip(x.iter().zip(mk))
-                        .for_each(|(o, (a, b))| *o = a - b);
-                    solve_lower_in_place(&self.chol[k * d * d..(k + 1) * d * d], d, &mut buf);
-                    buf.iter().map(|v| v * v).sum::<f64>()
-                }
-            };
-            let l = self.log_w[k] - 0.5 * (self.log_det[k] + quad + d as f64 * LN_2PI);
+            let l = self.log_w[k] + self.component_log_pdf(k, x, &mut work);
             lse_max = lse_max.max(l);
             terms.push(l);
         }
         let s: f64 = terms.iter().map(|l| (l - lse_max).exp()).sum();
         Ok(lse_max + s.ln())
+    }
+
+    /// Responsibilities `r_k(x) = pi_k N(x; m_k, Σ_k) / p(x)` of the components for one state `x`
+    /// (length `d`), written into `out` (length `K`); `work` has length `d`. Wrong lengths are an
+    /// error.
+    pub fn responsibilities(&self, x: &[f64], out: &mut [f64], work: &mut [f64]) -> Result<()> {
+        self.check_point(x)?;
+        if out.len() != self.n || work.len() < self.d {
+            return Err(BridgeError::BadLength {
+                what: "responsibilities out / work",
+                len: out.len(),
+                expected: format!("out: K = {}, work: d = {}", self.n, self.d),
+            });
+        }
+        let mut top = f64::NEG_INFINITY;
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = self.log_w[k] + self.component_log_pdf(k, x, work);
+            top = top.max(*o);
+        }
+        let mut s = 0.0;
+        for o in out.iter_mut() {
+            *o = (*o - top).exp();
+            s += *o;
+        }
+        out.iter_mut().for_each(|o| *o /= s);
+        Ok(())
+    }
+
+    /// `log N(x; m_k, Σ_k) = -(log det Σ_k + (x - m_k)ᵀ Σ_k⁻¹ (x - m_k) + d log 2π) / 2`, with the
+    /// factor of [`GaussianMixture::new`] for full `Σ_k`; `x` and `work` have length `d` (checked
+    /// by the callers).
+    fn component_log_pdf(&self, k: usize, x: &[f64], work: &mut [f64]) -> f64 {
+        let d = self.d;
+        let mk = &self.means[k * d..(k + 1) * d];
+        let quad = match &self.cov {
+            Covariance::Isotropic(s) => {
+                x.iter()
+                    .zip(mk)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    / s[k]
+            }
+            Covariance::Diagonal(s) => x
+                .iter()
+                .zip(mk)
+                .zip(&s[k * d..(k + 1) * d])
+                .map(|((a, b), v)| (a - b) * (a - b) / v)
+                .sum::<f64>(),
+            Covariance::Full(_) => {
+                let buf = &mut work[..d];
+                buf.iter_mut()
+                    .zip(x.iter().zip(mk))
+                    .for_each(|(o, (a, b))| *o = a - b);
+                solve_lower_in_place(&self.chol[k * d * d..(k + 1) * d * d], d, buf);
+                buf.iter().map(|v| v * v).sum::<f64>()
+            }
+        };
+        -0.5 * (self.log_det[k] + quad + d as f64 * LN_2PI)
+    }
+
+    fn check_point(&self, x: &[f64]) -> Result<()> {
+        if x.len() != self.d {
+            return Err(BridgeError::DimensionMismatch {
+                what: "x",
+                expected: self.d,
+                found: x.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `x <- L_k x` in place for the factor `Σ_k = L_k L_kᵀ` (`x` of length `d`).
+    fn apply_factor(&self, k: usize, x: &mut [f64]) {
+        let d = self.d;
+        match &self.cov {
+            Covariance::Isotropic(s) => {
+                let sd = s[k].sqrt();
+                x.iter_mut().for_each(|v| *v *= sd);
+            }
+            Covariance::Diagonal(s) => x
+                .iter_mut()
+                .zip(&s[k * d..(k + 1) * d])
+                .for_each(|(v, s)| *v *= s.sqrt()),
+            Covariance::Full(_) => {
+                let lk = &self.chol[k * d * d..(k + 1) * d * d];
+                // lower-triangular product from the last row up: row i uses x_0..x_i, still unchanged
+                for i in (0..d).rev() {
+                    let mut acc = 0.0;
+                    for j in 0..=i {
+                        acc += lk[i * d + j] * x[j];
+                    }
+                    x[i] = acc;
+                }
+            }
+        }
+    }
+
+    /// Draw `b` samples (row-major `b x d`) and the component each was drawn from, reproducibly
+    /// from `seed` on the sde crate's block streams (independent of the thread count): per sample
+    /// a uniform `u` picks the component `k` with `cum_{k-1} <= u < cum_k` (`cum` the cumulative
+    /// normalised weights), then `x = L_k ξ + m_k` with `ξ ~ N(0, I)`.
+    pub fn sample_with_components(&self, b: usize, seed: u64) -> Result<(Vec<f64>, Vec<usize>)> {
+        if b == 0 {
+            return Err(BridgeError::Empty { what: "samples" });
+        }
+        let d = self.d;
+        let cum: Vec<f64> = self
+            .weights()
+            .iter()
+            .scan(0.0, |acc, w| {
+                *acc += w;
+                Some(*acc)
+            })
+            .collect();
+        // one extra coordinate carries the component label through the reproducible sampler
+        let ens = Ensemble::sample(b, d + 1, seed, |rng, row| {
+            let u: f64 = rng.random();
+            let k = cum.partition_point(|&c| c <= u).min(cum.len() - 1);
+            let x = &mut row[..d];
+            for v in x.iter_mut() {
+                *v = rng.sample(StandardNormal);
+            }
+            self.apply_factor(k, x);
+            for (v, m) in x.iter_mut().zip(&self.means[k * d..(k + 1) * d]) {
+                *v += m;
+            }
+            row[d] = k as f64;
+        })
+        // `Ensemble::sample` fails only for zero samples or zero dimension, both excluded above
+        .map_err(|_| BridgeError::Empty { what: "samples" })?;
+        let raw = ens.into_vec();
+        let mut x = Vec::with_capacity(b * d);
+        let mut component = Vec::with_capacity(b);
+        for row in raw.chunks_exact(d + 1) {
+            x.extend_from_slice(&row[..d]);
+            component.push(row[d] as usize);
+        }
+        Ok((x, component))
+    }
+
+    /// Draw `b` samples, row-major `b x d` (see [`GaussianMixture::sample_with_components`]).
+    pub fn sample(&self, b: usize, seed: u64) -> Result<Vec<f64>> {
+        Ok(self.sample_with_components(b, seed)?.0)
+    }
+
+    /// Variances `Σ_k,jj` of component `k` (length `d`).
+    pub fn component_variances(&self, k: usize) -> Vec<f64> {
+        let d = self.d;
+        match &self.cov {
+            Covariance::Isotropic(s) => vec![s[k]; d],
+            Covariance::Diagonal(s) => s[k * d..(k + 1) * d].to_vec(),
+            Covariance::Full(s) => (0..d).map(|j| s[k * d * d + j * d + j]).collect(),
+        }
+    }
+
+    /// The marginal law of coordinate `j`: the one-dimensional mixture
+    /// `sum_k pi_k N(m_kj, Σ_k,jj)` (`j < d`).
+    pub fn coordinate_marginal(&self, j: usize) -> Result<GaussianMixture> {
+        if j >= self.d {
+            return Err(BridgeError::OutOfRange {
+                what: "coordinate index",
+                value: j as f64,
+                range: "[0, d)",
+            });
+        }
+        let means = (0..self.n).map(|k| self.means[k * self.d + j]).collect();
+        let variances = (0..self.n)
+            .map(|k| self.component_variances(k)[j])
+            .collect();
+        GaussianMixture::isotropic(1, self.weights(), means, variances)
     }
 }
 
@@ -424,32 +646,35 @@ impl Target for GaussianMixture {
     /// full covariances, O(K d) otherwise), once per time step.
     fn prepare(&mut self, k: f64, _t: f64) -> Result<()> {
         check_k(k)?;
-        self.k = k;
-        let d = self.d;
+        let (n, d) = (self.n, self.d);
+        let p: &mut MixtureProbe = self
+            .probe
+            .get_or_insert_with(|| Box::new(MixtureProbe::new(n, d, &self.cov)));
+        p.k = k;
         let ik = 1.0 / k;
         match &self.cov {
             Covariance::Isotropic(s) => {
-                for c in 0..self.n {
+                for c in 0..n {
                     let sc = s[c] + ik;
-                    self.s_inv[c] = 1.0 / sc;
-                    self.s_inv[self.n + c] = s[c] * self.s_inv[c];
-                    self.logc[c] = self.log_w[c] - 0.5 * d as f64 * sc.ln();
+                    p.s_inv[c] = 1.0 / sc;
+                    p.s_inv[n + c] = s[c] * p.s_inv[c];
+                    p.logc[c] = self.log_w[c] - 0.5 * d as f64 * sc.ln();
                 }
             }
             Covariance::Diagonal(s) => {
-                for c in 0..self.n {
+                for c in 0..n {
                     let mut ld = 0.0;
                     for j in 0..d {
                         let sc = s[c * d + j] + ik;
-                        self.s_inv[c * d + j] = 1.0 / sc;
+                        p.s_inv[c * d + j] = 1.0 / sc;
                         ld += sc.ln();
                     }
-                    self.logc[c] = self.log_w[c] - 0.5 * ld;
+                    p.logc[c] = self.log_w[c] - 0.5 * ld;
                 }
             }
             Covariance::Full(s) => {
-                for c in 0..self.n {
-                    let l = &mut self.buf_l;
+                for c in 0..n {
+                    let l = &mut p.buf_l;
                     l.copy_from_slice(&s[c * d * d..(c + 1) * d * d]);
                     for j in 0..d {
                         l[j * d + j] += ik;
@@ -458,13 +683,8 @@ impl Target for GaussianMixture {
                         component: c,
                         reason: format!("S_k = Σ_k + I/K: Cholesky pivot {j} is {p}"),
                     })?;
-                    self.logc[c] = self.log_w[c] - 0.5 * chol_log_det(l, d);
-                    chol_inverse(
-                        l,
-                        d,
-                        &mut self.buf_t,
-                        &mut self.s_inv[c * d * d..(c + 1) * d * d],
-                    );
+                    p.logc[c] = self.log_w[c] - 0.5 * chol_log_det(l, d);
+                    chol_inverse(l, d, &mut p.buf_t, &mut p.s_inv[c * d * d..(c + 1) * d * d]);
                 }
             }
         }
@@ -488,6 +708,11 @@ impl Target for GaussianMixture {
         let (d, n) = (self.d, self.n);
         let mu = &mu[..d];
         let out = &mut out[..d];
+        let Some(p) = self.probe.as_deref() else {
+            // not prepared: no probe precision yet
+            out.iter_mut().for_each(|o| *o = f64::NAN);
+            return;
+        };
         let means = &self.means[..n * d];
         let (logw, rest) = work.split_at_mut(n);
         match &self.cov {
@@ -496,8 +721,8 @@ impl Target for GaussianMixture {
                 // logw first (several components per sweep over mu: independent add chains)
                 squared_distances(mu, means, d, logw);
                 let mut top = f64::NEG_INFINITY;
-                let (s_inv, gain) = self.s_inv.split_at(n);
-                for (lw, (&lc, &si)) in logw.iter_mut().zip(self.logc.iter().zip(s_inv)) {
+                let (s_inv, gain) = p.s_inv.split_at(n);
+                for (lw, (&lc, &si)) in logw.iter_mut().zip(p.logc.iter().zip(s_inv)) {
                     *lw = lc - 0.5 * (*lw * si);
                     top = top.max(*lw);
                 }
@@ -518,12 +743,12 @@ impl Target for GaussianMixture {
             }
             Covariance::Diagonal(var) => {
                 let var = &var[..n * d];
-                let s_inv = &self.s_inv[..n * d];
+                let s_inv = &p.s_inv[..n * d];
                 let mut top = f64::NEG_INFINITY;
                 for ((lw, mc), (&lc, si)) in logw
                     .iter_mut()
                     .zip(means.chunks_exact(d))
-                    .zip(self.logc.iter().zip(s_inv.chunks_exact(d)))
+                    .zip(p.logc.iter().zip(s_inv.chunks_exact(d)))
                 {
                     let mut q = 0.0;
                     for ((&a, &b), &sij) in mu.iter().zip(mc).zip(si) {
@@ -557,20 +782,20 @@ impl Target for GaussianMixture {
                 let (mt, rest) = rest.split_at_mut(n * d);
                 let (delta, rest) = rest.split_at_mut(d);
                 let v = &mut rest[..d];
-                let ik = 1.0 / self.k;
+                let ik = 1.0 / p.k;
                 for c in 0..n {
                     let mc = &means[c * d..(c + 1) * d];
                     let mtc = &mut mt[c * d..(c + 1) * d];
                     for j in 0..d {
                         delta[j] = mu[j] - mc[j];
                     }
-                    sym_matvec(&self.s_inv[c * d * d..(c + 1) * d * d], d, delta, v);
+                    sym_matvec(&p.s_inv[c * d * d..(c + 1) * d * d], d, delta, v);
                     let mut q = 0.0;
                     for j in 0..d {
                         q += delta[j] * v[j];
                         mtc[j] = mu[j] - v[j] * ik;
                     }
-                    logw[c] = self.logc[c] - 0.5 * q;
+                    logw[c] = p.logc[c] - 0.5 * q;
                 }
                 super::softmax_combine(logw, mt, d, out);
             }
@@ -724,6 +949,54 @@ mod tests {
         assert!((z - 1.0).abs() < 1e-8);
         let mean = g.mean();
         assert!((m[0] - mean[0]).abs() < 1e-8 && (m[1] - mean[1]).abs() < 1e-8);
+    }
+
+    /// Samples reproduce the law (component frequencies, a full covariance), the draw is
+    /// reproducible, and the labels match the component each sample came from.
+    #[test]
+    fn sampling_matches_the_law() {
+        let g = two_d_full();
+        let b = 40_000;
+        let (x, comp) = g.sample_with_components(b, 5).unwrap();
+        assert_eq!(x, g.sample(b, 5).unwrap());
+        let p1 = comp.iter().filter(|&&k| k == 1).count() as f64 / b as f64;
+        assert!((p1 - 0.7).abs() < 4.0 * (0.21f64 / b as f64).sqrt(), "{p1}");
+        // component 1: mean (-0.5, 2), Σ = [[1, -0.3], [-0.3, 0.3]]
+        let rows: Vec<&[f64]> = x
+            .chunks_exact(2)
+            .zip(&comp)
+            .filter(|(_, &k)| k == 1)
+            .map(|(r, _)| r)
+            .collect();
+        let n = rows.len() as f64;
+        let m0 = rows.iter().map(|r| r[0]).sum::<f64>() / n;
+        let m1 = rows.iter().map(|r| r[1]).sum::<f64>() / n;
+        let c01 = rows.iter().map(|r| (r[0] - m0) * (r[1] - m1)).sum::<f64>() / (n - 1.0);
+        assert!((m0 + 0.5).abs() < 4.0 / n.sqrt() && (m1 - 2.0).abs() < 4.0 / n.sqrt());
+        assert!((c01 + 0.3).abs() < 4.0 * (2.0 / n).sqrt(), "{c01}");
+        assert!(matches!(g.sample(0, 1), Err(BridgeError::Empty { .. })));
+    }
+
+    /// Responsibilities sum to one and equal `pi_k N_k(x) / p(x)`; the coordinate marginal carries
+    /// the weights, the `j`-th means and the diagonal variances.
+    #[test]
+    fn responsibilities_and_marginals() {
+        let g = two_d_full();
+        let x = [0.4, 0.1];
+        let (mut r, mut work) = ([0.0; 2], [0.0; 2]);
+        g.responsibilities(&x, &mut r, &mut work).unwrap();
+        assert!((r[0] + r[1] - 1.0).abs() < 1e-14);
+        let only0 =
+            GaussianMixture::full(2, vec![1.0], vec![1.0, -1.0], vec![0.5, 0.2, 0.2, 0.4]).unwrap();
+        let n0 = only0.log_pdf(&x).unwrap().exp();
+        assert!((r[0] - 0.3 * n0 / g.log_pdf(&x).unwrap().exp()).abs() < 1e-12);
+        assert!(g.responsibilities(&x, &mut [0.0; 3], &mut work).is_err());
+        let m1 = g.coordinate_marginal(1).unwrap();
+        assert_eq!(m1.means(), &[-1.0, 2.0]);
+        assert_eq!(m1.component_variances(1), vec![0.3]);
+        assert!((m1.mean()[0] - g.mean()[1]).abs() < 1e-15);
+        assert!((m1.covariance()[0] - g.covariance()[3]).abs() < 1e-14);
+        assert!(g.coordinate_marginal(2).is_err());
     }
 
     #[test]

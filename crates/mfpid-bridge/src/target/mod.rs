@@ -7,7 +7,7 @@ mod mixture;
 
 pub use empirical::Empirical;
 pub use energy::EnergyTarget;
-pub use mixture::{Covariance, GaussianMixture, MixtureSpec};
+pub use mixture::{Covariance, GaussianMixture, MixtureProbe, MixtureSpec};
 
 use crate::error::{BridgeError, Result};
 

@@ -1,0 +1,480 @@
+//! `mfpid lqg [CONFIG]`: the LQG thermostatic benchmark of the mean-field spec (MF, IA0,
+//! IA-target), solved by the matrix Riccati equation and linear moment ODEs of `mfpid-meanfield`,
+//! optionally checked against a particle simulation.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use mfpid::meanfield::{Lqg, LqgConfig, LqgMethod};
+use nalgebra::DMatrix;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{finite, Source};
+use crate::data::{self, Cell, Table};
+use crate::error::{LibContext, Result};
+use crate::outdir::{self, OutDir, Timings};
+use crate::Common;
+use mfpid_report::plot::{self, Chart, Mark, Series};
+
+/// A matrix written as one number (`x I`) or a list of rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Mat {
+    /// `x I`.
+    Scalar(f64),
+    /// Rows.
+    Rows(Vec<Vec<f64>>),
+}
+
+impl<'de> Deserialize<'de> for Mat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Mat;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number (a multiple of the identity) or a list of rows of numbers")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Mat, E> {
+                Ok(Mat::Scalar(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Mat, E> {
+                Ok(Mat::Scalar(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Mat, E> {
+                Ok(Mat::Scalar(v as f64))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<Mat, A::Error> {
+                let mut rows = Vec::new();
+                while let Some(r) = s.next_element::<Vec<f64>>()? {
+                    rows.push(r);
+                }
+                Ok(Mat::Rows(rows))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An `lqg` config file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LqgFile {
+    /// Free-form label.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The problem.
+    #[serde(default)]
+    pub lqg: LqgSection,
+    /// Optional particle check.
+    #[serde(default)]
+    pub check: CheckSection,
+}
+
+/// `[lqg]`: `dx = (-K x + u) dt + dW`, cost `|u|²/2 + (x - m̄)ᵀ Q (x - m̄)/2`, `x_1 ~ N(m_tar, Σ_tar)`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LqgSection {
+    /// Target mean `m_tar` (length `d`; default `[2.0]`).
+    #[serde(default = "default_m_tar")]
+    pub m_tar: Vec<f64>,
+    /// Base-drift matrix `K` (a number means `κ I`; default 0.6).
+    #[serde(default = "default_kappa")]
+    pub kappa: Mat,
+    /// Running-cost stiffness `Q` (a number means `q I`, positive semi-definite; default 12).
+    #[serde(default = "default_q")]
+    pub q: Mat,
+    /// Target standard deviation `σ_tar` (`Σ_tar = σ_tar² I`; default 0.5). Alternative to `cov_tar`.
+    #[serde(default)]
+    pub sigma_tar: Option<f64>,
+    /// Target covariance `Σ_tar` (symmetric positive definite). Alternative to `sigma_tar`.
+    #[serde(default)]
+    pub cov_tar: Option<Mat>,
+    /// Start point (default: the origin).
+    #[serde(default)]
+    pub x0: Option<Vec<f64>>,
+    /// Time points of the trajectory table (default 201).
+    #[serde(default = "default_points")]
+    pub points: usize,
+}
+
+fn default_m_tar() -> Vec<f64> {
+    vec![2.0]
+}
+fn default_kappa() -> Mat {
+    Mat::Scalar(0.6)
+}
+fn default_q() -> Mat {
+    Mat::Scalar(12.0)
+}
+fn default_points() -> usize {
+    201
+}
+
+impl Default for LqgSection {
+    fn default() -> Self {
+        Self {
+            m_tar: default_m_tar(),
+            kappa: default_kappa(),
+            q: default_q(),
+            sigma_tar: None,
+            cov_tar: None,
+            x0: None,
+            points: default_points(),
+        }
+    }
+}
+
+/// `[check]`: simulate particles under each method's feedback and compare energies.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSection {
+    /// Particles (0: no particle check; default 4000).
+    #[serde(default = "default_check_particles")]
+    pub particles: usize,
+    /// Euler-Maruyama steps (default 1000).
+    #[serde(default = "default_check_steps")]
+    pub steps: usize,
+}
+
+fn default_check_particles() -> usize {
+    4000
+}
+fn default_check_steps() -> usize {
+    1000
+}
+
+impl Default for CheckSection {
+    fn default() -> Self {
+        Self {
+            particles: default_check_particles(),
+            steps: default_check_steps(),
+        }
+    }
+}
+
+fn matrix(src: &Source, field: &str, m: &Mat, d: usize) -> Result<Vec<f64>> {
+    match m {
+        Mat::Scalar(x) => {
+            if !x.is_finite() {
+                return Err(src
+                    .error(field, format!("{x} is not a finite number"))
+                    .into());
+            }
+            let mut v = vec![0.0; d * d];
+            (0..d).for_each(|i| v[i * d + i] = *x);
+            Ok(v)
+        }
+        Mat::Rows(rows) => {
+            if rows.len() != d || rows.iter().any(|r| r.len() != d) {
+                return Err(src
+                    .error(
+                        field,
+                        format!(
+                            "is not a {d} x {d} matrix (m_tar has d = {d}; dimension mismatch)"
+                        ),
+                    )
+                    .into());
+            }
+            for (i, r) in rows.iter().enumerate() {
+                finite(src, &format!("{field}[{i}]"), r)?;
+            }
+            Ok(rows.iter().flatten().copied().collect())
+        }
+    }
+}
+
+/// The checked problem.
+pub struct Plan {
+    file: LqgFile,
+    config: LqgConfig,
+    reference: bool,
+    particles: usize,
+    steps: usize,
+}
+
+fn plan(src: Option<&Source>, common: &Common) -> Result<Plan> {
+    let (file, reference) = match src {
+        Some(s) => (s.parse::<LqgFile>()?, false),
+        None => (
+            LqgFile {
+                name: Some("reference".into()),
+                lqg: LqgSection::default(),
+                check: CheckSection::default(),
+            },
+            true,
+        ),
+    };
+    let empty = Source {
+        path: PathBuf::from("<defaults>"),
+        text: String::new(),
+    };
+    let src = src.unwrap_or(&empty);
+    let l = &file.lqg;
+    let d = l.m_tar.len();
+    if d == 0 {
+        return Err(src.error("lqg.m_tar", "must not be empty").into());
+    }
+    finite(src, "lqg.m_tar", &l.m_tar)?;
+    let k = matrix(src, "lqg.kappa", &l.kappa, d)?;
+    let q = matrix(src, "lqg.q", &l.q, d)?;
+    let sig = match (&l.sigma_tar, &l.cov_tar) {
+        (Some(_), Some(_)) => {
+            return Err(src
+                .error(
+                    "lqg.cov_tar",
+                    "give either `sigma_tar` or `cov_tar`, not both",
+                )
+                .into())
+        }
+        (Some(s), None) => {
+            if !(*s > 0.0 && s.is_finite()) {
+                return Err(src
+                    .error(
+                        "lqg.sigma_tar",
+                        format!("standard deviation {s} must be > 0"),
+                    )
+                    .into());
+            }
+            matrix(src, "lqg.sigma_tar", &Mat::Scalar(s * s), d)?
+        }
+        (None, Some(c)) => matrix(src, "lqg.cov_tar", c, d)?,
+        (None, None) => matrix(src, "lqg.sigma_tar", &Mat::Scalar(0.25), d)?,
+    };
+    let field_of = |what: &str| match what {
+        "K" => "lqg.kappa",
+        "Q" | "smallest eigenvalue of Q" => "lqg.q",
+        "sigma_tar" | "smallest eigenvalue of sigma_tar" => {
+            if l.cov_tar.is_some() {
+                "lqg.cov_tar"
+            } else {
+                "lqg.sigma_tar"
+            }
+        }
+        _ => "lqg",
+    };
+    let mut config = LqgConfig::new(
+        DMatrix::from_row_slice(d, d, &k),
+        DMatrix::from_row_slice(d, d, &q),
+        l.m_tar.clone(),
+        DMatrix::from_row_slice(d, d, &sig),
+    )
+    .map_err(|e| {
+        let what = match &e {
+            mfpid::meanfield::MeanFieldError::OutOfRange { what, .. } => *what,
+            mfpid::meanfield::MeanFieldError::BadLength { what, .. } => *what,
+            _ => "",
+        };
+        src.error(field_of(what), e.to_string())
+    })?;
+    if let Some(x0) = &l.x0 {
+        if x0.len() != d {
+            return Err(src
+                .error(
+                    "lqg.x0",
+                    format!(
+                        "has {} coordinates but m_tar has d = {d} (dimension mismatch)",
+                        x0.len()
+                    ),
+                )
+                .into());
+        }
+        finite(src, "lqg.x0", x0)?;
+        config = config
+            .with_start(x0.clone())
+            .map_err(|e| src.error("lqg.x0", e.to_string()))?;
+    }
+    if l.points < 2 {
+        return Err(src.error("lqg.points", "must be >= 2").into());
+    }
+    let (mut particles, mut steps) = (file.check.particles, file.check.steps);
+    if particles > 0 && steps == 0 {
+        return Err(src.error("check.steps", "must be >= 1").into());
+    }
+    if common.quick {
+        particles = particles.min(1000);
+        steps = steps.min(200);
+    }
+    Ok(Plan {
+        file,
+        config,
+        reference,
+        particles,
+        steps,
+    })
+}
+
+/// `validate` for an lqg config.
+pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
+    let p = plan(Some(src), common)?;
+    Ok(vec![
+        format!("lqg: d = {}, methods MF, IA0, IA-target", p.config.dim()),
+        format!(
+            "  solve: matrix Riccati + linear moment ODEs (DP5, rtol 1e-12), {} trajectory points",
+            p.file.lqg.points
+        ),
+        if p.particles > 0 {
+            format!(
+                "  check: {} particles x {} steps per method (about {} particle-steps)",
+                p.particles,
+                p.steps,
+                3 * p.particles * p.steps
+            )
+        } else {
+            "  check: none".into()
+        },
+        "  cost:  well under a second for small d".into(),
+    ])
+}
+
+/// Run `lqg`.
+pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Result<()> {
+    let mut timings = Timings::start();
+    let src = match config {
+        Some(p) => Some(Source::load(p)?),
+        None => None,
+    };
+    let plan = plan(src.as_ref(), common)?;
+    let out = out.unwrap_or_else(|| match config {
+        Some(c) => crate::sample::default_out(c),
+        None => PathBuf::from("out").join("lqg"),
+    });
+    let dir = OutDir::create(&out, common.force)?;
+    let lqg = Lqg::new(plan.config.clone()).ctx("LQG problem")?;
+    let d = plan.config.dim();
+    let seed = common.seed.unwrap_or(0);
+    let mut table = Table::with_columns(
+        [
+            "method",
+            "energy",
+            "peak_power",
+            "sigma1_00",
+            "sim_energy",
+            "sim_stderr",
+            "sim_mean1_0",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain((0..d).map(|j| format!("s0_{j}"))),
+    );
+    let mut traj = Table::with_columns(
+        ["method", "t", "power", "energy"]
+            .into_iter()
+            .map(String::from)
+            .chain((0..d).map(|j| format!("m_{j}")))
+            .chain((0..d).map(|j| format!("sigma_{j}{j}"))),
+    );
+    let (mut mean_c, mut power_c, mut energy_c) = (
+        Chart::new("mean m(t), coordinate 0", "t", "m"),
+        Chart::new("power P(t)", "t", "P"),
+        Chart::new("cumulative energy E(t)", "t", "E"),
+    );
+    let mut results = Vec::new();
+    timings.lap("setup");
+    for (ci, method) in LqgMethod::ALL.iter().enumerate() {
+        outdir::check_cancel()?;
+        let sol = lqg
+            .solve(*method)
+            .ctx(format!("solving {}", method.label()))?;
+        let n = plan.file.lqg.points;
+        let (mut mp, mut pp, mut ep) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let t = i as f64 / (n - 1) as f64;
+            let pt = sol.at(t).ctx("LQG trajectory")?;
+            let mut row: Vec<Cell> = vec![
+                method.label().into(),
+                t.into(),
+                pt.power.into(),
+                pt.energy.into(),
+            ];
+            row.extend(pt.m.iter().map(|&v| Cell::Num(v)));
+            row.extend((0..d).map(|j| Cell::Num(pt.sigma[j * d + j])));
+            traj.push(row);
+            mp.push((t, pt.m[0]));
+            pp.push((t, pt.power));
+            ep.push((t, pt.energy));
+        }
+        mean_c = mean_c.with(Series::new(method.label(), mp, Mark::Line).color(ci));
+        power_c = power_c.with(Series::new(method.label(), pp, Mark::Line).color(ci));
+        energy_c = energy_c.with(Series::new(method.label(), ep, Mark::Line).color(ci));
+        let peak = sol.peak_power(1000).ctx("peak power")?;
+        let sim = if plan.particles > 0 {
+            Some(
+                sol.simulate(plan.particles, plan.steps, seed)
+                    .ctx(format!("simulating {}", method.label()))?,
+            )
+        } else {
+            None
+        };
+        let mut row: Vec<Cell> = vec![
+            method.label().into(),
+            sol.energy1().into(),
+            peak.into(),
+            sol.sigma1()[0].into(),
+            sim.as_ref().map(|s| s.energy).unwrap_or(f64::NAN).into(),
+            sim.as_ref()
+                .map(|s| s.energy_stderr)
+                .unwrap_or(f64::NAN)
+                .into(),
+            sim.as_ref().map(|s| s.mean1[0]).unwrap_or(f64::NAN).into(),
+        ];
+        row.extend(sol.s0.iter().map(|&v| Cell::Num(v)));
+        table.push(row);
+        results.push(serde_json::json!({
+            "method": method.label(),
+            "energy": sol.energy1(),
+            "s0": sol.s0,
+            "sigma1": sol.sigma1(),
+            "peak_power": peak,
+            "simulation": sim,
+        }));
+    }
+    timings.lap("solve");
+    table.write_csv(&dir.file("table.csv"))?;
+    data::write_json(&dir.file("table.json"), &table.to_json())?;
+    traj.write_csv(&dir.file("trajectories.csv"))?;
+    plot::save(dir.path(), "lqg", &[mean_c, power_c, energy_c], 3)?;
+    let mf = results[0]["energy"].as_f64().unwrap_or(f64::NAN);
+    let ia0 = results[1]["energy"].as_f64().unwrap_or(f64::NAN);
+    let iat = results[2]["energy"].as_f64().unwrap_or(f64::NAN);
+    let summary = serde_json::json!({
+        "d": d,
+        "methods": results,
+        "saving_vs_ia0_pct": 100.0 * (ia0 - mf) / ia0,
+        "saving_vs_ia_target_pct": 100.0 * (iat - mf) / iat,
+        "spec_reference_energies": if plan.reference {
+            Some(serde_json::json!({"MF": 7.60372, "IA0": 10.46880, "IA-target": 10.81088}))
+        } else { None },
+    });
+    data::write_json(&dir.file("summary.json"), &summary)?;
+    timings.lap("write");
+    outdir::write_run_json(
+        &dir,
+        serde_json::json!({
+            "command": "lqg",
+            "config_file": config.map(|c| c.display().to_string()),
+            "config": plan.file,
+            "seed": seed,
+        }),
+        common.quick,
+        &timings,
+    )?;
+    let final_dir = dir.commit()?;
+    if !common.quiet {
+        println!("method      E(1)        saving of MF");
+        for r in &results {
+            let e = r["energy"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "{:<10}  {:<10.5}  {:.1}%",
+                r["method"].as_str().unwrap_or(""),
+                e,
+                100.0 * (e - mf) / e
+            );
+        }
+        if plan.reference {
+            println!("(spec, adaptive integrator at 1e-11: MF 7.60372, IA0 10.46880, IA-target 10.81088)");
+        }
+        println!("wrote {}", final_dir.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! Output directories written atomically, Ctrl-C handling and progress bars.
+//!
+//! A run writes into a hidden staging directory next to the requested one
+//! (`.NAME.mfpid-partial-PID`) and renames it into place only when everything succeeded. A failed
+//! run removes the staging directory; Ctrl-C raises a [`CancelToken`] that the runner reads before
+//! every step (the run then fails with [`AppError::Interrupted`] and cleans up), and a second Ctrl-C
+//! removes the staging directories at once and exits with status 130.
+
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mfpid::sde::observe::{Observer, StepView};
+use mfpid::sde::{CancelToken, SdeError};
+
+use crate::error::{AppError, Result};
+
+static CANCEL: LazyLock<CancelToken> = LazyLock::new(CancelToken::new);
+static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Install the Ctrl-C handler (once, at start-up).
+pub fn install_ctrlc() {
+    let _ = ctrlc::set_handler(|| {
+        let again = CANCEL.is_cancelled();
+        CANCEL.cancel();
+        if again {
+            // second Ctrl-C: remove partial output and leave now
+            if let Ok(dirs) = STAGING.lock() {
+                for d in dirs.iter() {
+                    let _ = std::fs::remove_dir_all(d);
+                }
+            }
+            eprintln!("\nmfpid: interrupted; no output was written");
+            std::process::exit(130);
+        }
+        eprintln!("\nmfpid: stopping after the current step (Ctrl-C again to quit at once)");
+    });
+}
+
+/// The token Ctrl-C raises: put a clone in `RunConfig::cancel` / `RunOptions::cancel`, and the
+/// runner stops at its next time step.
+pub fn cancel_token() -> CancelToken {
+    CANCEL.clone()
+}
+
+/// Whether Ctrl-C was pressed.
+pub fn cancelled() -> bool {
+    CANCEL.is_cancelled()
+}
+
+/// Fail with [`AppError::Interrupted`] if Ctrl-C was pressed.
+pub fn check_cancel() -> Result<()> {
+    if cancelled() {
+        Err(AppError::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Write `run.json` into `dir`: the subcommand's own `fields` (a JSON object: command, config,
+/// seed, ...) plus what every run records — `quick`, the crate `versions`, the `timings` so far and
+/// `created_unix_s`.
+pub fn write_run_json(
+    dir: &OutDir,
+    fields: serde_json::Value,
+    quick: bool,
+    timings: &Timings,
+) -> Result<()> {
+    let mut record = fields;
+    if let Some(m) = record.as_object_mut() {
+        m.insert("quick".into(), quick.into());
+        m.insert("versions".into(), crate::versions());
+        m.insert("timings".into(), timings.to_json());
+        m.insert("created_unix_s".into(), crate::unix_now().into());
+    }
+    crate::data::write_json(&dir.file("run.json"), &record)
+}
+
+/// An output directory being written.
+pub struct OutDir {
+    target: PathBuf,
+    staging: PathBuf,
+    force: bool,
+    committed: bool,
+}
+
+impl OutDir {
+    /// Prepare to write `target`: refuse an existing non-empty directory unless `force`, and create
+    /// the staging directory now, so an unwritable location fails before any computation.
+    pub fn create(target: &Path, force: bool) -> Result<Self> {
+        if target.exists() {
+            if !target.is_dir() {
+                return Err(AppError::Other(format!(
+                    "output path {} exists and is not a directory",
+                    target.display()
+                )));
+            }
+            let empty = std::fs::read_dir(target)
+                .map(|mut r| r.next().is_none())
+                .unwrap_or(false);
+            if !empty && !force {
+                return Err(AppError::Other(format!(
+                    "output directory {} already exists; remove it, choose another --out, or pass --force to replace it",
+                    target.display()
+                )));
+            }
+        }
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .ok_or_else(|| {
+                AppError::Other(format!(
+                    "output path {} has no directory name",
+                    target.display()
+                ))
+            })?;
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if let Some(blocker) = parent.ancestors().find(|a| a.exists() && !a.is_dir()) {
+            return Err(AppError::Other(format!(
+                "cannot create output directory {}: {} is a file, not a directory",
+                target.display(),
+                blocker.display()
+            )));
+        }
+        std::fs::create_dir_all(&parent).map_err(|e| AppError::Io {
+            what: "cannot create output directory",
+            path: target.to_path_buf(),
+            source: e,
+        })?;
+        let staging = parent.join(format!(".{name}.mfpid-partial-{}", std::process::id()));
+        if staging.exists() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        std::fs::create_dir(&staging).map_err(|e| AppError::Io {
+            what: "cannot create output directory",
+            path: target.to_path_buf(),
+            source: e,
+        })?;
+        if let Ok(mut s) = STAGING.lock() {
+            s.push(staging.clone());
+        }
+        Ok(Self {
+            target: target.to_path_buf(),
+            staging,
+            force,
+            committed: false,
+        })
+    }
+
+    /// Where files go while the run is in progress.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// A file inside the staging directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.staging.join(name)
+    }
+
+    /// Move the staging directory into place (replacing an existing one when `force`).
+    pub fn commit(mut self) -> Result<PathBuf> {
+        check_cancel()?;
+        let io = |e| AppError::Io {
+            what: "cannot move the finished output into",
+            path: self.target.clone(),
+            source: e,
+        };
+        if self.target.exists() {
+            let is_empty = std::fs::read_dir(&self.target)
+                .map(|mut r| r.next().is_none())
+                .unwrap_or(false);
+            if is_empty {
+                std::fs::remove_dir(&self.target).map_err(io)?;
+            } else if self.force {
+                let old = self.staging.with_extension("old");
+                std::fs::rename(&self.target, &old).map_err(io)?;
+                std::fs::rename(&self.staging, &self.target).map_err(io)?;
+                let _ = std::fs::remove_dir_all(&old);
+                self.committed = true;
+                self.unregister();
+                return Ok(self.target.clone());
+            } else {
+                return Err(AppError::Other(format!(
+                    "output directory {} appeared during the run; pass --force to replace it",
+                    self.target.display()
+                )));
+            }
+        }
+        std::fs::rename(&self.staging, &self.target).map_err(io)?;
+        self.committed = true;
+        self.unregister();
+        Ok(self.target.clone())
+    }
+
+    fn unregister(&self) {
+        if let Ok(mut s) = STAGING.lock() {
+            s.retain(|p| p != &self.staging);
+        }
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+            self.unregister();
+        }
+    }
+}
+
+/// A progress bar on stderr when it is a terminal and the run is not quiet; hidden otherwise.
+pub fn progress(quiet: bool, label: &str) -> ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {percent:>3}% {elapsed}<{eta}")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(label.to_string());
+    pb
+}
+
+/// An observer that advances a progress bar (positions 0..1000) by the fraction of `[t0, t1]`
+/// covered, once per step; stopping is the runner's job (`RunConfig::cancel`).
+pub struct Progress<'a> {
+    bar: &'a ProgressBar,
+    t0: f64,
+    t1: f64,
+}
+
+impl<'a> Progress<'a> {
+    /// Progress of a run over `[t0, t1]` on `bar`.
+    pub fn new(bar: &'a ProgressBar, t0: f64, t1: f64) -> Self {
+        Self { bar, t0, t1 }
+    }
+}
+
+impl Observer for Progress<'_> {
+    fn observe(&mut self, v: &StepView<'_>) {
+        let frac = ((v.t - self.t0) / (self.t1 - self.t0)).clamp(0.0, 1.0);
+        self.bar.set_position((frac * 1000.0) as u64);
+    }
+}
+
+/// Wall-clock timings of the phases of a run, for `run.json`.
+#[derive(Debug, Default)]
+pub struct Timings {
+    start: Option<Instant>,
+    phases: Vec<(String, f64)>,
+    last: Option<Instant>,
+}
+
+impl Timings {
+    /// Start the clock.
+    pub fn start() -> Self {
+        let now = Instant::now();
+        Self {
+            start: Some(now),
+            phases: Vec::new(),
+            last: Some(now),
+        }
+    }
+    /// Close the current phase under `name`.
+    pub fn lap(&mut self, name: &str) {
+        let now = Instant::now();
+        if let Some(l) = self.last {
+            self.phases
+                .push((name.to_string(), now.duration_since(l).as_secs_f64()));
+        }
+        self.last = Some(now);
+    }
+    /// Seconds per phase plus the total.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (k, v) in &self.phases {
+            m.insert(format!("{k}_s"), serde_json::json!(v));
+        }
+        let total = self.start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
+        m.insert("total_s".into(), serde_json::json!(total));
+        serde_json::Value::Object(m)
+    }
+}
+
+/// Map a runner error to [`AppError::Interrupted`] when it came from Ctrl-C.
+pub fn map_run_error(e: SdeError, context: &str) -> AppError {
+    if matches!(e, SdeError::Cancelled { .. }) || cancelled() {
+        return AppError::Interrupted;
+    }
+    AppError::Lib {
+        context: context.to_string(),
+        source: e.into(),
+    }
+}

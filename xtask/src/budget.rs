@@ -1,0 +1,83 @@
+//! Planning weights for the progress line of `cargo xtask reproduce`: the expected full-settings wall
+//! time of each entry on the project's 2-core machine. They only scale the estimate of the time left
+//! (the estimate is rescaled by the measured/expected ratio of the entries already run); an entry
+//! missing here counts as [`DEFAULT_S`].
+
+/// Expected seconds of an entry not listed in [`EXPECTED_FULL_S`].
+pub const DEFAULT_S: f64 = 20.0;
+
+/// `(entry, expected full-settings seconds)`, from the last full runs recorded in the README.
+pub const EXPECTED_FULL_S: &[(&str, f64)] = &[
+    ("sde-convergence", 20.0),
+    ("pde-convergence", 30.0),
+    ("thermo-speciation", 127.0),
+    ("thermo-mnist-speciation", 60.0),
+    ("mf-theorem", 405.0),
+    ("mf-general", 124.0),
+    ("dr-d-sweep", 13.0),
+    ("dr-k-sweep", 8.0),
+    ("dr-heatmap", 8.0),
+    ("dr-physical", 5.0),
+    ("compose-exact", 2249.0),
+    ("compose-mnist", 600.0),
+    ("compose-unconditional", 120.0),
+];
+
+/// Expected seconds of `name` at full settings.
+pub fn expected_s(name: &str) -> f64 {
+    EXPECTED_FULL_S
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(DEFAULT_S, |(_, s)| *s)
+}
+
+/// Estimated seconds left: the expected time of the entries still to run, rescaled by how the
+/// finished entries compared with their expectation (`done` = pairs of name and measured seconds).
+pub fn seconds_left<'a>(done: &[(&str, f64)], remaining: impl IntoIterator<Item = &'a str>) -> f64 {
+    let expected_done: f64 = done.iter().map(|(n, _)| expected_s(n)).sum();
+    let measured_done: f64 = done.iter().map(|(_, s)| s).sum();
+    let ratio = if expected_done > 0.0 {
+        measured_done / expected_done
+    } else {
+        1.0
+    };
+    ratio * remaining.into_iter().map(expected_s).sum::<f64>()
+}
+
+/// `1h02m`, `3m05s` or `12.3s`.
+pub fn human(s: f64) -> String {
+    if !s.is_finite() || s < 0.0 {
+        return "?".into();
+    }
+    let t = s.round() as u64;
+    if t >= 3600 {
+        format!("{}h{:02}m", t / 3600, (t % 3600) / 60)
+    } else if t >= 60 {
+        format!("{}m{:02}s", t / 60, t % 60)
+    } else {
+        format!("{s:.1}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimate_rescales_by_measured_ratio() {
+        // nothing run yet: the plain expectation
+        assert_eq!(seconds_left(&[], ["dr-d-sweep", "dr-k-sweep"]), 21.0);
+        // the first entry took twice its expectation: the rest is expected to as well
+        let left = seconds_left(&[("mf-general", 248.0)], ["dr-d-sweep"]);
+        assert!((left - 26.0).abs() < 1e-12);
+        assert_eq!(seconds_left(&[("mf-general", 1.0)], []), 0.0);
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(12.34), "12.3s");
+        assert_eq!(human(185.0), "3m05s");
+        assert_eq!(human(3720.0), "1h02m");
+        assert_eq!(human(f64::NAN), "?");
+    }
+}
