@@ -49,8 +49,8 @@ struct Outcome {
 
 /// The fleet of `examples/fleet-two-component.toml`.
 fn fleet() -> mfpid_energy::Result<Fleet> {
-    let p_in = Law::isotropic(2, vec![0.6, 0.4], vec![1.6, 1.6, 5.5, 5.5], &[0.5, 0.7]);
-    let p_tar = Law::isotropic(2, vec![0.6, 0.4], vec![0.1, 0.1, 1.5, 1.5], &[0.2, 0.3]);
+    let p_in = Law::isotropic_std(2, vec![0.6, 0.4], vec![1.6, 1.6, 5.5, 5.5], &[0.5, 0.7]);
+    let p_tar = Law::isotropic_std(2, vec![0.6, 0.4], vec![0.1, 0.1, 1.5, 1.5], &[0.2, 0.3]);
     Fleet::new(p_in, p_tar)
 }
 
@@ -154,7 +154,7 @@ fn check_against_experiment(exp: &Experiment, method: &Method, o: &Outcome) -> R
         subpop_power: false,
         keep_final: true,
     };
-    let r = exp.run(method, &rec)?;
+    let r = exp.run(method, rec, &mut [])?;
     let expected = Outcome {
         method: r.method,
         centres: r.centres,
