@@ -132,10 +132,7 @@ fn real_main() -> Result<()> {
                     budget::human(left)
                 );
             }
-            println!(
-                "all {n} entries in {}",
-                budget::human(t_all.elapsed().as_secs_f64())
-            );
+            println!("all {n} entries in {}", budget::human(t_all.elapsed().as_secs_f64()));
             if !failed.is_empty() {
                 bail!(
                     "{} entr{} failed: {}",
