@@ -7,9 +7,9 @@ use mfpid::bridge::{Bridge, GaussianMixture, Protocol};
 use mfpid::sde::observe::{ControlEnergy, Moments};
 use mfpid::sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 
+use crate::common::Common;
 use crate::error::{AppError, LibContext, Result};
 use crate::outdir::{self, Progress};
-use crate::Common;
 
 /// Flags of `mfpid bridge`.
 #[derive(clap::Args, Debug)]

@@ -12,38 +12,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::AppError;
-
-/// An error located in a config file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigError {
-    /// The file, as given on the command line.
-    pub file: String,
-    /// 1-based line (0 when unknown).
-    pub line: usize,
-    /// 1-based column in characters (0 when unknown).
-    pub column: usize,
-    /// Dotted field path, e.g. `target.variance[1]` (empty for syntax errors).
-    pub field: String,
-    /// What is wrong and what is accepted.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if self.line > 0 {
-            write!(f, ":{}:{}", self.line, self.column)?;
-        }
-        if self.field.is_empty() {
-            write!(f, ": {}", self.message)
-        } else {
-            write!(f, ": {}: {}", self.field, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
+use crate::error::{AppError, ConfigError};
 
 /// One segment of a field path.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,40 @@
-//! The program's error type: one line per error, naming the file, place and field at fault.
+//! The program's error types: one line per error, naming the file, place and field at fault.
+//! [`ConfigError`] locates a defect in a config file (built by `config::Source`); [`AppError`] is
+//! everything that can stop a subcommand. This module imports no other module of the program.
 
+use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::ConfigError;
+/// An error located in a config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The file, as given on the command line.
+    pub file: String,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// 1-based column in characters (0 when unknown).
+    pub column: usize,
+    /// Dotted field path, e.g. `target.variance[1]` (empty for syntax errors).
+    pub field: String,
+    /// What is wrong and what is accepted.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// Everything that can stop a subcommand.
 #[derive(Debug, thiserror::Error)]

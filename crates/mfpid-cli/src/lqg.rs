@@ -5,16 +5,16 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use mfpid::meanfield::{Lqg, LqgConfig, LqgMethod};
+use mfpid::meanfield::{Lqg, LqgConfig, LqgMethod, LqgSimulation};
 use nalgebra::DMatrix;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::common::Common;
 use crate::config::{finite, Source};
 use crate::data::{self, Cell, Table};
 use crate::error::{LibContext, Result};
 use crate::outdir::{self, OutDir, Timings};
-use crate::Common;
 use mfpid_report::plot::{self, Chart, Mark, Series};
 
 /// A matrix written as one number (`x I`) or a list of rows.
@@ -327,6 +327,23 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
     ])
 }
 
+/// One method's entry in `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+struct MethodSummary {
+    /// `MF`, `IA0` or `IA-target`.
+    method: &'static str,
+    /// Closed-form `E(1)`.
+    energy: f64,
+    /// `s_0` of the Riccati solution.
+    s0: Vec<f64>,
+    /// Terminal covariance `Σ(1)`, row-major.
+    sigma1: Vec<f64>,
+    /// `max_t P(t)` on the plotting grid.
+    peak_power: f64,
+    /// Particle estimates (when `particles > 0`).
+    simulation: Option<LqgSimulation>,
+}
+
 /// Run `lqg`.
 pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Result<()> {
     let mut timings = Timings::start();
@@ -336,7 +353,7 @@ pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Resu
     };
     let plan = plan(src.as_ref(), common)?;
     let out = out.unwrap_or_else(|| match config {
-        Some(c) => crate::sample::default_out(c),
+        Some(c) => crate::common::default_out(c),
         None => PathBuf::from("out").join("lqg"),
     });
     let dir = OutDir::create(&out, common.force)?;
@@ -420,23 +437,23 @@ pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Resu
         ];
         row.extend(sol.s0.iter().map(|&v| Cell::Num(v)));
         table.push(row);
-        results.push(serde_json::json!({
-            "method": method.label(),
-            "energy": sol.energy1(),
-            "s0": sol.s0,
-            "sigma1": sol.sigma1(),
-            "peak_power": peak,
-            "simulation": sim,
-        }));
+        results.push(MethodSummary {
+            method: method.label(),
+            energy: sol.energy1(),
+            s0: sol.s0.clone(),
+            sigma1: sol.sigma1(),
+            peak_power: peak,
+            simulation: sim,
+        });
     }
     timings.lap("solve");
     table.write_csv(&dir.file("table.csv"))?;
     data::write_json(&dir.file("table.json"), &table.to_json())?;
     traj.write_csv(&dir.file("trajectories.csv"))?;
     plot::save(dir.path(), "lqg", &[mean_c, power_c, energy_c], 3)?;
-    let mf = results[0]["energy"].as_f64().unwrap_or(f64::NAN);
-    let ia0 = results[1]["energy"].as_f64().unwrap_or(f64::NAN);
-    let iat = results[2]["energy"].as_f64().unwrap_or(f64::NAN);
+    // LqgMethod::ALL is [MF, IA0, IA-target]
+    let energy_of = |i: usize| results.get(i).map(|r| r.energy).unwrap_or(f64::NAN);
+    let (mf, ia0, iat) = (energy_of(0), energy_of(1), energy_of(2));
     let summary = serde_json::json!({
         "d": d,
         "methods": results,
@@ -463,10 +480,10 @@ pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Resu
     if !common.quiet {
         println!("method      E(1)        saving of MF");
         for r in &results {
-            let e = r["energy"].as_f64().unwrap_or(f64::NAN);
+            let e = r.energy;
             println!(
                 "{:<10}  {:<10.5}  {:.1}%",
-                r["method"].as_str().unwrap_or(""),
+                r.method,
                 e,
                 100.0 * (e - mf) / e
             );

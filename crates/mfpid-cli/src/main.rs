@@ -3,6 +3,7 @@
 //! an output directory that appears only when the run succeeded.
 
 mod bridge_flags;
+mod common;
 mod config;
 mod data;
 mod error;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+use crate::common::Common;
 use crate::config::Source;
 use crate::error::{AppError, Result};
 
@@ -110,38 +112,6 @@ enum Cmd {
     ///
     /// Example: mfpid bridge --target 0.6:0.1:0.2 --target 0.4:1.5:0.3 --start 5 --out samples.csv
     Bridge(bridge_flags::BridgeArgs),
-}
-
-/// Flags shared by all subcommands.
-#[derive(Debug, Clone, Default)]
-pub struct Common {
-    /// `--seed`.
-    pub seed: Option<u64>,
-    /// `--threads`.
-    pub threads: Option<usize>,
-    /// `--quiet`.
-    pub quiet: bool,
-    /// `--quick`.
-    pub quick: bool,
-    /// `--force`.
-    pub force: bool,
-}
-
-/// Versions recorded in `run.json`.
-pub fn versions() -> serde_json::Value {
-    serde_json::json!({
-        "mfpid": env!("CARGO_PKG_VERSION"),
-        "workspace_crates": env!("CARGO_PKG_VERSION"),
-        "run_json_format": 1,
-    })
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn main() {

@@ -3,7 +3,8 @@
 use mfpid::bridge::{BridgeError, Covariance, GaussianMixture, Protocol};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{finite, nonempty, ConfigError, Row, Source};
+use crate::config::{finite, nonempty, Row, Source};
+use crate::error::ConfigError;
 
 /// A Gaussian mixture `sum_k pi_k N(m_k, Σ_k)` as written in a config. Give the means and exactly
 /// one of `std`, `variance`, `diag`, `cov` for the spread of the components.

@@ -70,9 +70,9 @@ pub fn write_run_json(
     let mut record = fields;
     if let Some(m) = record.as_object_mut() {
         m.insert("quick".into(), quick.into());
-        m.insert("versions".into(), crate::versions());
+        m.insert("versions".into(), versions());
         m.insert("timings".into(), timings.to_json());
-        m.insert("created_unix_s".into(), crate::unix_now().into());
+        m.insert("created_unix_s".into(), unix_now().into());
     }
     crate::data::write_json(&dir.file("run.json"), &record)
 }
@@ -298,4 +298,21 @@ pub fn map_run_error(e: SdeError, context: &str) -> AppError {
         context: context.to_string(),
         source: e.into(),
     }
+}
+
+/// Versions recorded in `run.json`.
+pub fn versions() -> serde_json::Value {
+    serde_json::json!({
+        "mfpid": env!("CARGO_PKG_VERSION"),
+        "workspace_crates": env!("CARGO_PKG_VERSION"),
+        "run_json_format": 1,
+    })
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -10,12 +10,12 @@ use mfpid::sde::observe::{ControlEnergy, Moments, Observer, Snapshot, Snapshots,
 use mfpid::sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use serde::{Deserialize, Serialize};
 
+use crate::common::{default_out, human_bytes, human_seconds, Common};
 use crate::config::{finite, Source};
 use crate::data::{self, Cell, Points, Table};
-use crate::error::{LibContext, Result};
+use crate::error::{AppError, LibContext, Result};
 use crate::mixture::{MixtureFields, ProtocolSection};
 use crate::outdir::{self, OutDir, Progress, Timings};
-use crate::Common;
 use mfpid_report::plot::{self, Chart, Mark, Series};
 
 /// A `sample` config file.
@@ -100,12 +100,6 @@ impl SchemeName {
         match self {
             SchemeName::EulerMaruyama => Scheme::EulerMaruyama,
             SchemeName::Heun => Scheme::Heun,
-        }
-    }
-    fn stages(self) -> usize {
-        match self {
-            SchemeName::EulerMaruyama => 1,
-            SchemeName::Heun => 2,
         }
     }
 }
@@ -820,29 +814,22 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
     Ok(())
 }
 
-/// `out/<config stem>`.
-pub fn default_out(config: &Path) -> PathBuf {
-    let stem = config
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "run".into());
-    PathBuf::from("out").join(stem)
-}
-
-fn print_summary(s: &serde_json::Value) {
-    if let (Some(e), Some(se)) = (s["energy"].as_f64(), s["energy_stderr"].as_f64()) {
+fn print_summary(s: &Summary) {
+    // a non-finite number is written to JSON as null and was never printed
+    let finite = |v: f64| v.is_finite().then_some(v);
+    if let (Some(e), Some(se)) = (finite(s.energy), finite(s.energy_stderr)) {
         println!("control energy E(1) = {e:.5} ± {se:.5} (standard error over particles)");
     }
-    if let Some(m) = s["terminal_mean"].as_array() {
+    if let Some(m) = &s.terminal_mean {
         let m: Vec<String> = m
             .iter()
             .take(8)
-            .map(|v| format!("{:.4}", v.as_f64().unwrap_or(f64::NAN)))
+            .map(|&v| format!("{:.4}", finite(v).unwrap_or(f64::NAN)))
             .collect();
         println!("terminal mean [{}]", m.join(", "));
     }
-    if let Some(z) = s["max_abs_mean_z"].as_f64() {
-        match s["max_l1_over_noise"].as_f64() {
+    if let Some(z) = s.max_abs_mean_z.and_then(finite) {
+        match s.max_l1_over_noise.and_then(finite) {
             Some(l1) => println!(
                 "checks against the analytic marginal: max |mean z-score| = {z:.2}, max histogram L1 / sampling-noise L1 = {l1:.2}"
             ),
@@ -851,7 +838,40 @@ fn print_summary(s: &serde_json::Value) {
     }
 }
 
-fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json::Value> {
+/// `summary.json` of a `sample` run.
+#[derive(Debug, Clone, Serialize)]
+struct Summary {
+    /// Dimension `d`.
+    d: usize,
+    /// Particles `B`.
+    particles: usize,
+    /// Time steps.
+    steps: usize,
+    /// Control energy `E(1)`.
+    energy: f64,
+    /// Its standard error over particles.
+    energy_stderr: f64,
+    /// `E_j(1)` per coordinate.
+    energy_per_coord: Vec<f64>,
+    /// `max_t E|u_t|²`.
+    peak_power: f64,
+    /// Terminal mean.
+    terminal_mean: Option<Vec<f64>>,
+    /// Terminal covariance, row-major (if recorded).
+    terminal_cov: Option<Vec<f64>>,
+    /// Marginal checks against the analytic law or the target samples.
+    checks: Vec<Check>,
+    /// `max |mean z-score|` over the checks.
+    max_abs_mean_z: Option<f64>,
+    /// `max` histogram L1 / sampling-noise L1 over the checks.
+    max_l1_over_noise: Option<f64>,
+    /// Start rows used by the analytic marginal.
+    analytic_start_rows: Option<usize>,
+    /// Mean distance of terminal samples to the nearest target point (file targets).
+    mean_nearest_target_point_distance: Option<f64>,
+}
+
+fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
     let d = plan.d;
     let b = plan.particles;
     let o = &plan.config.output;
@@ -1088,23 +1108,25 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<serde_json:
         .iter()
         .filter_map(|c| Some(c.l1? / c.l1_noise?))
         .fold(f64::NAN, f64::max);
-    let summary = serde_json::json!({
-        "d": d,
-        "particles": b,
-        "steps": plan.steps,
-        "energy": e.total(),
-        "energy_stderr": e.stderr(),
-        "energy_per_coord": e.per_coord,
-        "peak_power": e.peak_power(),
-        "terminal_mean": last.map(|r| r.mean.clone()),
-        "terminal_cov": last.and_then(|r| r.cov.clone()),
-        "checks": checks,
-        "max_abs_mean_z": if checks.is_empty() { None } else { Some(max_z) },
-        "max_l1_over_noise": if max_l1.is_nan() { None } else { Some(max_l1) },
-        "analytic_start_rows": rows_used,
-        "mean_nearest_target_point_distance": atom_distance,
-    });
-    data::write_json(&dir.file("summary.json"), &summary)?;
+    let summary = Summary {
+        d,
+        particles: b,
+        steps: plan.steps,
+        energy: e.total(),
+        energy_stderr: e.stderr(),
+        energy_per_coord: e.per_coord.clone(),
+        peak_power: e.peak_power(),
+        terminal_mean: last.map(|r| r.mean.clone()),
+        terminal_cov: last.and_then(|r| r.cov.clone()),
+        max_abs_mean_z: if checks.is_empty() { None } else { Some(max_z) },
+        max_l1_over_noise: if max_l1.is_nan() { None } else { Some(max_l1) },
+        checks,
+        analytic_start_rows: rows_used,
+        mean_nearest_target_point_distance: atom_distance,
+    };
+    // through a JSON value, so keys are written in the same (sorted) order as before
+    let value = serde_json::to_value(&summary).map_err(|e| AppError::Other(e.to_string()))?;
+    data::write_json(&dir.file("summary.json"), &value)?;
     // figures
     if o.figures {
         let power: Vec<(f64, f64)> = e
@@ -1231,30 +1253,9 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
     lines.push(format!(
         "  cost:     {} particle-steps x {} drift stage(s); about {} on this machine (from a probe run), memory about {}",
         plan.particles * plan.steps,
-        plan.config.run.scheme.stages(),
+        plan.config.run.scheme.scheme().stages(),
         human_seconds(secs),
         human_bytes(plan.memory_bytes())
     ));
     Ok(lines)
-}
-
-/// `1.2 s`, `3 min 20 s`.
-pub fn human_seconds(s: f64) -> String {
-    if s < 60.0 {
-        format!("{s:.1} s")
-    } else {
-        format!("{} min {:.0} s", (s / 60.0).floor(), s % 60.0)
-    }
-}
-
-/// `12.3 MiB`.
-pub fn human_bytes(b: usize) -> String {
-    let b = b as f64;
-    if b < 1024.0 * 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.1} MiB", b / 1024.0 / 1024.0)
-    } else {
-        format!("{:.2} GiB", b / 1024.0 / 1024.0 / 1024.0)
-    }
 }

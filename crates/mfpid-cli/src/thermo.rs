@@ -7,10 +7,10 @@ use mfpid::thermo::franz_parisi::{reference_q_grid, FranzParisi};
 use mfpid::thermo::trajectory::{simulate_two_cluster, Direction};
 use mfpid::thermo::TwoCluster;
 
+use crate::common::Common;
 use crate::data::{self, Cell, Table};
 use crate::error::{AppError, LibContext, Result};
 use crate::outdir::{self, OutDir, Timings};
-use crate::Common;
 use mfpid_report::plot::{self, Chart, Mark, Series};
 
 /// The two-cluster model's parameters.

@@ -103,7 +103,7 @@ pub struct Mnist {
 
 /// Remedy printed when a shipped data file is missing or corrupt.
 pub const DATA_HINT: &str =
-    "git checkout the repository's data/mnist-10k/ (a copy of shared/data/mnist-10k; see data/mnist-10k/README.md)";
+    "git checkout the repository's data/mnist-10k/ (see data/mnist-10k/README.md for its provenance)";
 
 impl Mnist {
     /// Default location of the shipped digits, relative to the workspace root.

@@ -144,6 +144,23 @@ impl From<&RunOptions> for RunOptions {
     }
 }
 
+impl MethodRun {
+    /// Cumulative energy `E(t) = ∫_0^t P(s) ds` as the left Riemann sum of the power trace,
+    /// `E(t_{n+1}) = Σ_{m ≤ n} (t_{m+1} - t_m) P(t_m)` (the last step ends at `t = 1`), starting
+    /// from `(0, 0)`: the points `(t, E(t))` of the energy curve.
+    pub fn cumulative_energy(&self) -> Vec<(f64, f64)> {
+        let mut acc = 0.0;
+        let mut pts = Vec::with_capacity(self.power.len() + 1);
+        pts.push((0.0, 0.0));
+        for (n, (&t, &p)) in self.times.iter().zip(&self.power).enumerate() {
+            let t_next = self.times.get(n + 1).copied().unwrap_or(1.0);
+            acc += (t_next - t) * p;
+            pts.push((t_next, acc));
+        }
+        pts
+    }
+}
+
 /// A fleet with its sampled agents, ready to run methods on.
 #[derive(Debug, Clone)]
 pub struct Experiment {

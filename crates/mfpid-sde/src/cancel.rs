@@ -10,7 +10,8 @@ use std::sync::Arc;
 /// every time step, before the drift is evaluated, and a raised flag ends the run with
 /// [`crate::SdeError::Cancelled`]. A run whose flag stays down gives exactly the result of a run
 /// without a token. Under several processes the flag is combined through the run's
-/// [`crate::Communicator`] at every step, so all ranks stop at the same step.
+/// [`crate::Communicator`] at every step (one all-reduce of one number), so all ranks stop at the
+/// same step; every rank must then pass a token (or none), as for any collective.
 ///
 /// ```
 /// use mfpid_sde::{run, CancelToken, Ensemble, LinearDrift, Noise, RunConfig, SdeError, TimeGrid};

@@ -22,13 +22,47 @@ pub enum Scheme {
 
 impl Scheme {
     /// Name used in tables.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Scheme::EulerMaruyama => "euler-maruyama",
             Scheme::Heun => "heun",
             Scheme::Milstein => "milstein",
             Scheme::Sra1 => "sra1",
             Scheme::ExactOu => "exact-ou",
+        }
+    }
+
+    /// Strong (pathwise) order `p` of the error `E|X_N - X(1)| = O(h^p)` on the noise kinds the
+    /// scheme accepts (Euler-Maruyama: general noise; Heun, SRA1: additive; Milstein: diagonal).
+    /// Euler-Maruyama reaches 1 on additive noise. `ExactOu` has no discretisation error (infinite).
+    pub const fn strong_order(self) -> f64 {
+        match self {
+            Scheme::EulerMaruyama => 0.5,
+            Scheme::Heun => 1.0,
+            Scheme::Milstein => 1.0,
+            Scheme::Sra1 => 1.5,
+            Scheme::ExactOu => f64::INFINITY,
+        }
+    }
+
+    /// Weak order `q` of the error `|E f(X_N) - E f(X(1))| = O(h^q)` for smooth `f` (Heun: the
+    /// explicit order-2 weak scheme for additive noise, Kloeden-Platen 15.1). `ExactOu`: infinite.
+    pub const fn weak_order(self) -> f64 {
+        match self {
+            Scheme::EulerMaruyama => 1.0,
+            Scheme::Heun => 2.0,
+            Scheme::Milstein => 1.0,
+            Scheme::Sra1 => 2.0,
+            Scheme::ExactOu => f64::INFINITY,
+        }
+    }
+
+    /// Drift evaluations per time step (the cost unit of a run): one for Euler-Maruyama,
+    /// Milstein and the exact OU step, two for the predictor-corrector schemes Heun and SRA1.
+    pub const fn stages(self) -> usize {
+        match self {
+            Scheme::EulerMaruyama | Scheme::Milstein | Scheme::ExactOu => 1,
+            Scheme::Heun | Scheme::Sra1 => 2,
         }
     }
 }
@@ -44,10 +78,26 @@ pub enum OdeScheme {
 
 impl OdeScheme {
     /// Name used in tables.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             OdeScheme::Heun => "ode-heun",
             OdeScheme::Rk4 => "ode-rk4",
+        }
+    }
+
+    /// Order `p` of the global error `O(h^p)`.
+    pub const fn order(self) -> f64 {
+        match self {
+            OdeScheme::Heun => 2.0,
+            OdeScheme::Rk4 => 4.0,
+        }
+    }
+
+    /// Drift evaluations per time step.
+    pub const fn stages(self) -> usize {
+        match self {
+            OdeScheme::Heun => 2,
+            OdeScheme::Rk4 => 4,
         }
     }
 }

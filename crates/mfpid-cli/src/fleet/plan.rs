@@ -1,0 +1,584 @@
+//! The `fleet` config and its check: TOML sections, the laws (°C through the RC layer with
+//! `[physical]`), the methods, and the one map from `mfpid-energy` errors to TOML fields.
+
+use mfpid::bridge::{Covariance, Target};
+use mfpid::energy::{
+    CelsiusLaw, Centres, EnergyError, Experiment, Fleet, Law, Method, RcBuilding, Recording,
+    Settings, ThermalLayer,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::common::Common;
+use crate::common::{human_bytes, human_seconds};
+use crate::config::{finite, Row, Source};
+use crate::error::{AppError, LibContext, Result};
+use crate::mixture::MixtureFields;
+
+/// A `fleet` config file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetConfig {
+    /// Free-form label.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Simulation settings.
+    #[serde(default)]
+    pub run: FleetRun,
+    /// The geometric protocol shared by every method.
+    #[serde(default)]
+    pub protocol: FleetProtocol,
+    /// The two laws.
+    pub fleet: FleetLaws,
+    /// Which methods to compare.
+    #[serde(default)]
+    pub methods: MethodsSection,
+    /// Optional physical units (RC thermal model); the laws are then in °C.
+    #[serde(default)]
+    pub physical: Option<Physical>,
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetRun {
+    /// Number of agents (buildings) `B` (default 4000).
+    #[serde(default = "default_agents")]
+    pub agents: usize,
+    /// Euler-Maruyama steps on `[0, 1]` (default 2500).
+    #[serde(default = "default_steps")]
+    pub steps: usize,
+    /// Time cut-off of the drift (default 1e-3).
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Seed of the agents' draw and of the noise (`--seed` overrides; default 0).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+fn default_agents() -> usize {
+    4000
+}
+fn default_steps() -> usize {
+    2500
+}
+fn default_eps() -> f64 {
+    1e-3
+}
+
+impl Default for FleetRun {
+    fn default() -> Self {
+        Self {
+            agents: default_agents(),
+            steps: default_steps(),
+            eps: default_eps(),
+            seed: None,
+        }
+    }
+}
+
+/// `[protocol]`: `beta_i = beta0 gamma^i` on `pieces` equal pieces (the paper: 12, 0.65, 8).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetProtocol {
+    /// `beta_0` (default 12).
+    #[serde(default = "default_beta0")]
+    pub beta0: f64,
+    /// `gamma` (default 0.65).
+    #[serde(default = "default_gamma")]
+    pub gamma: f64,
+    /// Pieces `M` (default 8).
+    #[serde(default = "default_pieces")]
+    pub pieces: usize,
+}
+
+fn default_beta0() -> f64 {
+    12.0
+}
+fn default_gamma() -> f64 {
+    0.65
+}
+fn default_pieces() -> usize {
+    8
+}
+
+impl Default for FleetProtocol {
+    fn default() -> Self {
+        Self {
+            beta0: default_beta0(),
+            gamma: default_gamma(),
+            pieces: default_pieces(),
+        }
+    }
+}
+
+/// `[fleet]`: `[fleet.p_in]` and `[fleet.p_tar]`, Gaussian mixtures whose components are
+/// sub-populations (every weight > 0).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetLaws {
+    /// The post-event law `p_in`.
+    pub p_in: MixtureFields,
+    /// The recovery law `p_tar`.
+    pub p_tar: MixtureFields,
+}
+
+/// `[methods]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodsSection {
+    /// Built-in methods to run, from `MF`, `IA0`, `IAm` (default all three).
+    #[serde(default = "default_compare")]
+    pub compare: Vec<BuiltIn>,
+    /// Savings are reported against this method (default `IA0`; a built-in or custom name).
+    #[serde(default = "default_baseline")]
+    pub baseline: String,
+    /// Your own centre schedules.
+    #[serde(default)]
+    pub custom: Vec<CustomMethod>,
+}
+
+fn default_compare() -> Vec<BuiltIn> {
+    vec![BuiltIn::MF, BuiltIn::IA0, BuiltIn::IAm]
+}
+fn default_baseline() -> String {
+    "IA0".into()
+}
+
+impl Default for MethodsSection {
+    fn default() -> Self {
+        Self {
+            compare: default_compare(),
+            baseline: default_baseline(),
+            custom: Vec::new(),
+        }
+    }
+}
+
+/// The built-in methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum BuiltIn {
+    /// Mean field: `nu_t = (1 - t) m̄_in + t m̄_tar` at the piece midpoints.
+    MF,
+    /// Independent agents, `nu = 0`.
+    IA0,
+    /// Independent agents, `nu = m̄_tar`.
+    IAm,
+}
+
+/// `[[methods.custom]]`: a named centre schedule.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomMethod {
+    /// Name used in tables.
+    pub name: String,
+    /// One centre for every piece (length `d`).
+    #[serde(default)]
+    pub centre: Option<Vec<f64>>,
+    /// One centre per piece (`M` rows of `d` numbers).
+    #[serde(default)]
+    pub centres: Option<Vec<Row>>,
+}
+
+/// `[physical]`: the RC thermal layer. The laws' `means` and `std` are then in °C (only `std` is
+/// accepted for the spread), and the results include kW, kWh and kW²·h.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Physical {
+    /// Zone capacitances `C_j` (kWh/°C), one per zone.
+    pub capacitance_kwh_per_c: Vec<f64>,
+    /// Zone resistances to outdoors `R_j` (°C/kW), one per zone.
+    pub resistance_c_per_kw: Vec<f64>,
+    /// Conductance between neighbouring zones (kW/°C, >= 0; default 0).
+    #[serde(default)]
+    pub coupling_kw_per_c: f64,
+    /// Outdoor temperature (°C).
+    pub outdoor_c: f64,
+    /// Reference temperature mapped to `x = 0` (°C).
+    pub reference_c: f64,
+    /// Recovery horizon mapped to `t ∈ [0, 1]` (minutes).
+    pub horizon_min: f64,
+    /// Disturbance intensity (°C/√h): sets the temperature scale `σ_T = s sqrt(T_h)`.
+    pub noise_c_per_sqrt_h: f64,
+}
+
+/// The checked run.
+pub struct Plan {
+    /// The config as parsed.
+    pub config: FleetConfig,
+    /// `p_in` and `p_tar` in the dimensionless units of the bridge.
+    pub fleet: Fleet,
+    /// Protocol, grid and sampling settings (after `--quick`, `--seed`, `--threads`).
+    pub settings: Settings,
+    /// The methods, built-ins first.
+    pub methods: Vec<Method>,
+    /// Name of the method savings are measured against.
+    pub baseline: String,
+    /// The RC thermal layer of `[physical]`.
+    pub layer: Option<ThermalLayer>,
+}
+
+impl Plan {
+    /// `isotropic`, `diagonal` or `full`: the covariance form of `p_tar`.
+    pub fn covariance_kind(&self) -> &'static str {
+        match self.fleet.p_tar().covariance_spec() {
+            Covariance::Isotropic(_) => "isotropic",
+            Covariance::Diagonal(_) => "diagonal",
+            Covariance::Full(_) => "full",
+        }
+    }
+}
+
+/// The one place where an `mfpid-energy` error becomes a config error: the library names the law
+/// (`p_in` / `p_tar`) or the setting, and this maps it to its TOML path (`fleet.p_in.weights[k]`,
+/// `physical.<field>`) and message.
+fn locate(src: &Source, e: EnergyError) -> AppError {
+    let law_path = |law: &str| format!("fleet.{law}");
+    match e {
+        EnergyError::ZeroWeight { law, component } => src
+            .error(
+                &format!("{}.weights[{component}]", law_path(law)),
+                format!("component {component} has weight 0: every sub-population needs a weight > 0"),
+            )
+            .into(),
+        EnergyError::NotPositiveDefinite {
+            law,
+            component,
+            reason,
+        } => src
+            .error(
+                &law_path(law),
+                format!("covariance of component {component} is not symmetric positive definite: {reason}"),
+            )
+            .into(),
+        EnergyError::DimensionMismatch { d_in, d_tar } => src
+            .error(
+                "fleet.p_tar.means",
+                format!("p_tar has d = {d_tar} zones but p_in has d = {d_in} (dimension mismatch)"),
+            )
+            .into(),
+        EnergyError::InvalidLaw { law, source } => {
+            src.error(&law_path(law), source.to_string()).into()
+        }
+        // the thermal layer's settings are the fields of `[physical]`
+        EnergyError::Invalid { field, .. } => {
+            src.error(&format!("physical.{field}"), e.to_string()).into()
+        }
+        other => src.error("fleet", other.to_string()).into(),
+    }
+}
+
+fn physical_law(
+    src: &Source,
+    prefix: &str,
+    m: &MixtureFields,
+    layer: &ThermalLayer,
+) -> Result<Law> {
+    for (name, set) in [
+        ("variance", m.variance.is_some()),
+        ("diag", m.diag.is_some()),
+        ("cov", m.cov.is_some()),
+    ] {
+        if set {
+            return Err(src
+                .error(
+                    &format!("{prefix}.{name}"),
+                    "with [physical] give the spread of each sub-population as `std` in °C",
+                )
+                .into());
+        }
+    }
+    // the mixture checks (lengths, positivity, dimensions) on the °C values
+    let g = m.build(src, prefix)?;
+    if g.dim() != layer.zones() {
+        return Err(src
+            .error(
+                &format!("{prefix}.means"),
+                format!(
+                    "rows have {} zones but [physical] describes {} zones (dimension mismatch)",
+                    g.dim(),
+                    layer.zones()
+                ),
+            )
+            .into());
+    }
+    let std_c = m.std.clone().unwrap_or_default();
+    let law = CelsiusLaw {
+        weights: m.weights.clone().unwrap_or_else(|| vec![1.0; std_c.len()]),
+        means_c: g.means().to_vec(),
+        std_c,
+    };
+    Ok(layer.law(&law))
+}
+
+fn plain_law(src: &Source, prefix: &str, m: &MixtureFields) -> Result<Law> {
+    let g = m.build(src, prefix)?;
+    Ok(Law {
+        d: g.dim(),
+        weights: m
+            .weights
+            .clone()
+            .unwrap_or_else(|| vec![1.0; g.components()]),
+        means: g.means().to_vec(),
+        covariance: g.covariance_spec().clone(),
+    })
+}
+
+/// Parse and check a fleet config; nothing is simulated.
+pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
+    let config: FleetConfig = src.parse()?;
+    // the RC layer checks its own fields (lengths, positivity, finiteness)
+    let layer = match &config.physical {
+        Some(p) => Some(
+            ThermalLayer::new(
+                RcBuilding {
+                    capacitance_kwh_per_c: p.capacitance_kwh_per_c.clone(),
+                    resistance_c_per_kw: p.resistance_c_per_kw.clone(),
+                    coupling_kw_per_c: p.coupling_kw_per_c,
+                },
+                p.outdoor_c,
+                p.reference_c,
+                p.horizon_min,
+                p.noise_c_per_sqrt_h,
+            )
+            .map_err(|e| locate(src, e))?,
+        ),
+        None => None,
+    };
+    let (p_in, p_tar) = match &layer {
+        Some(l) => (
+            physical_law(src, "fleet.p_in", &config.fleet.p_in, l)?,
+            physical_law(src, "fleet.p_tar", &config.fleet.p_tar, l)?,
+        ),
+        None => (
+            plain_law(src, "fleet.p_in", &config.fleet.p_in)?,
+            plain_law(src, "fleet.p_tar", &config.fleet.p_tar)?,
+        ),
+    };
+    let fleet = Fleet::new(p_in, p_tar).map_err(|e| locate(src, e))?;
+    let d = fleet.dim();
+    let r = &config.run;
+    if r.agents < 2 {
+        return Err(src
+            .error(
+                "run.agents",
+                "must be >= 2 (energies come with standard errors over agents)",
+            )
+            .into());
+    }
+    if !(r.eps > 0.0 && r.eps < 0.5) {
+        return Err(src
+            .error("run.eps", format!("{} must be in (0, 0.5)", r.eps))
+            .into());
+    }
+    let pr = &config.protocol;
+    if pr.pieces == 0 {
+        return Err(src.error("protocol.pieces", "must be >= 1").into());
+    }
+    for (f, v) in [("protocol.beta0", pr.beta0), ("protocol.gamma", pr.gamma)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(src.error(f, format!("{v} must be finite and >= 0")).into());
+        }
+    }
+    if r.steps < pr.pieces {
+        return Err(src
+            .error(
+                "run.steps",
+                format!(
+                    "{} steps cannot cover the protocol's {} pieces (at least one step per piece)",
+                    r.steps, pr.pieces
+                ),
+            )
+            .into());
+    }
+    let (mut agents, mut steps) = (r.agents, r.steps);
+    if common.quick {
+        agents = agents.min(1000);
+        steps = steps.min(400).max(pr.pieces);
+    }
+    let settings = Settings {
+        agents,
+        n_steps: steps,
+        eps: r.eps,
+        beta_0: pr.beta0,
+        gamma: pr.gamma,
+        pieces: pr.pieces,
+        seed: common.seed.or(r.seed).unwrap_or(0),
+        threads: common.threads,
+    };
+    let mut methods = Vec::new();
+    for (i, b) in config.methods.compare.iter().enumerate() {
+        let m = match b {
+            BuiltIn::MF => Method::mean_field(),
+            BuiltIn::IA0 => Method::independent_zero(),
+            BuiltIn::IAm => Method::independent_target(),
+        };
+        if methods.iter().any(|x: &Method| x.name == m.name) {
+            return Err(src
+                .error(
+                    &format!("methods.compare[{i}]"),
+                    format!("{} is listed twice", m.name),
+                )
+                .into());
+        }
+        methods.push(m);
+    }
+    let m_pieces = pr.pieces;
+    for (i, c) in config.methods.custom.iter().enumerate() {
+        let p = format!("methods.custom[{i}]");
+        if methods.iter().any(|x| x.name == c.name) {
+            return Err(src
+                .error(
+                    &format!("{p}.name"),
+                    format!("a method called {:?} already exists", c.name),
+                )
+                .into());
+        }
+        let nu = match (&c.centre, &c.centres) {
+            (Some(z), None) => {
+                if z.len() != d {
+                    return Err(src
+                        .error(
+                            &format!("{p}.centre"),
+                            format!("has {} coordinates but the fleet has d = {d} zones (dimension mismatch)", z.len()),
+                        )
+                        .into());
+                }
+                finite(src, &format!("{p}.centre"), z)?;
+                z.iter().copied().cycle().take(m_pieces * d).collect()
+            }
+            (None, Some(rows)) => {
+                if rows.len() != m_pieces {
+                    return Err(src
+                        .error(
+                            &format!("{p}.centres"),
+                            format!(
+                                "{} rows for {m_pieces} protocol pieces (one centre per piece)",
+                                rows.len()
+                            ),
+                        )
+                        .into());
+                }
+                let mut flat = Vec::with_capacity(m_pieces * d);
+                for (k, r) in rows.iter().enumerate() {
+                    let f = format!("{p}.centres[{k}]");
+                    if r.0.len() != d {
+                        return Err(src
+                            .error(
+                                &f,
+                                format!("has {} coordinates but the fleet has d = {d} zones (dimension mismatch)", r.0.len()),
+                            )
+                            .into());
+                    }
+                    finite(src, &f, &r.0)?;
+                    flat.extend_from_slice(&r.0);
+                }
+                flat
+            }
+            _ => {
+                return Err(src
+                    .error(
+                        &p,
+                        "give exactly one of `centre` (all pieces) or `centres` (one per piece)",
+                    )
+                    .into())
+            }
+        };
+        methods.push(Method::new(c.name.clone(), Centres::Fixed(nu)));
+    }
+    if methods.is_empty() {
+        return Err(src
+            .error(
+                "methods",
+                "no method to run: list built-ins in `compare` or add [[methods.custom]]",
+            )
+            .into());
+    }
+    let baseline = config.methods.baseline.clone();
+    if !methods.iter().any(|m| m.name == baseline) {
+        let names: Vec<String> = methods.iter().map(|m| m.name.clone()).collect();
+        return Err(src
+            .error(
+                "methods.baseline",
+                format!(
+                    "{baseline:?} is not among the methods run ({})",
+                    names.join(", ")
+                ),
+            )
+            .into());
+    }
+    Ok(Plan {
+        config,
+        fleet,
+        settings,
+        methods,
+        baseline,
+        layer,
+    })
+}
+
+/// `validate` for a fleet config.
+pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
+    let p = plan(src, common)?;
+    let s = &p.settings;
+    let names: Vec<&str> = p.methods.iter().map(|m| m.name.as_str()).collect();
+    // probe: one method on a small fleet and grid, extrapolated
+    let probe = Settings {
+        agents: s.agents.min(512),
+        n_steps: s.n_steps.min(64).max(s.pieces),
+        ..s.clone()
+    };
+    let t0 = std::time::Instant::now();
+    let exp = Experiment::new(p.fleet.clone(), probe.clone()).ctx("probe fleet")?;
+    exp.run(&p.methods[0], &Recording::default(), &mut [])
+        .ctx("probe run")?;
+    let per = t0.elapsed().as_secs_f64() / (probe.agents * probe.n_steps) as f64;
+    let secs = per * (s.agents * s.n_steps * p.methods.len()) as f64;
+    let d = p.fleet.dim();
+    Ok(vec![
+        format!(
+            "fleet: d = {d} zones, p_in with {} sub-populations, p_tar with {}{}",
+            p.fleet.weights_in().len(),
+            p.fleet.weights_tar().len(),
+            if p.layer.is_some() {
+                ", physical units (°C, kW)"
+            } else {
+                ""
+            }
+        ),
+        format!(
+            "  protocol: beta_i = {} * {}^i on {} pieces",
+            s.beta_0, s.gamma, s.pieces
+        ),
+        format!(
+            "  methods:  {} (savings against {})",
+            names.join(", "),
+            p.baseline
+        ),
+        format!(
+            "  run:      {} agents x {} steps per method, eps = {}, seed {}",
+            s.agents, s.n_steps, s.eps, s.seed
+        ),
+        format!(
+            "  cost:     about {} on this machine (from a probe run), memory about {}",
+            human_seconds(secs),
+            human_bytes(s.agents * d * 8 * 8 + s.agents * 8 * p.methods.len())
+        ),
+    ])
+}
+
+/// The one-line description printed before a run.
+pub fn describe(p: &Plan) -> Vec<String> {
+    let s = &p.settings;
+    vec![format!(
+        "fleet: d = {} zones, {} agents x {} steps, methods {}",
+        p.fleet.dim(),
+        s.agents,
+        s.n_steps,
+        p.methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )]
+}
