@@ -375,6 +375,7 @@ impl Observer for GroupPower {
         let Some(u) = v.drift else { return };
         let (d, off, labels) = (v.dim, v.offset, &self.labels);
         blocked_sum(
+            v.comm,
             v.n_particles(),
             self.counts.len(),
             &mut self.partials,
@@ -383,7 +384,6 @@ impl Observer for GroupPower {
                 acc[labels[off + i]] += u[i * d..(i + 1) * d].iter().map(|w| w * w).sum::<f64>();
             },
         );
-        v.comm.all_reduce_sum(&mut self.buf);
         for ((p, s), c) in self.power.iter_mut().zip(&self.buf).zip(&self.counts) {
             p.push(if *c > 0.0 { s / c } else { 0.0 });
         }

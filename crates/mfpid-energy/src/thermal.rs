@@ -341,29 +341,35 @@ impl Observer for HvacObserver {
         let (s, tref) = (layer.scale_c(), layer.reference_c);
         let (kw, drift) = (&self.kw, v.drift);
         let mut acc = [0.0; 5];
-        blocked_sum(v.n_particles(), 5, &mut self.partials, &mut acc, |i, a| {
-            let xi = &x[i * d..(i + 1) * d];
-            let temp = |j: usize| tref + s * xi[j];
-            for j in 0..d {
-                let tj = temp(j);
-                let b = &layer.building;
-                let mut passive = (layer.outdoor_c - tj) / b.resistance_c_per_kw[j];
-                if j > 0 {
-                    passive += b.coupling_kw_per_c * (temp(j - 1) - tj);
+        blocked_sum(
+            v.comm,
+            v.n_particles(),
+            5,
+            &mut self.partials,
+            &mut acc,
+            |i, a| {
+                let xi = &x[i * d..(i + 1) * d];
+                let temp = |j: usize| tref + s * xi[j];
+                for j in 0..d {
+                    let tj = temp(j);
+                    let b = &layer.building;
+                    let mut passive = (layer.outdoor_c - tj) / b.resistance_c_per_kw[j];
+                    if j > 0 {
+                        passive += b.coupling_kw_per_c * (temp(j - 1) - tj);
+                    }
+                    if j + 1 < d {
+                        passive += b.coupling_kw_per_c * (temp(j + 1) - tj);
+                    }
+                    let ctrl = drift.map_or(0.0, |u| kw[j] * u[i * d + j]);
+                    let p = ctrl - passive;
+                    a[0] += p;
+                    a[1] += (-p).max(0.0);
+                    a[2] += p.max(0.0);
+                    a[3] += ctrl;
+                    a[4] += tj;
                 }
-                if j + 1 < d {
-                    passive += b.coupling_kw_per_c * (temp(j + 1) - tj);
-                }
-                let ctrl = drift.map_or(0.0, |u| kw[j] * u[i * d + j]);
-                let p = ctrl - passive;
-                a[0] += p;
-                a[1] += (-p).max(0.0);
-                a[2] += p.max(0.0);
-                a[3] += ctrl;
-                a[4] += tj;
-            }
-        });
-        v.comm.all_reduce_sum(&mut acc);
+            },
+        );
         let n = v.total_particles as f64;
         self.buf = acc.map(|a| a / n);
         self.buf[4] /= d as f64;

@@ -654,6 +654,7 @@ impl Observer for FeedbackEnergy {
             .enumerate()
             .for_each(|(i, e)| *e += h * u2(i));
         blocked_sum(
+            v.comm,
             v.n_particles(),
             1,
             &mut self.partials,
@@ -662,7 +663,6 @@ impl Observer for FeedbackEnergy {
                 acc[0] += u2(i);
             },
         );
-        v.comm.all_reduce_sum(&mut self.buf);
         let p = self.buf[0] / v.total_particles as f64;
         self.times.push(v.t);
         self.power.push(p);

@@ -71,18 +71,30 @@ impl Observer for TimeMoments {
             return;
         };
         let (d, x, n) = (v.dim, v.x, v.n_particles());
-        // shifted sums (shift = particle 0) for a stable variance; copied into the kept buffer
+        // shifted sums (shift = global particle 0) for a stable variance; copied into the kept
+        // buffer. Its rank sends the state, the others zeros, so every rank gets it exactly.
         self.shift.clear();
-        self.shift.extend_from_slice(&x[..d]);
+        if v.offset == 0 {
+            self.shift.extend_from_slice(&x[..d]);
+        } else {
+            self.shift.resize(d, 0.0);
+        }
+        v.comm.all_reduce_sum(&mut self.shift);
         let shift = &self.shift;
-        blocked_sum(n, 2 * d, &mut self.partials, &mut self.buf, |i, acc| {
-            for j in 0..d {
-                let y = x[i * d + j] - shift[j];
-                acc[j] += y;
-                acc[d + j] += y * y;
-            }
-        });
-        v.comm.all_reduce_sum(&mut self.buf);
+        blocked_sum(
+            v.comm,
+            n,
+            2 * d,
+            &mut self.partials,
+            &mut self.buf,
+            |i, acc| {
+                for j in 0..d {
+                    let y = x[i * d + j] - shift[j];
+                    acc[j] += y;
+                    acc[d + j] += y * y;
+                }
+            },
+        );
         let total = v.total_particles as f64;
         for (j, sj) in shift.iter().enumerate() {
             let s1 = self.buf[j] / total;
@@ -156,26 +168,31 @@ impl Observer for TimeCovariance {
         let snaps = &self.snaps;
         let total = v.total_particles as f64;
         let mut mean = std::mem::take(&mut self.mean);
-        blocked_sum(n, kd, &mut self.partials, &mut mean, |i, acc| {
+        blocked_sum(v.comm, n, kd, &mut self.partials, &mut mean, |i, acc| {
             for kk in 0..kt {
                 for j in 0..d {
                     acc[kk * d + j] += snaps[kk * len + i * d + j];
                 }
             }
         });
-        v.comm.all_reduce_sum(&mut mean);
         mean.iter_mut().for_each(|m| *m /= total);
         let mu = &mean;
-        blocked_sum(n, kd * kd, &mut self.partials, &mut self.buf, |i, acc| {
-            for a in 0..kd {
-                let ya = snaps[(a / d) * len + i * d + a % d] - mu[a];
-                for b in 0..kd {
-                    let yb = snaps[(b / d) * len + i * d + b % d] - mu[b];
-                    acc[a * kd + b] += ya * yb;
+        blocked_sum(
+            v.comm,
+            n,
+            kd * kd,
+            &mut self.partials,
+            &mut self.buf,
+            |i, acc| {
+                for a in 0..kd {
+                    let ya = snaps[(a / d) * len + i * d + a % d] - mu[a];
+                    for b in 0..kd {
+                        let yb = snaps[(b / d) * len + i * d + b % d] - mu[b];
+                        acc[a * kd + b] += ya * yb;
+                    }
                 }
-            }
-        });
-        v.comm.all_reduce_sum(&mut self.buf);
+            },
+        );
         let div = (total - 1.0).max(1.0);
         for (c, s) in self.cov.iter_mut().zip(&self.buf) {
             *c = s / div;

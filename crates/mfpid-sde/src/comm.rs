@@ -1,7 +1,16 @@
 //! The communicator seam for reductions across processes (single-process default).
+//!
+//! One population split across ranks needs only a few collectives per reduction, each `O(width)`
+//! numbers, independent of the number of particles: [`crate::reduce::reproducible_sum`] uses an
+//! `f64` maximum and an `i64` sum; the `f64` sum serves counts and non-finite fallbacks.
+
+pub mod local;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 
 /// Collective operations an ensemble reduction needs. A distributed backend (e.g. MPI) implements
-/// this so one population can be split across ranks with `O(d)` traffic per reduction.
+/// this so one population can be split across ranks with `O(d)` traffic per reduction. Every rank
+/// calls each collective in the same order with buffers of the same length.
 pub trait Communicator: Sync {
     /// This process's rank in `0..size`.
     fn rank(&self) -> usize;
@@ -9,6 +18,11 @@ pub trait Communicator: Sync {
     fn size(&self) -> usize;
     /// Element-wise sum of `buf` over all ranks, result on every rank.
     fn all_reduce_sum(&self, buf: &mut [f64]);
+    /// Element-wise maximum of `buf` over all ranks, result on every rank (exact in any order).
+    fn all_reduce_max(&self, buf: &mut [f64]);
+    /// Element-wise integer sum of `buf` over all ranks, result on every rank (exact in any order;
+    /// callers keep the sums within `i64`).
+    fn all_reduce_sum_i64(&self, buf: &mut [i64]);
 }
 
 /// The single-process communicator: every collective is the identity.
@@ -23,4 +37,6 @@ impl Communicator for SingleProcess {
         1
     }
     fn all_reduce_sum(&self, _buf: &mut [f64]) {}
+    fn all_reduce_max(&self, _buf: &mut [f64]) {}
+    fn all_reduce_sum_i64(&self, _buf: &mut [i64]) {}
 }

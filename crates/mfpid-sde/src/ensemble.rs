@@ -52,9 +52,25 @@ impl Ensemble {
     where
         F: Fn(&mut ChaCha8Rng, &mut [f64]) + Sync,
     {
+        Self::sample_range(0, b, d, seed, f)
+    }
+
+    /// The particles `offset .. offset + b` of [`Ensemble::sample`] of a larger population (e.g.
+    /// one rank's [`crate::shard::Shard`]), with the offset set; `offset` is a multiple of
+    /// [`RNG_BLOCK`].
+    pub fn sample_range<F>(
+        offset: usize,
+        b: usize,
+        d: usize,
+        seed: u64,
+        f: F,
+    ) -> Result<Self, SdeError>
+    where
+        F: Fn(&mut ChaCha8Rng, &mut [f64]) + Sync,
+    {
         check_sizes(b, d)?;
         let mut x = vec![0.0; b * d];
-        let mut rngs = block_streams(seed, DOMAIN_INITIAL, 0, b);
+        let mut rngs = block_streams(seed, DOMAIN_INITIAL, offset, b);
         x.par_chunks_mut(RNG_BLOCK * d)
             .zip(rngs.par_iter_mut())
             .for_each(|(xc, rng)| {
@@ -62,7 +78,7 @@ impl Ensemble {
                     f(rng, xi);
                 }
             });
-        Self::from_vec(b, d, x)
+        Self::from_vec(b, d, x)?.with_offset(offset)
     }
 
     /// Set the global index of particle 0 (a multiple of [`RNG_BLOCK`]), for a population split

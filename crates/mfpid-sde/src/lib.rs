@@ -40,9 +40,11 @@ pub mod error;
 pub mod grid;
 pub mod noise;
 pub mod observe;
+pub mod reduce;
 pub mod rng;
 pub mod runner;
 pub mod scheme;
+pub mod shard;
 
 pub use cancel::CancelToken;
 pub use comm::{Communicator, SingleProcess};

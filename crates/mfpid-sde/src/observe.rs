@@ -1,10 +1,13 @@
 //! Per-step observers: reductions over the ensemble that never store the whole path unless asked.
 //!
-//! Every reduction sums particles in fixed blocks of [`RNG_BLOCK`] (in parallel), then adds the block
-//! partials serially in block order: the result is bit-identical for any thread count and chunk size.
+//! Every reduction sums particles in fixed blocks of [`RNG_BLOCK`] (in parallel, each block in
+//! particle order), then adds the block partials of all ranks with the order-independent
+//! [`reproducible_sum`]: the result is bit-identical for any thread count, chunk size and number of
+//! ranks.
 
 use crate::comm::Communicator;
 use crate::grid::TimeGrid;
+use crate::reduce::reproducible_sum;
 use crate::rng::RNG_BLOCK;
 use rayon::prelude::*;
 
@@ -63,10 +66,18 @@ pub fn mean_stderr(v: &[f64]) -> (f64, f64) {
     (m, (var / n).sqrt())
 }
 
-/// Deterministic blocked sum: `out = sum_i f(i)` over local particles `i in 0..n`, where `f(i, acc)`
-/// adds particle `i`'s `width` contributions into `acc`. `partials` is scratch kept by the caller.
-pub fn blocked_sum<F>(n: usize, width: usize, partials: &mut Vec<f64>, out: &mut [f64], f: F)
-where
+/// Deterministic blocked sum over all ranks: `out = sum_i f(i)` over the particles `i` of every
+/// rank, where `f(i, acc)` adds local particle `i`'s (`i in 0..n`) `width` contributions into `acc`.
+/// Collective (every rank calls it); the result is already global, no further all-reduce is needed.
+/// `partials` is scratch kept by the caller.
+pub fn blocked_sum<F>(
+    comm: &dyn Communicator,
+    n: usize,
+    width: usize,
+    partials: &mut Vec<f64>,
+    out: &mut [f64],
+    f: F,
+) where
     F: Fn(usize, &mut [f64]) + Sync,
 {
     let blocks = n.div_ceil(RNG_BLOCK);
@@ -82,12 +93,7 @@ where
                 f(i, acc);
             }
         });
-    out.fill(0.0);
-    for acc in partials.chunks_exact(width) {
-        for (o, a) in out.iter_mut().zip(acc) {
-            *o += a;
-        }
-    }
+    reproducible_sum(comm, partials, width, out);
 }
 
 /// One record of [`Moments`].
@@ -140,17 +146,16 @@ impl Observer for Moments {
         let (d, x, n) = (v.dim, v.x, v.n_particles());
         let total = v.total_particles as f64;
         let mut mean = vec![0.0; d];
-        blocked_sum(n, d, &mut self.partials, &mut mean, |i, acc| {
+        blocked_sum(v.comm, n, d, &mut self.partials, &mut mean, |i, acc| {
             for (a, xi) in acc.iter_mut().zip(&x[i * d..(i + 1) * d]) {
                 *a += xi;
             }
         });
-        v.comm.all_reduce_sum(&mut mean);
         mean.iter_mut().for_each(|m| *m /= total);
         let cov = if self.covariance {
             let mut c = vec![0.0; d * d];
             let m = &mean;
-            blocked_sum(n, d * d, &mut self.partials, &mut c, |i, acc| {
+            blocked_sum(v.comm, n, d * d, &mut self.partials, &mut c, |i, acc| {
                 let xi = &x[i * d..(i + 1) * d];
                 for a in 0..d {
                     let da = xi[a] - m[a];
@@ -159,7 +164,6 @@ impl Observer for Moments {
                     }
                 }
             });
-            v.comm.all_reduce_sum(&mut c);
             c.iter_mut().for_each(|ci| *ci /= (total - 1.0).max(1.0));
             Some(c)
         } else {
@@ -236,12 +240,11 @@ impl Observer for ControlEnergy {
                 *e += h * ui.iter().map(|w| w * w).sum::<f64>();
             });
         let n = v.n_particles();
-        blocked_sum(n, d, &mut self.partials, &mut self.buf, |i, acc| {
+        blocked_sum(v.comm, n, d, &mut self.partials, &mut self.buf, |i, acc| {
             for (a, w) in acc.iter_mut().zip(&u[i * d..(i + 1) * d]) {
                 *a += w * w;
             }
         });
-        v.comm.all_reduce_sum(&mut self.buf);
         let total = v.total_particles as f64;
         let mut p = 0.0;
         for (e, s) in self.per_coord.iter_mut().zip(&self.buf) {
@@ -293,6 +296,7 @@ impl Observer for Histogram {
         let mut counts = vec![0.0; bins];
         let (d, c, e, x) = (v.dim, self.coord, &self.edges, v.x);
         blocked_sum(
+            v.comm,
             v.n_particles(),
             bins,
             &mut self.partials,
@@ -305,7 +309,6 @@ impl Observer for Histogram {
                 }
             },
         );
-        v.comm.all_reduce_sum(&mut counts);
         self.records
             .push((v.step, v.t, counts.iter().map(|&c| c as u64).collect()));
     }
