@@ -1,6 +1,7 @@
 //! Metrics: the outcome of one method ([`MethodRun`]), energy by sub-population, savings with paired standard errors, and the terminal-law
 //! error against `p_tar`.
 
+use mfpid_sde::observe::mean_stderr;
 use serde::Serialize;
 
 use crate::error::{EnergyError, Result};
@@ -72,7 +73,7 @@ pub fn subpopulation_energies(per_agent: &[f64], labels: &[usize], k: usize) -> 
                 .filter(|(_, &l)| l == c)
                 .map(|(e, _)| *e)
                 .collect();
-            let (mean, se) = mean_and_stderr(&e);
+            let (mean, se) = mean_stderr(&e);
             SubpopEnergy {
                 component: c,
                 agents: e.len(),
@@ -82,19 +83,6 @@ pub fn subpopulation_energies(per_agent: &[f64], labels: &[usize], k: usize) -> 
             }
         })
         .collect()
-}
-
-fn mean_and_stderr(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let m = v.iter().sum::<f64>() / n;
-    if v.len() < 2 {
-        return (m, f64::NAN);
-    }
-    let var = v.iter().map(|e| (e - m) * (e - m)).sum::<f64>() / (n - 1.0);
-    (m, (var / n).sqrt())
 }
 
 /// Relative saving `100 (E_base - E) / E_base` of one method against a baseline run on the same
@@ -123,7 +111,7 @@ impl Saving {
         let ratio = me / ms;
         // linearisation of 1 - mean(e)/mean(s): g_i = (e_i - ratio s_i) / mean(s)
         let g: Vec<f64> = e.iter().zip(s).map(|(a, b)| (a - ratio * b) / ms).collect();
-        let (_, se) = mean_and_stderr(&g);
+        let (_, se) = mean_stderr(&g);
         Ok(Self {
             pct: 100.0 * (base.energy - run.energy) / base.energy,
             stderr_pct: 100.0 * se,
@@ -187,7 +175,7 @@ impl TerminalLaw {
         let mut target_variances = Vec::with_capacity(k * d);
         for c in 0..k {
             let rc: Vec<f64> = r.iter().skip(c).step_by(k).copied().collect();
-            let (w, se) = mean_and_stderr(&rc);
+            let (w, se) = mfpid_sde::observe::mean_stderr(&rc);
             weights[c] = w;
             weight_stderr[c] = se;
             let n: f64 = rc.iter().sum();
