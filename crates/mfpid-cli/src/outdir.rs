@@ -105,6 +105,9 @@ impl OutDir {
                     target.display()
                 )));
             }
+            if !empty {
+                check_replaceable(target)?;
+            }
         }
         let name = target
             .file_name()
@@ -161,9 +164,12 @@ impl OutDir {
         self.staging.join(name)
     }
 
-    /// Move the staging directory into place (replacing an existing one when `force`).
+    /// Move the staging directory into place (replacing an existing one when `force`). The
+    /// directory's `run.json` gets the list of every file the program wrote (`files`), the marker
+    /// that lets a later `--force` replace this directory and nothing else.
     pub fn commit(mut self) -> Result<PathBuf> {
         check_cancel()?;
+        write_manifest(&self.staging)?;
         let io = |e| AppError::Io {
             what: "cannot move the finished output into",
             path: self.target.clone(),
@@ -176,6 +182,8 @@ impl OutDir {
             if is_empty {
                 std::fs::remove_dir(&self.target).map_err(io)?;
             } else if self.force {
+                // checked again here: files may have been added to it during the run
+                check_replaceable(&self.target)?;
                 let old = self.staging.with_extension("old");
                 std::fs::rename(&self.target, &old).map_err(io)?;
                 std::fs::rename(&self.staging, &self.target).map_err(io)?;
@@ -210,6 +218,101 @@ impl Drop for OutDir {
             self.unregister();
         }
     }
+}
+
+/// Name of the program's marker in every output directory it writes.
+const MARKER: &str = "run.json";
+
+/// Every file below `dir`, as `/`-separated paths relative to `dir`, sorted.
+fn files_below(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                walk(root, &p, out)?;
+            } else {
+                let rel = p.strip_prefix(root).unwrap_or(&p);
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Add `"files": [...]` (every file in `staging`, the marker included) to `staging/run.json`.
+fn write_manifest(staging: &Path) -> Result<()> {
+    let path = staging.join(MARKER);
+    let io = |e| AppError::Io {
+        what: "cannot write",
+        path: path.clone(),
+        source: e,
+    };
+    let text = std::fs::read_to_string(&path).map_err(io)?;
+    let mut v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| AppError::Other(format!("{} is not valid JSON: {e}", path.display())))?;
+    let mut files = files_below(staging).map_err(io)?;
+    if !files.iter().any(|f| f == MARKER) {
+        files.push(MARKER.to_string());
+        files.sort();
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.insert("files".into(), serde_json::json!(files));
+    }
+    let text = serde_json::to_string_pretty(&v)
+        .map_err(|e| AppError::Other(format!("cannot encode {}: {e}", path.display())))?;
+    std::fs::write(&path, text).map_err(io)
+}
+
+/// `--force` replaces `dir` only when it is the program's own output: its `run.json` lists every
+/// file in it. Anything else (no marker, an unreadable marker, or files it does not list) is
+/// refused with what is there, so `--force` never deletes what the program did not write.
+fn check_replaceable(dir: &Path) -> Result<()> {
+    let present = files_below(dir).map_err(|e| AppError::Io {
+        what: "cannot read output directory",
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let show = |names: &[String]| {
+        let mut s = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        if names.len() > 5 {
+            s.push_str(&format!(" and {} more", names.len() - 5));
+        }
+        s
+    };
+    let listed: Option<Vec<String>> = std::fs::read_to_string(dir.join(MARKER))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| {
+            v.get("files")?
+                .as_array()?
+                .iter()
+                .map(|f| f.as_str().map(str::to_string))
+                .collect()
+        });
+    let Some(listed) = listed else {
+        return Err(AppError::Other(format!(
+            "refusing to replace {}: it was not written by mfpid (no {MARKER} listing its files) and holds {}; --force replaces only mfpid's own output directories",
+            dir.display(),
+            show(&present)
+        )));
+    };
+    let foreign: Vec<String> = present
+        .into_iter()
+        .filter(|f| !listed.contains(f))
+        .collect();
+    if !foreign.is_empty() {
+        return Err(AppError::Other(format!(
+            "refusing to replace {}: it holds files mfpid did not write: {}; move them away or choose another --out",
+            dir.display(),
+            show(&foreign)
+        )));
+    }
+    Ok(())
 }
 
 /// A progress bar on stderr when it is a terminal and the run is not quiet; hidden otherwise.

@@ -518,6 +518,8 @@ fn unwritable_output_directory_fails_before_running() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
     assert_eq!(listing(&taken), vec!["keep.txt"]);
+    // --force never deletes what the program did not write: a directory without its marker is
+    // refused, one line naming what is there, and left as it was
     let o = mfpid()
         .args(["sample", "--quick", "-q", "--force"])
         .arg(&cfg)
@@ -525,9 +527,51 @@ fn unwritable_output_directory_fails_before_running() {
         .arg(&taken)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(listing(&taken).contains(&"samples.npy".to_string()));
-    assert!(!taken.join("keep.txt").exists());
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("refusing to replace") && err.contains("keep.txt"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(listing(&taken), vec!["keep.txt"]);
+    // the program's own output (its run.json lists every file) is replaced with --force
+    let own = dir.path().join("own");
+    for force in [false, true] {
+        let mut c = mfpid();
+        c.args(["sample", "--quick", "-q"]);
+        if force {
+            c.arg("--force");
+        }
+        let o = c.arg(&cfg).arg("--out").arg(&own).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert!(listing(&own).contains(&"samples.npy".to_string()));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(own.join("run.json")).unwrap()).unwrap();
+    let files: Vec<&str> = run["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(files.contains(&"run.json") && files.contains(&"samples.npy"));
+    // ... but not once a foreign file sits in it, e.g. the user's config copied there
+    std::fs::copy(&cfg, own.join("my-config.toml")).unwrap();
+    let o = mfpid()
+        .args(["sample", "--quick", "-q", "--force"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&own)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("files mfpid did not write") && err.contains("my-config.toml"),
+        "{err}"
+    );
+    assert!(own.join("my-config.toml").is_file() && own.join("samples.npy").is_file());
 }
 
 // ---------------------------------------------------------------- NPY round trip
