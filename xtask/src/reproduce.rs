@@ -51,6 +51,8 @@ pub fn run_entry_with(entry: &Entry, out: &Path, opts: &RunOptions) -> Result<Do
     fs::create_dir_all(out)
         .with_context(|| format!("creating output directory {}", out.display()))?;
     let pid = std::process::id();
+    // staging left by a killed run (SIGKILL, out of memory) in this folder is removed first
+    mfpid_report::staging::remove_stale(out, "partial");
     let staging = out.join(format!(".{}.partial-{pid}", entry.name));
     if staging.exists() {
         fs::remove_dir_all(&staging)?;

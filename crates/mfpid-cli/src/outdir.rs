@@ -134,6 +134,8 @@ impl OutDir {
             path: target.to_path_buf(),
             source: e,
         })?;
+        // staging left by a killed run (SIGKILL, out of memory) in this folder is removed first
+        mfpid_report::staging::remove_stale(&parent, "mfpid-partial");
         let staging = parent.join(format!(".{name}.mfpid-partial-{}", std::process::id()));
         if staging.exists() {
             let _ = std::fs::remove_dir_all(&staging);

@@ -835,3 +835,29 @@ fn ctrl_c_stops_a_fleet_run_within_a_method() {
     // 1.5 s in, the first method is running (drawing 10^6 starts takes ~0.1 s)
     interrupt_long_run("fleet", text, 1500, 30);
 }
+
+// ---------------------------------------------------------------- debris of killed runs
+
+#[test]
+fn staging_left_by_a_killed_run_is_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ok.toml");
+    std::fs::write(&cfg, GOOD_TARGET).unwrap();
+    // what a run killed with SIGKILL leaves: its staging directory, named with its (gone) pid;
+    // pid_max on Linux is at most 2^22, so no process 999999999 exists
+    let stale = dir.path().join(".out.mfpid-partial-999999999");
+    std::fs::create_dir_all(stale.join("figures")).unwrap();
+    std::fs::write(stale.join("samples.npy"), "half-written").unwrap();
+    let o = mfpid()
+        .args(["sample", "--quick", "-q"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    if std::path::Path::new("/proc/self").exists() {
+        assert!(!stale.exists(), "stale staging directory still there");
+    }
+    assert_eq!(listing(dir.path()), vec!["ok.toml", "out"]);
+}

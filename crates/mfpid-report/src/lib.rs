@@ -17,6 +17,7 @@
 //! ```
 
 pub mod plot;
+pub mod staging;
 pub mod table;
 
 use std::path::PathBuf;
