@@ -9,6 +9,7 @@
 
 use crate::error::{self, Result, ThermoError};
 use crate::rates::{rates_on_grid, EntropyRates, RatesEstimate};
+use crate::TwoCluster;
 use mfpid_pde::{Boundary, FokkerPlanck1d, FpConfig, Grid1d, TimeScheme};
 use serde::{Deserialize, Serialize};
 
@@ -128,10 +129,44 @@ where
         .collect())
 }
 
+/// Forward-flow rates of the [`TwoCluster`] model at forward `times` from its grid density:
+/// `dx = -x dt + sqrt(2D) dW` (the model's OU flow) started from the exact `p_0`.
+pub fn two_cluster_forward(
+    model: &TwoCluster,
+    times: &[f64],
+    setup: &FpRatesSetup,
+) -> Result<Vec<RatesEstimate>> {
+    let p0 = model.marginal(0.0)?;
+    fokker_planck_rates(|_, x| -x, |x| p0.density(x), 0.0, times, setup)
+}
+
+/// Backward-flow rates of the [`TwoCluster`] model at reverse times `taus` (`τ = T - t`,
+/// ascending): the grid density starts from the exact `p_T` and moves under the backward drift
+/// `F*(x, τ)` of the marginal at forward time `T - τ`.
+pub fn two_cluster_backward(
+    model: &TwoCluster,
+    horizon: f64,
+    taus: &[f64],
+    setup: &FpRatesSetup,
+) -> Result<Vec<RatesEstimate>> {
+    let pt = model.marginal(horizon)?;
+    fokker_planck_rates(
+        |tau, x| {
+            model
+                .marginal((horizon - tau).max(0.0))
+                .map(|m| m.backward_drift(x))
+                .unwrap_or(f64::NAN)
+        },
+        |x| pt.density(x),
+        0.0,
+        taus,
+        setup,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TwoCluster;
 
     /// Forward and backward two-cluster rates from the Fokker-Planck density agree with the closed
     /// forms within the stated errors (σ² = 0.1 makes the early density and the late backward
@@ -148,8 +183,7 @@ mod tests {
             diffusion: 1.0,
         };
         let times = [0.05, 0.3, 1.0, 2.0];
-        let p0 = model.marginal(0.0).unwrap();
-        let fw = fokker_planck_rates(|_, x| -x, |x| p0.density(x), 0.0, &times, &setup).unwrap();
+        let fw = two_cluster_forward(&model, &times, &setup).unwrap();
         for (est, &t) in fw.iter().zip(&times) {
             let exact = model.rates_forward(t).unwrap();
             assert!(
@@ -163,21 +197,8 @@ mod tests {
             assert!(est.pi_err < 0.02 * (1.0 + exact.pi));
         }
         // backward in τ from the exact p_T; compare at τ = T - t
-        let pt = model.marginal(horizon).unwrap();
         let taus = [0.0, 1.0, 1.7, 1.95];
-        let bw = fokker_planck_rates(
-            |tau, x| {
-                model
-                    .marginal((horizon - tau).max(0.0))
-                    .map(|m| m.backward_drift(x))
-                    .unwrap_or(f64::NAN)
-            },
-            |x| pt.density(x),
-            0.0,
-            &taus,
-            &setup,
-        )
-        .unwrap();
+        let bw = two_cluster_backward(&model, horizon, &taus, &setup).unwrap();
         for (est, &tau) in bw.iter().zip(&taus) {
             let exact = model.rates_backward(horizon - tau).unwrap();
             assert!(

@@ -8,7 +8,7 @@ use crate::plot::{self, Chart, Mark, Series};
 use crate::table::{Cell, Table};
 use anyhow::Result;
 use mfpid_sde::observe::Snapshots;
-use mfpid_thermo::fp_rates::{fokker_planck_rates, FpRatesSetup};
+use mfpid_thermo::fp_rates::{two_cluster_backward, two_cluster_forward, FpRatesSetup};
 use mfpid_thermo::rates_from_samples;
 use mfpid_thermo::trajectory::{simulate_two_cluster_observed, Direction};
 use mfpid_thermo::TwoCluster;
@@ -107,22 +107,9 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         let tcheck: Vec<f64> = (0..n_check)
             .map(|k| ((0.05 + (HORIZON - 0.05) * k as f64 / (n_check - 1) as f64) / h).round() * h)
             .collect();
-        let p0 = model.marginal(0.0)?;
-        let grid_fw = fokker_planck_rates(|_, x| -x, |x| p0.density(x), 0.0, &tcheck, &setup)?;
-        let pt = model.marginal(HORIZON)?;
+        let grid_fw = two_cluster_forward(&model, &tcheck, &setup)?;
         let taus: Vec<f64> = tcheck.iter().rev().map(|t| HORIZON - t).collect();
-        let grid_bw = fokker_planck_rates(
-            |tau, x| {
-                model
-                    .marginal((HORIZON - tau).max(0.0))
-                    .map(|m| m.backward_drift(x))
-                    .unwrap_or(f64::NAN)
-            },
-            |x| pt.density(x),
-            0.0,
-            &taus,
-            &setup,
-        )?;
+        let grid_bw = two_cluster_backward(&model, HORIZON, &taus, &setup)?;
         // particles: snapshots of the simulated ensembles (all particles) at the check times
         let snap_fw = snapshots(
             &model,
