@@ -212,7 +212,7 @@ mod tests {
             assert!(est.pi_err < 0.02 * (1.0 + exact.pi));
         }
         assert!(matches!(
-            fokker_planck_rates(|_, x| -x, |x| p0.density(x), 0.0, &[1.0, 0.5], &setup),
+            two_cluster_forward(&model, &[1.0, 0.5], &setup),
             Err(ThermoError::TimeOutOfRange { .. })
         ));
     }
