@@ -1,16 +1,9 @@
 //! A project-local Python virtual environment with NumPy, for reference implementations.
 
 use anyhow::{bail, Context, Result};
+use mfpid_compose::workspace_root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// The workspace root (the parent of the xtask crate).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
 
 /// Path of `.venv/bin/python`, creating the virtualenv and installing NumPy on first use.
 pub fn numpy_python() -> Result<PathBuf> {
