@@ -61,16 +61,16 @@ impl FaceTable {
     /// Table from strictly increasing `times` and row-major `values` (`times.len() * n_faces`).
     pub fn new(times: Vec<f64>, n_faces: usize, values: Vec<f64>) -> Result<Self> {
         if times.is_empty() {
-            return Err(PdeError::SizeMismatch {
+            return Err(PdeError::DimensionMismatch {
                 what: "FaceTable times",
                 expected: 1,
-                got: 0,
+                found: 0,
             });
         }
         check_finite("FaceTable times", &times)?;
         if let Some(k) = times.windows(2).position(|w| w[1] <= w[0]) {
-            return Err(PdeError::InvalidParameter {
-                name: "FaceTable times",
+            return Err(PdeError::OutOfRange {
+                what: "FaceTable times",
                 value: times[k + 1],
                 reason: "times must be strictly increasing",
             });

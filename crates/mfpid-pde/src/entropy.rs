@@ -68,8 +68,8 @@ pub fn entropy_rates(
         Boundary::ZeroFlux => false,
         Boundary::Periodic => true,
         Boundary::Dirichlet { .. } => {
-            return Err(crate::error::PdeError::InvalidParameter {
-                name: "boundary",
+            return Err(crate::error::PdeError::OutOfRange {
+                what: "boundary",
                 value: f64::NAN,
                 reason: "entropy balance needs zero-flux or periodic walls",
             })

@@ -8,10 +8,10 @@ use thiserror::Error;
 pub enum PdeError {
     /// A scalar parameter is out of its admissible range (e.g. a non-positive diffusion
     /// coefficient or an empty interval).
-    #[error("invalid parameter `{name}` = {value}: {reason}")]
-    InvalidParameter {
+    #[error("invalid parameter `{what}` = {value}: {reason}")]
+    OutOfRange {
         /// Name of the parameter as it appears in the API.
-        name: &'static str,
+        what: &'static str,
         /// The rejected value.
         value: f64,
         /// What the admissible range is.
@@ -32,14 +32,14 @@ pub enum PdeError {
         reason: &'static str,
     },
     /// Two arrays that must agree in length do not.
-    #[error("incompatible sizes for `{what}`: expected {expected}, got {got}")]
-    SizeMismatch {
+    #[error("incompatible sizes for `{what}`: expected {expected}, got {found}")]
+    DimensionMismatch {
         /// Name of the array.
         what: &'static str,
         /// Length the solver needs.
         expected: usize,
         /// Length it was given.
-        got: usize,
+        found: usize,
     },
     /// A coefficient, density or state value is NaN or infinite.
     #[error("non-finite value in `{what}` at index {index}: {value}")]
@@ -149,10 +149,10 @@ pub(crate) fn check_len(what: &'static str, v: usize, expected: usize) -> Result
     if v == expected {
         Ok(())
     } else {
-        Err(PdeError::SizeMismatch {
+        Err(PdeError::DimensionMismatch {
             what,
             expected,
-            got: v,
+            found: v,
         })
     }
 }
@@ -162,8 +162,8 @@ pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(PdeError::InvalidParameter {
-            name,
+        Err(PdeError::OutOfRange {
+            what: name,
             value,
             reason: "must be finite and > 0",
         })

@@ -84,8 +84,8 @@ impl OdeSolution {
             t <= t0 && t >= t1
         };
         if !inside || !t.is_finite() {
-            return Err(PdeError::InvalidParameter {
-                name: "t",
+            return Err(PdeError::OutOfRange {
+                what: "t",
                 value: t,
                 reason: "outside the integration interval",
             });

@@ -41,10 +41,10 @@ impl ConstantRiccati {
         let d = a.nrows();
         for (what, m) in [("A", &a), ("B", &b), ("Q", &q)] {
             if m.nrows() != d || m.ncols() != d {
-                return Err(PdeError::SizeMismatch {
+                return Err(PdeError::DimensionMismatch {
                     what,
                     expected: d * d,
-                    got: m.nrows() * m.ncols(),
+                    found: m.nrows() * m.ncols(),
                 });
             }
             check_finite(what, m.as_slice())?;
@@ -96,8 +96,8 @@ impl<F: Fn(f64, &mut DMatrix<f64>, &mut DMatrix<f64>, &mut DMatrix<f64>)> TimeVa
     /// Wrap a closure for a `dim x dim` problem.
     pub fn new(dim: usize, f: F) -> Result<Self> {
         if dim == 0 {
-            return Err(PdeError::InvalidParameter {
-                name: "dim",
+            return Err(PdeError::OutOfRange {
+                what: "dim",
                 value: 0.0,
                 reason: "must be >= 1",
             });
@@ -123,8 +123,8 @@ fn check_symmetric(what: &'static str, m: &DMatrix<f64>) -> Result<()> {
         for j in 0..i {
             let asym = (m[(i, j)] - m[(j, i)]).abs();
             if asym > 1e-12 * scale {
-                return Err(PdeError::InvalidParameter {
-                    name: what,
+                return Err(PdeError::OutOfRange {
+                    what: what,
                     value: asym,
                     reason: "must be symmetric (value is |M_ij - M_ji|)",
                 });
@@ -199,10 +199,10 @@ pub fn solve_riccati(
 ) -> Result<RiccatiSolution> {
     let d = coeffs.dim();
     if s_start.nrows() != d || s_start.ncols() != d {
-        return Err(PdeError::SizeMismatch {
+        return Err(PdeError::DimensionMismatch {
             what: "s_start",
             expected: d * d,
-            got: s_start.nrows() * s_start.ncols(),
+            found: s_start.nrows() * s_start.ncols(),
         });
     }
     check_finite("s_start", s_start.as_slice())?;
@@ -247,18 +247,18 @@ pub fn solve_riccati_mobius(
 ) -> Result<Vec<(f64, DMatrix<f64>)>> {
     let d = coeffs.dim();
     if s_start.nrows() != d || s_start.ncols() != d {
-        return Err(PdeError::SizeMismatch {
+        return Err(PdeError::DimensionMismatch {
             what: "s_start",
             expected: d * d,
-            got: s_start.nrows() * s_start.ncols(),
+            found: s_start.nrows() * s_start.ncols(),
         });
     }
     check_finite("s_start", s_start.as_slice())?;
     check_symmetric("s_start", s_start)?;
     check_finite("t_start, t_end", &[t_start, t_end])?;
     if n_steps == 0 {
-        return Err(PdeError::InvalidParameter {
-            name: "n_steps",
+        return Err(PdeError::OutOfRange {
+            what: "n_steps",
             value: 0.0,
             reason: "must be >= 1",
         });

@@ -268,8 +268,8 @@ fn typed_errors() {
                 ..FpConfig::default()
             }
         ),
-        Err(PdeError::InvalidParameter {
-            name: "diffusion",
+        Err(PdeError::OutOfRange {
+            what: "diffusion",
             ..
         })
     ));
@@ -298,16 +298,16 @@ fn typed_errors() {
     let mut short = vec![1.0; 10];
     assert!(matches!(
         fp.step(&mut short, 0.0, 0.1, &ZeroDrift),
-        Err(PdeError::SizeMismatch { .. })
+        Err(PdeError::DimensionMismatch { .. })
     ));
     assert!(matches!(
         fp.step(&mut p, 0.0, 0.0, &ZeroDrift),
-        Err(PdeError::InvalidParameter { name: "dt", .. })
+        Err(PdeError::OutOfRange { what: "dt", .. })
     ));
     let table = FaceTable::constant(vec![0.0; 5]).unwrap();
     assert!(matches!(
         fp.step(&mut p, 0.0, 0.1, &table),
-        Err(PdeError::SizeMismatch { .. })
+        Err(PdeError::DimensionMismatch { .. })
     ));
 }
 

@@ -119,8 +119,8 @@ pub fn thermo(e: mfpid_thermo::ThermoError) -> PyErr {
         T::NonPositiveVariance { .. } => (Kind::Invalid, Some("sigma2")),
         T::TimeOutOfRange { .. } => (Kind::Invalid, Some("t")),
         T::NonPositiveOverlap { .. } => (Kind::Invalid, Some("q")),
-        T::InvalidParameter { name, .. } => (Kind::Invalid, Some(*name)),
-        T::ShapeMismatch { name, .. } => (Kind::Shape, Some(*name)),
+        T::OutOfRange { what, .. } => (Kind::Invalid, Some(*what)),
+        T::DimensionMismatch { what, .. } => (Kind::Shape, Some(*what)),
         T::TooFew { name, .. } => (Kind::Invalid, Some(*name)),
         T::NonFinite { .. } => (Kind::NonFinite, None),
         _ => (Kind::Solver, None),
@@ -132,9 +132,9 @@ pub fn thermo(e: mfpid_thermo::ThermoError) -> PyErr {
 pub fn pde(e: mfpid_pde::PdeError) -> PyErr {
     use mfpid_pde::PdeError as P;
     let (kind, arg) = match &e {
-        P::InvalidParameter { name, .. } => (Kind::Invalid, Some(*name)),
+        P::OutOfRange { what, .. } => (Kind::Invalid, Some(*what)),
         P::InvalidGrid { .. } => (Kind::Invalid, Some("grid")),
-        P::SizeMismatch { what, .. } => (Kind::Shape, Some(*what)),
+        P::DimensionMismatch { what, .. } => (Kind::Shape, Some(*what)),
         P::NonFinite { what, .. } => (Kind::NonFinite, Some(*what)),
         P::InvalidDensity { what, .. } => (Kind::Invalid, Some(*what)),
         _ => (Kind::Solver, None),

@@ -76,7 +76,7 @@ fn fokker_planck_1d<'py>(
         }
     }
     .map_err(|e| match e {
-        mfpid_pde::PdeError::InvalidParameter { .. } => raise(Kind::Invalid, Some("drift_times"), e),
+        mfpid_pde::PdeError::OutOfRange { .. } => raise(Kind::Invalid, Some("drift_times"), e),
         other => errors::pde(other),
     })?;
     let cfg = FpConfig {

@@ -29,9 +29,9 @@ pub fn mean_field_centres(protocol: &Protocol, m_in: &[f64], m_tar: &[f64]) -> R
     let d = protocol.dim();
     for (name, v) in [("m_in", m_in), ("m_tar", m_tar)] {
         if v.len() != d {
-            return Err(ThermoError::ShapeMismatch {
-                name,
-                got: v.len(),
+            return Err(ThermoError::DimensionMismatch {
+                what: name,
+                found: v.len(),
                 expected: d,
             });
         }
@@ -46,9 +46,9 @@ pub fn mean_field_centres(protocol: &Protocol, m_in: &[f64], m_tar: &[f64]) -> R
 
 fn check_1d(bridge: &Bridge<GaussianMixture>) -> Result<()> {
     if bridge.dim() != 1 {
-        return Err(ThermoError::ShapeMismatch {
-            name: "bridge dimension",
-            got: bridge.dim(),
+        return Err(ThermoError::DimensionMismatch {
+            what: "bridge dimension",
+            found: bridge.dim(),
             expected: 1,
         });
     }
@@ -59,8 +59,8 @@ fn uniform_grid(lo: f64, hi: f64, n: usize) -> Result<Vec<f64>> {
     error::finite("lo", lo)?;
     error::finite("hi", hi)?;
     if hi <= lo {
-        return Err(ThermoError::InvalidParameter {
-            name: "hi",
+        return Err(ThermoError::OutOfRange {
+            what: "hi",
             value: hi,
             reason: "must exceed lo",
         });
@@ -259,7 +259,7 @@ mod tests {
         }
         assert!(matches!(
             mean_field_centres(&p, &[0.0, 1.0], &[2.0]),
-            Err(ThermoError::ShapeMismatch { .. })
+            Err(ThermoError::DimensionMismatch { .. })
         ));
     }
 

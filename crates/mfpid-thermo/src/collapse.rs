@@ -20,15 +20,15 @@ use serde::{Deserialize, Serialize};
 /// with data variance `σ² > 0` per coordinate.
 pub fn collapse_time(n_points: f64, dim: f64, sigma2: f64) -> Result<f64> {
     if !(n_points.is_finite() && n_points >= 2.0) {
-        return Err(ThermoError::InvalidParameter {
-            name: "n_points",
+        return Err(ThermoError::OutOfRange {
+            what: "n_points",
             value: n_points,
             reason: "need P >= 2",
         });
     }
     if !(dim.is_finite() && dim >= 1.0) {
-        return Err(ThermoError::InvalidParameter {
-            name: "dim",
+        return Err(ThermoError::OutOfRange {
+            what: "dim",
             value: dim,
             reason: "need N >= 1",
         });
@@ -85,9 +85,9 @@ impl TrainingSet {
             });
         }
         if points.len() != n_points * dim {
-            return Err(ThermoError::ShapeMismatch {
-                name: "points",
-                got: points.len(),
+            return Err(ThermoError::DimensionMismatch {
+                what: "points",
+                found: points.len(),
                 expected: n_points * dim,
             });
         }
@@ -198,7 +198,7 @@ mod tests {
         assert!(excess_entropy_theory(0.2, 1.0, 1.5 * tc).unwrap() > 0.0);
         assert!(matches!(
             collapse_time(1.0, 10.0, 1.0),
-            Err(ThermoError::InvalidParameter { .. })
+            Err(ThermoError::OutOfRange { .. })
         ));
         assert!(matches!(
             collapse_time(10.0, 10.0, 0.0),

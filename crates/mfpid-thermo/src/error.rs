@@ -31,22 +31,22 @@ pub enum ThermoError {
         value: f64,
     },
     /// A scalar parameter is invalid for a stated reason.
-    #[error("parameter `{name}` = {value} is invalid: {reason}")]
-    InvalidParameter {
+    #[error("parameter `{what}` = {value} is invalid: {reason}")]
+    OutOfRange {
         /// Field name.
-        name: &'static str,
+        what: &'static str,
         /// Offending value.
         value: f64,
         /// Why it is rejected.
         reason: &'static str,
     },
     /// A slice has the wrong length.
-    #[error("`{name}` has length {got}, expected {expected}")]
-    ShapeMismatch {
+    #[error("`{what}` has length {found}, expected {expected}")]
+    DimensionMismatch {
         /// Field name.
-        name: &'static str,
+        what: &'static str,
         /// Length received.
-        got: usize,
+        found: usize,
         /// Length required.
         expected: usize,
     },
@@ -123,13 +123,13 @@ pub(crate) fn positive(name: &'static str, value: f64) -> Result<f64> {
     }
 }
 
-/// `Ok(value)` when finite, else [`ThermoError::InvalidParameter`].
+/// `Ok(value)` when finite, else [`ThermoError::OutOfRange`].
 pub(crate) fn finite(name: &'static str, value: f64) -> Result<f64> {
     if value.is_finite() {
         Ok(value)
     } else {
-        Err(ThermoError::InvalidParameter {
-            name,
+        Err(ThermoError::OutOfRange {
+            what: name,
             value,
             reason: "must be finite",
         })

@@ -89,8 +89,8 @@ where
     error::positive("dt", setup.dt)?;
     error::positive("diffusion", setup.diffusion)?;
     if setup.n_cells < 16 || !setup.n_cells.is_multiple_of(2) {
-        return Err(ThermoError::InvalidParameter {
-            name: "n_cells",
+        return Err(ThermoError::OutOfRange {
+            what: "n_cells",
             value: setup.n_cells as f64,
             reason: "must be even and >= 16",
         });

@@ -64,7 +64,7 @@ fn panel<F: FnMut(f64) -> f64>(f: &mut F, a: f64, b: f64) -> (f64, f64) {
 ///
 /// Panels are bisected (worst first) until the summed error estimate is below
 /// `max(abs_tol, rel_tol * |value|)`; at most 20 000 panels are used. Errors:
-/// [`ThermoError::InvalidParameter`] for non-finite ends or `b < a`, [`ThermoError::Quadrature`]
+/// [`ThermoError::OutOfRange`] for non-finite ends or `b < a`, [`ThermoError::Quadrature`]
 /// when the budget is exhausted, [`ThermoError::NonFinite`] when `f` returns NaN/inf.
 pub fn integrate<F: FnMut(f64) -> f64>(
     mut f: F,
@@ -76,8 +76,8 @@ pub fn integrate<F: FnMut(f64) -> f64>(
     crate::error::finite("a", a)?;
     crate::error::finite("b", b)?;
     if b < a {
-        return Err(ThermoError::InvalidParameter {
-            name: "b",
+        return Err(ThermoError::OutOfRange {
+            what: "b",
             value: b,
             reason: "must be >= a",
         });
@@ -193,7 +193,7 @@ mod tests {
     fn bad_bounds_are_errors() {
         assert!(matches!(
             integrate(|x| x, 1.0, 0.0, 1e-9, 0.0),
-            Err(ThermoError::InvalidParameter { name: "b", .. })
+            Err(ThermoError::OutOfRange { what: "b", .. })
         ));
         assert!(matches!(
             gaussian_expectation(|x| x, 0.0, -1.0, 1e-9),

@@ -39,16 +39,16 @@ fn check_uniform(x: &[f64]) -> Result<f64> {
     error::all_finite("x", x)?;
     let h = (x[x.len() - 1] - x[0]) / (x.len() - 1) as f64;
     if h <= 0.0 {
-        return Err(ThermoError::InvalidParameter {
-            name: "x",
+        return Err(ThermoError::OutOfRange {
+            what: "x",
             value: h,
             reason: "grid must be increasing",
         });
     }
     for w in x.windows(2) {
         if ((w[1] - w[0]) - h).abs() > 1e-6 * h {
-            return Err(ThermoError::InvalidParameter {
-                name: "x",
+            return Err(ThermoError::OutOfRange {
+                what: "x",
                 value: w[1] - w[0],
                 reason: "grid must be uniform",
             });
@@ -124,9 +124,9 @@ pub fn rates_on_grid(
     error::positive("diffusion", diffusion)?;
     for (name, arr) in [("p", p), ("f", f)] {
         if arr.len() != x.len() {
-            return Err(ThermoError::ShapeMismatch {
-                name,
-                got: arr.len(),
+            return Err(ThermoError::DimensionMismatch {
+                what: name,
+                found: arr.len(),
                 expected: x.len(),
             });
         }
@@ -134,9 +134,9 @@ pub fn rates_on_grid(
     }
     if let Some(g) = f_dx {
         if g.len() != x.len() {
-            return Err(ThermoError::ShapeMismatch {
-                name: "f_dx",
-                got: g.len(),
+            return Err(ThermoError::DimensionMismatch {
+                what: "f_dx",
+                found: g.len(),
                 expected: x.len(),
             });
         }
@@ -145,8 +145,8 @@ pub fn rates_on_grid(
     // solvers may leave round-off negatives in the far tails: tolerate |p| <= 1e-10 max p (set to 0)
     let pmax = p.iter().cloned().fold(0.0, f64::max);
     if let Some(i) = p.iter().position(|&v| v < -1e-10 * pmax) {
-        return Err(ThermoError::InvalidParameter {
-            name: "p",
+        return Err(ThermoError::OutOfRange {
+            what: "p",
             value: p[i],
             reason: "density must be >= 0",
         });
@@ -160,8 +160,8 @@ pub fn rates_on_grid(
     };
     let (mass, pi1, phi1) = grid_pass(p, f, f_dx, h, diffusion, 1);
     if mass.is_nan() || mass <= 0.0 {
-        return Err(ThermoError::InvalidParameter {
-            name: "p",
+        return Err(ThermoError::OutOfRange {
+            what: "p",
             value: mass,
             reason: "density has zero mass",
         });
@@ -362,7 +362,7 @@ mod tests {
         let p = [0.1, 0.2, 0.3, 0.2, 0.1];
         assert!(matches!(
             rates_on_grid(&x, &p[..4], &p, None, 1.0),
-            Err(ThermoError::ShapeMismatch { name: "p", .. })
+            Err(ThermoError::DimensionMismatch { what: "p", .. })
         ));
         assert!(matches!(
             rates_on_grid(&x, &p, &p, None, 0.0),
@@ -374,12 +374,12 @@ mod tests {
         let bad = [0.0, 1.0, 2.5, 3.0, 4.0];
         assert!(matches!(
             rates_on_grid(&bad, &p, &p, None, 1.0),
-            Err(ThermoError::InvalidParameter { name: "x", .. })
+            Err(ThermoError::OutOfRange { what: "x", .. })
         ));
         let neg = [0.1, -0.2, 0.3, 0.2, 0.1];
         assert!(matches!(
             rates_on_grid(&x, &neg, &p, None, 1.0),
-            Err(ThermoError::InvalidParameter { name: "p", .. })
+            Err(ThermoError::OutOfRange { what: "p", .. })
         ));
     }
 

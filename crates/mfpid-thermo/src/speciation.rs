@@ -40,9 +40,9 @@ pub fn top_covariance_eigenvalue(data: &[f64], n: usize, d: usize) -> Result<f64
         });
     }
     if data.len() != n * d {
-        return Err(ThermoError::ShapeMismatch {
-            name: "data",
-            got: data.len(),
+        return Err(ThermoError::DimensionMismatch {
+            what: "data",
+            found: data.len(),
             expected: n * d,
         });
     }
@@ -281,9 +281,9 @@ pub fn cloning_curve(cfg: &CloningConfig) -> Result<Vec<CloningPoint>> {
 /// interpolation; [`ThermoError::NoCrossing`] when it does not cross.
 pub fn crossing_time(ts: &[f64], phis: &[f64], level: f64) -> Result<f64> {
     if ts.len() != phis.len() {
-        return Err(ThermoError::ShapeMismatch {
-            name: "phis",
-            got: phis.len(),
+        return Err(ThermoError::DimensionMismatch {
+            what: "phis",
+            found: phis.len(),
             expected: ts.len(),
         });
     }
@@ -376,7 +376,7 @@ mod tests {
         assert!((lam - 65.0).abs() < 0.05 * 65.0, "{lam}");
         assert!(matches!(
             top_covariance_eigenvalue(&data, n, d + 1),
-            Err(ThermoError::ShapeMismatch { .. })
+            Err(ThermoError::DimensionMismatch { .. })
         ));
     }
 

@@ -82,8 +82,8 @@ where
             return Err(e);
         }
         if !self.done {
-            return Err(ThermoError::InvalidParameter {
-                name: "run",
+            return Err(ThermoError::OutOfRange {
+                what: "run",
                 value: f64::NAN,
                 reason: "the observed run did not reach its final time",
             });
@@ -254,9 +254,9 @@ impl PathEntropies {
     /// From per-trajectory system and medium changes (same length, >= 2, finite).
     pub fn new(system: Vec<f64>, medium: Vec<f64>) -> Result<Self> {
         if system.len() != medium.len() {
-            return Err(ThermoError::ShapeMismatch {
-                name: "medium",
-                got: medium.len(),
+            return Err(ThermoError::DimensionMismatch {
+                what: "medium",
+                found: medium.len(),
                 expected: system.len(),
             });
         }
@@ -294,15 +294,15 @@ impl PathEntropies {
     /// IFT statistics of the first `n` trajectories at confidence `level` in (0, 1).
     pub fn ift_prefix(&self, n: usize, level: f64) -> Result<IftEstimate> {
         if !(level > 0.0 && level < 1.0) {
-            return Err(ThermoError::InvalidParameter {
-                name: "level",
+            return Err(ThermoError::OutOfRange {
+                what: "level",
                 value: level,
                 reason: "must lie in (0, 1)",
             });
         }
         if n < 2 || n > self.len() {
-            return Err(ThermoError::InvalidParameter {
-                name: "n",
+            return Err(ThermoError::OutOfRange {
+                what: "n",
                 value: n as f64,
                 reason: "need 2 <= n <= number of trajectories",
             });
@@ -613,15 +613,15 @@ mod tests {
         let p = PathEntropies::new(vec![0.1, 0.2, -0.1], vec![0.0, 0.1, 0.3]).unwrap();
         assert!(matches!(
             p.ift(1.5),
-            Err(ThermoError::InvalidParameter { name: "level", .. })
+            Err(ThermoError::OutOfRange { what: "level", .. })
         ));
         assert!(matches!(
             p.ift_prefix(10, 0.9),
-            Err(ThermoError::InvalidParameter { name: "n", .. })
+            Err(ThermoError::OutOfRange { what: "n", .. })
         ));
         assert!(matches!(
             PathEntropies::new(vec![0.1], vec![0.1, 0.2]),
-            Err(ThermoError::ShapeMismatch { .. })
+            Err(ThermoError::DimensionMismatch { .. })
         ));
     }
 }

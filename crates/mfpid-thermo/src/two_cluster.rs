@@ -33,7 +33,7 @@ impl TwoCluster {
     /// Model with cluster centres `±mu` (any finite value) and cluster variance `sigma2 > 0`.
     ///
     /// Errors: [`crate::ThermoError::NonPositiveVariance`] for `sigma2 <= 0` or non-finite,
-    /// [`crate::ThermoError::InvalidParameter`] for a non-finite `mu`.
+    /// [`crate::ThermoError::OutOfRange`] for a non-finite `mu`.
     pub fn new(mu: f64, sigma2: f64) -> Result<Self> {
         Ok(Self {
             mu: error::finite("mu", mu)?,
@@ -282,7 +282,7 @@ mod tests {
         ));
         assert!(matches!(
             TwoCluster::new(f64::NAN, 1.0),
-            Err(ThermoError::InvalidParameter { .. })
+            Err(ThermoError::OutOfRange { .. })
         ));
         let m = TwoCluster::new(1.0, 1.0).unwrap();
         assert!(matches!(

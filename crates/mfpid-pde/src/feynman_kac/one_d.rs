@@ -26,8 +26,8 @@ impl FeynmanKac1d {
     pub fn new(grid: Grid1d, config: FpConfig) -> Result<Self> {
         if let Boundary::Dirichlet { left, right } = config.boundary {
             if left != 0.0 || right != 0.0 {
-                return Err(PdeError::InvalidParameter {
-                    name: "boundary",
+                return Err(PdeError::OutOfRange {
+                    what: "boundary",
                     value: if left != 0.0 { left } else { right },
                     reason: "the backward equation supports only absorbing (zero) Dirichlet walls",
                 });

@@ -41,8 +41,8 @@ fn periodic_walls(boundary: Boundary) -> Result<bool> {
     match boundary {
         Boundary::ZeroFlux => Ok(false),
         Boundary::Periodic => Ok(true),
-        Boundary::Dirichlet { .. } => Err(PdeError::InvalidParameter {
-            name: "boundary",
+        Boundary::Dirichlet { .. } => Err(PdeError::OutOfRange {
+            what: "boundary",
             value: f64::NAN,
             reason: "HJB supports ZeroFlux (Neumann) and Periodic walls",
         }),

@@ -26,8 +26,8 @@ pub use two_d::{solve_schrodinger_2d, Schrodinger2dConfig, Schrodinger2dSolution
 /// Both time counts of a Schrödinger configuration must be at least 1.
 fn check_segments(n_segments: usize, steps_per_segment: usize) -> Result<()> {
     if n_segments == 0 || steps_per_segment == 0 {
-        return Err(PdeError::InvalidParameter {
-            name: "n_segments / steps_per_segment",
+        return Err(PdeError::OutOfRange {
+            what: "n_segments / steps_per_segment",
             value: 0.0,
             reason: "must be >= 1",
         });

@@ -101,8 +101,8 @@ pub fn solve_schrodinger(
     grid.normalize("p1", &mut p1)?;
     check_positive("tol", config.tol)?;
     if matches!(config.boundary, Boundary::Dirichlet { .. }) {
-        return Err(PdeError::InvalidParameter {
-            name: "boundary",
+        return Err(PdeError::OutOfRange {
+            what: "boundary",
             value: f64::NAN,
             reason: "Schrödinger solver supports ZeroFlux and Periodic walls",
         });

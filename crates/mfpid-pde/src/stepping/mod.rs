@@ -92,8 +92,8 @@ impl Default for FpConfig2d {
 pub(crate) fn uniform_dt(t0: f64, t1: f64, n_steps: usize) -> Result<f64> {
     check_finite("time interval", &[t0, t1])?;
     if n_steps == 0 {
-        return Err(PdeError::InvalidParameter {
-            name: "n_steps",
+        return Err(PdeError::OutOfRange {
+            what: "n_steps",
             value: 0.0,
             reason: "must be >= 1",
         });

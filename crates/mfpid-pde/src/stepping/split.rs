@@ -154,8 +154,8 @@ impl SplitStepper {
     /// Validate and allocate all scratch (a few grid-sized buffers; none is allocated per step).
     pub(crate) fn new(grid: Grid2d, config: FpConfig2d) -> Result<Self> {
         if matches!(config.boundary, Boundary::Dirichlet { .. }) {
-            return Err(PdeError::InvalidParameter {
-                name: "boundary",
+            return Err(PdeError::OutOfRange {
+                what: "boundary",
                 value: f64::NAN,
                 reason: "2-D solvers support ZeroFlux and Periodic walls",
             });
