@@ -117,6 +117,19 @@ impl<F: Fn(f64, &mut DMatrix<f64>, &mut DMatrix<f64>, &mut DMatrix<f64>)> Riccat
     }
 }
 
+/// The initial value `S(t_start)`: `d x d`, finite, symmetric.
+fn check_start(d: usize, s_start: &DMatrix<f64>) -> Result<()> {
+    if s_start.nrows() != d || s_start.ncols() != d {
+        return Err(PdeError::DimensionMismatch {
+            what: "s_start",
+            expected: d * d,
+            found: s_start.nrows() * s_start.ncols(),
+        });
+    }
+    check_finite("s_start", s_start.as_slice())?;
+    check_symmetric("s_start", s_start)
+}
+
 fn check_symmetric(what: &'static str, m: &DMatrix<f64>) -> Result<()> {
     let scale = m.amax().max(1.0);
     for i in 0..m.nrows() {
@@ -198,15 +211,7 @@ pub fn solve_riccati(
     opts: &Dopri5Options,
 ) -> Result<RiccatiSolution> {
     let d = coeffs.dim();
-    if s_start.nrows() != d || s_start.ncols() != d {
-        return Err(PdeError::DimensionMismatch {
-            what: "s_start",
-            expected: d * d,
-            found: s_start.nrows() * s_start.ncols(),
-        });
-    }
-    check_finite("s_start", s_start.as_slice())?;
-    check_symmetric("s_start", s_start)?;
+    check_start(d, s_start)?;
     let m = d * (d + 1) / 2;
     let mut y0 = vec![0.0; m];
     pack(s_start, &mut y0);
@@ -246,15 +251,7 @@ pub fn solve_riccati_mobius(
     n_steps: usize,
 ) -> Result<Vec<(f64, DMatrix<f64>)>> {
     let d = coeffs.dim();
-    if s_start.nrows() != d || s_start.ncols() != d {
-        return Err(PdeError::DimensionMismatch {
-            what: "s_start",
-            expected: d * d,
-            found: s_start.nrows() * s_start.ncols(),
-        });
-    }
-    check_finite("s_start", s_start.as_slice())?;
-    check_symmetric("s_start", s_start)?;
+    check_start(d, s_start)?;
     check_finite("t_start, t_end", &[t_start, t_end])?;
     if n_steps == 0 {
         return Err(PdeError::OutOfRange {
