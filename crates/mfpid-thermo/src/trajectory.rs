@@ -527,29 +527,61 @@ pub fn simulate_two_cluster_observed(
     let mut ens = Ensemble::sample(n_traj, 1, seed, |rng, x| x[0] = start.sample(rng))?;
     let lp_start = move |x: &[f64]| start.ln_density(x[0]);
     let lp_end = move |x: &[f64]| end.ln_density(x[0]);
+    let run = RunParts {
+        noise: &noise,
+        grid: &grid,
+        cfg: &cfg,
+    };
     match direction {
-        Direction::Forward => {
-            let mut drift = LinearDrift::isotropic(1, 1.0, 0.0); // F = -x
-            let mut obs = PathEntropyObserver::new(drift.clone(), 1.0, lp_start, lp_end)?;
-            let mut all: Vec<&mut dyn Observer> = vec![&mut obs];
-            for o in extra.iter_mut() {
-                all.push(&mut **o);
-            }
-            mfpid_sde::run(&mut drift, &noise, &grid, &mut ens, &cfg, &mut all)?;
-            drop(all);
-            obs.finish()
+        // F = -x
+        Direction::Forward => run.observed(
+            LinearDrift::isotropic(1, 1.0, 0.0),
+            &mut ens,
+            lp_start,
+            lp_end,
+            extra,
+        ),
+        Direction::Backward => run.observed(
+            TwoClusterBackwardDrift::new(*model, horizon)?,
+            &mut ens,
+            lp_start,
+            lp_end,
+            extra,
+        ),
+    }
+}
+
+/// The time grid, noise and run settings shared by the two directions.
+struct RunParts<'a> {
+    noise: &'a Noise,
+    grid: &'a TimeGrid,
+    cfg: &'a RunConfig,
+}
+
+impl RunParts<'_> {
+    /// One run of `drift` observed by the path-entropy observer of the same force (`D = 1`) and
+    /// by `extra`.
+    fn observed<F, A, B>(
+        &self,
+        mut drift: F,
+        ens: &mut Ensemble,
+        lp_start: A,
+        lp_end: B,
+        extra: &mut [&mut dyn Observer],
+    ) -> Result<PathEntropies>
+    where
+        F: Drift + Clone + Send,
+        A: Fn(&[f64]) -> f64 + Send + Sync,
+        B: Fn(&[f64]) -> f64 + Send + Sync,
+    {
+        let mut obs = PathEntropyObserver::new(drift.clone(), 1.0, lp_start, lp_end)?;
+        let mut all: Vec<&mut dyn Observer> = vec![&mut obs];
+        for o in extra.iter_mut() {
+            all.push(&mut **o);
         }
-        Direction::Backward => {
-            let mut drift = TwoClusterBackwardDrift::new(*model, horizon)?;
-            let mut obs = PathEntropyObserver::new(drift.clone(), 1.0, lp_start, lp_end)?;
-            let mut all: Vec<&mut dyn Observer> = vec![&mut obs];
-            for o in extra.iter_mut() {
-                all.push(&mut **o);
-            }
-            mfpid_sde::run(&mut drift, &noise, &grid, &mut ens, &cfg, &mut all)?;
-            drop(all);
-            obs.finish()
-        }
+        mfpid_sde::run(&mut drift, self.noise, self.grid, ens, self.cfg, &mut all)?;
+        drop(all);
+        obs.finish()
     }
 }
 
