@@ -137,7 +137,7 @@ fn check_symmetric(what: &'static str, m: &DMatrix<f64>) -> Result<()> {
             let asym = (m[(i, j)] - m[(j, i)]).abs();
             if asym > 1e-12 * scale {
                 return Err(PdeError::OutOfRange {
-                    what: what,
+                    what,
                     value: asym,
                     reason: "must be symmetric (value is |M_ij - M_ji|)",
                 });
