@@ -1,6 +1,6 @@
 //! Gaussian mixtures and protocols written in configs, checked field by field.
 
-use mfpid::bridge::{BridgeError, Covariance, GaussianMixture, Protocol};
+use mfpid::bridge::{BridgeError, Covariance, GaussianMixture, MixtureSpec, Protocol};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{finite, nonempty, Row, Source};
@@ -48,6 +48,14 @@ impl MixtureFields {
 
     /// Check every field and build the mixture; `prefix` is the table's path (e.g. `target`).
     pub fn build(&self, src: &Source, prefix: &str) -> Result<GaussianMixture, ConfigError> {
+        let spec = self.spec(src, prefix)?;
+        GaussianMixture::try_from(spec).map_err(|e| self.locate(src, prefix, e))
+    }
+
+    /// Check the fields and collect them as the library's [`MixtureSpec`], without factorising
+    /// the covariances: a fleet hands the spec to `mfpid_energy::Fleet::new`, which factorises
+    /// each covariance once.
+    pub fn spec(&self, src: &Source, prefix: &str) -> Result<MixtureSpec, ConfigError> {
         let f = |name: &str| format!("{prefix}.{name}");
         if self.file.is_some() {
             return Err(src.error(
@@ -217,7 +225,17 @@ impl MixtureFields {
             }
             Covariance::Full(out)
         };
-        GaussianMixture::new(d, weights, flat, cov).map_err(|e| match e {
+        Ok(MixtureSpec {
+            d,
+            weights,
+            means: flat,
+            covariance: cov,
+        })
+    }
+
+    /// Locate a factorisation error of the library at this table's covariance field.
+    pub fn locate(&self, src: &Source, prefix: &str, e: BridgeError) -> ConfigError {
+        match e {
             BridgeError::NotPositiveDefinite { component, reason } => {
                 let which = match (&self.cov, &self.diag) {
                     (Some(_), _) => "cov",
@@ -232,7 +250,7 @@ impl MixtureFields {
                 )
             }
             other => src.error(prefix, other.to_string()),
-        })
+        }
     }
 }
 

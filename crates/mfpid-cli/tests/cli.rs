@@ -861,3 +861,51 @@ fn staging_left_by_a_killed_run_is_removed_by_the_next_run() {
     }
     assert_eq!(listing(dir.path()), vec!["ok.toml", "out"]);
 }
+
+/// Fleet settings and laws are validated once, by `mfpid-energy` (`Settings::validate`,
+/// `Fleet::new`, which factorises each covariance once); the program only maps the library's field
+/// to its TOML path.
+#[test]
+fn fleet_errors_come_from_the_library_with_their_toml_path() {
+    let law = "[fleet.p_in]\nmeans = [[1.6, 1.6]]\nstd = [0.5]\n\
+        [fleet.p_tar]\nmeans = [[0.1, 0.1]]\nstd = [0.2]\n\
+        [methods]\ncompare = [\"MF\", \"IA0\"]\nbaseline = \"IA0\"\n";
+    let cases = [
+        ("[run]\nagents = 1\n", "run.agents: 1 must be >= 2"),
+        ("[run]\neps = 0.7\n", "run.eps: 0.7 must be in (0, 0.5)"),
+        ("[run]\nsteps = 3\n", "run.steps: 3 must be >= pieces"),
+        (
+            "[protocol]\ngamma = -1.0\n",
+            "protocol.gamma: -1 must be finite and >= 0",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("f.toml");
+        std::fs::write(&cfg, format!("{extra}{law}")).unwrap();
+        let o = mfpid().arg("validate").arg(&cfg).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{extra}: {err}");
+        assert!(
+            err.contains(needle),
+            "{extra}: missing {needle:?} in\n{err}"
+        );
+    }
+    // a full covariance that is not positive definite is located at its component
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("f.toml");
+    std::fs::write(
+        &cfg,
+        "[fleet.p_in]\nmeans = [[1.6, 1.6]]\ncov = [[[1.0, 2.0], [2.0, 1.0]]]\n\
+         [fleet.p_tar]\nmeans = [[0.1, 0.1]]\nstd = [0.2]\n\
+         [methods]\ncompare = [\"MF\", \"IA0\"]\nbaseline = \"IA0\"\n",
+    )
+    .unwrap();
+    let o = mfpid().arg("validate").arg(&cfg).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("fleet.p_in.cov[0]: not symmetric positive definite"),
+        "{err}"
+    );
+}

@@ -67,16 +67,44 @@ impl Settings {
         self
     }
 
-    fn validate(&self) -> Result<()> {
-        if self.agents == 0 {
-            return Err(EnergyError::NoAgents);
+    /// Check every setting: the one validation of a fleet run (the program maps `field` to its
+    /// config path). [`Experiment::new`] calls it.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field, value: String, reason| {
+            Err(EnergyError::Invalid {
+                field,
+                value,
+                reason,
+            })
+        };
+        if self.agents < 2 {
+            return invalid(
+                "agents",
+                self.agents.to_string(),
+                "must be >= 2 (energies come with standard errors over agents)",
+            );
+        }
+        // the drift is evaluated on [eps, 1 - eps], which must be a non-empty interval
+        if !(self.eps > 0.0 && self.eps < 0.5) {
+            return invalid("eps", self.eps.to_string(), "must be in (0, 0.5)");
+        }
+        if self.pieces == 0 {
+            return invalid("pieces", "0".into(), "must be >= 1");
+        }
+        for (field, v) in [("beta_0", self.beta_0), ("gamma", self.gamma)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return invalid(field, v.to_string(), "must be finite and >= 0");
+            }
         }
         if self.n_steps < self.pieces {
-            return Err(EnergyError::Invalid {
-                field: "n_steps",
-                value: self.n_steps.to_string(),
-                reason: "needs at least one step per protocol piece",
-            });
+            return invalid(
+                "n_steps",
+                self.n_steps.to_string(),
+                "must be >= pieces (at least one step per protocol piece)",
+            );
+        }
+        if self.threads == Some(0) {
+            return invalid("threads", "0".into(), "must be >= 1 (or unset: all cores)");
         }
         Ok(())
     }

@@ -229,6 +229,21 @@ impl Plan {
     }
 }
 
+/// The TOML path of a field of `mfpid_energy::Settings` (`None`: not a run setting).
+fn settings_path(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "agents" => "run.agents",
+        "n_steps" => "run.steps",
+        "eps" => "run.eps",
+        "seed" => "run.seed",
+        "pieces" => "protocol.pieces",
+        "beta_0" => "protocol.beta0",
+        "gamma" => "protocol.gamma",
+        "threads" => "--threads",
+        _ => return None,
+    })
+}
+
 /// The one place where an `mfpid-energy` error becomes a config error: the library names the law
 /// (`p_in` / `p_tar`) or the setting, and this maps it to its TOML path (`fleet.p_in.weights[k]`,
 /// `physical.<field>`) and message.
@@ -246,9 +261,10 @@ fn locate(src: &Source, e: EnergyError) -> AppError {
             component,
             reason,
         } => src
+            // the field checks leave only a full `cov` able to fail the factorisation
             .error(
-                &law_path(law),
-                format!("covariance of component {component} is not symmetric positive definite: {reason}"),
+                &format!("{}.cov[{component}]", law_path(law)),
+                format!("not symmetric positive definite ({reason}); a covariance must be symmetric with all eigenvalues > 0"),
             )
             .into(),
         EnergyError::DimensionMismatch { d_in, d_tar } => src
@@ -260,10 +276,15 @@ fn locate(src: &Source, e: EnergyError) -> AppError {
         EnergyError::InvalidLaw { law, source } => {
             src.error(&law_path(law), source.to_string()).into()
         }
-        // the thermal layer's settings are the fields of `[physical]`
-        EnergyError::Invalid { field, .. } => {
-            src.error(&format!("physical.{field}"), e.to_string()).into()
-        }
+        // a run setting has its TOML path; the thermal layer's settings are the fields of `[physical]`
+        EnergyError::Invalid {
+            field,
+            ref value,
+            reason,
+        } => match settings_path(field) {
+            Some(path) => src.error(path, format!("{value} {reason}")).into(),
+            None => src.error(&format!("physical.{field}"), e.to_string()).into(),
+        },
         other => src.error("fleet", other.to_string()).into(),
     }
 }
@@ -289,14 +310,14 @@ fn physical_law(
         }
     }
     // the mixture checks (lengths, positivity, dimensions) on the °C values
-    let g = m.build(src, prefix)?;
-    if g.dim() != layer.zones() {
+    let g = m.spec(src, prefix)?;
+    if g.d != layer.zones() {
         return Err(src
             .error(
                 &format!("{prefix}.means"),
                 format!(
                     "rows have {} zones but [physical] describes {} zones (dimension mismatch)",
-                    g.dim(),
+                    g.d,
                     layer.zones()
                 ),
             )
@@ -305,23 +326,15 @@ fn physical_law(
     let std_c = m.std.clone().unwrap_or_default();
     let law = CelsiusLaw {
         weights: m.weights.clone().unwrap_or_else(|| vec![1.0; std_c.len()]),
-        means_c: g.means().to_vec(),
+        means_c: g.means,
         std_c,
     };
     Ok(layer.law(&law))
 }
 
+/// A law in the bridge's units: the checked fields, factorised later, once, by `Fleet::new`.
 fn plain_law(src: &Source, prefix: &str, m: &MixtureFields) -> Result<Law> {
-    let g = m.build(src, prefix)?;
-    Ok(Law {
-        d: g.dim(),
-        weights: m
-            .weights
-            .clone()
-            .unwrap_or_else(|| vec![1.0; g.components()]),
-        means: g.means().to_vec(),
-        covariance: g.covariance_spec().clone(),
-    })
+    Ok(m.spec(src, prefix)?)
 }
 
 /// Parse and check a fleet config; nothing is simulated.
@@ -357,48 +370,10 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     };
     let fleet = Fleet::new(p_in, p_tar).map_err(|e| locate(src, e))?;
     let d = fleet.dim();
-    let r = &config.run;
-    if r.agents < 2 {
-        return Err(src
-            .error(
-                "run.agents",
-                "must be >= 2 (energies come with standard errors over agents)",
-            )
-            .into());
-    }
-    if !(r.eps > 0.0 && r.eps < 0.5) {
-        return Err(src
-            .error("run.eps", format!("{} must be in (0, 0.5)", r.eps))
-            .into());
-    }
-    let pr = &config.protocol;
-    if pr.pieces == 0 {
-        return Err(src.error("protocol.pieces", "must be >= 1").into());
-    }
-    for (f, v) in [("protocol.beta0", pr.beta0), ("protocol.gamma", pr.gamma)] {
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(src.error(f, format!("{v} must be finite and >= 0")).into());
-        }
-    }
-    if r.steps < pr.pieces {
-        return Err(src
-            .error(
-                "run.steps",
-                format!(
-                    "{} steps cannot cover the protocol's {} pieces (at least one step per piece)",
-                    r.steps, pr.pieces
-                ),
-            )
-            .into());
-    }
-    let (mut agents, mut steps) = (r.agents, r.steps);
-    if common.quick {
-        agents = agents.min(1000);
-        steps = steps.min(400).max(pr.pieces);
-    }
-    let settings = Settings {
-        agents,
-        n_steps: steps,
+    let (r, pr) = (&config.run, &config.protocol);
+    let mut settings = Settings {
+        agents: r.agents,
+        n_steps: r.steps,
         eps: r.eps,
         beta_0: pr.beta0,
         gamma: pr.gamma,
@@ -406,6 +381,12 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         seed: common.seed.or(r.seed).unwrap_or(0),
         threads: common.threads,
     };
+    // the library checks the settings as written; --quick then shrinks a valid run
+    settings.validate().map_err(|e| locate(src, e))?;
+    if common.quick {
+        settings.agents = settings.agents.min(1000);
+        settings.n_steps = settings.n_steps.min(400).max(settings.pieces);
+    }
     let mut methods = Vec::new();
     for (i, b) in config.methods.compare.iter().enumerate() {
         let m = match b {
