@@ -1,7 +1,7 @@
 //! The `fleet` config and its check: TOML sections, the laws (°C through the RC layer with
 //! `[physical]`), the methods, and the one map from `mfpid-energy` errors to TOML fields.
 
-use mfpid::bridge::{Covariance, Target};
+use mfpid::bridge::Covariance;
 use mfpid::energy::{
     CelsiusLaw, Centres, EnergyError, Experiment, Fleet, Law, Method, RcBuilding, Recording,
     Settings, ThermalLayer,
