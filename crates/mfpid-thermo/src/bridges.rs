@@ -167,20 +167,8 @@ pub fn commitment_cloning_1d(
     seed: u64,
 ) -> Result<Vec<CloningPoint>> {
     check_1d(bridge)?;
-    if n_particles < 2 {
-        return Err(ThermoError::TooFew {
-            name: "n_particles",
-            got: n_particles,
-            min: 2,
-        });
-    }
-    if n_steps < 2 {
-        return Err(ThermoError::TooFew {
-            name: "n_steps",
-            got: n_steps,
-            min: 2,
-        });
-    }
+    error::at_least("n_particles", n_particles, 2)?;
+    error::at_least("n_steps", n_steps, 2)?;
     error::finite("threshold", threshold)?;
     let breaks = bridge.protocol().breaks().to_vec();
     let noise = Noise::Scalar(1.0);

@@ -70,28 +70,7 @@ pub struct ExcessEntropy {
 impl TrainingSet {
     /// Wrap `points` (`n_points x dim`, finite, `n_points >= 2`, `dim >= 1`).
     pub fn new(points: Vec<f64>, n_points: usize, dim: usize) -> Result<Self> {
-        if n_points < 2 {
-            return Err(ThermoError::TooFew {
-                name: "n_points",
-                got: n_points,
-                min: 2,
-            });
-        }
-        if dim == 0 {
-            return Err(ThermoError::TooFew {
-                name: "dim",
-                got: 0,
-                min: 1,
-            });
-        }
-        if points.len() != n_points * dim {
-            return Err(ThermoError::DimensionMismatch {
-                what: "points",
-                found: points.len(),
-                expected: n_points * dim,
-            });
-        }
-        error::all_finite("points", &points)?;
+        error::point_cloud("points", &points, ("n_points", n_points), ("dim", dim))?;
         Ok(Self {
             points,
             n_points,
@@ -131,13 +110,7 @@ impl TrainingSet {
     /// Errors: `t <= 0`, `n_mc < 2`.
     pub fn excess_entropy(&self, t: f64, n_mc: usize, seed: u64) -> Result<ExcessEntropy> {
         let t = error::time_in("t", t, f64::MIN_POSITIVE, f64::MAX)?;
-        if n_mc < 2 {
-            return Err(ThermoError::TooFew {
-                name: "n_mc",
-                got: n_mc,
-                min: 2,
-            });
-        }
+        error::at_least("n_mc", n_mc, 2)?;
         let (pn, nd) = (self.n_points, self.dim);
         let e_t = (-t).exp();
         let delta = -(-2.0 * t).exp_m1();

@@ -157,3 +157,31 @@ pub(crate) fn all_finite(name: &'static str, xs: &[f64]) -> Result<()> {
         None => Ok(()),
     }
 }
+
+/// `got >= min`, else [`ThermoError::TooFew`] naming `name`.
+pub(crate) fn at_least(name: &'static str, got: usize, min: usize) -> Result<usize> {
+    if got < min {
+        return Err(ThermoError::TooFew { name, got, min });
+    }
+    Ok(got)
+}
+
+/// Check a point cloud: `n >= 2` rows (`n_name`) of `d >= 1` coordinates (`d_name`), stored
+/// row-major in `data` (`what`), every value finite.
+pub(crate) fn point_cloud(
+    what: &'static str,
+    data: &[f64],
+    (n_name, n): (&'static str, usize),
+    (d_name, d): (&'static str, usize),
+) -> Result<()> {
+    at_least(n_name, n, 2)?;
+    at_least(d_name, d, 1)?;
+    if data.len() != n * d {
+        return Err(ThermoError::DimensionMismatch {
+            what,
+            found: data.len(),
+            expected: n * d,
+        });
+    }
+    all_finite(what, data)
+}

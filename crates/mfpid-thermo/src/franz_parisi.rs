@@ -59,13 +59,7 @@ impl FranzParisi {
     /// `n_pairs >= 2` ([`ThermoError::TooFew`]).
     pub fn new(model: &TwoCluster, t: f64, n_pairs: usize, seed: u64) -> Result<Self> {
         let t = error::time_in("t", t, f64::MIN_POSITIVE, f64::MAX)?;
-        if n_pairs < 2 {
-            return Err(ThermoError::TooFew {
-                name: "n_pairs",
-                got: n_pairs,
-                min: 2,
-            });
-        }
+        error::at_least("n_pairs", n_pairs, 2)?;
         let prior = model.marginal(0.0)?;
         let e_t = (-t).exp();
         let delta = -(-2.0 * t).exp_m1();

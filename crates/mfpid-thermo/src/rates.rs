@@ -243,13 +243,7 @@ where
     F: Fn(f64) -> (f64, f64),
 {
     let n = samples.len();
-    if n < 64 {
-        return Err(ThermoError::TooFew {
-            name: "samples",
-            got: n,
-            min: 64,
-        });
-    }
+    error::at_least("samples", n, 64)?;
     error::all_finite("samples", samples)?;
     error::positive("diffusion", diffusion)?;
     let mut pairs: Vec<(f64, f64)> = Vec::with_capacity(n);

@@ -25,28 +25,7 @@ pub fn biroli_speciation_time(lambda_max: f64) -> Result<f64> {
 /// `n x d`), by power iteration on `C v = X_cᵀ (X_c v) / (n - 1)` (the `d x d` matrix is never formed).
 /// Iterates until the Rayleigh quotient changes by less than `1e-12` relative (at most 10 000 steps).
 pub fn top_covariance_eigenvalue(data: &[f64], n: usize, d: usize) -> Result<f64> {
-    if n < 2 {
-        return Err(ThermoError::TooFew {
-            name: "n",
-            got: n,
-            min: 2,
-        });
-    }
-    if d == 0 {
-        return Err(ThermoError::TooFew {
-            name: "d",
-            got: 0,
-            min: 1,
-        });
-    }
-    if data.len() != n * d {
-        return Err(ThermoError::DimensionMismatch {
-            what: "data",
-            found: data.len(),
-            expected: n * d,
-        });
-    }
-    error::all_finite("data", data)?;
+    error::point_cloud("data", data, ("n", n), ("d", d))?;
     let mut mean = vec![0.0; d];
     for row in data.chunks_exact(d) {
         for (m, x) in mean.iter_mut().zip(row) {
@@ -196,13 +175,7 @@ pub fn cloning_curve(cfg: &CloningConfig) -> Result<Vec<CloningPoint>> {
             min: 1,
         });
     }
-    if cfg.n_samples < 2 {
-        return Err(ThermoError::TooFew {
-            name: "n_samples",
-            got: cfg.n_samples,
-            min: 2,
-        });
-    }
+    error::at_least("n_samples", cfg.n_samples, 2)?;
     if cfg.clone_times.is_empty() {
         return Err(ThermoError::TooFew {
             name: "clone_times",

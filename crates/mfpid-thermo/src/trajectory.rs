@@ -508,13 +508,7 @@ pub fn simulate_two_cluster_observed(
             min: 1,
         });
     }
-    if n_traj < 2 {
-        return Err(ThermoError::TooFew {
-            name: "n_traj",
-            got: n_traj,
-            min: 2,
-        });
-    }
+    error::at_least("n_traj", n_traj, 2)?;
     let p0 = model.marginal(0.0)?;
     let pt = model.marginal(horizon)?;
     let grid = TimeGrid::uniform(0.0, horizon, n_steps)?;
