@@ -192,6 +192,21 @@ fn logsumexp_update(acc: &mut [f64], idx: usize, v: f64) {
     }
 }
 
+/// Log-sum-exp of `v(i)` grouped by bin `bin[i]`, into the (max, sum) pairs of `acc` (reset
+/// first); group `k`'s value is [`group_lse`]`(acc, k)`.
+fn binned_logsumexp(acc: &mut [f64], bin: &[usize], v: impl Fn(usize) -> f64) {
+    acc.chunks_exact_mut(2)
+        .for_each(|c| c.copy_from_slice(&[f64::NEG_INFINITY, 0.0]));
+    for (i, &b) in bin.iter().enumerate() {
+        logsumexp_update(acc, b, v(i));
+    }
+}
+
+/// `ln Σ exp(v)` of group `k` of a [`binned_logsumexp`] accumulator.
+fn group_lse(acc: &[f64], k: usize) -> f64 {
+    acc[2 * k] + acc[2 * k + 1].ln()
+}
+
 impl ParticleMf {
     /// Draw the reference paths and set up the marginal constraints.
     pub fn new(cfg: ParticleMfConfig, p_in: &Law, p_tar: &Law, inter: Interaction) -> Result<Self> {
@@ -378,14 +393,10 @@ impl ParticleMf {
         while it < self.cfg.ipf_max_iter {
             it += 1;
             // a: start constraint
-            acc_a
-                .chunks_exact_mut(2)
-                .for_each(|c| c.copy_from_slice(&[f64::NEG_INFINITY, 0.0]));
-            for i in 0..n {
-                logsumexp_update(&mut acc_a, self.bin0[i], -l[i] + self.lb[self.bin1[i]]);
-            }
+            let lb = &self.lb;
+            binned_logsumexp(&mut acc_a, &self.bin0, |i| -l[i] + lb[self.bin1[i]]);
             for k in 0..na {
-                let lse = acc_a[2 * k] + acc_a[2 * k + 1].ln();
+                let lse = group_lse(&acc_a, k);
                 self.la[k] = if lse.is_finite() {
                     self.log_mu[k] - lse
                 } else {
@@ -393,14 +404,10 @@ impl ParticleMf {
                 };
             }
             // b: end constraint (exact after this update)
-            acc_b
-                .chunks_exact_mut(2)
-                .for_each(|c| c.copy_from_slice(&[f64::NEG_INFINITY, 0.0]));
-            for i in 0..n {
-                logsumexp_update(&mut acc_b, self.bin1[i], -l[i] + self.la[self.bin0[i]]);
-            }
+            let la = &self.la;
+            binned_logsumexp(&mut acc_b, &self.bin1, |i| -l[i] + la[self.bin0[i]]);
             for k in 0..nb {
-                let lse = acc_b[2 * k] + acc_b[2 * k + 1].ln();
+                let lse = group_lse(&acc_b, k);
                 self.lb[k] = if lse.is_finite() {
                     self.log_nu[k] - lse
                 } else {
@@ -408,19 +415,13 @@ impl ParticleMf {
                 };
             }
             // start-constraint error with the new b
-            acc_a
-                .chunks_exact_mut(2)
-                .for_each(|c| c.copy_from_slice(&[f64::NEG_INFINITY, 0.0]));
-            for i in 0..n {
-                logsumexp_update(
-                    &mut acc_a,
-                    self.bin0[i],
-                    -l[i] + self.lb[self.bin1[i]] + self.la[self.bin0[i]],
-                );
-            }
+            let (la, lb) = (&self.la, &self.lb);
+            binned_logsumexp(&mut acc_a, &self.bin0, |i| {
+                -l[i] + lb[self.bin1[i]] + la[self.bin0[i]]
+            });
             err = 0.0;
             for k in 0..na {
-                let m = (acc_a[2 * k] + acc_a[2 * k + 1].ln()).exp();
+                let m = group_lse(&acc_a, k).exp();
                 let m = if m.is_finite() { m } else { 0.0 };
                 err = err.max((m - self.log_mu[k].exp()).abs());
             }
