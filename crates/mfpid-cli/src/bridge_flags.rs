@@ -62,7 +62,8 @@ fn parse_component(s: &str) -> Result<(f64, f64, f64)> {
     );
     if !(sd > 0.0 && sd.is_finite()) {
         return Err(AppError::Other(format!(
-            "--target '{s}': std must be positive and finite, got {sd}"
+            "--target '{s}': std must be positive and finite, got {}",
+            crate::common::human_num(sd)
         )));
     }
     Ok((w, m, sd))

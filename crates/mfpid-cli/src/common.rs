@@ -40,17 +40,21 @@ pub fn human_seconds(s: f64) -> String {
     }
 }
 
-/// `12.3 MiB` of a byte count held as `f64` (huge counts print as `1.2e10 GiB`, not 20 digits).
+/// `12.3 MiB` of a byte count held as `f64`, up to EiB (`208.17 EiB` for 2.4e20 bytes).
 pub fn human_bytes_f(b: f64) -> String {
-    if b >= 1024f64.powi(3) * 1e6 {
-        return format!("{} GiB", human_num((b / 1024f64.powi(3)).round()));
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = b / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
     }
-    if b < 1024.0 * 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.1} MiB", b / 1024.0 / 1024.0)
+    if v >= 1e6 {
+        format!("{} {}", human_num(v.round()), UNITS[u])
+    } else if u >= 2 {
+        format!("{v:.2} {}", UNITS[u])
     } else {
-        format!("{:.2} GiB", b / 1024.0 / 1024.0 / 1024.0)
+        format!("{v:.1} {}", UNITS[u])
     }
 }
 

@@ -308,9 +308,12 @@ fn expect_kind(path: &Path, want: &str) -> Result<()> {
                 "fleet" => "[fleet]",
                 _ => "[lqg]",
             };
+            let a = |k: &str| if k == "lqg" { "an" } else { "a" };
             Err(AppError::Usage(format!(
-                "{}: this is a {k} config (it has a {table} table), not a {want} config: run `mfpid {k} {}`",
+                "{}: this is {} {k} config (it has a {table} table), not {} {want} config: run `mfpid {k} {}`",
                 path.display(),
+                a(k),
+                a(want),
                 path.display()
             )))
         }

@@ -234,7 +234,10 @@ fn plan(src: Option<&Source>, common: &Common) -> Result<Plan> {
                 return Err(src
                     .error(
                         "lqg.sigma_tar",
-                        format!("standard deviation {s} must be > 0"),
+                        format!(
+                            "standard deviation {} must be > 0",
+                            crate::common::human_num(*s)
+                        ),
                     )
                     .into());
             }

@@ -124,6 +124,8 @@ pub struct OutDir {
     staging: PathBuf,
     force: bool,
     committed: bool,
+    /// Folders created above the output, deepest first.
+    created: Vec<PathBuf>,
 }
 
 impl OutDir {
@@ -170,6 +172,12 @@ impl OutDir {
                 blocker.display()
             )));
         }
+        // folders this run creates above the output, removed again if the run fails
+        let created: Vec<PathBuf> = parent
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(&parent).map_err(|e| AppError::Io {
             what: "cannot create output directory",
             path: target.to_path_buf(),
@@ -200,6 +208,7 @@ impl OutDir {
             staging,
             force,
             committed: false,
+            created,
         })
     }
 
@@ -263,6 +272,10 @@ impl Drop for OutDir {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
             self.unregister();
+            // only if still empty: another process may have put something there meanwhile
+            for d in &self.created {
+                let _ = std::fs::remove_dir(d);
+            }
         }
     }
 }

@@ -369,7 +369,10 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     }
     if !(r.eps > 0.0 && r.eps < 0.5) {
         return Err(src
-            .error("run.eps", format!("{} must be in (0, 0.5)", r.eps))
+            .error(
+                "run.eps",
+                format!("{} must be in (0, 0.5)", human_num(r.eps)),
+            )
             .into());
     }
     if r.steps < protocol.pieces() {
@@ -389,7 +392,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         return Err(src
             .error(
                 &format!("output.checks[{i}]"),
-                format!("{} must be in (0, 1]", o.checks[i]),
+                format!("{} must be in (0, 1]", human_num(o.checks[i])),
             )
             .into());
     }

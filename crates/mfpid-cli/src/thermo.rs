@@ -241,7 +241,10 @@ fn estimate(c: &ThermoCmd, common: &Common) -> Cost {
 
 fn rates(m: &TwoCluster, t_max: f64, points: usize, dir: &OutDir) -> Result<serde_json::Value> {
     if !(t_max > 0.0 && t_max.is_finite()) {
-        return Err(AppError::Other(format!("--t-max must be > 0, got {t_max}")));
+        return Err(AppError::Other(format!(
+            "--t-max must be > 0, got {}",
+            crate::common::human_num(t_max)
+        )));
     }
     if points < 2 {
         return Err(AppError::Other(format!(

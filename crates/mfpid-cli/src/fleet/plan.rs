@@ -448,7 +448,10 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     }
     if !(r.eps > 0.0 && r.eps < 0.5) {
         return Err(src
-            .error("run.eps", format!("{} must be in (0, 0.5)", r.eps))
+            .error(
+                "run.eps",
+                format!("{} must be in (0, 0.5)", crate::common::human_num(r.eps)),
+            )
             .into());
     }
     let pr = &config.protocol;
@@ -457,7 +460,12 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     }
     for (f, v) in [("protocol.beta0", pr.beta0), ("protocol.gamma", pr.gamma)] {
         if !(v.is_finite() && v >= 0.0) {
-            return Err(src.error(f, format!("{v} must be finite and >= 0")).into());
+            return Err(src
+                .error(
+                    f,
+                    format!("{} must be finite and >= 0", crate::common::human_num(v)),
+                )
+                .into());
         }
     }
     if r.steps < pr.pieces {

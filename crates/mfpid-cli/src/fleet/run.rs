@@ -193,7 +193,7 @@ fn print_summary(s: &Summary) {
             let sv = |f: fn(&HvacSaving) -> (f64, f64)| match &p.saving {
                 Some(x) => {
                     let (v, e) = f(x);
-                    pm(v, e, 1)
+                    pm(v, e, 2)
                 }
                 None => "(baseline)".into(),
             };
