@@ -690,7 +690,7 @@ impl Plan {
 
     /// Measure the drift on a short probe run and extrapolate the wall time of the whole run.
     pub fn estimate_seconds(&self) -> Result<f64> {
-        let probe_b = self.particles.min(2048);
+        let probe_b = self.particles.min(16384);
         let probe_steps = self.steps.min(20);
         let grid = TimeGrid::uniform(0.25, 0.75, probe_steps).ctx("probe grid")?;
         let t0 = std::time::Instant::now();

@@ -98,6 +98,18 @@ fn estimates_are_within_a_factor_two_of_measurement() {
             m.time
         ));
     }
+    // times are compared only on a machine idle enough to time: a 1-minute load average below
+    // the number of cores (a shared, overloaded machine slows a run by more than 2x by itself)
+    let load: f64 = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::INFINITY);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let timeable = load < cores;
+    report.push_str(&format!(
+        "load average {load} on {cores} cores: times {}compared\n",
+        if timeable { "" } else { "not " }
+    ));
     eprintln!("{report}");
     for m in &runs {
         let r = m.estimate / m.peak;
@@ -106,7 +118,7 @@ fn estimates_are_within_a_factor_two_of_measurement() {
             "{}: memory ratio {r}\n{report}",
             m.name
         );
-        if m.time > 0.5 {
+        if timeable && m.time > 0.5 {
             let t = m.time_estimate / m.time;
             assert!(
                 (0.5..=2.0).contains(&t),
