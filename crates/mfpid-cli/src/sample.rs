@@ -700,8 +700,30 @@ impl Plan {
         let mut energy = ControlEnergy::new();
         let mut moments = Moments::new(every, full);
         let mut variances = Variances::new(every);
-        with_bridge(self, |bridge| {
-            let mut ens = Ensemble::filled(probe_b, &vec![0.0; self.d]).ctx("probe ensemble")?;
+        // the probe's particles start as the run's do (per-particle starts cost more per step)
+        let starts = match &self.start {
+            StartLaw::Origin => None,
+            StartLaw::Point(z) => Some(z.clone()),
+            StartLaw::Population(g) => Some(
+                Law::Mixture(g.clone())
+                    .sample(probe_b, 1)
+                    .ctx("probe starts")?,
+            ),
+            StartLaw::File { points, .. } => {
+                Some(points.values[..points.n.min(probe_b) * self.d].to_vec())
+            }
+        };
+        let x0: Vec<f64> = match &starts {
+            Some(z) => (0..probe_b)
+                .flat_map(|i| {
+                    let r = i % (z.len() / self.d);
+                    z[r * self.d..(r + 1) * self.d].to_vec()
+                })
+                .collect(),
+            None => vec![0.0; probe_b * self.d],
+        };
+        with_bridge_starts(self, starts, |bridge| {
+            let mut ens = Ensemble::from_vec(probe_b, self.d, x0).ctx("probe ensemble")?;
             let mut obs: Vec<&mut dyn Observer> = vec![&mut energy, &mut moments];
             if !full {
                 obs.push(&mut variances);
@@ -722,21 +744,6 @@ impl Plan {
             probe_b as f64 * probe_steps as f64,
             self.particles as f64 * self.steps as f64,
         ))
-    }
-}
-
-/// Build the bridge for the plan's target and start and hand it to `f`.
-fn with_bridge<R>(plan: &Plan, f: impl FnOnce(&mut dyn BridgeDyn) -> Result<R>) -> Result<R> {
-    match &plan.target {
-        TargetLaw::Mixture(g) => {
-            let mut b = make_bridge(plan, g.clone())?;
-            f(&mut b)
-        }
-        TargetLaw::Samples { points, .. } => {
-            let e = Empirical::new(points.d, points.values.clone()).ctx("target samples")?;
-            let mut b = make_bridge(plan, e)?;
-            f(&mut b)
-        }
     }
 }
 
