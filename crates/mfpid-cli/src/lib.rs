@@ -354,3 +354,27 @@ fn validate(path: &Path, common: &Common) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_config_plans_without_running() {
+        let target = "[target]\nmeans = [0.1, 1.5]\nstd = [0.2, 0.3]\n";
+        assert_eq!(check_config("sample", target), Ok(()));
+        let e = check_config("fleet", target).unwrap_err();
+        assert!(e.contains("fleet"), "{e}");
+        assert!(check_config("lqg", "[lqg]\nm_tar = [1.0]\n").is_ok());
+        assert!(check_config("sample", "[target\n")
+            .unwrap_err()
+            .contains("sample.toml:1"));
+        assert!(check_config("thermo", "").is_err());
+        // a size that would need more memory than any machine is refused, not attempted
+        let huge =
+            "[run]\nparticles = 10000000000000000000\n[target]\nmeans = [0.0]\nstd = [1.0]\n";
+        assert!(check_config("sample", huge)
+            .unwrap_err()
+            .contains("run.particles"));
+    }
+}
