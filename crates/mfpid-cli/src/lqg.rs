@@ -367,7 +367,7 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
                 "  check: {} particles x {} steps per method (about {} particle-steps)",
                 p.particles,
                 p.steps,
-                3 * p.particles * p.steps
+                crate::common::human_num(3.0 * p.particles as f64 * p.steps as f64)
             )
         } else {
             "  check: none".into()
