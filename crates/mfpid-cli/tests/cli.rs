@@ -334,14 +334,13 @@ fn assert_bad(name: &str, config: &str, needles: &[&str], extra: &[(&str, &str)]
     std::fs::write(&cfg, config).unwrap();
     let out = dir.path().join("out");
     for sub in ["validate", "sample"] {
-        let o = mfpid()
-            .arg(sub)
-            .arg(&cfg)
-            .arg("--out")
-            .arg(&out)
-            .arg("--quick")
-            .output()
-            .unwrap();
+        let mut c = mfpid();
+        c.arg(sub).arg(&cfg).arg("--quick");
+        // validate writes nothing and refuses --out
+        if sub == "sample" {
+            c.arg("--out").arg(&out);
+        }
+        let o = c.output().unwrap();
         assert!(!o.status.success(), "{name}: {sub} should fail");
         let err = stderr(&o);
         assert_eq!(err.trim().lines().count(), 1, "{name}: {sub}: {err}");
@@ -908,4 +907,153 @@ fn fleet_errors_come_from_the_library_with_their_toml_path() {
         err.contains("fleet.p_in.cov[0]: not symmetric positive definite"),
         "{err}"
     );
+
+// ---------------------------------------------------------------- --strict
+
+/// A run whose checks against the analytic marginal fail (8 Euler steps from z = 5: a large
+/// time-discretisation bias, seen by 40000 particles) warns, and with --strict exits with 3; the
+/// outputs are written either way.
+#[test]
+fn failed_checks_warn_and_strict_exits_with_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("coarse.toml");
+    std::fs::write(
+        &cfg,
+        format!("[run]\nparticles = 40000\nsteps = 8\n[start]\npoint = [5.0]\n{GOOD_TARGET}[output]\nfigures = false\n"),
+    )
+    .unwrap();
+    for (strict, code) in [(false, 0), (true, 3)] {
+        let out = dir.path().join(format!("out-{strict}"));
+        let mut c = mfpid();
+        c.args(["sample", "-q"]).arg(&cfg).arg("--out").arg(&out);
+        if strict {
+            c.arg("--strict");
+        }
+        let o = c.output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        let want = if strict {
+            "mfpid: error: "
+        } else {
+            "mfpid: warning: "
+        };
+        assert!(
+            err.starts_with(want) && err.contains("max |mean z-score|"),
+            "{err}"
+        );
+        assert!(out.join("summary.json").is_file());
+    }
+    // the same bridge with enough steps passes its checks: no warning
+    std::fs::write(
+        &cfg,
+        format!("[run]\nparticles = 40000\nsteps = 2000\n[start]\npoint = [5.0]\n{GOOD_TARGET}[output]\nfigures = false\n"),
+    )
+    .unwrap();
+    let o = mfpid()
+        .args(["sample", "-q", "--strict"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path().join("fine"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+// ---------------------------------------------------------------- physical units
+
+/// The physical example fleets: the console, table.csv, summary.json and energy.svg show the same
+/// HVAC energy (kWh) and peak power (kW) savings with their standard errors, and the baseline's
+/// savings are zero.
+#[test]
+fn physical_fleets_agree_across_console_table_and_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["fleet-physical", "fleet-physical-3zone"] {
+        let out = dir.path().join(name);
+        let o = mfpid()
+            .current_dir(repo_root())
+            .args([
+                "fleet",
+                &format!("examples/{name}.toml"),
+                "--quick",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let console = String::from_utf8_lossy(&o.stdout).to_string();
+        let table = std::fs::read_to_string(out.join("table.csv")).unwrap();
+        let svg = std::fs::read_to_string(out.join("energy.svg")).unwrap();
+        let mut lines = table.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        // the physical columns lead
+        assert_eq!(
+            &head[..5],
+            &[
+                "method",
+                "hvac_kwh",
+                "hvac_kwh_se",
+                "hvac_saving_pct",
+                "hvac_saving_se_pct"
+            ]
+        );
+        let col = |row: &[&str], c: &str| -> f64 {
+            row[head.iter().position(|h| *h == c).unwrap()]
+                .parse()
+                .unwrap()
+        };
+        for line in lines {
+            let row: Vec<&str> = line.split(',').collect();
+            let (m, kwh, se) = (row[0], col(&row, "hvac_kwh"), col(&row, "hvac_kwh_se"));
+            let (sv, sv_se) = (
+                col(&row, "hvac_saving_pct"),
+                col(&row, "hvac_saving_se_pct"),
+            );
+            let (pk, pk_sv, pk_se) = (
+                col(&row, "peak_kw"),
+                col(&row, "peak_saving_pct"),
+                col(&row, "peak_saving_se_pct"),
+            );
+            assert!(kwh > 0.0 && se > 0.0 && pk > 0.0, "{name} {m}: {line}");
+            // console: the method's line holds the same numbers, rounded
+            let cl = console
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(m))
+                .unwrap_or_else(|| panic!("{name}: no console line for {m}:\n{console}"));
+            assert!(cl.contains(&format!("{kwh:.3} ± {se:.3}")), "{name}: {cl}");
+            if m == "IA0" {
+                assert!(
+                    sv == 0.0 && pk_sv == 0.0 && cl.contains("(baseline)"),
+                    "{cl}"
+                );
+            } else {
+                assert!(
+                    cl.contains(&format!("{sv:.2} ± {sv_se:.2}")),
+                    "{name}: {cl}"
+                );
+                assert!(
+                    cl.contains(&format!("{pk_sv:.2} ± {pk_se:.2}")),
+                    "{name}: {cl}"
+                );
+                // figure: the savings panel labels each method with both savings ± errors
+                let label = format!("{m}: kWh {sv:.1}±{sv_se:.1}, peak {pk_sv:.1}±{pk_se:.1}");
+                assert!(svg.contains(&label), "{name}: no {label:?} in energy.svg");
+            }
+            assert!(
+                svg.contains(&format!("{m} {kwh:.3}±{se:.3}")),
+                "{name}: {m} kWh label"
+            );
+        }
+        // MF beats the baseline on peak power by many standard errors
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        let mf = &s["methods"][0]["physical"]["saving"];
+        assert!(
+            mf["peak_pct"].as_f64().unwrap() > 10.0 * mf["peak_se_pct"].as_f64().unwrap(),
+            "{mf}"
+        );
+    }
 }

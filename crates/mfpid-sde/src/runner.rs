@@ -376,8 +376,15 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             }
             _ => {}
         }
+        // per-chunk noise scratch: g and g' (state-dependent diagonal), g and dW (general matrix);
+        // the additive kinds need none (a d x m buffer would cost O(d²) memory for nothing)
+        let scratch = match noise {
+            Noise::DiagonalState(_) => 2 * d,
+            Noise::Matrix(_) => d * m + m,
+            _ => 0,
+        };
         for s in self.nscratch.iter_mut() {
-            s.resize(2 * d * m.max(1) + m, 0.0);
+            s.resize(scratch, 0.0);
         }
         for o in observers.iter_mut() {
             o.start(self.grid, b, d);
