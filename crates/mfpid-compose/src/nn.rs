@@ -687,33 +687,43 @@ pub fn fresh_eval(seed: u64) -> Result<Loaded<CnnClassifier>> {
 /// truncated or incompatible one a [`ComposeError::Weights`], both naming the file and
 /// `kind`'s training command.
 pub fn load_into<M>(loaded: &mut Loaded<M>, kind: ModelKind, path: &Path) -> Result<()> {
-    let hint = kind.train_command();
-    if let Err(source) = std::fs::metadata(path) {
-        return Err(ComposeError::Io {
-            path: path.to_path_buf(),
-            source,
-            hint,
-        });
-    }
-    loaded.vars.load(path).map_err(|e| ComposeError::Weights {
+    let bytes = std::fs::read(path).map_err(|source| ComposeError::Io {
         path: path.to_path_buf(),
-        detail: e.to_string(),
-        hint: hint.clone(),
+        source,
+        hint: kind.train_command(),
     })?;
-    // reject files with non-finite parameters (e.g. a diverged training run)
-    for v in loaded.vars.all_vars() {
-        let s = v
-            .as_tensor()
-            .abs()
-            .map_err(ComposeError::from)?
-            .sum_all()?
-            .to_scalar::<f32>()?;
+    load_bytes_into(loaded, kind, path, &bytes)
+}
+
+/// Load the safetensors `bytes` (the contents of `path`, which only names the file in errors) into
+/// `loaded`'s variables: every variable must be present with its shape and dtype, and every
+/// parameter finite; anything else is a [`ComposeError::Weights`] naming `kind`'s training command.
+pub fn load_bytes_into<M>(
+    loaded: &mut Loaded<M>,
+    kind: ModelKind,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<()> {
+    let bad = |detail: String| ComposeError::Weights {
+        path: path.to_path_buf(),
+        detail,
+        hint: kind.train_command(),
+    };
+    let file = candle_core::safetensors::SliceSafetensors::new(bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    let data = loaded
+        .vars
+        .data()
+        .lock()
+        .map_err(|_| ComposeError::NonFinite("poisoned VarMap lock".into()))?;
+    for (name, var) in data.iter() {
+        let t = file.load(name, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
+        var.set(&t)
+            .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        // reject files with non-finite parameters (e.g. a diverged training run)
+        let s = var.as_tensor().abs()?.sum_all()?.to_scalar::<f32>()?;
         if !s.is_finite() {
-            return Err(ComposeError::Weights {
-                path: path.to_path_buf(),
-                detail: "non-finite parameters".into(),
-                hint,
-            });
+            return Err(bad(format!("tensor {name}: non-finite parameters")));
         }
     }
     Ok(())
