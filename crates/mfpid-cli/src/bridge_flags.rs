@@ -8,6 +8,7 @@ use mfpid::sde::observe::{ControlEnergy, Moments};
 use mfpid::sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 
 use crate::common::Common;
+use crate::cost::Cost;
 use crate::error::{AppError, LibContext, Result};
 use crate::outdir::{self, Progress};
 
@@ -26,19 +27,19 @@ pub struct BridgeArgs {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub start: f64,
     /// beta_0 of the geometric protocol beta_i = beta_0 gamma^i.
-    #[arg(long, default_value_t = 12.0)]
+    #[arg(long, default_value_t = 12.0, allow_negative_numbers = true)]
     pub beta0: f64,
     /// gamma of the geometric protocol.
-    #[arg(long, default_value_t = 0.65)]
+    #[arg(long, default_value_t = 0.65, allow_negative_numbers = true)]
     pub gamma: f64,
     /// Number of equal protocol pieces.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = crate::common::parse_count)]
     pub pieces: usize,
     /// Particles.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, allow_negative_numbers = true, value_parser = crate::common::parse_count)]
     pub particles: usize,
     /// Euler-Maruyama steps (aligned to the protocol breaks).
-    #[arg(long, default_value_t = 2500)]
+    #[arg(long, default_value_t = 2500, allow_negative_numbers = true, value_parser = crate::common::parse_count)]
     pub steps: usize,
 }
 
@@ -61,7 +62,8 @@ fn parse_component(s: &str) -> Result<(f64, f64, f64)> {
     );
     if !(sd > 0.0 && sd.is_finite()) {
         return Err(AppError::Other(format!(
-            "--target '{s}': std must be positive and finite, got {sd}"
+            "--target '{s}': std must be positive and finite, got {}",
+            crate::common::human_num(sd)
         )));
     }
     Ok((w, m, sd))
@@ -77,14 +79,42 @@ pub fn cmd(a: &BridgeArgs, out: Option<PathBuf>, common: &Common) -> Result<()> 
     let weights = comps.iter().map(|c| c.0).collect();
     let means = comps.iter().map(|c| c.1).collect();
     let vars = comps.iter().map(|c| c.2 * c.2).collect();
+    let (particles, steps) = if common.quick {
+        (a.particles.min(2000), a.steps.min(400).max(a.pieces))
+    } else {
+        (a.particles, a.steps)
+    };
+    let mut cost = Cost::new();
+    cost.add(
+        "--particles",
+        particles as f64,
+        "particles, drift and noise (particles x 4)",
+        particles as f64 * 4.0,
+        8.0,
+    )
+    .add(
+        "--steps",
+        steps as f64,
+        "time grid and energy traces (steps x 4)",
+        steps as f64 * 4.0,
+        8.0,
+    )
+    .add(
+        "--pieces",
+        a.pieces as f64,
+        "protocol pieces and coefficients (pieces x 12)",
+        a.pieces as f64 * 12.0,
+        8.0,
+    );
+    cost.check(common)?;
     let protocol = Protocol::geometric(1, a.beta0, a.gamma, a.pieces).ctx("protocol")?;
     let mixture = GaussianMixture::isotropic(1, weights, means, vars).ctx("target")?;
     let mut bridge = Bridge::new(&protocol, mixture)
         .and_then(|b| b.with_start(&[a.start]))
         .ctx("bridge")?;
-    let grid = TimeGrid::aligned(0.0, 1.0, protocol.breaks(), a.steps).ctx("time grid")?;
-    let mut ens = Ensemble::filled(a.particles, &[a.start]).ctx("ensemble")?;
-    let (mut moments, mut energy) = (Moments::new(a.steps, true), ControlEnergy::new());
+    let grid = TimeGrid::aligned(0.0, 1.0, protocol.breaks(), steps).ctx("time grid")?;
+    let mut ens = Ensemble::filled(particles, &[a.start]).ctx("ensemble")?;
+    let (mut moments, mut energy) = (Moments::new(steps, true), ControlEnergy::new());
     let bar = outdir::progress(common.quiet, "bridge");
     let cfg = RunConfig {
         threads: common.threads,
@@ -121,7 +151,7 @@ pub fn cmd(a: &BridgeArgs, out: Option<PathBuf>, common: &Common) -> Result<()> 
     if let Some(path) = out {
         write_atomic(&path, ens.as_slice())?;
         if !common.quiet {
-            println!("wrote {} samples to {}", a.particles, path.display());
+            println!("wrote {particles} samples to {}", path.display());
         }
     }
     Ok(())
@@ -138,6 +168,7 @@ fn write_atomic(path: &Path, xs: &[f64]) -> Result<()> {
             source: e,
         }
     };
+    outdir::register(&tmp);
     let result = (|| -> Result<()> {
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(&tmp).map_err(io("cannot create", &tmp))?,
@@ -149,11 +180,13 @@ fn write_atomic(path: &Path, xs: &[f64]) -> Result<()> {
         f.flush().map_err(io("cannot write", &tmp))?;
         Ok(())
     })();
-    match result {
+    let done = match result {
         Ok(()) => std::fs::rename(&tmp, path).map_err(io("cannot write", path)),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
+        Err(e) => Err(e),
+    };
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    outdir::unregister(&tmp);
+    done
 }

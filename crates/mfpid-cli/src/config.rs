@@ -81,8 +81,7 @@ impl Source {
         })
     }
 
-    /// A source from a string (tests, `--help` examples).
-    #[cfg(test)]
+    /// A source from a string (tests, [`crate::check_config`]).
     pub fn from_str(name: &str, text: &str) -> Self {
         Self {
             path: PathBuf::from(name),

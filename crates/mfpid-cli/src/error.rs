@@ -66,19 +66,58 @@ pub enum AppError {
     /// A table or figure could not be written.
     #[error("{0}")]
     Report(#[from] mfpid_report::ReportError),
-    /// Ctrl-C was pressed; nothing was written.
-    #[error("interrupted by Ctrl-C; no output was written")]
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run; nothing was written.
+    #[error("{}", interrupted_message())]
     Interrupted,
+    /// The command line is wrong (exit status 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The run finished but its own checks against the analytic law failed and `--strict` was
+    /// given (exit status 3); the outputs were written.
+    #[error("{0}")]
+    ChecksFailed(String),
     /// Anything else (a figure that could not be drawn, a bad flag combination).
     #[error("{0}")]
     Other(String),
 }
 
+/// The signal received, for [`AppError::Interrupted`] (SIGINT when none was recorded).
+static SIGNAL_SEEN: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Record the signal that interrupted the run (called by the signal thread).
+pub fn record_signal(sig: i32) {
+    let _ = SIGNAL_SEEN.compare_exchange(
+        0,
+        sig,
+        std::sync::atomic::Ordering::SeqCst,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+}
+
+fn signal_seen() -> i32 {
+    match SIGNAL_SEEN.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => 2,
+        s => s,
+    }
+}
+
+fn interrupted_message() -> String {
+    match signal_seen() {
+        1 => "hung up (SIGHUP); no output was written".into(),
+        15 => "terminated (SIGTERM); no output was written".into(),
+        2 => "interrupted by Ctrl-C; no output was written".into(),
+        s => format!("stopped by signal {s}; no output was written"),
+    }
+}
+
 impl AppError {
-    /// Process exit code: 130 for an interrupt (the shell convention), 1 otherwise.
+    /// Process exit status: 1 bad input or failure, 2 usage error, 3 checks failed under
+    /// `--strict`, 128 + the signal after SIGINT (130), SIGTERM (143) or SIGHUP (129).
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Interrupted => 130,
+            AppError::Interrupted => 128 + signal_seen(),
+            AppError::Usage(_) => 2,
+            AppError::ChecksFailed(_) => 3,
             _ => 1,
         }
     }

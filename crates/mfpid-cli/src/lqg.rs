@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::Common;
 use crate::config::{finite, Source};
+use crate::cost::Cost;
 use crate::data::{self, Cell, Table};
 use crate::error::{LibContext, Result};
 use crate::outdir::{self, OutDir, Timings};
@@ -191,6 +192,7 @@ pub struct Plan {
     reference: bool,
     particles: usize,
     steps: usize,
+    cost: Cost,
 }
 
 fn plan(src: Option<&Source>, common: &Common) -> Result<Plan> {
@@ -232,7 +234,10 @@ fn plan(src: Option<&Source>, common: &Common) -> Result<Plan> {
                 return Err(src
                     .error(
                         "lqg.sigma_tar",
-                        format!("standard deviation {s} must be > 0"),
+                        format!(
+                            "standard deviation {} must be > 0",
+                            crate::common::human_num(*s)
+                        ),
                     )
                     .into());
             }
@@ -295,13 +300,57 @@ fn plan(src: Option<&Source>, common: &Common) -> Result<Plan> {
         particles = particles.min(1000);
         steps = steps.min(200);
     }
+    let cost = estimate(d, file.lqg.points, particles, steps);
+    cost.check(common)?;
     Ok(Plan {
         file,
         config,
         reference,
         particles,
         steps,
+        cost,
     })
+}
+
+/// Memory of an `lqg` run (see `crate::cost`): the Riccati and moment solutions (`d x d` per stored
+/// step), the trajectory table, and the particle check.
+fn estimate(d: usize, points: usize, particles: usize, steps: usize) -> Cost {
+    let (d, p, b, n) = (d as f64, points as f64, particles as f64, steps as f64);
+    let mut c = Cost::new();
+    c.add(
+        "lqg.m_tar",
+        d,
+        "Riccati and moment solutions (d x d matrices, dense output)",
+        64.0 * d * d,
+        8.0,
+    )
+    .add(
+        "lqg.points",
+        p,
+        "trajectory table of the 3 methods (points x (2d + 4))",
+        3.0 * p * (2.0 * d + 4.0),
+        8.0 + 24.0,
+    )
+    .add(
+        "check.particles",
+        b,
+        "particle check (particles x d x 4)",
+        4.0 * b * d,
+        8.0,
+    )
+    .add(
+        "check.steps",
+        n,
+        "particle check traces (steps x 4)",
+        4.0 * n,
+        8.0,
+    );
+    c
+}
+
+/// Parse, check and plan an lqg config (nothing is solved).
+pub fn check(src: &Source, common: &Common) -> Result<()> {
+    plan(Some(src), common).map(|_| ())
 }
 
 /// `validate` for an lqg config.
@@ -323,7 +372,23 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
         } else {
             "  check: none".into()
         },
-        "  cost:  well under a second for small d".into(),
+        {
+            // the closed-form part is timed on one method; the particle check is not included
+            let t0 = std::time::Instant::now();
+            Lqg::new(p.config.clone())
+                .and_then(|l| l.solve(LqgMethod::ALL[0]).map(|_| ()))
+                .ctx("LQG probe")?;
+            format!(
+                "  cost:  time about {} on this machine for the closed form (3 methods){}; {}",
+                crate::common::human_seconds(3.0 * t0.elapsed().as_secs_f64()),
+                if p.particles > 0 {
+                    ", plus the particle check"
+                } else {
+                    ""
+                },
+                p.cost.describe_memory()
+            )
+        },
     ])
 }
 
@@ -472,6 +537,7 @@ pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Resu
             "config_file": config.map(|c| c.display().to_string()),
             "config": plan.file,
             "seed": seed,
+            "memory_estimate_bytes": plan.cost.bytes_u64(),
         }),
         common.quick,
         &timings,

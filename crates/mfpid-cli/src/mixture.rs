@@ -102,7 +102,7 @@ impl MixtureFields {
                         &format!("{prefix}.weights[{i}]"),
                         format!(
                             "weight {} is negative; weights must be >= 0 with a positive sum",
-                            w[i]
+                            crate::common::human_num(w[i])
                         ),
                     ));
                 }
@@ -167,7 +167,10 @@ impl MixtureFields {
                 let what = if v[i] < 0.0 { "is negative" } else { "is zero" };
                 return Err(src.error(
                     &format!("{prefix}.variance[{i}]"),
-                    format!("variance {} {what}; a variance must be > 0", v[i]),
+                    format!(
+                        "variance {} {what}; a variance must be > 0",
+                        crate::common::human_num(v[i])
+                    ),
                 ));
             }
             Covariance::Isotropic(v.clone())

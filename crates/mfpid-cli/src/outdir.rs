@@ -1,10 +1,12 @@
-//! Output directories written atomically, Ctrl-C handling and progress bars.
+//! Output directories written atomically, signals and progress bars.
 //!
 //! A run writes into a hidden staging directory next to the requested one
 //! (`.NAME.mfpid-partial-PID`) and renames it into place only when everything succeeded. A failed
-//! run removes the staging directory; Ctrl-C raises a [`CancelToken`] that the runner reads before
-//! every step (the run then fails with [`AppError::Interrupted`] and cleans up), and a second Ctrl-C
-//! removes the staging directories at once and exits with status 130.
+//! run removes the staging directory. SIGINT (Ctrl-C), SIGTERM and SIGHUP are handled alike: the
+//! first raises a [`CancelToken`] that the runner reads before every step (the run then fails with
+//! [`AppError::Interrupted`], removes its staging and exits with 128 + the signal number: 130, 143,
+//! 129); when nothing is being written yet, or at a second signal, the staging paths are removed at
+//! once and the program exits with that status.
 
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
@@ -17,39 +19,73 @@ use mfpid::sde::{CancelToken, SdeError};
 use crate::error::{AppError, Result};
 
 static CANCEL: LazyLock<CancelToken> = LazyLock::new(CancelToken::new);
+/// Paths being written (staging directories, temporary files), removed on a failure or a signal.
 static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-/// Install the Ctrl-C handler (once, at start-up).
-pub fn install_ctrlc() {
-    let _ = ctrlc::set_handler(|| {
-        let again = CANCEL.is_cancelled();
-        CANCEL.cancel();
-        if again {
-            // second Ctrl-C: remove partial output and leave now
-            if let Ok(dirs) = STAGING.lock() {
-                for d in dirs.iter() {
-                    let _ = std::fs::remove_dir_all(d);
+/// Install the handler of SIGINT, SIGTERM and SIGHUP (once, at start-up): a thread that waits for
+/// them (the `signal-hook` crate; nothing runs inside the signal handler itself).
+pub fn install_signal_handlers() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            crate::error::record_signal(sig);
+            let again = CANCEL.is_cancelled();
+            CANCEL.cancel();
+            // the lock is held until the exit, so no new staging path can appear meanwhile
+            let staging = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+            if again || staging.is_empty() {
+                for p in staging.iter() {
+                    remove_path(p);
                 }
+                eprintln!("\nmfpid: error: {}", AppError::Interrupted);
+                std::process::exit(AppError::Interrupted.exit_code());
             }
-            eprintln!("\nmfpid: interrupted; no output was written");
-            std::process::exit(130);
+            // the notice is for a person at a terminal; pipes and logs get only the final error
+            if sig == SIGINT && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!(
+                    "\nmfpid: stopping after the current step (Ctrl-C again to quit at once)"
+                );
+            }
         }
-        eprintln!("\nmfpid: stopping after the current step (Ctrl-C again to quit at once)");
     });
 }
 
-/// The token Ctrl-C raises: put a clone in `RunConfig::cancel` / `RunOptions::cancel`, and the
+fn remove_path(p: &Path) {
+    if p.is_dir() {
+        let _ = std::fs::remove_dir_all(p);
+    } else {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Register a path being written (a temporary file), removed if a signal ends the program.
+pub fn register(p: &Path) {
+    if let Ok(mut s) = STAGING.lock() {
+        s.push(p.to_path_buf());
+    }
+}
+
+/// Forget a registered path (it was renamed into place or removed).
+pub fn unregister(p: &Path) {
+    if let Ok(mut s) = STAGING.lock() {
+        s.retain(|x| x != p);
+    }
+}
+
+/// The token a signal raises: put a clone in `RunConfig::cancel` / `RunOptions::cancel`, and the
 /// runner stops at its next time step.
 pub fn cancel_token() -> CancelToken {
     CANCEL.clone()
 }
 
-/// Whether Ctrl-C was pressed.
+/// Whether a signal (Ctrl-C, SIGTERM, SIGHUP) was received.
 pub fn cancelled() -> bool {
     CANCEL.is_cancelled()
 }
 
-/// Fail with [`AppError::Interrupted`] if Ctrl-C was pressed.
+/// Fail with [`AppError::Interrupted`] if a signal was received.
 pub fn check_cancel() -> Result<()> {
     if cancelled() {
         Err(AppError::Interrupted)
@@ -59,8 +95,8 @@ pub fn check_cancel() -> Result<()> {
 }
 
 /// Write `run.json` into `dir`: the subcommand's own `fields` (a JSON object: command, config,
-/// seed, ...) plus what every run records — `quick`, the crate `versions`, the `timings` so far and
-/// `created_unix_s`.
+/// seed, `memory_estimate_bytes`, ...) plus what every run records — `quick`, the crate
+/// `versions`, the `timings` so far, `created_unix_s` and `peak_rss_bytes` (`VmHWM`).
 pub fn write_run_json(
     dir: &OutDir,
     fields: serde_json::Value,
@@ -73,6 +109,11 @@ pub fn write_run_json(
         m.insert("versions".into(), versions());
         m.insert("timings".into(), timings.to_json());
         m.insert("created_unix_s".into(), unix_now().into());
+        // the measured peak resident memory so far, beside the estimate the subcommand recorded
+        m.insert(
+            "peak_rss_bytes".into(),
+            crate::cost::peak_rss_bytes().map_or(serde_json::Value::Null, Into::into),
+        );
     }
     crate::data::write_json(&dir.file("run.json"), &record)
 }
@@ -83,6 +124,8 @@ pub struct OutDir {
     staging: PathBuf,
     force: bool,
     committed: bool,
+    /// Folders created above the output, deepest first.
+    created: Vec<PathBuf>,
 }
 
 impl OutDir {
@@ -129,6 +172,12 @@ impl OutDir {
                 blocker.display()
             )));
         }
+        // folders this run creates above the output, removed again if the run fails
+        let created: Vec<PathBuf> = parent
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(&parent).map_err(|e| AppError::Io {
             what: "cannot create output directory",
             path: target.to_path_buf(),
@@ -137,22 +186,29 @@ impl OutDir {
         // staging left by a killed run (SIGKILL, out of memory) in this folder is removed first
         mfpid_report::staging::remove_stale(&parent, "mfpid-partial");
         let staging = parent.join(format!(".{name}.mfpid-partial-{}", std::process::id()));
-        if staging.exists() {
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        std::fs::create_dir(&staging).map_err(|e| AppError::Io {
-            what: "cannot create output directory",
-            path: target.to_path_buf(),
-            source: e,
-        })?;
-        if let Ok(mut s) = STAGING.lock() {
+        {
+            // registered before it exists, under the lock the signal thread takes
+            let mut s = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+            check_cancel()?;
             s.push(staging.clone());
+            if staging.exists() {
+                let _ = std::fs::remove_dir_all(&staging);
+            }
+            if let Err(e) = std::fs::create_dir(&staging) {
+                s.retain(|p| p != &staging);
+                return Err(AppError::Io {
+                    what: "cannot create output directory",
+                    path: target.to_path_buf(),
+                    source: e,
+                });
+            }
         }
         Ok(Self {
             target: target.to_path_buf(),
             staging,
             force,
             committed: false,
+            created,
         })
     }
 
@@ -207,9 +263,7 @@ impl OutDir {
     }
 
     fn unregister(&self) {
-        if let Ok(mut s) = STAGING.lock() {
-            s.retain(|p| p != &self.staging);
-        }
+        unregister(&self.staging);
     }
 }
 
@@ -218,6 +272,10 @@ impl Drop for OutDir {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
             self.unregister();
+            // only if still empty: another process may have put something there meanwhile
+            for d in &self.created {
+                let _ = std::fs::remove_dir(d);
+            }
         }
     }
 }
@@ -394,7 +452,7 @@ impl Timings {
     }
 }
 
-/// Map a runner error to [`AppError::Interrupted`] when it came from Ctrl-C.
+/// Map a runner error to [`AppError::Interrupted`] when it came from a signal.
 pub fn map_run_error(e: SdeError, context: &str) -> AppError {
     if matches!(e, SdeError::Cancelled { .. }) || cancelled() {
         return AppError::Interrupted;

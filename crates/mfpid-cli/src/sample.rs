@@ -6,15 +6,18 @@ use std::path::{Path, PathBuf};
 
 use mfpid::bridge::{Bridge, Empirical, GaussianMixture, Protocol, Target};
 use mfpid::meanfield::Law;
-use mfpid::sde::observe::{ControlEnergy, Moments, Observer, Snapshot, Snapshots, Trajectories};
+use mfpid::sde::observe::{
+    blocked_sum, ControlEnergy, Moments, Observer, Snapshot, Snapshots, Trajectories,
+};
 use mfpid::sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{default_out, human_bytes, human_seconds, Common};
+use crate::common::{default_out, human_num, human_seconds, Common};
 use crate::config::{finite, Source};
+use crate::cost::{self, Cost};
 use crate::data::{self, Cell, Points, Table};
 use crate::error::{AppError, LibContext, Result};
-use crate::mixture::{MixtureFields, ProtocolSection};
+use crate::mixture::{MixtureFields, ProtocolKind, ProtocolSection};
 use crate::outdir::{self, OutDir, Progress, Timings};
 use mfpid_report::plot::{self, Chart, Mark, Series};
 
@@ -148,6 +151,11 @@ pub struct OutputSection {
     /// Also write the samples as CSV (NPY is always written; default true).
     #[serde(default = "yes")]
     pub csv: bool,
+    /// Record the full `d x d` covariance over time (moments.csv variances, `terminal_cov`).
+    /// Default: only when `d <= 32`; otherwise per-coordinate variances, `O(B d)` in memory and
+    /// time (the full covariance costs `O(B d²)` per record).
+    #[serde(default)]
+    pub covariance: Option<bool>,
 }
 
 fn default_checks() -> Vec<f64> {
@@ -169,6 +177,7 @@ impl Default for OutputSection {
             bins: default_bins(),
             figures: true,
             csv: true,
+            covariance: None,
         }
     }
 }
@@ -223,6 +232,8 @@ pub struct Plan {
     pub seed: u64,
     /// Grid.
     pub grid: TimeGrid,
+    /// Estimated memory (checked against the limit in [`plan`]).
+    pub cost: Cost,
 }
 
 fn resolve(src: &Source, file: &str) -> PathBuf {
@@ -343,14 +354,25 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     } else {
         StartLaw::Origin
     };
-    let protocol = config.protocol.build(src, d)?;
     let r = &config.run;
+    let (particles, steps) = if common.quick {
+        (r.particles.min(2000), r.steps.min(400))
+    } else {
+        (r.particles, r.steps)
+    };
+    // the memory check comes before the protocol and grid are allocated
+    let cost = estimate(&config, d, particles, steps, &target, &start);
+    cost.check(common)?;
+    let protocol = config.protocol.build(src, d)?;
     if r.particles == 0 {
         return Err(src.error("run.particles", "must be >= 1").into());
     }
     if !(r.eps > 0.0 && r.eps < 0.5) {
         return Err(src
-            .error("run.eps", format!("{} must be in (0, 0.5)", r.eps))
+            .error(
+                "run.eps",
+                format!("{} must be in (0, 0.5)", human_num(r.eps)),
+            )
             .into());
     }
     if r.steps < protocol.pieces() {
@@ -370,18 +392,18 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         return Err(src
             .error(
                 &format!("output.checks[{i}]"),
-                format!("{} must be in (0, 1]", o.checks[i]),
+                format!("{} must be in (0, 1]", human_num(o.checks[i])),
             )
             .into());
     }
     if o.bins < 2 {
         return Err(src.error("output.bins", "must be >= 2").into());
     }
-    let (mut particles, mut steps) = (r.particles, r.steps);
-    if common.quick {
-        particles = particles.min(2000);
-        steps = steps.min(400).max(protocol.pieces());
-    }
+    let steps = if common.quick {
+        steps.max(protocol.pieces())
+    } else {
+        steps
+    };
     let grid = TimeGrid::aligned(0.0, 1.0, protocol.breaks(), steps)
         .map_err(|e| src.error("run.steps", e.to_string()))?;
     let seed = common.seed.or(r.seed).unwrap_or(0);
@@ -395,7 +417,194 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         seed,
         grid,
         config,
+        cost,
     })
+}
+
+/// Whether the run records the full covariance (asked for, or `d <= 32`).
+fn full_covariance(o: &OutputSection, d: usize) -> bool {
+    o.covariance.unwrap_or(d <= 32)
+}
+
+/// Memory of a `sample` run, part by part (see `crate::cost`); computed from the config before
+/// anything run-sized is allocated. Coefficients are the buffers of the code that holds them
+/// (ensemble, runner stages, bridge starts, snapshots, recorded moments and paths).
+fn estimate(
+    config: &SampleConfig,
+    d: usize,
+    particles: usize,
+    steps: usize,
+    target: &TargetLaw,
+    start: &StartLaw,
+) -> Cost {
+    let (b, df, n) = (particles as f64, d as f64, steps as f64);
+    let o = &config.output;
+    let mut c = Cost::new();
+    // runner: state, drift and noise (Euler-Maruyama); Heun adds a predictor, its drift and noise
+    let stages = match config.run.scheme {
+        SchemeName::EulerMaruyama => 3.0,
+        SchemeName::Heun => 7.0,
+    };
+    c.add(
+        "run.particles",
+        b,
+        "particle states and the runner's stage buffers (B x d)",
+        stages * b * df,
+        8.0,
+    );
+    c.add(
+        "run.particles",
+        b,
+        "terminal samples and per-particle energy",
+        b * (df + 1.0),
+        8.0,
+    );
+    match start {
+        StartLaw::Population(_) => {
+            c.add(
+                "run.particles",
+                b,
+                "sampled start points (B x d, three copies)",
+                3.0 * b * df,
+                8.0,
+            );
+        }
+        StartLaw::File { points, .. } => {
+            c.add(
+                "start.file",
+                points.n as f64,
+                "start points (n x d, three copies)",
+                3.0 * (points.n * d) as f64,
+                8.0,
+            );
+        }
+        _ => {}
+    }
+    let (k, full) = match target {
+        TargetLaw::Mixture(g) => (
+            g.components() as f64,
+            matches!(g.covariance_spec(), mfpid::bridge::Covariance::Full(_)),
+        ),
+        TargetLaw::Samples { points, .. } => {
+            c.add(
+                "target.file",
+                points.n as f64,
+                "target samples (n x d, two copies)",
+                2.0 * (points.n * d) as f64,
+                8.0,
+            );
+            (points.n as f64, false)
+        }
+    };
+    if full {
+        c.add(
+            "target.cov",
+            k,
+            "full covariances and their factors (K x d x d)",
+            3.0 * k * df * df,
+            8.0,
+        );
+    }
+    // snapshots at the check times (at most 200000 particles each)
+    let checks = o.checks.len() as f64;
+    c.add(
+        "output.checks",
+        checks,
+        "snapshots at the check times (checks x min(B, 200000) x d)",
+        checks * b.min(200_000.0) * df,
+        8.0,
+    );
+    // analytic marginals: at most 200000 / K start rows, K components each
+    if matches!(target, TargetLaw::Mixture(_))
+        && !matches!(start, StartLaw::Origin | StartLaw::Point(_))
+    {
+        c.add(
+            "run.particles",
+            b,
+            "analytic marginal (min(B, 200000/K) rows x K components x d)",
+            2.0 * b.min(200_000.0) * df,
+            8.0,
+        );
+    }
+    let every = match o.trajectory_every {
+        0 => (steps / 200).max(1),
+        e => e,
+    } as f64;
+    let records = (n / every).floor() + 2.0;
+    let ntraj = (o.trajectories.min(particles)) as f64;
+    if ntraj > 0.0 {
+        // the states, plus the CSV table of them (one 24-byte cell per number, written at the end)
+        let per = if o.csv {
+            8.0 + 24.0 * (df + 2.0) / df
+        } else {
+            8.0
+        };
+        c.add(
+            "output.trajectories",
+            ntraj,
+            "recorded paths (paths x points x d)",
+            ntraj * records * df,
+            per,
+        );
+    }
+    let mrec = (n / (steps / 200).max(1) as f64).floor() + 2.0;
+    if full_covariance(o, d) {
+        c.add(
+            "output.covariance",
+            df,
+            "covariance over time (records x d x d, and B/64 partial sums)",
+            (mrec + b / 64.0 + 1.0) * df * df,
+            8.0,
+        );
+    } else {
+        c.add(
+            "run.particles",
+            b,
+            "moments over time (records x d) and partial sums",
+            mrec * 2.0 * df + 2.0 * (b / 64.0 + 1.0) * df,
+            8.0,
+        );
+    }
+    c.add(
+        "run.steps",
+        n,
+        "time grid, power and energy traces",
+        4.0 * n,
+        8.0,
+    );
+    c.add(
+        "output.bins",
+        o.bins as f64,
+        "histograms",
+        6.0 * o.bins as f64,
+        8.0,
+    );
+    // the protocol's pieces: betas, breaks, centres and the bridge's per-piece coefficients
+    let pr = &config.protocol;
+    let (field, pieces) = match pr.kind {
+        ProtocolKind::Geometric => ("protocol.pieces", pr.pieces.unwrap_or(8) as f64),
+        ProtocolKind::Piecewise => (
+            "protocol.betas",
+            pr.betas.as_ref().map_or(1, |b| b.len()) as f64,
+        ),
+        _ => ("protocol.kind", 1.0),
+    };
+    c.add(
+        field,
+        pieces,
+        "protocol pieces and the bridge's coefficients (pieces x d)",
+        pieces * (6.0 * df + 6.0),
+        8.0,
+    );
+    // samples.csv is written row by row; figures hold at most 4000 points each
+    c.add(
+        "run.particles",
+        b,
+        "figures (at most 4000 points per panel)",
+        b.min(4000.0) * 16.0,
+        8.0,
+    );
+    c
 }
 
 impl Plan {
@@ -445,20 +654,6 @@ impl Plan {
         ]
     }
 
-    /// Bytes held during the run (ensemble, stage buffers, recorded paths and snapshots).
-    pub fn memory_bytes(&self) -> usize {
-        let bd = self.particles * self.d * 8;
-        let o = &self.config.output;
-        let every = self.traj_every();
-        let traj = o.trajectories.min(self.particles) * self.d * 8 * (self.steps / every + 2);
-        let snaps = self.check_steps().len() * self.snapshot_keep() * self.d * 8;
-        let starts = match self.start {
-            StartLaw::Population(_) => bd,
-            _ => 0,
-        };
-        bd * 6 + traj + snaps + starts
-    }
-
     fn traj_every(&self) -> usize {
         match self.config.output.trajectory_every {
             0 => (self.steps / 200).max(1),
@@ -499,21 +694,34 @@ impl Plan {
         let probe_steps = self.steps.min(20);
         let grid = TimeGrid::uniform(0.25, 0.75, probe_steps).ctx("probe grid")?;
         let t0 = std::time::Instant::now();
+        // the observers of the run, recording as often (per step) as the run will
+        let every = (self.steps / 200).max(1);
+        let full = full_covariance(&self.config.output, self.d);
+        let mut energy = ControlEnergy::new();
+        let mut moments = Moments::new(every, full);
+        let mut variances = Variances::new(every);
         with_bridge(self, |bridge| {
             let mut ens = Ensemble::filled(probe_b, &vec![0.0; self.d]).ctx("probe ensemble")?;
+            let mut obs: Vec<&mut dyn Observer> = vec![&mut energy, &mut moments];
+            if !full {
+                obs.push(&mut variances);
+            }
             run(
                 bridge,
                 &Noise::Scalar(1.0),
                 &grid,
                 &mut ens,
                 &RunConfig::new(self.config.run.scheme.scheme(), 0),
-                &mut [],
+                &mut obs,
             )
             .ctx("probe run")?;
             Ok(())
         })?;
-        let per = t0.elapsed().as_secs_f64() / (probe_b * probe_steps) as f64;
-        Ok(per * (self.particles * self.steps) as f64)
+        Ok(cost::extrapolate(
+            t0.elapsed().as_secs_f64(),
+            probe_b as f64 * probe_steps as f64,
+            self.particles as f64 * self.steps as f64,
+        ))
     }
 }
 
@@ -653,6 +861,7 @@ struct Outcome {
     starts: Option<Vec<f64>>,
     energy: ControlEnergy,
     moments: Moments,
+    variances: Option<Variances>,
     trajectories: Option<Trajectories>,
     snapshots: Snapshots,
 }
@@ -689,7 +898,11 @@ fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
     let mut ens = ens;
     let steps = plan.steps;
     let mut energy = ControlEnergy::new();
-    let mut moments = Moments::new((steps / 200).max(1), true);
+    let every = (steps / 200).max(1);
+    // the full covariance only when asked for or d is small; else O(B d) per-coordinate variances
+    let full = full_covariance(&plan.config.output, d);
+    let mut moments = Moments::new(every, full);
+    let mut variances = (!full).then(|| Variances::new(every));
     let ntraj = plan.config.output.trajectories.min(b);
     let mut traj = (ntraj > 0).then(|| Trajectories::new((0..ntraj).collect(), plan.traj_every()));
     let mut snaps = Snapshots::at_steps(plan.check_steps()).keep_first(plan.snapshot_keep());
@@ -710,6 +923,9 @@ fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
         if let Some(t) = traj.as_mut() {
             obs.push(t);
         }
+        if let Some(v) = variances.as_mut() {
+            obs.push(v);
+        }
         run(
             bridge,
             &Noise::Scalar(1.0),
@@ -727,9 +943,69 @@ fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
         starts,
         energy,
         moments,
+        variances,
         trajectories: traj,
         snapshots: snaps,
     })
+}
+
+/// Per-coordinate variances (divisor `B - 1`) every `every` steps and at the end, on the same
+/// records as [`Moments`]: `O(B d)` where the full covariance is `O(B d²)`.
+struct Variances {
+    every: usize,
+    records: Vec<Vec<f64>>,
+    partials: Vec<f64>,
+    mean: Vec<f64>,
+}
+
+impl Variances {
+    fn new(every: usize) -> Self {
+        Self {
+            every: every.max(1),
+            records: Vec::new(),
+            partials: Vec::new(),
+            mean: Vec::new(),
+        }
+    }
+}
+
+impl Observer for Variances {
+    fn start(&mut self, _grid: &TimeGrid, _n: usize, _d: usize) {
+        self.records.clear();
+    }
+
+    fn observe(&mut self, v: &mfpid::sde::observe::StepView<'_>) {
+        if v.drift.is_some() && !v.step.is_multiple_of(self.every) {
+            return;
+        }
+        let (d, x, n) = (v.dim, v.x, v.n_particles());
+        let total = v.total_particles as f64;
+        self.mean.clear();
+        self.mean.resize(d, 0.0);
+        blocked_sum(
+            v.comm,
+            n,
+            d,
+            &mut self.partials,
+            &mut self.mean,
+            |i, acc| {
+                for (a, xi) in acc.iter_mut().zip(&x[i * d..(i + 1) * d]) {
+                    *a += xi;
+                }
+            },
+        );
+        self.mean.iter_mut().for_each(|m| *m /= total);
+        // var_j = Σ_i (x_ij - m_j)² / (B - 1)
+        let mut var = vec![0.0; d];
+        let m = &self.mean;
+        blocked_sum(v.comm, n, d, &mut self.partials, &mut var, |i, acc| {
+            for ((a, xi), mj) in acc.iter_mut().zip(&x[i * d..(i + 1) * d]).zip(m) {
+                *a += (xi - mj) * (xi - mj);
+            }
+        });
+        var.iter_mut().for_each(|s| *s /= (total - 1.0).max(1.0));
+        self.records.push(var);
+    }
 }
 
 fn with_bridge_starts<R>(
@@ -792,6 +1068,9 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
             eprintln!("{l}");
         }
     }
+    // the shared estimator's time (a probe run), recorded beside the measured time
+    let time_estimate = plan.estimate_seconds()?;
+    timings.lap("estimate");
     let res = simulate(&plan, common)?;
     timings.lap("simulate");
     let summary = write_outputs(&plan, &res, &dir)?;
@@ -804,6 +1083,8 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
         "particles": plan.particles,
         "steps": plan.steps,
         "threads": common.threads.unwrap_or_else(rayon::current_num_threads),
+        "memory_estimate_bytes": plan.cost.bytes_u64(),
+        "time_estimate_s": time_estimate,
     });
     crate::outdir::write_run_json(&dir, run_json, common.quick, &timings)?;
     let final_dir = dir.commit()?;
@@ -811,7 +1092,35 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
         print_summary(&summary);
         println!("wrote {}", final_dir.display());
     }
-    Ok(())
+    match checks_failed(&summary) {
+        Some(msg) if common.strict => Err(AppError::ChecksFailed(msg)),
+        Some(msg) => {
+            eprintln!("mfpid: warning: {msg} (--strict makes this exit with status 3)");
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// Significance below which the run's own checks count as failed: the probability that the
+/// largest of its `n` mean z-scores is at least as large under exact sampling (Šidák).
+pub const CHECK_P_VALUE: f64 = 1e-3;
+
+/// The failure of a run's checks against the analytic marginal (or the target samples), if any.
+fn checks_failed(s: &Summary) -> Option<String> {
+    let n = s.checks.len();
+    let z = s.max_abs_mean_z?;
+    if n == 0 || !z.is_finite() {
+        return None;
+    }
+    let p = mfpid::energy::metrics::max_z_p_value(z, n);
+    (p < CHECK_P_VALUE).then(|| {
+        format!(
+            "the run fails its own checks against the {}: max |mean z-score| = {z:.2} over {n} checks, probability {} under exact sampling (below {CHECK_P_VALUE}); more steps (run.steps) reduce the time-discretisation bias",
+            if s.max_l1_over_noise.is_some() { "analytic marginal" } else { "target samples" },
+            human_num(p),
+        )
+    })
 }
 
 fn print_summary(s: &Summary) {
@@ -937,11 +1246,15 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
     let mut mt = Table::with_columns(cols);
     let mut mean_path = Vec::new();
     let mut analytic_path = Vec::new();
-    for rec in &res.moments.records {
+    for (r, rec) in res.moments.records.iter().enumerate() {
         let mut row: Vec<Cell> = vec![rec.t.into()];
         row.extend(rec.mean.iter().take(dshow).map(|&v| Cell::Num(v)));
-        let cov = rec.cov.clone().unwrap_or_default();
-        row.extend((0..dshow).map(|j| Cell::Num(cov.get(j * d + j).copied().unwrap_or(f64::NAN))));
+        let var = |j: usize| match (&rec.cov, &res.variances) {
+            (Some(c), _) => c.get(j * d + j).copied(),
+            (None, Some(v)) => v.records.get(r).and_then(|x| x.get(j)).copied(),
+            _ => None,
+        };
+        row.extend((0..dshow).map(|j| Cell::Num(var(j).unwrap_or(f64::NAN))));
         mean_path.push((rec.t, rec.mean[0]));
         if let Some(mb) = &mean_bridge {
             let am = if rec.t > 0.0 {
@@ -1251,11 +1564,11 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
     let mut lines = plan.describe();
     let secs = plan.estimate_seconds()?;
     lines.push(format!(
-        "  cost:     {} particle-steps x {} drift stage(s); about {} on this machine (from a probe run), memory about {}",
-        plan.particles * plan.steps,
+        "  cost:     {} particle-steps x {} drift stage(s); time about {} on this machine (from a probe run); {}",
+        human_num(plan.particles as f64 * plan.steps as f64),
         plan.config.run.scheme.scheme().stages(),
         human_seconds(secs),
-        human_bytes(plan.memory_bytes())
+        plan.cost.describe_memory()
     ));
     Ok(lines)
 }

@@ -8,6 +8,7 @@ use mfpid::thermo::trajectory::{simulate_two_cluster, Direction};
 use mfpid::thermo::TwoCluster;
 
 use crate::common::Common;
+use crate::cost::Cost;
 use crate::data::{self, Cell, Table};
 use crate::error::{AppError, LibContext, Result};
 use crate::outdir::{self, OutDir, Timings};
@@ -37,7 +38,7 @@ pub enum ThermoCmd {
         #[arg(long, allow_negative_numbers = true, default_value_t = 3.0)]
         t_max: f64,
         /// Time points (>= 2).
-        #[arg(long, default_value_t = 121)]
+        #[arg(long, default_value_t = 121, allow_negative_numbers = true, value_parser = crate::common::parse_count)]
         points: usize,
     },
     /// Integral and detailed fluctuation theorems from simulated paths: ⟨e^{-ΔS_tot}⟩ = 1 with a
@@ -52,10 +53,10 @@ pub enum ThermoCmd {
         #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
         horizon: f64,
         /// Euler-Maruyama steps.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, allow_negative_numbers = true, value_parser = crate::common::parse_count)]
         steps: usize,
         /// Paths (>= 2).
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, allow_negative_numbers = true, value_parser = crate::common::parse_count)]
         paths: usize,
         /// forward (noising) or backward (generative).
         #[arg(long, value_enum, default_value_t = Dir::Forward)]
@@ -74,7 +75,7 @@ pub enum ThermoCmd {
         #[arg(long, allow_negative_numbers = true, default_value_t = 0.5)]
         t: f64,
         /// Planted pairs for the Monte Carlo average (>= 2).
-        #[arg(long, default_value_t = 4000)]
+        #[arg(long, default_value_t = 4000, allow_negative_numbers = true, value_parser = crate::common::parse_count)]
         pairs: usize,
     },
 }
@@ -125,12 +126,21 @@ pub fn cmd(c: &ThermoCmd, out: Option<PathBuf>, common: &Common) -> Result<()> {
         | ThermoCmd::Ift { model: mm, .. }
         | ThermoCmd::FranzParisi { model: mm, .. } => model(mm)?,
     };
+    let cost = estimate(c, common);
+    cost.check(common)?;
     let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("thermo-{name}")));
     let dir = OutDir::create(&out, common.force)?;
     let seed = common.seed.unwrap_or(0);
     timings.lap("setup");
     let summary = match c {
-        ThermoCmd::Rates { t_max, points, .. } => rates(&m, *t_max, *points, &dir)?,
+        ThermoCmd::Rates { t_max, points, .. } => {
+            let points = if common.quick {
+                (*points).min(41)
+            } else {
+                *points
+            };
+            rates(&m, *t_max, points, &dir)?
+        }
         ThermoCmd::Ift {
             horizon,
             steps,
@@ -167,6 +177,7 @@ pub fn cmd(c: &ThermoCmd, out: Option<PathBuf>, common: &Common) -> Result<()> {
             "command": format!("thermo {name}"),
             "arguments": args,
             "seed": seed,
+            "memory_estimate_bytes": cost.bytes_u64(),
         }),
         common.quick,
         &timings,
@@ -182,9 +193,58 @@ pub fn cmd(c: &ThermoCmd, out: Option<PathBuf>, common: &Common) -> Result<()> {
     Ok(())
 }
 
+/// Memory of a `thermo` run from its flags (see `crate::cost`; after `--quick`'s caps).
+fn estimate(c: &ThermoCmd, common: &Common) -> Cost {
+    let cap = |v: usize, q: usize| if common.quick { v.min(q) } else { v } as f64;
+    let mut cost = Cost::new();
+    match c {
+        ThermoCmd::Rates { points, .. } => {
+            let p = cap(*points, 41);
+            cost.add(
+                "--points",
+                p,
+                "rate table and figure (points x 12)",
+                p * 12.0,
+                8.0 + 24.0,
+            );
+        }
+        ThermoCmd::Ift { steps, paths, .. } => {
+            let (n, b) = (cap(*steps, 100), cap(*paths, 2000));
+            cost.add(
+                "--paths",
+                b,
+                "paths and their entropies (paths x 12)",
+                b * 12.0,
+                8.0,
+            );
+            cost.add(
+                "--steps",
+                n,
+                "time grid and traces (steps x 4)",
+                n * 4.0,
+                8.0,
+            );
+        }
+        ThermoCmd::FranzParisi { pairs, .. } => {
+            let b = cap(*pairs, 1000);
+            cost.add(
+                "--pairs",
+                b,
+                "planted pairs and their weights (pairs x 8)",
+                b * 8.0,
+                8.0,
+            );
+        }
+    }
+    cost
+}
+
 fn rates(m: &TwoCluster, t_max: f64, points: usize, dir: &OutDir) -> Result<serde_json::Value> {
     if !(t_max > 0.0 && t_max.is_finite()) {
-        return Err(AppError::Other(format!("--t-max must be > 0, got {t_max}")));
+        return Err(AppError::Other(format!(
+            "--t-max must be > 0, got {}",
+            crate::common::human_num(t_max)
+        )));
     }
     if points < 2 {
         return Err(AppError::Other(format!(

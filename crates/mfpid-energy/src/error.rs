@@ -62,6 +62,14 @@ pub enum EnergyError {
         /// What is required.
         reason: &'static str,
     },
+    /// A temperature outside the plausible range of a building's air (°C).
+    #[error("{field} = {value} °C is outside the plausible range {min} .. {max} °C{hint}", min = crate::thermal::PLAUSIBLE_C.0, max = crate::thermal::PLAUSIBLE_C.1, hint = kelvin_hint(.value))]
+    Implausible {
+        /// The field, e.g. `outdoor_c` or `means_c[1][3]` (component, zone).
+        field: String,
+        /// The value given.
+        value: f64,
+    },
     /// A centre schedule returned the wrong number of values.
     #[error("method {method}: centre schedule has {len} values, expected pieces x d = {expected}")]
     CentreLength {
@@ -82,6 +90,19 @@ pub enum EnergyError {
     /// [`crate::RunOptions::cancel`]); no result was produced.
     #[error("cancelled before the run finished")]
     Cancelled,
+}
+
+/// The hint after an implausible temperature: a value near 300 is most likely in kelvin.
+fn kelvin_hint(v: &f64) -> String {
+    let v = *v;
+    if (200.0..=400.0).contains(&v) {
+        format!(
+            " (a value near 300 looks like kelvin: temperatures are in °C, {v} K = {:.2} °C)",
+            v - 273.15
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// Convenience alias.

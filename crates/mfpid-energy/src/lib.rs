@@ -20,7 +20,11 @@
 //! study's fleets and the published d-sweep), [`method`], [`experiment`] (runs with common random
 //! numbers across methods; [`RunOptions`]: recording and a stop flag), [`metrics`] (the outcome
 //! [`MethodRun`]; energy, per zone, per sub-population, savings with paired
-//! standard errors, terminal law vs `p_tar`), [`thermal`] (RC model: °C, kW, minutes, kWh).
+//! standard errors, terminal law vs `p_tar`), [`thermal`] (RC model: °C, kW, minutes, kWh), [`hvac`]
+//! (HVAC energy in kWh and peak power in kW per method with standard errors, and their savings).
+//!
+//! Sign convention of physical power (everywhere: library, `mfpid fleet`, `cargo xtask`): HVAC
+//! power `P > 0` heats, `P < 0` cools; HVAC energy is `∫ Σ_j |P_j| dτ`.
 //!
 //! Units: dimensionless time `t ∈ [0, 1]` and coordinates; energy `E(1) = ∫ E|u_t|² dt` summed over
 //! zones (no factor ½, left Riemann sum on the break-aligned grid), the paper's convention.
@@ -43,6 +47,7 @@
 pub mod error;
 pub mod experiment;
 pub mod fleet;
+pub mod hvac;
 pub mod method;
 pub mod metrics;
 pub mod scenario;
@@ -51,6 +56,7 @@ pub mod thermal;
 pub use error::{EnergyError, Result};
 pub use experiment::{Comparison, Experiment, Recording, RunOptions, Settings};
 pub use fleet::{Agents, Fleet, FleetSpec, Law};
+pub use hvac::{HvacRecorder, HvacSaving, HvacSummary};
 pub use method::{CentreRule, Centres, Method};
 pub use metrics::{MethodRun, Saving, SubpopEnergy, TerminalLaw};
 pub use scenario::Scenario;

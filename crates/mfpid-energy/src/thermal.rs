@@ -35,6 +35,23 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EnergyError, Result};
 use crate::fleet::{Fleet, Law};
 
+/// The plausible range of a temperature in a physical config, °C: outdoor air from a polar winter
+/// to a desert afternoon; anything outside (a value near 300 is in kelvin) is an error.
+pub const PLAUSIBLE_C: (f64, f64) = (-60.0, 70.0);
+
+/// Check that a temperature (°C) named `field` is finite and within [`PLAUSIBLE_C`].
+pub fn check_celsius(field: impl Into<String>, value: f64) -> Result<()> {
+    let (lo, hi) = PLAUSIBLE_C;
+    if value.is_finite() && (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(EnergyError::Implausible {
+            field: field.into(),
+            value,
+        })
+    }
+}
+
 /// RC parameters of one building type (every agent of a fleet shares them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RcBuilding {
@@ -112,9 +129,7 @@ impl ThermalLayer {
             );
         }
         for (field, v) in [("outdoor_c", outdoor_c), ("reference_c", reference_c)] {
-            if !v.is_finite() {
-                return invalid(field, v.to_string(), "must be finite");
-            }
+            check_celsius(field, v)?;
         }
         for (field, v) in [
             ("horizon_min", horizon_min),
@@ -233,21 +248,37 @@ impl ThermalLayer {
             .sum()
     }
 
-    /// Convert a law in °C to the bridge's units.
-    pub fn law(&self, l: &CelsiusLaw) -> Law {
+    /// Convert a law in °C to the bridge's units. Every mean temperature must be plausible
+    /// ([`PLAUSIBLE_C`]; the error names it `means_c[k][j]`, component `k`, zone `j`) and every
+    /// spread finite and positive (`std_c[k]`); the rest of the law is checked by [`Fleet::new`].
+    pub fn law(&self, l: &CelsiusLaw) -> Result<Law> {
+        let d = self.zones();
+        for (i, t) in l.means_c.iter().enumerate() {
+            check_celsius(format!("means_c[{}][{}]", i / d, i % d), *t)?;
+        }
+        if let Some(v) = l.std_c.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+            return invalid("std_c", v, "every spread must be positive and finite (°C)");
+        }
         let s = self.scale_c();
         let stds: Vec<f64> = l.std_c.iter().map(|v| v / s).collect();
-        Law {
-            d: self.zones(),
+        Ok(Law {
+            d,
             weights: l.weights.clone(),
             means: l.means_c.iter().map(|t| self.to_unit(*t)).collect(),
             covariance: Covariance::Isotropic(stds.iter().map(|v| v * v).collect()),
-        }
+        })
+    }
+
+    /// A temperature in °C named `field` (e.g. a centre) in the bridge's units, after checking it is
+    /// plausible.
+    pub fn unit_of(&self, field: impl Into<String>, t_c: f64) -> Result<f64> {
+        check_celsius(field, t_c)?;
+        Ok(self.to_unit(t_c))
     }
 
     /// A validated fleet from laws in °C (the zone count must match the building's).
     pub fn fleet(&self, p_in: &CelsiusLaw, p_tar: &CelsiusLaw) -> Result<Fleet> {
-        Fleet::new(self.law(p_in), self.law(p_tar))
+        Fleet::new(self.law(p_in)?, self.law(p_tar)?)
     }
 }
 
@@ -420,6 +451,17 @@ mod tests {
         let e = ThermalLayer::new(b, 30.0, 22.0, 60.0, 1.0).unwrap_err();
         assert!(e.to_string().contains("resistance_c_per_kw"), "{e}");
         let b = ThermalLayer::example_office().building;
-        assert!(ThermalLayer::new(b, 30.0, 22.0, 0.0, 1.0).is_err());
+        assert!(ThermalLayer::new(b.clone(), 30.0, 22.0, 0.0, 1.0).is_err());
+        // kelvin instead of °C: an error that says so
+        let e = ThermalLayer::new(b, 305.15, 22.0, 60.0, 1.0).unwrap_err();
+        assert!(matches!(e, EnergyError::Implausible { ref field, .. } if field == "outdoor_c"));
+        assert!(e.to_string().contains("looks like kelvin"), "{e}");
+        let l = ThermalLayer::example_office();
+        let (mut pin, _) = ThermalLayer::example_fleet();
+        pin.means_c[5] = 297.5;
+        let e = l.law(&pin).unwrap_err();
+        assert!(e.to_string().starts_with("means_c[1][1] = 297.5 °C"), "{e}");
+        assert!(l.unit_of("centre", -80.0).is_err());
+        assert!((l.unit_of("centre", 22.8).unwrap() - 1.0).abs() < 1e-12);
     }
 }

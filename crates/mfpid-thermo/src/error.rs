@@ -13,7 +13,7 @@ pub enum ThermoError {
         value: f64,
     },
     /// A time lies outside the range where the quantity is defined.
-    #[error("time `{name}` = {value} is outside its valid range [{min}, {max}]")]
+    #[error("time `{name}` = {value} is outside its valid range {}", range_text(*.min, *.max))]
     TimeOutOfRange {
         /// Field name.
         name: &'static str,
@@ -156,4 +156,20 @@ pub(crate) fn all_finite(name: &'static str, xs: &[f64]) -> Result<()> {
         Some(index) => Err(ThermoError::NonFinite { name, index }),
         None => Ok(()),
     }
+}
+
+/// `[min, max]` for people: `(0, inf)` rather than the 300 digits of `f64::MIN_POSITIVE` and
+/// `f64::MAX`, the bounds used for "positive" and "unbounded".
+fn range_text(min: f64, max: f64) -> String {
+    let lo = if min == f64::MIN_POSITIVE {
+        "(0".to_string()
+    } else {
+        format!("[{min}")
+    };
+    let hi = if max >= f64::MAX {
+        "inf)".to_string()
+    } else {
+        format!("{max}]")
+    };
+    format!("{lo}, {hi}")
 }

@@ -1,11 +1,16 @@
 //! `dr-physical`: the documented example fleet of mfpid-energy's thermal layer (four-zone offices,
-//! °C / kW / minutes) recovering after a curtailment event; energies in kWh.
+//! °C / kW / minutes) recovering after a curtailment event. Results lead with HVAC energy
+//! `∫ Σ_j |P_j| dτ` (kWh) and peak power (kW) per building with standard errors (`mfpid_energy::hvac`,
+//! the same estimator as `mfpid fleet`); power `P > 0` heats, `P < 0` cools.
 
 use super::{Ctx, Entry, Outcome};
 use crate::plot::{self, xy, Chart, Mark, Series};
 use crate::table::{Cell, Table};
 use anyhow::Result;
-use mfpid_energy::{Experiment, HvacObserver, Method, Recording, ThermalLayer};
+use mfpid_energy::{
+    Experiment, HvacObserver, HvacRecorder, HvacSaving, HvacSummary, Method, Recording,
+    ThermalLayer,
+};
 
 /// Registry entry.
 pub const ENTRY: Entry = Entry {
@@ -30,6 +35,10 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     let exp = Experiment::new(fleet, settings.clone())?;
     let mut table = Table::new(&[
         "method",
+        "hvac_kwh",
+        "hvac_kwh_se",
+        "peak_kw",
+        "peak_kw_se",
         "effort_kw2h",
         "control_kwh",
         "cooling_kwh",
@@ -62,9 +71,12 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         "kW",
     );
     let mut efforts = Vec::new();
+    let mut physical: Vec<HvacSummary> = Vec::new();
     for (i, m) in Method::standard().iter().enumerate() {
         let mut hvac = HvacObserver::new(&layer);
-        let r = exp.run(m, Recording::default(), &mut [&mut hvac])?;
+        let mut rec = HvacRecorder::new(&layer, settings.agents);
+        let r = exp.run(m, Recording::default(), &mut [&mut hvac, &mut rec])?;
+        let h = rec.summary()?;
         let effort = layer.effort_kw2h(&r.energy_per_zone);
         let effort_se = effort * r.stderr / r.energy;
         efforts.push(effort);
@@ -72,6 +84,10 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         let t1 = hvac.mean_temp_c.last().copied().unwrap_or(f64::NAN);
         table.push(vec![
             Cell::from(m.name.as_str()),
+            Cell::Num(h.energy_kwh),
+            Cell::Num(h.energy_se_kwh),
+            Cell::Num(h.peak_kw),
+            Cell::Num(h.peak_se_kw),
             Cell::Num(effort),
             Cell::Num(hvac.control_kwh),
             Cell::Num(hvac.cooling_kwh),
@@ -83,8 +99,12 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             Cell::Num(target_c),
         ]);
         summary.push(format!(
-            "{:<6} effort {:.1} ± {:.1} kW²h, cooling {:.2} kWh (control part {:.2} kWh), heating {:.3} kWh, peak cooling {:.1} kW per building; {:.2} °C -> {:.2} °C (target {:.2} °C); terminal law max |Δw| {:.4}, max mean error {:.2} se",
+            "{:<6} HVAC energy {:.3} ± {:.3} kWh, peak {:.2} ± {:.2} kW per building; effort {:.1} ± {:.1} kW²h, cooling {:.2} kWh (control part {:.2} kWh), heating {:.3} kWh, peak cooling {:.1} kW per building; {:.2} °C -> {:.2} °C (target {:.2} °C); terminal law max |Δw| {:.4}, max mean error {:.2} se",
             names[i],
+            h.energy_kwh,
+            h.energy_se_kwh,
+            h.peak_kw,
+            h.peak_se_kw,
             effort,
             effort_se,
             hvac.cooling_kwh,
@@ -101,6 +121,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             .with(Series::new(names[i], xy(&hvac.minutes, &hvac.mean_temp_c), Mark::Line).color(i));
         c_p = c_p
             .with(Series::new(names[i], xy(&hvac.minutes, &hvac.cooling_kw), Mark::Line).color(i));
+        physical.push(h);
     }
     c_t = c_t.with(
         Series::new(
@@ -110,6 +131,13 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         )
         .color(3),
     );
+    for (j, base) in [(1, "IA(0)"), (2, "IA(m̄)")] {
+        let sv = HvacSaving::of(&physical[0], &physical[j])?;
+        summary.push(format!(
+            "MF vs {base}: HVAC energy saving {:.1} ± {:.1} %, peak power saving {:.1} ± {:.1} %, effort saving {:.1} ± {:.1} % (paired standard errors)",
+            sv.energy_pct, sv.energy_se_pct, sv.peak_pct, sv.peak_se_pct, sv.effort_pct, sv.effort_se_pct
+        ));
+    }
     summary.push(format!(
         "MF effort saving: {:.1} % vs IA(0), {:.1} % vs IA(m̄)",
         100.0 * (1.0 - efforts[0] / efforts[1]),

@@ -1,10 +1,13 @@
 //! The `fleet` figures: power.svg/png (power, cumulative energy, fleet mean), energy.svg/png
-//! (energy, saving and per-zone bars) and hvac.svg/png with `[physical]`.
+//! (energy, saving and per-zone bars; with `[physical]` HVAC energy in kWh, peak power in kW and
+//! their savings, each ± its standard error, then the effort in kW²·h) and hvac.svg/png with
+//! `[physical]` (HVAC power and mean temperature over the recovery).
 
-use mfpid::energy::{HvacObserver, MethodRun, Saving};
+use mfpid::energy::{MethodRun, Saving};
 use mfpid_report::plot::{self, xy, Bars, Chart, Mark, Series};
 
 use super::plan::Plan;
+use super::tables::Physical;
 use crate::error::Result;
 use crate::outdir::OutDir;
 
@@ -13,20 +16,20 @@ pub fn write(
     plan: &Plan,
     runs: &[MethodRun],
     savings: &[Saving],
-    hvac: &[HvacObserver],
+    phys: Option<&Physical>,
     dir: &OutDir,
 ) -> Result<()> {
     let d = plan.fleet.dim();
-    if plan.layer.is_some() {
+    if let Some(p) = phys {
         let mut kw = Chart::new(
-            "cooling power per building",
+            "HVAC power Σ|P| per building",
             "minutes after the event",
             "kW",
         );
         let mut tc = Chart::new("fleet mean temperature", "minutes after the event", "°C");
-        for (i, (r, h)) in runs.iter().zip(hvac).enumerate() {
+        for (i, ((r, h), sm)) in runs.iter().zip(&p.observers).zip(&p.summaries).enumerate() {
             kw = kw.with(
-                Series::new(r.method.clone(), xy(&h.minutes, &h.cooling_kw), Mark::Line).color(i),
+                Series::new(r.method.clone(), xy(&sm.minutes, &sm.power_kw), Mark::Line).color(i),
             );
             tc = tc.with(
                 Series::new(r.method.clone(), xy(&h.minutes, &h.mean_temp_c), Mark::Line).color(i),
@@ -99,11 +102,86 @@ pub fn write(
         categories: runs.iter().map(|r| r.method.clone()).collect(),
         groups: vec![(String::new(), savings.iter().map(|s| s.pct).collect())],
     };
-    plot::save_bars(
-        dir.path(),
-        "energy",
-        &[energy_bars, saving_bars, zone_bars],
-        3,
-    )?;
+    match phys {
+        Some(p) => plot::save_bars(dir.path(), "energy", &physical_bars(plan, runs, p), 2)?,
+        None => plot::save_bars(
+            dir.path(),
+            "energy",
+            &[energy_bars, saving_bars, zone_bars],
+            3,
+        )?,
+    }
     Ok(())
+}
+
+/// The physical `energy` panels: HVAC energy (kWh), peak power (kW), their savings (%) and the
+/// effort (kW²·h); every category label carries the value ± its standard error.
+fn physical_bars(plan: &Plan, runs: &[MethodRun], p: &Physical) -> Vec<Bars> {
+    let names: Vec<&str> = runs.iter().map(|r| r.method.as_str()).collect();
+    let label =
+        |i: usize, v: f64, e: f64, digits: usize| format!("{} {v:.digits$}±{e:.digits$}", names[i]);
+    let s = &p.summaries;
+    let bars = |title: &str, unit: &str, v: Vec<(f64, f64)>, digits: usize| Bars {
+        title: title.into(),
+        x_label: "method (value ± standard error)".into(),
+        y_label: unit.into(),
+        categories: v
+            .iter()
+            .enumerate()
+            .map(|(i, (x, e))| label(i, *x, *e, digits))
+            .collect(),
+        groups: vec![(String::new(), v.iter().map(|(x, _)| *x).collect())],
+    };
+    // the baseline's own saving is not shown (it is zero by definition)
+    let others: Vec<usize> = (0..runs.len())
+        .filter(|&i| runs[i].method != plan.baseline)
+        .collect();
+    let saving_bars = Bars {
+        title: format!("savings against {} (%), ± standard error", plan.baseline),
+        x_label: "method".into(),
+        y_label: "saving (%)".into(),
+        categories: others
+            .iter()
+            .map(|&i| {
+                let v = &p.savings[i];
+                format!(
+                    "{}: kWh {:.1}±{:.1}, peak {:.1}±{:.1}",
+                    names[i], v.energy_pct, v.energy_se_pct, v.peak_pct, v.peak_se_pct
+                )
+            })
+            .collect(),
+        groups: vec![
+            (
+                "HVAC energy".into(),
+                others.iter().map(|&i| p.savings[i].energy_pct).collect(),
+            ),
+            (
+                "peak power".into(),
+                others.iter().map(|&i| p.savings[i].peak_pct).collect(),
+            ),
+        ],
+    };
+    vec![
+        bars(
+            "HVAC energy per building (kWh)",
+            "kWh",
+            s.iter().map(|h| (h.energy_kwh, h.energy_se_kwh)).collect(),
+            3,
+        ),
+        bars(
+            "peak HVAC power per building (kW)",
+            "kW",
+            s.iter().map(|h| (h.peak_kw, h.peak_se_kw)).collect(),
+            2,
+        ),
+        saving_bars,
+        bars(
+            "control effort (kW²·h, not an energy)",
+            "kW²·h",
+            s.iter()
+                .map(|h| (h.effort_kw2h, h.effort_se_kw2h))
+                .collect(),
+            2,
+        ),
+    ]
 }

@@ -14,3 +14,11 @@ mod tables;
 
 pub use plan::validate;
 pub use run::cmd;
+
+/// Parse, check and plan a fleet config (nothing is simulated).
+pub fn check(
+    src: &crate::config::Source,
+    common: &crate::common::Common,
+) -> crate::error::Result<()> {
+    plan::plan(src, common).map(|_| ())
+}

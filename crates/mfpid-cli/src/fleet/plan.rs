@@ -3,14 +3,15 @@
 
 use mfpid::bridge::{Covariance, Target};
 use mfpid::energy::{
-    CelsiusLaw, Centres, EnergyError, Experiment, Fleet, Law, Method, RcBuilding, Recording,
-    Settings, ThermalLayer,
+    CelsiusLaw, Centres, EnergyError, Experiment, Fleet, HvacObserver, HvacRecorder, Law, Method,
+    RcBuilding, Recording, Settings, ThermalLayer,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::common::human_seconds;
 use crate::common::Common;
-use crate::common::{human_bytes, human_seconds};
 use crate::config::{finite, Row, Source};
+use crate::cost::Cost;
 use crate::error::{AppError, LibContext, Result};
 use crate::mixture::MixtureFields;
 
@@ -180,26 +181,80 @@ pub struct CustomMethod {
     pub centres: Option<Vec<Row>>,
 }
 
-/// `[physical]`: the RC thermal layer. The laws' `means` and `std` are then in °C (only `std` is
-/// accepted for the spread), and the results include kW, kWh and kW²·h.
+/// `[physical]`: the RC thermal layer. The laws' `means` and `std` and custom centres are then in
+/// °C (only `std` is accepted for the spread), and the results lead with HVAC energy (kWh) and peak
+/// power (kW). Every field but `coupling_kw_per_c` is required; the fields are optional here so
+/// that all missing ones are reported in one message.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Physical {
     /// Zone capacitances `C_j` (kWh/°C), one per zone.
-    pub capacitance_kwh_per_c: Vec<f64>,
+    #[serde(default)]
+    pub capacitance_kwh_per_c: Option<Vec<f64>>,
     /// Zone resistances to outdoors `R_j` (°C/kW), one per zone.
-    pub resistance_c_per_kw: Vec<f64>,
+    #[serde(default)]
+    pub resistance_c_per_kw: Option<Vec<f64>>,
     /// Conductance between neighbouring zones (kW/°C, >= 0; default 0).
     #[serde(default)]
     pub coupling_kw_per_c: f64,
     /// Outdoor temperature (°C).
-    pub outdoor_c: f64,
+    #[serde(default)]
+    pub outdoor_c: Option<f64>,
     /// Reference temperature mapped to `x = 0` (°C).
-    pub reference_c: f64,
+    #[serde(default)]
+    pub reference_c: Option<f64>,
     /// Recovery horizon mapped to `t ∈ [0, 1]` (minutes).
-    pub horizon_min: f64,
+    #[serde(default)]
+    pub horizon_min: Option<f64>,
     /// Disturbance intensity (°C/√h): sets the temperature scale `σ_T = s sqrt(T_h)`.
-    pub noise_c_per_sqrt_h: f64,
+    #[serde(default)]
+    pub noise_c_per_sqrt_h: Option<f64>,
+}
+
+impl Physical {
+    /// The RC layer, or one error listing every missing field.
+    fn layer(&self, src: &Source) -> Result<ThermalLayer> {
+        let missing: Vec<&str> = [
+            (
+                "capacitance_kwh_per_c",
+                self.capacitance_kwh_per_c.is_none(),
+            ),
+            ("resistance_c_per_kw", self.resistance_c_per_kw.is_none()),
+            ("outdoor_c", self.outdoor_c.is_none()),
+            ("reference_c", self.reference_c.is_none()),
+            ("horizon_min", self.horizon_min.is_none()),
+            ("noise_c_per_sqrt_h", self.noise_c_per_sqrt_h.is_none()),
+        ]
+        .iter()
+        .filter(|(_, m)| *m)
+        .map(|(f, _)| *f)
+        .collect();
+        if !missing.is_empty() {
+            return Err(src
+                .error(
+                    "physical",
+                    format!(
+                        "missing {} {}: every field of [physical] but coupling_kw_per_c is required",
+                        if missing.len() == 1 { "field" } else { "fields" },
+                        missing.join(", ")
+                    ),
+                )
+                .into());
+        }
+        let get = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        ThermalLayer::new(
+            RcBuilding {
+                capacitance_kwh_per_c: self.capacitance_kwh_per_c.clone().unwrap_or_default(),
+                resistance_c_per_kw: self.resistance_c_per_kw.clone().unwrap_or_default(),
+                coupling_kw_per_c: self.coupling_kw_per_c,
+            },
+            get(self.outdoor_c),
+            get(self.reference_c),
+            get(self.horizon_min),
+            get(self.noise_c_per_sqrt_h),
+        )
+        .map_err(|e| locate(src, e, "physical"))
+    }
 }
 
 /// The checked run.
@@ -216,6 +271,8 @@ pub struct Plan {
     pub baseline: String,
     /// The RC thermal layer of `[physical]`.
     pub layer: Option<ThermalLayer>,
+    /// Estimated memory (checked against the limit in [`plan`]).
+    pub cost: Cost,
 }
 
 impl Plan {
@@ -232,7 +289,7 @@ impl Plan {
 /// The one place where an `mfpid-energy` error becomes a config error: the library names the law
 /// (`p_in` / `p_tar`) or the setting, and this maps it to its TOML path (`fleet.p_in.weights[k]`,
 /// `physical.<field>`) and message.
-fn locate(src: &Source, e: EnergyError) -> AppError {
+fn locate(src: &Source, e: EnergyError, prefix: &str) -> AppError {
     let law_path = |law: &str| format!("fleet.{law}");
     match e {
         EnergyError::ZeroWeight { law, component } => src
@@ -260,9 +317,20 @@ fn locate(src: &Source, e: EnergyError) -> AppError {
         EnergyError::InvalidLaw { law, source } => {
             src.error(&law_path(law), source.to_string()).into()
         }
-        // the thermal layer's settings are the fields of `[physical]`
+        // a temperature of `[physical]` or of a law in °C (`means_c[k][j]` is `means[k][j]`)
+        EnergyError::Implausible { ref field, .. } => {
+            let f = match field.strip_prefix("means_c") {
+                Some(rest) => format!("{prefix}.means{rest}"),
+                None => format!("{prefix}.{field}"),
+            };
+            let msg = e.to_string();
+            let msg = msg.split_once(" = ").map_or(msg.clone(), |(_, m)| m.to_string());
+            src.error(&f, msg).into()
+        }
+        // the thermal layer's settings are the fields of `[physical]`; `std_c` is a law's `std`
         EnergyError::Invalid { field, .. } => {
-            src.error(&format!("physical.{field}"), e.to_string()).into()
+            let f = if field == "std_c" { "std" } else { field };
+            src.error(&format!("{prefix}.{f}"), e.to_string()).into()
         }
         other => src.error("fleet", other.to_string()).into(),
     }
@@ -308,7 +376,32 @@ fn physical_law(
         means_c: g.means().to_vec(),
         std_c,
     };
-    Ok(layer.law(&law))
+    layer.law(&law).map_err(|e| locate(src, e, prefix))
+}
+
+/// A centre row in the bridge's units: with `[physical]` the row is in °C and every value must be
+/// a plausible temperature; without it the row is used as given.
+fn celsius_row(
+    src: &Source,
+    layer: Option<&ThermalLayer>,
+    field: &str,
+    row: &[f64],
+) -> Result<Vec<f64>> {
+    let Some(l) = layer else {
+        return Ok(row.to_vec());
+    };
+    row.iter()
+        .enumerate()
+        .map(|(j, t)| {
+            l.unit_of(format!("[{j}]"), *t).map_err(|e| {
+                let msg = e.to_string();
+                let msg = msg
+                    .split_once(" = ")
+                    .map_or(msg.clone(), |(_, m)| m.to_string());
+                AppError::from(src.error(&format!("{field}[{j}]"), msg))
+            })
+        })
+        .collect()
 }
 
 fn plain_law(src: &Source, prefix: &str, m: &MixtureFields) -> Result<Law> {
@@ -327,22 +420,9 @@ fn plain_law(src: &Source, prefix: &str, m: &MixtureFields) -> Result<Law> {
 /// Parse and check a fleet config; nothing is simulated.
 pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     let config: FleetConfig = src.parse()?;
-    // the RC layer checks its own fields (lengths, positivity, finiteness)
+    // the RC layer checks its own fields (lengths, positivity, finiteness, plausible °C)
     let layer = match &config.physical {
-        Some(p) => Some(
-            ThermalLayer::new(
-                RcBuilding {
-                    capacitance_kwh_per_c: p.capacitance_kwh_per_c.clone(),
-                    resistance_c_per_kw: p.resistance_c_per_kw.clone(),
-                    coupling_kw_per_c: p.coupling_kw_per_c,
-                },
-                p.outdoor_c,
-                p.reference_c,
-                p.horizon_min,
-                p.noise_c_per_sqrt_h,
-            )
-            .map_err(|e| locate(src, e))?,
-        ),
+        Some(p) => Some(p.layer(src)?),
         None => None,
     };
     let (p_in, p_tar) = match &layer {
@@ -355,7 +435,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
             plain_law(src, "fleet.p_tar", &config.fleet.p_tar)?,
         ),
     };
-    let fleet = Fleet::new(p_in, p_tar).map_err(|e| locate(src, e))?;
+    let fleet = Fleet::new(p_in, p_tar).map_err(|e| locate(src, e, "fleet"))?;
     let d = fleet.dim();
     let r = &config.run;
     if r.agents < 2 {
@@ -368,7 +448,10 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     }
     if !(r.eps > 0.0 && r.eps < 0.5) {
         return Err(src
-            .error("run.eps", format!("{} must be in (0, 0.5)", r.eps))
+            .error(
+                "run.eps",
+                format!("{} must be in (0, 0.5)", crate::common::human_num(r.eps)),
+            )
             .into());
     }
     let pr = &config.protocol;
@@ -377,7 +460,12 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     }
     for (f, v) in [("protocol.beta0", pr.beta0), ("protocol.gamma", pr.gamma)] {
         if !(v.is_finite() && v >= 0.0) {
-            return Err(src.error(f, format!("{v} must be finite and >= 0")).into());
+            return Err(src
+                .error(
+                    f,
+                    format!("{} must be finite and >= 0", crate::common::human_num(v)),
+                )
+                .into());
         }
     }
     if r.steps < pr.pieces {
@@ -406,6 +494,10 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         seed: common.seed.or(r.seed).unwrap_or(0),
         threads: common.threads,
     };
+    // the memory check comes before anything run-sized (centre schedules, agents) is allocated
+    let n_methods = config.methods.compare.len() + config.methods.custom.len();
+    let cost = estimate(&fleet, &settings, n_methods, layer.is_some(), &config.run);
+    cost.check(common)?;
     let mut methods = Vec::new();
     for (i, b) in config.methods.compare.iter().enumerate() {
         let m = match b {
@@ -445,6 +537,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
                         .into());
                 }
                 finite(src, &format!("{p}.centre"), z)?;
+                let z = celsius_row(src, layer.as_ref(), &format!("{p}.centre"), z)?;
                 z.iter().copied().cycle().take(m_pieces * d).collect()
             }
             (None, Some(rows)) => {
@@ -471,7 +564,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
                             .into());
                     }
                     finite(src, &f, &r.0)?;
-                    flat.extend_from_slice(&r.0);
+                    flat.extend(celsius_row(src, layer.as_ref(), &f, &r.0)?);
                 }
                 flat
             }
@@ -514,7 +607,102 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         methods,
         baseline,
         layer,
+        cost,
     })
+}
+
+/// Memory of a `fleet` run, part by part (see `crate::cost`): the agents, one method's buffers at a
+/// time, and the results kept for every method.
+fn estimate(fleet: &Fleet, s: &Settings, methods: usize, physical: bool, r: &FleetRun) -> Cost {
+    let (b, d, n, m) = (
+        s.agents as f64,
+        fleet.dim() as f64,
+        s.n_steps as f64,
+        methods as f64,
+    );
+    let (k_in, k_tar) = (
+        fleet.weights_in().len() as f64,
+        fleet.weights_tar().len() as f64,
+    );
+    let mut c = Cost::new();
+    c.add(
+        "run.agents",
+        r.agents as f64,
+        "agents and their labels (B x (d + 1))",
+        b * (d + 1.0),
+        8.0,
+    );
+    // one method at a time: bridge starts, ensemble, drift and noise, terminal responsibilities
+    c.add(
+        "run.agents",
+        r.agents as f64,
+        "one method's ensemble, bridge starts, drift and noise (4 x B x d) and terminal-law work",
+        4.0 * b * d + b * (k_tar + 4.0) + b / 64.0 * (2.0 * d + k_in + 69.0),
+        8.0,
+    );
+    c.add(
+        "run.agents",
+        r.agents as f64,
+        "per-agent energies of every method (B x methods)",
+        b * m,
+        8.0,
+    );
+    let traces = 3.0
+        + k_in
+        + if physical {
+            9.0 + 2.0 * crate::cost::BATCHES
+        } else {
+            0.0
+        };
+    c.add(
+        "run.steps",
+        r.steps as f64,
+        "power traces of every method (steps x methods), and their tables",
+        n * m * traces + (n / (s.n_steps / 100).max(1) as f64 + 2.0) * d * m,
+        8.0 + 24.0,
+    );
+    if let Covariance::Full(_) = fleet.p_tar().covariance_spec() {
+        c.add(
+            "fleet.p_tar.cov",
+            k_tar,
+            "full covariances of p_tar and their factors (K x d x d)",
+            3.0 * k_tar * d * d,
+            8.0,
+        );
+    }
+    c
+}
+
+/// The run's wall time from a probe: one method on a smaller fleet and grid (with the physical
+/// recorders when the run has them), extrapolated by agent-steps and methods.
+pub fn estimate_seconds(p: &Plan) -> Result<f64> {
+    let s = &p.settings;
+    let probe = Settings {
+        agents: s.agents.min(8192),
+        n_steps: s.n_steps.min(64).max(s.pieces),
+        ..s.clone()
+    };
+    let t0 = std::time::Instant::now();
+    let exp = Experiment::new(p.fleet.clone(), probe.clone()).ctx("probe fleet")?;
+    let rec = Recording {
+        mean_every: (probe.n_steps / 100).max(1),
+        subpop_power: true,
+        keep_final: false,
+    };
+    match &p.layer {
+        Some(l) => {
+            let mut h = HvacObserver::new(l);
+            let mut r = HvacRecorder::new(l, probe.agents);
+            exp.run(&p.methods[0], rec, &mut [&mut h, &mut r])
+        }
+        None => exp.run(&p.methods[0], rec, &mut []),
+    }
+    .ctx("probe run")?;
+    Ok(crate::cost::extrapolate(
+        t0.elapsed().as_secs_f64(),
+        probe.agents as f64 * probe.n_steps as f64,
+        s.agents as f64 * s.n_steps as f64 * p.methods.len() as f64,
+    ))
 }
 
 /// `validate` for a fleet config.
@@ -522,18 +710,7 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
     let p = plan(src, common)?;
     let s = &p.settings;
     let names: Vec<&str> = p.methods.iter().map(|m| m.name.as_str()).collect();
-    // probe: one method on a small fleet and grid, extrapolated
-    let probe = Settings {
-        agents: s.agents.min(512),
-        n_steps: s.n_steps.min(64).max(s.pieces),
-        ..s.clone()
-    };
-    let t0 = std::time::Instant::now();
-    let exp = Experiment::new(p.fleet.clone(), probe.clone()).ctx("probe fleet")?;
-    exp.run(&p.methods[0], Recording::default(), &mut [])
-        .ctx("probe run")?;
-    let per = t0.elapsed().as_secs_f64() / (probe.agents * probe.n_steps) as f64;
-    let secs = per * (s.agents * s.n_steps * p.methods.len()) as f64;
+    let secs = estimate_seconds(&p)?;
     let d = p.fleet.dim();
     Ok(vec![
         format!(
@@ -560,9 +737,9 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
             s.agents, s.n_steps, s.eps, s.seed
         ),
         format!(
-            "  cost:     about {} on this machine (from a probe run), memory about {}",
+            "  cost:     time about {} on this machine (from a probe run); {}",
             human_seconds(secs),
-            human_bytes(s.agents * d * 8 * 8 + s.agents * 8 * p.methods.len())
+            p.cost.describe_memory()
         ),
     ])
 }

@@ -4,11 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
-use mfpid::energy::{EnergyError, Experiment, HvacObserver, Recording, RunOptions, Saving};
+use mfpid::energy::{
+    EnergyError, Experiment, HvacObserver, HvacRecorder, HvacSaving, Recording, RunOptions, Saving,
+};
 use mfpid::sde::observe::{Observer, StepView};
 
 use super::figures;
-use super::plan::{describe, plan};
+use super::plan::{describe, estimate_seconds, plan};
 use super::tables::{self, Summary};
 use crate::common::{default_out, Common};
 use crate::config::Source;
@@ -42,6 +44,8 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
             eprintln!("{l}");
         }
     }
+    // the shared estimator's time (a probe run), recorded beside the measured time
+    let time_estimate = estimate_seconds(&plan)?;
     let exp = Experiment::new(plan.fleet.clone(), plan.settings.clone()).ctx("fleet")?;
     timings.lap("setup");
     let rec = Recording {
@@ -53,6 +57,7 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
     let nm = plan.methods.len() as f64;
     let mut runs = Vec::new();
     let mut hvac = Vec::new();
+    let mut physical = Vec::new();
     for (i, m) in plan.methods.iter().enumerate() {
         outdir::check_cancel()?;
         bar.set_message(m.name.clone());
@@ -70,8 +75,10 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
         let run = match &plan.layer {
             Some(l) => {
                 let mut h = HvacObserver::new(l);
-                let r = run_one(&mut [&mut prog, &mut h])?;
+                let mut rec = HvacRecorder::new(l, plan.settings.agents);
+                let r = run_one(&mut [&mut prog, &mut h, &mut rec])?;
                 hvac.push(h);
+                physical.push(rec.summary().ctx(format!("method {}", m.name))?);
                 r
             }
             None => run_one(&mut [&mut prog])?,
@@ -90,8 +97,20 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
         .iter()
         .map(|r| Saving::of(r, base).ctx("saving"))
         .collect::<Result<Vec<Saving>>>()?;
-    let summary = tables::write(&plan, &runs, &savings, &hvac, &dir)?;
-    figures::write(&plan, &runs, &savings, &hvac, &dir)?;
+    // with [physical]: HVAC energy, peak power and effort against the baseline, paired
+    let phys = match runs.iter().position(|r| r.method == plan.baseline) {
+        Some(b) if !physical.is_empty() => Some(tables::Physical {
+            savings: physical
+                .iter()
+                .map(|p| HvacSaving::of(p, &physical[b]).ctx("HVAC saving"))
+                .collect::<Result<Vec<_>>>()?,
+            summaries: physical,
+            observers: hvac,
+        }),
+        _ => None,
+    };
+    let summary = tables::write(&plan, &runs, &savings, phys.as_ref(), &dir)?;
+    figures::write(&plan, &runs, &savings, phys.as_ref(), &dir)?;
     timings.lap("write");
     outdir::write_run_json(
         &dir,
@@ -101,6 +120,8 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
             "config": plan.config,
             "settings": plan.settings,
             "seed": plan.settings.seed,
+            "memory_estimate_bytes": plan.cost.bytes_u64(),
+            "time_estimate_s": time_estimate,
         }),
         common.quick,
         &timings,
@@ -110,11 +131,88 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
         print_summary(&summary);
         println!("wrote {}", final_dir.display());
     }
+    // each method's terminal law against p_tar (the bridge reaches it exactly in law)
+    let failed: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            let p = r.terminal.max_mean_z_p_value();
+            (p < crate::sample::CHECK_P_VALUE).then(|| {
+                format!(
+                    "{} (max |mean z| = {:.2}, probability {})",
+                    r.method,
+                    r.terminal.max_mean_z(),
+                    crate::common::human_num(p)
+                )
+            })
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let msg = format!(
+        "the terminal law of {} fails its check against p_tar (probability under exact sampling below {})",
+        failed.join(", "),
+        crate::sample::CHECK_P_VALUE
+    );
+    if common.strict {
+        return Err(AppError::ChecksFailed(msg));
+    }
+    eprintln!("mfpid: warning: {msg} (--strict makes this exit with status 3)");
     Ok(())
 }
 
-/// One line per method: `E(1) ± stderr` and the saving against the baseline.
+/// One line per method. With `[physical]`: HVAC energy (kWh) and peak power (kW) per building and
+/// their savings against the baseline, each ± its standard error, then the effort (kW²·h); without:
+/// `E(1) ± stderr` and the saving against the baseline.
 fn print_summary(s: &Summary) {
+    let pm = |v: f64, e: f64, p: usize| {
+        if v.is_finite() && e.is_finite() {
+            format!("{v:.p$} ± {e:.p$}")
+        } else {
+            "-".into()
+        }
+    };
+    if s.methods.iter().all(|m| m.physical.is_some()) && !s.methods.is_empty() {
+        println!(
+            "per building; savings against {} (positive: uses less), each ± its standard error",
+            s.baseline
+        );
+        println!(
+            "{:<8} {:>17} {:>16} {:>15} {:>16} {:>20} {:>16}",
+            "method",
+            "HVAC energy kWh",
+            "energy saving %",
+            "peak power kW",
+            "peak saving %",
+            "effort kW²·h",
+            "effort saving %"
+        );
+        for r in &s.methods {
+            let Some(p) = &r.physical else { continue };
+            let h = &p.hvac;
+            let sv = |f: fn(&HvacSaving) -> (f64, f64)| match &p.saving {
+                Some(x) => {
+                    let (v, e) = f(x);
+                    pm(v, e, 2)
+                }
+                None => "(baseline)".into(),
+            };
+            println!(
+                "{:<8} {:>17} {:>16} {:>15} {:>16} {:>20} {:>16}",
+                r.method,
+                pm(h.energy_kwh, h.energy_se_kwh, 3),
+                sv(|x| (x.energy_pct, x.energy_se_pct)),
+                pm(h.peak_kw, h.peak_se_kw, 2),
+                sv(|x| (x.peak_pct, x.peak_se_pct)),
+                pm(h.effort_kw2h, h.effort_se_kw2h, 2),
+                sv(|x| (x.effort_pct, x.effort_se_pct)),
+            );
+        }
+        println!(
+            "(effort = ∫ Σ_j (control power_j)² dτ, the bridge's cost functional; not an energy)"
+        );
+        return;
+    }
     println!("method   E(1)          saving vs {}", s.baseline);
     for r in &s.methods {
         println!(

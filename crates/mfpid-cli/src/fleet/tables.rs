@@ -2,7 +2,9 @@
 //! subpopulations.csv, power.csv, mean_path.csv, terminal.csv, hvac.csv (with `[physical]`) and
 //! summary.json, written from the typed [`Summary`].
 
-use mfpid::energy::{HvacObserver, MethodRun, Saving, SubpopEnergy, TerminalLaw};
+use mfpid::energy::{
+    HvacObserver, HvacSaving, HvacSummary, MethodRun, Saving, SubpopEnergy, TerminalLaw,
+};
 use serde::Serialize;
 
 use super::plan::Plan;
@@ -60,19 +62,32 @@ pub struct MethodSummary {
     pub wall_s: f64,
 }
 
-/// A method's results in physical units (RC thermal layer).
+/// The physical results of every method (with `[physical]`), in run order.
+pub struct Physical {
+    /// HVAC energy, peak power and effort per method, with standard errors.
+    pub summaries: Vec<HvacSummary>,
+    /// Their savings against the baseline (the baseline's own entry is zero).
+    pub savings: Vec<HvacSaving>,
+    /// Power and temperature traces per method (hvac.csv, hvac.png).
+    pub observers: Vec<HvacObserver>,
+}
+
+/// A method's results in physical units (RC thermal layer); power `P > 0` heats, `P < 0` cools.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhysicalSummary {
-    /// Control effort `Σ_j C_j² ∫ E|u_j|² dt` in kW²·h.
-    pub effort_kw2h: f64,
-    /// Control energy in kWh.
-    pub control_kwh: f64,
-    /// Cooling energy in kWh.
+    /// HVAC energy `∫ Σ_j |P_j| dτ` (kWh), peak power (kW) and effort (kW²·h) per building, each
+    /// with its standard error.
+    pub hvac: HvacSummary,
+    /// Savings against the baseline with paired standard errors (none for the baseline).
+    pub saving: Option<HvacSaving>,
+    /// Cooling energy `∫ Σ_j max(-P_j, 0) dτ`, kWh per building.
     pub cooling_kwh: f64,
-    /// Heating energy in kWh.
+    /// Heating energy `∫ Σ_j max(P_j, 0) dτ`, kWh per building.
     pub heating_kwh: f64,
-    /// Net HVAC energy in kWh.
+    /// Net HVAC energy `∫ Σ_j P_j dτ` (negative: net cooling), kWh per building.
     pub net_kwh: f64,
+    /// Energy of the control part of the power, kWh per building.
+    pub control_kwh: f64,
     /// Peak cooling power per building, kW.
     pub peak_cooling_kw: f64,
 }
@@ -82,46 +97,99 @@ pub fn write(
     plan: &Plan,
     runs: &[MethodRun],
     savings: &[Saving],
-    hvac: &[HvacObserver],
+    phys: Option<&Physical>,
     dir: &OutDir,
 ) -> Result<Summary> {
     let d = plan.fleet.dim();
-    let mut cols: Vec<String> = [
-        "method",
-        "energy",
-        "stderr",
-        "energy_per_zone_mean",
-        "peak_power",
-        "saving_pct",
-        "saving_stderr_pct",
-        "terminal_max_weight_error",
-        "terminal_max_mean_error",
-        "wall_s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if plan.layer.is_some() {
-        cols.extend(
-            [
-                "effort_kw2h",
-                "control_kwh",
-                "cooling_kwh",
-                "heating_kwh",
-                "net_kwh",
-                "peak_cooling_kw",
-            ]
-            .iter()
-            .map(|s| s.to_string()),
-        );
-    }
+    // with [physical] the physical columns lead: kWh, kW and their savings, then the effort
+    let phys_cols: &[&str] = if phys.is_some() {
+        &[
+            "hvac_kwh",
+            "hvac_kwh_se",
+            "hvac_saving_pct",
+            "hvac_saving_se_pct",
+            "peak_kw",
+            "peak_kw_se",
+            "peak_saving_pct",
+            "peak_saving_se_pct",
+            "peak_minute",
+            "effort_kw2h",
+            "effort_kw2h_se",
+            "effort_saving_pct",
+            "effort_saving_se_pct",
+            "cooling_kwh",
+            "heating_kwh",
+            "net_kwh",
+            "control_kwh",
+            "peak_cooling_kw",
+        ]
+    } else {
+        &[]
+    };
+    let mut cols: Vec<String> = std::iter::once(&"method")
+        .chain(phys_cols)
+        .map(|s| s.to_string())
+        .collect();
+    cols.extend(
+        [
+            "energy",
+            "stderr",
+            "energy_per_zone_mean",
+            "peak_power",
+            "saving_pct",
+            "saving_stderr_pct",
+            "terminal_max_weight_error",
+            "terminal_max_mean_error",
+            "wall_s",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
     let mut table = Table::with_columns(cols);
     let mut methods = Vec::new();
     for (i, (r, s)) in runs.iter().zip(savings).enumerate() {
         // the baseline has no saving against itself
         let saving = (r.method != plan.baseline).then_some(*s);
-        let mut row: Vec<Cell> = vec![
-            r.method.clone().into(),
+        let physical = phys.and_then(|p| {
+            let (h, o) = (p.summaries.get(i)?, p.observers.get(i)?);
+            Some(PhysicalSummary {
+                hvac: h.clone(),
+                saving: (r.method != plan.baseline)
+                    .then(|| p.savings.get(i).copied())
+                    .flatten(),
+                cooling_kwh: o.cooling_kwh,
+                heating_kwh: o.heating_kwh,
+                net_kwh: o.net_kwh,
+                control_kwh: o.control_kwh,
+                peak_cooling_kw: o.peak_cooling_kw(),
+            })
+        });
+        let mut row: Vec<Cell> = vec![r.method.clone().into()];
+        if let Some(p) = &physical {
+            let (h, sv) = (&p.hvac, p.saving);
+            let or0 = |f: fn(&HvacSaving) -> f64| Cell::Num(sv.as_ref().map_or(0.0, f));
+            row.extend([
+                Cell::Num(h.energy_kwh),
+                Cell::Num(h.energy_se_kwh),
+                or0(|s| s.energy_pct),
+                or0(|s| s.energy_se_pct),
+                Cell::Num(h.peak_kw),
+                Cell::Num(h.peak_se_kw),
+                or0(|s| s.peak_pct),
+                or0(|s| s.peak_se_pct),
+                Cell::Num(h.peak_minute),
+                Cell::Num(h.effort_kw2h),
+                Cell::Num(h.effort_se_kw2h),
+                or0(|s| s.effort_pct),
+                or0(|s| s.effort_se_pct),
+                Cell::Num(p.cooling_kwh),
+                Cell::Num(p.heating_kwh),
+                Cell::Num(p.net_kwh),
+                Cell::Num(p.control_kwh),
+                Cell::Num(p.peak_cooling_kw),
+            ]);
+        }
+        row.extend([
             r.energy.into(),
             r.stderr.into(),
             (r.energy / d as f64).into(),
@@ -131,28 +199,7 @@ pub fn write(
             r.terminal.max_weight_error().into(),
             r.terminal.max_mean_error().into(),
             r.wall_s.into(),
-        ];
-        let physical = match (&plan.layer, hvac.get(i)) {
-            (Some(l), Some(h)) => Some(PhysicalSummary {
-                effort_kw2h: l.effort_kw2h(&r.energy_per_zone),
-                control_kwh: h.control_kwh,
-                cooling_kwh: h.cooling_kwh,
-                heating_kwh: h.heating_kwh,
-                net_kwh: h.net_kwh,
-                peak_cooling_kw: h.peak_cooling_kw(),
-            }),
-            _ => None,
-        };
-        if let Some(p) = &physical {
-            row.extend([
-                Cell::Num(p.effort_kw2h),
-                Cell::Num(p.control_kwh),
-                Cell::Num(p.cooling_kwh),
-                Cell::Num(p.heating_kwh),
-                Cell::Num(p.net_kwh),
-                Cell::Num(p.peak_cooling_kw),
-            ]);
-        }
+        ]);
         table.push(row);
         methods.push(MethodSummary {
             method: r.method.clone(),
@@ -265,10 +312,12 @@ pub fn write(
         }
     }
     tl.write_csv(&dir.file("terminal.csv"))?;
-    if plan.layer.is_some() {
+    if let Some(p) = phys {
+        let hvac = &p.observers;
         let mut ht = Table::with_columns(std::iter::once("minutes".to_string()).chain(
             runs.iter().flat_map(|r| {
                 [
+                    format!("hvac_kw_{}", r.method),
                     format!("net_kw_{}", r.method),
                     format!("cooling_kw_{}", r.method),
                     format!("mean_temp_c_{}", r.method),
@@ -278,7 +327,8 @@ pub fn write(
         if let Some(h0) = hvac.first() {
             for (n, mins) in h0.minutes.iter().enumerate() {
                 let mut row: Vec<Cell> = vec![(*mins).into()];
-                for h in hvac {
+                for (h, sm) in hvac.iter().zip(&p.summaries) {
+                    row.push(sm.power_kw.get(n).copied().unwrap_or(f64::NAN).into());
                     row.push(h.net_kw.get(n).copied().unwrap_or(f64::NAN).into());
                     row.push(h.cooling_kw.get(n).copied().unwrap_or(f64::NAN).into());
                     row.push(h.mean_temp_c.get(n).copied().unwrap_or(f64::NAN).into());
