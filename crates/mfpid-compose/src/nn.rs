@@ -687,33 +687,45 @@ pub fn fresh_eval(seed: u64) -> Result<Loaded<CnnClassifier>> {
 /// truncated or incompatible one a [`ComposeError::Weights`], both naming the file and
 /// `kind`'s training command.
 pub fn load_into<M>(loaded: &mut Loaded<M>, kind: ModelKind, path: &Path) -> Result<()> {
-    let hint = kind.train_command();
-    if let Err(source) = std::fs::metadata(path) {
-        return Err(ComposeError::Io {
-            path: path.to_path_buf(),
-            source,
-            hint,
-        });
-    }
-    loaded.vars.load(path).map_err(|e| ComposeError::Weights {
+    let bytes = std::fs::read(path).map_err(|source| ComposeError::Io {
         path: path.to_path_buf(),
-        detail: e.to_string(),
-        hint: hint.clone(),
+        source,
+        hint: kind.train_command(),
     })?;
-    // reject files with non-finite parameters (e.g. a diverged training run)
-    for v in loaded.vars.all_vars() {
-        let s = v
-            .as_tensor()
-            .abs()
-            .map_err(ComposeError::from)?
-            .sum_all()?
-            .to_scalar::<f32>()?;
+    load_bytes_into(loaded, kind, path, &bytes)
+}
+
+/// Load the safetensors `bytes` (the contents of `path`, which only names the file in errors) into
+/// `loaded`'s variables: every variable must be present with its shape and dtype, and every
+/// parameter finite; anything else is a [`ComposeError::Weights`] naming `kind`'s training command.
+pub fn load_bytes_into<M>(
+    loaded: &mut Loaded<M>,
+    kind: ModelKind,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<()> {
+    let bad = |detail: String| ComposeError::Weights {
+        path: path.to_path_buf(),
+        detail,
+        hint: kind.train_command(),
+    };
+    let file =
+        candle_core::safetensors::SliceSafetensors::new(bytes).map_err(|e| bad(e.to_string()))?;
+    let data = loaded
+        .vars
+        .data()
+        .lock()
+        .map_err(|_| ComposeError::NonFinite("poisoned VarMap lock".into()))?;
+    for (name, var) in data.iter() {
+        let t = file
+            .load(name, &Device::Cpu)
+            .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        var.set(&t)
+            .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        // reject files with non-finite parameters (e.g. a diverged training run)
+        let s = var.as_tensor().abs()?.sum_all()?.to_scalar::<f32>()?;
         if !s.is_finite() {
-            return Err(ComposeError::Weights {
-                path: path.to_path_buf(),
-                detail: "non-finite parameters".into(),
-                hint,
-            });
+            return Err(bad(format!("tensor {name}: non-finite parameters")));
         }
     }
     Ok(())
@@ -1278,6 +1290,82 @@ mod tests {
             }
         }
         (x, mean)
+    }
+
+    /// A 2 -> 3 linear layer (`fc.weight` 3 x 2, `fc.bias` 3) and safetensors bytes of `tensors`.
+    fn tiny_layer() -> Loaded<Linear> {
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+        let model = candle_nn::linear(2, 3, vb.pp("fc")).unwrap();
+        Loaded { model, vars }
+    }
+
+    fn safetensors_bytes(tensors: &[(&str, Tensor)]) -> Vec<u8> {
+        let dir = std::env::temp_dir().join(format!("mfpid-compose-st-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("t{}.safetensors", tensors.len()));
+        let map: std::collections::HashMap<String, Tensor> = tensors
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.clone()))
+            .collect();
+        candle_core::safetensors::save(&map, &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn weights_from_bytes_load_or_name_what_is_wrong() {
+        let dev = Device::Cpu;
+        let w = Tensor::new(&[[1f32, 2.], [3., 4.], [5., 6.]], &dev).unwrap();
+        let b = Tensor::new(&[0.5f32, -0.5, 0.0], &dev).unwrap();
+        let path = Path::new("tiny.safetensors");
+        let load = |bytes: &[u8]| {
+            let mut l = tiny_layer();
+            load_bytes_into(&mut l, ModelKind::Objective, path, bytes).map(|()| l)
+        };
+        let detail = |bytes: &[u8]| match load(bytes) {
+            Err(ComposeError::Weights {
+                path: p,
+                detail,
+                hint,
+            }) => {
+                assert_eq!(p, path);
+                assert_eq!(hint, ModelKind::Objective.train_command());
+                detail
+            }
+            other => panic!("expected a Weights error, got {other:?}"),
+        };
+        // a valid file sets every variable
+        let ok = safetensors_bytes(&[("fc.weight", w.clone()), ("fc.bias", b.clone())]);
+        let l = load(&ok).unwrap();
+        let out = l
+            .model
+            .forward(&Tensor::new(&[[1f32, 1.]], &dev).unwrap())
+            .unwrap();
+        assert_eq!(out.to_vec2::<f32>().unwrap(), vec![vec![3.5f32, 6.5, 11.0]]);
+        // missing tensor, wrong shape, wrong dtype, non-finite value, truncated file
+        assert!(detail(&safetensors_bytes(&[("fc.weight", w.clone())])).contains("fc.bias"));
+        let wt = w.t().unwrap().contiguous().unwrap();
+        let e = detail(&safetensors_bytes(&[
+            ("fc.weight", wt),
+            ("fc.bias", b.clone()),
+        ]));
+        assert!(e.contains("fc.weight"), "{e}");
+        let w64 = w.to_dtype(DType::F64).unwrap();
+        let e = detail(&safetensors_bytes(&[
+            ("fc.weight", w64),
+            ("fc.bias", b.clone()),
+        ]));
+        assert!(e.contains("fc.weight"), "{e}");
+        let nan = Tensor::new(&[f32::NAN, 0., 0.], &dev).unwrap();
+        let e = detail(&safetensors_bytes(&[
+            ("fc.weight", w.clone()),
+            ("fc.bias", nan),
+        ]));
+        assert!(e.contains("fc.bias") && e.contains("non-finite"), "{e}");
+        assert!(!detail(&ok[..ok.len() - 1]).is_empty());
+        assert!(!detail(&ok[..4]).is_empty());
     }
 
     #[test]
