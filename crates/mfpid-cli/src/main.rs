@@ -11,6 +11,7 @@ mod fleet;
 mod lqg;
 mod mixture;
 mod outdir;
+mod ranks;
 mod sample;
 mod thermo;
 
@@ -118,7 +119,9 @@ fn main() {
     let cli = Cli::parse();
     outdir::install_ctrlc();
     if let Err(e) = real_main(cli) {
-        eprintln!("mfpid: error: {e}");
+        if ranks::speaks() {
+            eprintln!("mfpid: error: {e}");
+        }
         std::process::exit(e.exit_code());
     }
 }
