@@ -6,16 +6,26 @@
 #     energies (hex bits of every f64);
 #   - mfpid-energy example sharded_fleet: the demand-response fleet of
 #     examples/fleet-two-component.toml, methods MF, IA0, IAm, half (JSON, shortest round-trip
-#     floats); its non-MPI run also checks itself against Experiment::run.
+#     floats); its non-MPI run also checks itself against Experiment::run;
+#   - the program: `mfpid fleet` on examples/fleet-two-component.toml (MF, IA0, IAm, half; every
+#     CSV / JSON table and every figure of the output directory, byte for byte, except run.json and
+#     the wall-time column `wall_s`), and run.json records the ranks;
+#   - failures: a rank-0-only failure (an existing --out) and a config error end every rank
+#     non-zero with one message and no output directory.
+# Not covered: the MF fixed point and the general-interaction (binned) solver of mfpid-meanfield
+# (their particle solvers do not run sharded yet).
 #
 #   scripts/mpi-test.sh          # needs mpirun (Debian: openmpi-bin libopenmpi-dev) and libclang-dev
 #   NP_LIST="2 3" scripts/mpi-test.sh
+#   CLI_ARGS="" scripts/mpi-test.sh   # the fleet at full size (default: --quick, 1000 agents, 400 steps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NP_LIST=${NP_LIST:-"1 2 3"}
 ENSEMBLE_ARGS=${ENSEMBLE_ARGS:-"--agents 5000 --dim 3 --steps 60"}
 FLEET_ARGS=${FLEET_ARGS:-""} # default: the settings of examples/fleet-two-component.toml (4000 agents, 2500 steps)
+CLI_CONFIG=${CLI_CONFIG:-examples/fleet-two-component.toml}
+CLI_ARGS=${CLI_ARGS:-"--quick"}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -25,6 +35,8 @@ command -v mpirun >/dev/null || {
 }
 
 fail=0
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none
+    -x RAYON_NUM_THREADS=1 -x OMPI_MCA_btl_vader_single_copy_mechanism=none)
 # compare PACKAGE EXAMPLE ARGS: the plain build is the reference; both builds write the same
 # binary path, so each runs right after it is built
 compare() {
@@ -35,9 +47,7 @@ compare() {
     cargo build -q -p "$pkg" --features mpi --example "$ex"
     for np in $NP_LIST; do
         # shellcheck disable=SC2086
-        mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$np" \
-            -x RAYON_NUM_THREADS=1 -x OMPI_MCA_btl_vader_single_copy_mechanism=none \
-            "$exe" $args --out "$tmp/$ex.np$np"
+        "${MPIRUN[@]}" -np "$np" "$exe" $args --out "$tmp/$ex.np$np"
         if cmp -s "$tmp/$ex.single" "$tmp/$ex.np$np"; then
             echo "mpi-test: $ex np = $np: identical to the non-MPI build ($(wc -c <"$tmp/$ex.single") bytes)"
         else
@@ -47,6 +57,88 @@ compare() {
     done
 }
 
+# same_outputs A B: the two output directories hold the same files with the same bytes, except
+# run.json (timings) and the wall-time column / key `wall_s` of the CSV / JSON tables
+same_outputs() {
+    python3 - "$1" "$2" <<'PY'
+import csv, io, json, os, sys
+a, b = sys.argv[1], sys.argv[2]
+def files(d):
+    return sorted(os.path.relpath(os.path.join(r, f), d) for r, _, fs in os.walk(d) for f in fs)
+fa, fb = files(a), files(b)
+if fa != fb:
+    sys.exit(f"file lists differ: {sorted(set(fa) ^ set(fb))}")
+def drop_wall(v):
+    if isinstance(v, dict):
+        return {k: drop_wall(x) for k, x in v.items() if k != "wall_s"}
+    if isinstance(v, list):
+        return [drop_wall(x) for x in v]
+    return v
+def content(path):
+    raw = open(path, "rb").read()
+    if path.endswith(".csv"):
+        rows = list(csv.reader(io.StringIO(raw.decode())))
+        if rows and "wall_s" in rows[0]:
+            k = rows[0].index("wall_s")
+            return [r[:k] + r[k + 1:] for r in rows]
+    if path.endswith(".json"):
+        return json.dumps(drop_wall(json.loads(raw)), sort_keys=True)
+    return raw
+bad = [f for f in fa if f != "run.json" and content(os.path.join(a, f)) != content(os.path.join(b, f))]
+if bad:
+    sys.exit(f"differ: {bad}")
+print(f"{len(fa) - 1} files")
+PY
+}
+
+# the program: one population over np ranks against the non-MPI build, then the failure paths
+cli() {
+    local exe=target/debug/mfpid
+    cargo build -q -p mfpid-cli
+    # shellcheck disable=SC2086
+    "$exe" fleet "$CLI_CONFIG" $CLI_ARGS --quiet --out "$tmp/cli.single"
+    cargo build -q -p mfpid-cli --features mpi
+    for np in $NP_LIST; do
+        # shellcheck disable=SC2086
+        "${MPIRUN[@]}" -np "$np" "$exe" fleet "$CLI_CONFIG" $CLI_ARGS --quiet --out "$tmp/cli.np$np"
+        local size
+        size=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ranks"]["size"])' "$tmp/cli.np$np/run.json")
+        if [ "$size" != "$np" ]; then
+            echo "mpi-test: mfpid fleet np = $np: run.json records $size ranks" >&2
+            fail=1
+        elif n=$(same_outputs "$tmp/cli.single" "$tmp/cli.np$np"); then
+            echo "mpi-test: mfpid fleet np = $np: identical to the non-MPI build ($n)"
+        else
+            echo "mpi-test: mfpid fleet np = $np: DIFFERS from the non-MPI build: $n" >&2
+            fail=1
+        fi
+    done
+    # failing on rank 0 only (its --out exists), and on every rank (no such config): every rank
+    # exits non-zero, one message, no output directory
+    mkdir -p "$tmp/taken" && touch "$tmp/taken/keep"
+    local case args
+    for case in taken missing; do
+        if [ $case = taken ]; then
+            args=(fleet "$CLI_CONFIG" --quick --quiet --out "$tmp/taken")
+        else
+            args=(fleet "$tmp/missing.toml" --quiet --out "$tmp/fail.$case")
+        fi
+        local rc=0
+        "${MPIRUN[@]}" -np 2 "$exe" "${args[@]}" >"$tmp/fail.out" 2>&1 || rc=$?
+        local msgs
+        msgs=$(grep -c '^mfpid: error' "$tmp/fail.out" || true)
+        if [ $rc -ne 0 ] && [ "$msgs" = 1 ] && [ ! -e "$tmp/fail.$case" ] &&
+            [ "$(ls -A "$tmp/taken")" = keep ] && ! ls -d "$tmp"/.*mfpid-partial* >/dev/null 2>&1; then
+            echo "mpi-test: mfpid fleet failing ($case) on np = 2: exit $rc, one message, no output"
+        else
+            echo "mpi-test: mfpid fleet failing ($case) on np = 2: exit $rc, $msgs messages:" >&2
+            cat "$tmp/fail.out" >&2
+            fail=1
+        fi
+    done
+}
+
 compare mfpid-sde sharded_ensemble "$ENSEMBLE_ARGS"
 compare mfpid-energy sharded_fleet "$FLEET_ARGS"
+cli
 exit $fail

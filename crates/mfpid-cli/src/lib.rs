@@ -16,6 +16,7 @@ mod fleet;
 mod lqg;
 mod mixture;
 mod outdir;
+mod ranks;
 mod sample;
 mod thermo;
 
@@ -140,7 +141,10 @@ pub fn main_exit_code() -> i32 {
     match real_main(cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("mfpid: error: {e}");
+            // under MPI only rank 0 speaks (every rank exits with the same status)
+            if ranks::speaks() {
+                eprintln!("mfpid: error: {e}");
+            }
             e.exit_code()
         }
     }

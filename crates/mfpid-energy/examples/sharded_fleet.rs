@@ -4,11 +4,11 @@
 //! shortest-round-trip, so equal text means equal bits); `scripts/mpi-test.sh` compares runs with
 //! 1, 2, 3 ranks and the non-MPI build byte for byte.
 //!
-//! Per step only the reductions of the observers cross ranks (`O(d)` numbers); the per-agent
-//! energies and terminal states are gathered to rank 0 once at the end, where the per-agent
-//! metrics (standard error, sub-population energies, terminal law) are computed as in
-//! [`Experiment::run`]. Without MPI the example also checks that its results equal
-//! [`Experiment::run`] bit for bit.
+//! Each method runs through [`Experiment::run_on`]: per step only the reductions of the observers
+//! cross ranks (`O(d)` numbers); the per-agent energies and terminal states are gathered to rank 0
+//! once at the end, where the per-agent metrics (standard error, sub-population energies, terminal
+//! law) are computed as in [`Experiment::run`]. Without MPI the example also checks that its
+//! results equal [`Experiment::run`] bit for bit.
 //!
 //! ```text
 //! cargo run -p mfpid-energy --example sharded_fleet -- --agents 1000 --steps 400 --out single.json
@@ -16,12 +16,11 @@
 //! mpirun -np 3 target/debug/examples/sharded_fleet --agents 1000 --steps 400 --out np3.json
 //! ```
 
-use mfpid_bridge::Bridge;
-use mfpid_energy::metrics::subpopulation_energies;
-use mfpid_energy::{Centres, Experiment, Fleet, Law, Method, Settings, SubpopEnergy, TerminalLaw};
-use mfpid_sde::observe::{ControlEnergy, Moments, Observer};
-use mfpid_sde::shard::shard;
-use mfpid_sde::{run_with_comm, Communicator, Ensemble, Noise, RunConfig, Scheme};
+use mfpid_energy::{
+    Centres, Experiment, Fleet, Law, Method, MethodRun, Recording, Settings, SubpopEnergy,
+    TerminalLaw,
+};
+use mfpid_sde::Communicator;
 use serde::Serialize;
 
 type Error = Box<dyn std::error::Error>;
@@ -80,82 +79,11 @@ impl Backend {
         let comm = mfpid_sde::SingleProcess;
         Ok(Self { comm })
     }
-    fn gather(&self, local: &[f64]) -> Result<Option<Vec<f64>>, Error> {
-        #[cfg(feature = "mpi")]
-        return Ok(self.comm.gather_to_root(local)?);
-        #[cfg(not(feature = "mpi"))]
-        return Ok(Some(local.to_vec()));
-    }
 }
 
-/// One method on this rank's shard; the full outcome on rank 0.
-fn run_method(be: &Backend, exp: &Experiment, method: &Method) -> Result<Option<Outcome>, Error> {
-    let comm: &dyn Communicator = &be.comm;
-    let (d, b) = (exp.fleet().dim(), exp.agents().len());
-    let mine = shard(b, comm.size(), comm.rank())?;
-    let protocol = exp.protocol(method)?;
-    // the drift reads each agent's start by global index, so it gets all starts
-    let mut bridge = Bridge::new(&protocol, exp.fleet().p_tar().clone())?
-        .with_eps(exp.settings().eps)?
-        .with_starts(exp.agents().x.clone())?;
-    let mut ens = Ensemble::from_vec(mine.count, d, mine.rows(&exp.agents().x, d).to_vec())?
-        .with_offset(mine.offset)?;
-    let cfg = RunConfig {
-        scheme: Scheme::EulerMaruyama,
-        seed: exp.settings().seed,
-        threads: exp.settings().threads,
-        ..RunConfig::default()
-    };
-    let mut energy = ControlEnergy::new();
-    let mut moments = Moments::new(MEAN_EVERY, false);
-    {
-        let obs: &mut [&mut dyn Observer] = &mut [&mut energy, &mut moments];
-        run_with_comm(
-            &mut bridge,
-            &Noise::Scalar(1.0),
-            exp.grid(),
-            &mut ens,
-            &cfg,
-            obs,
-            comm,
-        )?;
-    }
-    let finals = be.gather(ens.as_slice())?;
-    let per_agent = be.gather(&energy.per_particle)?;
-    let (Some(x1), Some(per_agent)) = (finals, per_agent) else {
-        return Ok(None);
-    };
-    // per-agent metrics on rank 0, as Experiment::run computes them
-    let k_in = exp.fleet().weights_in().len();
-    let mut all = ControlEnergy::new();
-    all.per_particle = per_agent;
-    Ok(Some(Outcome {
-        method: method.name.clone(),
-        centres: protocol.centres().to_vec(),
-        energy: energy.total(),
-        stderr: all.stderr(),
-        energy_per_zone: energy.per_coord.clone(),
-        peak_power: energy.peak_power(),
-        times: energy.times.clone(),
-        power: energy.power.clone(),
-        subpopulations: subpopulation_energies(&all.per_particle, &exp.agents().component, k_in),
-        per_agent: all.per_particle,
-        terminal: TerminalLaw::assess(exp.fleet(), &x1)?,
-        mean_path: moments.records.into_iter().map(|r| (r.t, r.mean)).collect(),
-        final_states: x1,
-    }))
-}
-
-/// Without MPI: the sharded path must reproduce `Experiment::run` exactly.
-#[cfg(not(feature = "mpi"))]
-fn check_against_experiment(exp: &Experiment, method: &Method, o: &Outcome) -> Result<(), Error> {
-    let rec = mfpid_energy::Recording {
-        mean_every: MEAN_EVERY,
-        subpop_power: false,
-        keep_final: true,
-    };
-    let r = exp.run(method, rec, &mut [])?;
-    let expected = Outcome {
+/// What the example compares, from a run (`keep_final` must be on).
+fn outcome(r: MethodRun) -> Outcome {
+    Outcome {
         method: r.method,
         centres: r.centres,
         energy: r.energy,
@@ -169,7 +97,26 @@ fn check_against_experiment(exp: &Experiment, method: &Method, o: &Outcome) -> R
         terminal: r.terminal,
         mean_path: r.mean_path,
         final_states: r.final_states.unwrap_or_default(),
-    };
+    }
+}
+
+const RECORDING: Recording = Recording {
+    mean_every: MEAN_EVERY,
+    subpop_power: false,
+    keep_final: true,
+};
+
+/// One method on this rank's shard ([`Experiment::run_on`]); the full outcome on rank 0.
+fn run_method(be: &Backend, exp: &Experiment, method: &Method) -> Result<Option<Outcome>, Error> {
+    Ok(exp
+        .run_on(method, RECORDING, &mut [], &be.comm)?
+        .map(outcome))
+}
+
+/// Without MPI: the sharded path must reproduce `Experiment::run` exactly.
+#[cfg(not(feature = "mpi"))]
+fn check_against_experiment(exp: &Experiment, method: &Method, o: &Outcome) -> Result<(), Error> {
+    let expected = outcome(exp.run(method, RECORDING, &mut [])?);
     let bits = |o: &Outcome| serde_json::to_string(o).unwrap_or_default();
     if bits(&expected) != bits(o) {
         return Err(format!("{}: sharded path differs from Experiment::run", o.method).into());

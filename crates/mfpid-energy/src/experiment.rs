@@ -6,7 +6,11 @@ use std::time::Instant;
 
 use mfpid_bridge::{Bridge, Protocol};
 use mfpid_sde::observe::{blocked_sum, ControlEnergy, Moments, Observer, StepView};
-use mfpid_sde::{run, CancelToken, Ensemble, Noise, RunConfig, Scheme, SdeError, TimeGrid};
+use mfpid_sde::shard::shard;
+use mfpid_sde::{
+    run_with_comm, CancelToken, Communicator, Ensemble, Noise, RunConfig, Scheme, SdeError,
+    SingleProcess, TimeGrid,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EnergyError, Result};
@@ -288,6 +292,28 @@ impl Experiment {
         opts: impl Into<RunOptions>,
         observers: &mut [&mut dyn Observer],
     ) -> Result<MethodRun> {
+        self.run_on(method, opts, observers, &SingleProcess)?
+            .ok_or(EnergyError::Invalid {
+                field: "communicator",
+                value: "SingleProcess".into(),
+                reason: "the only rank returned no result",
+            })
+    }
+
+    /// [`Experiment::run`] on this rank's share of the agents, one population over the ranks of
+    /// `comm` (e.g. MPI processes): rank `r` simulates the whole 64-agent RNG blocks of
+    /// [`mfpid_sde::shard::shard`], every per-step reduction goes through `comm` (`O(d)` numbers
+    /// per step, reproducible sums), and the per-agent energies and terminal states are gathered
+    /// to rank 0 once at the end, where the per-agent metrics are computed as in one process.
+    /// The result is bit-identical to [`Experiment::run`] for any number of ranks; `Some` on
+    /// rank 0, `None` on the others. Collective: every rank calls it with the same arguments.
+    pub fn run_on(
+        &self,
+        method: &Method,
+        opts: impl Into<RunOptions>,
+        observers: &mut [&mut dyn Observer],
+        comm: &dyn Communicator,
+    ) -> Result<Option<MethodRun>> {
         let opts = opts.into();
         if opts.is_cancelled() {
             return Err(EnergyError::Cancelled);
@@ -299,7 +325,9 @@ impl Experiment {
         let mut bridge = Bridge::new(&protocol, self.fleet.p_tar().clone())?
             .with_eps(self.settings.eps)?
             .with_starts(self.agents.x.clone())?;
-        let mut ens = Ensemble::from_vec(b, d, self.agents.x.clone())?;
+        let mine = shard(b, comm.size(), comm.rank())?;
+        let mut ens = Ensemble::from_vec(mine.count, d, mine.rows(&self.agents.x, d).to_vec())?
+            .with_offset(mine.offset)?;
         let cfg = RunConfig {
             scheme: Scheme::EulerMaruyama,
             seed: self.settings.seed,
@@ -322,20 +350,27 @@ impl Experiment {
             for o in observers.iter_mut() {
                 obs.push(&mut **o);
             }
-            run(
+            run_with_comm(
                 &mut bridge,
                 &Noise::Scalar(1.0),
                 &self.grid,
                 &mut ens,
                 &cfg,
                 &mut obs,
+                comm,
             )
             .map_err(|e| match e {
                 SdeError::Cancelled { .. } => EnergyError::Cancelled,
                 other => EnergyError::Sde(other),
             })?;
         }
-        let x1 = ens.into_vec();
+        // per-agent results to rank 0 (once per run; the per-step traffic stays O(d))
+        let x1 = comm.gather_to_root(ens.as_slice())?;
+        let per_agent = comm.gather_to_root(&energy.per_particle)?;
+        let (Some(x1), Some(per_agent)) = (x1, per_agent) else {
+            return Ok(None);
+        };
+        energy.per_particle = per_agent;
         let terminal = TerminalLaw::assess(&self.fleet, &x1)?;
         let subpopulations =
             subpopulation_energies(&energy.per_particle, &self.agents.component, k_in);
@@ -344,7 +379,7 @@ impl Experiment {
         } else {
             Vec::new()
         };
-        Ok(MethodRun {
+        Ok(Some(MethodRun {
             method: method.name.clone(),
             d,
             agents: b,
@@ -362,7 +397,7 @@ impl Experiment {
             mean_path,
             final_states: rec.keep_final.then_some(x1),
             wall_s: t0.elapsed().as_secs_f64(),
-        })
+        }))
     }
 }
 

@@ -16,6 +16,7 @@
 
 use std::fmt::Write as _;
 
+use mfpid_sde::comm::Counted;
 use mfpid_sde::observe::{ControlEnergy, Histogram, Moments, Observer, StepView};
 use mfpid_sde::shard::{shard, Shard};
 use mfpid_sde::{
@@ -98,12 +99,12 @@ impl Observer for TrafficProbe<'_> {
     }
 }
 
-/// The transport: MPI with the feature, one process without.
+/// The transport: MPI with the feature, one process without; counted either way.
 struct Backend {
     #[cfg(feature = "mpi")]
-    comm: mfpid_sde::comm::mpi::MpiCommunicator,
+    comm: Counted<mfpid_sde::comm::mpi::MpiCommunicator>,
     #[cfg(not(feature = "mpi"))]
-    comm: mfpid_sde::SingleProcess,
+    comm: Counted<mfpid_sde::SingleProcess>,
 }
 
 impl Backend {
@@ -112,22 +113,16 @@ impl Backend {
         let comm = mfpid_sde::comm::mpi::MpiCommunicator::init()?;
         #[cfg(not(feature = "mpi"))]
         let comm = mfpid_sde::SingleProcess;
-        Ok(Self { comm })
+        Ok(Self {
+            comm: Counted::new(comm),
+        })
     }
     fn gather(&self, local: &[f64]) -> Result<Option<Vec<f64>>, Error> {
-        #[cfg(feature = "mpi")]
-        return Ok(self.comm.gather_to_root(local)?);
-        #[cfg(not(feature = "mpi"))]
-        return Ok(Some(local.to_vec()));
+        Ok(self.comm.gather_to_root(local)?)
     }
     fn traffic(&self) -> (u64, u64) {
-        #[cfg(feature = "mpi")]
-        {
-            let t = self.comm.traffic();
-            (t.collectives, t.bytes)
-        }
-        #[cfg(not(feature = "mpi"))]
-        (0, 0)
+        let t = self.comm.traffic();
+        (t.collectives, t.bytes)
     }
 }
 
@@ -150,7 +145,7 @@ fn main() {
     if let Err(e) = body(&backend) {
         eprintln!("sharded_ensemble (rank {}): {e}", backend.comm.rank());
         #[cfg(feature = "mpi")]
-        backend.comm.abort(1);
+        backend.comm.inner().abort(1);
         #[cfg(not(feature = "mpi"))]
         std::process::exit(1);
     }

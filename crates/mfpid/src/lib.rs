@@ -14,7 +14,8 @@
 //! | `energy` | `mfpid-energy`: demand-response fleets, methods MF / IA(0) / IA(m̄), RC layer | `energy` |
 //! | `compose` | `mfpid-compose`: cooperative composition of diffusion models (candle) | `compose` |
 //!
-//! All features but `compose` are on by default. The `mfpid` program (TOML configs in, CSV / JSON /
+//! Feature `mpi` (off by default) adds `sde::comm::mpi`, one population over MPI ranks.
+//! All features but `compose` and `mpi` are on by default. The `mfpid` program (TOML configs in, CSV / JSON /
 //! NPY / SVG / PNG out) is the separate crate `mfpid-cli` (`cargo run --release -p mfpid-cli --
 //! sample CONFIG`). The guide is `docs/guide.md` in the repository; runnable programs for the
 //! library API are in `crates/mfpid/examples` (`cargo run -p mfpid --example bridge_mixture_2d`).

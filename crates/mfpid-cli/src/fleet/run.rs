@@ -16,6 +16,7 @@ use crate::common::{default_out, Common};
 use crate::config::Source;
 use crate::error::{AppError, LibContext, Result};
 use crate::outdir::{self, OutDir, Timings};
+use crate::ranks::Ranks;
 
 /// Progress of one method's run (the energy crate owns the loop, so Ctrl-C is honoured between
 /// methods; a second Ctrl-C quits at once).
@@ -32,21 +33,29 @@ impl Observer for ProgressObs<'_> {
     }
 }
 
-/// Run `fleet`.
+/// Run `fleet` (one population over the MPI ranks under `mpirun`; see [`crate::ranks`]).
 pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
+    let ranks = Ranks::init()?;
+    let outcome = body(config, out, &ranks.common(common), &ranks);
+    ranks.agree(outcome)
+}
+
+/// Every fallible step before the last collective is agreed over the ranks; rank 0 then writes.
+fn body(config: &Path, out: Option<PathBuf>, common: &Common, ranks: &Ranks) -> Result<()> {
     let mut timings = Timings::start();
-    let src = Source::load(config)?;
-    let plan = plan(&src, common)?;
+    let src = ranks.agree(Source::load(config))?;
+    let plan = ranks.agree(plan(&src, common))?;
     let out = out.unwrap_or_else(|| default_out(config));
-    let dir = OutDir::create(&out, common.force)?;
+    let dir = ranks.on_root(|| OutDir::create(&out, common.force))?;
     if !common.quiet {
         for l in describe(&plan) {
             eprintln!("{l}");
         }
     }
     // the shared estimator's time (a probe run), recorded beside the measured time
-    let time_estimate = estimate_seconds(&plan)?;
-    let exp = Experiment::new(plan.fleet.clone(), plan.settings.clone()).ctx("fleet")?;
+    let time_estimate = ranks.agree(estimate_seconds(&plan))?;
+    let exp =
+        ranks.agree(Experiment::new(plan.fleet.clone(), plan.settings.clone()).ctx("fleet"))?;
     timings.lap("setup");
     let rec = Recording {
         mean_every: (plan.settings.n_steps / 100).max(1),
@@ -59,7 +68,7 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
     let mut hvac = Vec::new();
     let mut physical = Vec::new();
     for (i, m) in plan.methods.iter().enumerate() {
-        outdir::check_cancel()?;
+        ranks.agree(outdir::check_cancel())?;
         bar.set_message(m.name.clone());
         let mut prog = ProgressObs {
             bar: &bar,
@@ -68,10 +77,7 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
         };
         // Ctrl-C stops the run at its next time step (the runner reads the token once per step)
         let opts = RunOptions::from(rec).with_cancel(outdir::cancel_token());
-        let run_one = |extra: &mut [&mut dyn Observer]| match exp.run(m, &opts, extra) {
-            Err(EnergyError::Cancelled) => Err(AppError::Interrupted),
-            r => r.ctx(format!("method {}", m.name)),
-        };
+        let run_one = |extra: &mut [&mut dyn Observer]| ranks.run(&exp, m, &opts, extra);
         let run = match &plan.layer {
             Some(l) => {
                 let mut h = HvacObserver::new(l);
@@ -83,11 +89,13 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
             }
             None => run_one(&mut [&mut prog])?,
         };
-        runs.push(run);
+        runs.extend(run);
     }
-    outdir::check_cancel()?;
+    ranks.agree(outdir::check_cancel())?;
     bar.finish_and_clear();
     timings.lap("simulate");
+    // the other ranks are done; rank 0 writes (its outcome is agreed in `cmd`)
+    let Some(dir) = dir else { return Ok(()) };
     // savings against the baseline (paired over the shared agents), from the library
     let base = runs
         .iter()
@@ -122,6 +130,7 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
             "seed": plan.settings.seed,
             "memory_estimate_bytes": plan.cost.bytes_u64(),
             "time_estimate_s": time_estimate,
+            "ranks": ranks.record(exp.agents().len()),
         }),
         common.quick,
         &timings,

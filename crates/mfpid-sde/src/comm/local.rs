@@ -4,6 +4,7 @@
 use std::sync::{Barrier, Mutex};
 
 use super::Communicator;
+use crate::error::SdeError;
 
 /// Shared state of `size` in-process ranks; hand [`LocalRanks::rank`] to one thread per rank.
 ///
@@ -100,5 +101,14 @@ impl Communicator for LocalRank<'_> {
     }
     fn all_reduce_sum_i64(&self, buf: &mut [i64]) {
         self.collective(&self.all.i64_slots, buf, |a, b| a + b);
+    }
+    fn gather_to_root(&self, local: &[f64]) -> Result<Option<Vec<f64>>, SdeError> {
+        let slots = &self.all.f64_slots;
+        let lock = || slots.lock().unwrap_or_else(|e| e.into_inner());
+        lock()[self.rank] = local.to_vec();
+        self.all.barrier.wait();
+        let all = (self.rank == 0).then(|| lock().concat());
+        self.all.barrier.wait();
+        Ok(all)
     }
 }

@@ -1,5 +1,5 @@
 //! The MPI backend (cargo feature `mpi`): [`Communicator`] over `MPI_COMM_WORLD` through rsmpi and
-//! the system's MPI library, with a count of the collectives and of the bytes each rank sends.
+//! the system's MPI library (wrap it in [`super::Counted`] to count the bytes each rank sends).
 //!
 //! ```no_run
 //! use mfpid_sde::comm::mpi::MpiCommunicator;
@@ -9,7 +9,6 @@
 //! // ... Ensemble::sample_range(mine.offset, mine.count, ...), run_with_comm(..., &comm)
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
@@ -19,6 +18,7 @@ use mpi::topology::{Communicator as _, SimpleCommunicator};
 use mpi::{Count, Threading};
 
 use super::Communicator;
+use crate::error::SdeError;
 
 /// Why the MPI backend could not start.
 #[derive(Debug, thiserror::Error)]
@@ -32,33 +32,6 @@ pub enum MpiError {
         /// The level the library provided.
         provided: String,
     },
-    /// A gather to rank 0 of more values than MPI's `int` counts can address.
-    #[error("gather of {total} values to rank 0 exceeds the MPI count limit 2^31 - 1")]
-    GatherTooLarge {
-        /// Values over all ranks.
-        total: u64,
-    },
-}
-
-/// Collectives and payload bytes sent by this rank (the sizes of its send buffers: an all-reduce
-/// of `n` values of 8 bytes counts `8 n`; the network moves `O(8 n log p)` or `~2 * 8 n` for ring
-/// algorithms, independent of the number of particles either way).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Traffic {
-    /// Collective calls.
-    pub collectives: u64,
-    /// Payload bytes sent.
-    pub bytes: u64,
-}
-
-impl std::ops::Sub for Traffic {
-    type Output = Traffic;
-    fn sub(self, rhs: Traffic) -> Traffic {
-        Traffic {
-            collectives: self.collectives - rhs.collectives,
-            bytes: self.bytes - rhs.bytes,
-        }
-    }
 }
 
 /// The world communicator. Create one per process with [`MpiCommunicator::init`]; MPI is
@@ -69,8 +42,6 @@ pub struct MpiCommunicator {
     lock: Mutex<()>,
     rank: usize,
     size: usize,
-    collectives: AtomicU64,
-    bytes: AtomicU64,
     /// Dropped last: finalises MPI.
     _universe: Universe,
 }
@@ -98,23 +69,12 @@ impl MpiCommunicator {
             lock: Mutex::new(()),
             rank,
             size,
-            collectives: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
             _universe: universe,
         })
     }
 
-    /// Collectives and payload bytes this rank has sent so far.
-    pub fn traffic(&self) -> Traffic {
-        Traffic {
-            collectives: self.collectives.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-        }
-    }
-
-    fn call(&self, bytes: usize) -> MutexGuard<'_, ()> {
-        self.collectives.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    /// Serialise MPI calls across threads (see the `Sync` impl).
+    fn call(&self) -> MutexGuard<'_, ()> {
         // a poisoned lock only means another thread panicked mid-call; the guard is still usable
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -123,27 +83,65 @@ impl MpiCommunicator {
         if buf.is_empty() {
             return;
         }
-        let _g = self.call(std::mem::size_of_val(buf));
+        let _g = self.call();
         let send = buf.to_vec();
         self.world.all_reduce_into(&send[..], buf, op);
     }
 
-    /// Concatenate every rank's `local` (lengths may differ) in rank order on rank 0; `Ok(None)`
-    /// on the other ranks. Collective. For a few subsampled trajectories or per-agent outputs; the
-    /// gathered total must stay below `2^31` values (MPI counts are `int`), else every rank
-    /// returns [`MpiError::GatherTooLarge`].
-    pub fn gather_to_root(&self, local: &[f64]) -> Result<Option<Vec<f64>>, MpiError> {
+    /// Wait for every rank.
+    pub fn barrier(&self) {
+        let _g = self.call();
+        self.world.barrier();
+    }
+
+    /// End every rank of the job with `code` (after an error on one rank).
+    pub fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
+    }
+
+    /// A panic on this rank prints its message and then ends every rank of the job with `code`
+    /// (instead of leaving the other ranks waiting in a collective forever).
+    pub fn abort_on_panic(&self, code: i32) {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            SimpleCommunicator::world().abort(code)
+        }));
+    }
+}
+
+impl Communicator for MpiCommunicator {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn all_reduce_sum(&self, buf: &mut [f64]) {
+        self.all_reduce(buf, SystemOperation::sum());
+    }
+    fn all_reduce_max(&self, buf: &mut [f64]) {
+        self.all_reduce(buf, SystemOperation::max());
+    }
+    fn all_reduce_sum_i64(&self, buf: &mut [i64]) {
+        self.all_reduce(buf, SystemOperation::sum());
+    }
+    /// The gathered total must stay below `2^31` values (MPI counts are `int`), else every rank
+    /// returns [`SdeError::Invalid`] (field `gather_to_root`).
+    fn gather_to_root(&self, local: &[f64]) -> Result<Option<Vec<f64>>, SdeError> {
         let mut total = [local.len() as f64];
         self.all_reduce_sum(&mut total);
         if total[0] > Count::MAX as f64 {
-            return Err(MpiError::GatherTooLarge {
-                total: total[0] as u64,
+            return Err(SdeError::Invalid {
+                field: "gather_to_root",
+                value: format!("{} values", total[0]),
+                reason: "exceeds the MPI count limit 2^31 - 1 of one gather to rank 0",
             });
         }
         let root = self.world.process_at_rank(0);
         // fits: local.len() <= total < 2^31
         let n = local.len() as Count;
-        let _g = self.call(std::mem::size_of_val(local) + std::mem::size_of::<Count>());
+        let _g = self.call();
         if self.rank == 0 {
             let mut counts = vec![0 as Count; self.size];
             root.gather_into_root(&n, &mut counts[..]);
@@ -167,34 +165,5 @@ impl MpiCommunicator {
             root.gather_varcount_into(local);
             Ok(None)
         }
-    }
-
-    /// Wait for every rank.
-    pub fn barrier(&self) {
-        let _g = self.call(0);
-        self.world.barrier();
-    }
-
-    /// End every rank of the job with `code` (after an error on one rank).
-    pub fn abort(&self, code: i32) -> ! {
-        self.world.abort(code)
-    }
-}
-
-impl Communicator for MpiCommunicator {
-    fn rank(&self) -> usize {
-        self.rank
-    }
-    fn size(&self) -> usize {
-        self.size
-    }
-    fn all_reduce_sum(&self, buf: &mut [f64]) {
-        self.all_reduce(buf, SystemOperation::sum());
-    }
-    fn all_reduce_max(&self, buf: &mut [f64]) {
-        self.all_reduce(buf, SystemOperation::max());
-    }
-    fn all_reduce_sum_i64(&self, buf: &mut [i64]) {
-        self.all_reduce(buf, SystemOperation::sum());
     }
 }

@@ -1,0 +1,178 @@
+//! One population over the ranks of an MPI job: `mpirun -np N mfpid fleet CONFIG` with the cargo
+//! feature `mpi`; without it the process is the only rank and every call here is the identity.
+//!
+//! Every rank reads the config and simulates its share of the agents (whole 64-agent RNG blocks,
+//! [`Experiment::run_on`]); only rank 0 prints, shows progress and writes the output directory.
+//! Failures are agreed on ([`Ranks::agree`]: a collective after each fallible phase), so a failing
+//! rank makes every rank exit non-zero with one message, from rank 0, and no output. A failure
+//! inside a run (where the other ranks wait in a collective) or a panic ends the job with
+//! `MPI_Abort` after the failing rank's message; rank 0's staging directory is then left behind
+//! and removed by the next run in that folder.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mfpid::energy::{EnergyError, Experiment, Method, MethodRun, RunOptions};
+use mfpid::sde::comm::Counted;
+use mfpid::sde::observe::Observer;
+use mfpid::sde::shard::shard;
+use mfpid::sde::Communicator;
+
+use crate::common::Common;
+use crate::error::{AppError, LibContext, Result};
+
+#[cfg(feature = "mpi")]
+type Transport = mfpid::sde::comm::mpi::MpiCommunicator;
+#[cfg(not(feature = "mpi"))]
+type Transport = mfpid::sde::SingleProcess;
+
+/// Exit status of every rank when one rank panics.
+#[cfg(feature = "mpi")]
+const PANIC_CODE: i32 = 101;
+
+/// Whether this process prints errors: rank 0 only.
+static SPEAKS: AtomicBool = AtomicBool::new(true);
+
+/// Whether this process reports errors (false on MPI ranks other than 0).
+pub fn speaks() -> bool {
+    SPEAKS.load(Ordering::Relaxed)
+}
+
+/// This process's place in the job, and the communicator (counting what it sends).
+pub struct Ranks {
+    comm: Counted<Transport>,
+}
+
+impl Ranks {
+    /// Join the job (initialise MPI with the feature; MPI is finalised when this is dropped).
+    pub fn init() -> Result<Self> {
+        #[cfg(feature = "mpi")]
+        let transport = {
+            let t =
+                Transport::init().map_err(|e| AppError::Other(format!("cannot start MPI: {e}")))?;
+            t.abort_on_panic(PANIC_CODE);
+            t
+        };
+        #[cfg(not(feature = "mpi"))]
+        let transport = Transport::default();
+        SPEAKS.store(transport.rank() == 0, Ordering::Relaxed);
+        Ok(Self {
+            comm: Counted::new(transport),
+        })
+    }
+
+    /// Rank 0 writes, prints and shows progress.
+    pub fn is_root(&self) -> bool {
+        self.comm.rank() == 0
+    }
+
+    /// The flags of this rank: `--quiet` on every rank but 0.
+    pub fn common(&self, common: &Common) -> Common {
+        let mut c = common.clone();
+        c.quiet |= !self.is_root();
+        c
+    }
+
+    /// Every rank's outcome of the same phase, agreed: `Err` on every rank if any rank failed.
+    /// Rank 0 reports its own error, or else that of the lowest failing rank. Collective.
+    pub fn agree<T>(&self, outcome: Result<T>) -> Result<T> {
+        let c = &self.comm;
+        if c.size() == 1 {
+            return outcome;
+        }
+        let mut failed = [f64::from(u8::from(outcome.is_err()))];
+        c.all_reduce_max(&mut failed);
+        if failed[0] == 0.0 {
+            return outcome;
+        }
+        // the failing ranks' messages, to rank 0 (bytes as f64: two small gathers)
+        let msg = outcome
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let bytes: Vec<f64> = msg.bytes().map(f64::from).collect();
+        let lens = c.gather_to_root(&[bytes.len() as f64]);
+        let all = c.gather_to_root(&bytes);
+        outcome?;
+        let (Ok(Some(lens)), Ok(Some(all))) = (lens, all) else {
+            return Err(AppError::Other("failed on another rank".into()));
+        };
+        let mut at = 0;
+        for (rank, &len) in lens.iter().enumerate() {
+            let len = len as usize;
+            if len > 0 {
+                let text: Vec<u8> = all[at..at + len].iter().map(|&b| b as u8).collect();
+                return Err(AppError::Other(format!(
+                    "on rank {rank} of {}: {}",
+                    c.size(),
+                    String::from_utf8_lossy(&text)
+                )));
+            }
+            at += len;
+        }
+        Err(AppError::Other("failed on another rank".into()))
+    }
+
+    /// `f()` on rank 0 only (`None` elsewhere), agreed.
+    pub fn on_root<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
+        let r = if self.is_root() {
+            f().map(Some)
+        } else {
+            Ok(None)
+        };
+        self.agree(r)
+    }
+
+    /// [`Experiment::run_on`] over the ranks: the run on rank 0, `None` on the others.
+    /// Collective. The checks that fail alike on every rank are agreed first; any other failure
+    /// ends the job (`MPI_Abort`) with the failing rank's message.
+    pub fn run(
+        &self,
+        exp: &Experiment,
+        method: &Method,
+        opts: &RunOptions,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<Option<MethodRun>> {
+        let c = &self.comm;
+        let context = || format!("method {}", method.name);
+        self.agree(exp.protocol(method).ctx(context()))?;
+        self.agree(shard(exp.agents().len(), c.size(), c.rank()).ctx("ranks"))?;
+        match exp.run_on(method, opts, observers, c) {
+            // the runner agrees on Ctrl-C: every rank stops at the same step
+            Err(EnergyError::Cancelled) => Err(AppError::Interrupted),
+            Err(e) if c.size() > 1 => self.abort(&format!("{}: {e}", context())),
+            r => r.ctx(context()),
+        }
+    }
+
+    /// End the whole job after an error only this rank may have seen.
+    fn abort(&self, message: &str) -> ! {
+        eprintln!(
+            "mfpid: error on rank {} of {}: {message}",
+            self.comm.rank(),
+            self.comm.size()
+        );
+        #[cfg(feature = "mpi")]
+        self.comm.inner().abort(1);
+        #[cfg(not(feature = "mpi"))]
+        std::process::exit(1)
+    }
+
+    /// For `run.json`: the ranks, each one's agents, and what rank 0 sent and waited.
+    pub fn record(&self, agents: usize) -> serde_json::Value {
+        let size = self.comm.size();
+        let shards: Vec<serde_json::Value> = (0..size)
+            .filter_map(|r| shard(agents, size, r).ok())
+            .map(|s| serde_json::json!({ "first_agent": s.offset, "agents": s.count }))
+            .collect();
+        let t = self.comm.traffic();
+        serde_json::json!({
+            "size": size,
+            "transport": if cfg!(feature = "mpi") { "mpi" } else { "none" },
+            "shards": shards,
+            "rank0_collectives": t.collectives,
+            "rank0_bytes_sent": t.bytes,
+            "rank0_comm_s": self.comm.seconds(),
+        })
+    }
+}
