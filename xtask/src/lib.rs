@@ -1,4 +1,5 @@
-//! The project runner behind `cargo xtask`: reproduction entries, their harness, figures, benches.
+//! The project runner behind `cargo xtask`: reproduction entries, their harness, figures, benches,
+//! network training.
 
 pub mod bench;
 pub mod budget;
@@ -7,3 +8,4 @@ pub mod plot;
 pub mod reproduce;
 pub mod studies;
 pub mod table;
+pub mod train;

@@ -1,4 +1,5 @@
-//! `cargo xtask reproduce [NAME ...] [--quick] [--retrain] [--out DIR] [--seed S]`, `cargo xtask bench sde`, `cargo xtask list`.
+//! `cargo xtask reproduce [NAME ...] [--quick] [--retrain] [--out DIR] [--seed S]`, `cargo xtask bench sde`,
+//! `cargo xtask train <score|objective|eval|controls>`, `cargo xtask list`.
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -17,6 +18,8 @@ struct Cli {
     cmd: Cmd,
 }
 
+// parsed once per process: the size of the `train` variant's options does not matter
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Regenerate tables and figures into OUT/NAME/ (all registered entries when no NAME is given).
@@ -39,6 +42,8 @@ enum Cmd {
     },
     /// List the registered entries.
     List,
+    /// Train the composition's networks: score, objective, eval or controls (resumable).
+    Train(xtask::train::TrainArgs),
     /// Benchmarks measured side by side with reference implementations.
     Bench {
         /// Which benchmark: `sde`.
@@ -67,6 +72,7 @@ fn main() {
 
 fn real_main() -> Result<()> {
     match Cli::parse().cmd {
+        Cmd::Train(args) => xtask::train::run(&args),
         Cmd::List => {
             for e in ENTRIES {
                 println!("{:<28} {}", e.name, e.about);
@@ -188,5 +194,29 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["cargo xtask", "reproduce"]).expect("parses");
         assert!(matches!(cli.cmd, Cmd::Reproduce { retrain: false, .. }));
+        let cli = Cli::try_parse_from([
+            "cargo xtask",
+            "train",
+            "controls",
+            "--digit",
+            "3",
+            "--agents",
+            "2",
+            "--variant",
+            "joint",
+            "--max-steps",
+            "5",
+        ])
+        .expect("parses");
+        match cli.cmd {
+            Cmd::Train(a) => {
+                assert_eq!(
+                    (a.what.as_str(), a.digit, a.agents),
+                    ("controls", Some(3), Some(2))
+                );
+                assert_eq!(a.max_steps, Some(5));
+            }
+            _ => panic!("wrong subcommand"),
+        }
     }
 }

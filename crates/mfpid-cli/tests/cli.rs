@@ -907,6 +907,7 @@ fn fleet_errors_come_from_the_library_with_their_toml_path() {
         err.contains("fleet.p_in.cov[0]: not symmetric positive definite"),
         "{err}"
     );
+}
 
 // ---------------------------------------------------------------- --strict
 

@@ -15,23 +15,25 @@
 //! path cost (running + terminal), attained by the base measure tilted by `exp(-N C / lambda)`.
 //! [`optimal`] estimates it by importance weighting of base trajectories.
 
+use crate::adam::{clip_grad_norm, Adam};
+use crate::cmad::{CmadConfig, CmadVariant};
 use crate::error::{invalid, ComposeError, Result};
 use crate::gmm::{GaussianMixture, LinearAggregator, LinearClassifier};
-use crate::mlp::{clip_grad_norm, Adam, DenseMlp, MlpCache};
+use crate::mlp::{DenseMlp, MlpCache};
 use crate::vp::{reverse_grid, VpSchedule};
+use crate::weights::ObjectiveWeights;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Cost weights and discretisation of the composition problem.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CostConfig {
-    /// Control-energy weight `lambda` (reference 10).
-    pub lambda: f64,
-    /// Tweedie look-ahead running-cost weight `gamma` (reference 1).
-    pub gamma: f64,
-    /// Number of Euler-Maruyama steps `K` (reference 25).
+    /// `lambda`, `gamma` and the reference CDPS weight `w`, with the convention they were given in.
+    pub weights: ObjectiveWeights,
+    /// Number of Euler-Maruyama steps `K` (reference 24: 25 grid points).
     pub k_steps: usize,
     /// Final time of the reverse process (reference 1e-3).
     pub t_end: f64,
@@ -39,15 +41,17 @@ pub struct CostConfig {
     pub schedule: VpSchedule,
 }
 
-impl Default for CostConfig {
-    fn default() -> Self {
-        Self {
-            lambda: 10.0,
-            gamma: 1.0,
-            k_steps: 25,
+impl CostConfig {
+    /// The reference settings for agents of dimension `dim`: the reference's `lambda_ref = 10`,
+    /// `w_ref = 100` (batch 64), `gamma = 1` converted to this crate's convention
+    /// ([`ObjectiveWeights::reference`]), `K = 24`, `t_end = 1e-3`.
+    pub fn reference(dim: usize) -> Result<Self> {
+        Ok(Self {
+            weights: ObjectiveWeights::reference(dim)?,
+            k_steps: 24,
             t_end: 1e-3,
             schedule: VpSchedule::default(),
-        }
+        })
     }
 }
 
@@ -131,6 +135,26 @@ impl JEstimate {
     }
 }
 
+/// Sub-batches of one CMAD training step (differentiated in parallel).
+const SUB: usize = 4;
+
+/// Trajectories per chunk of the Monte Carlo estimates.
+pub const CHUNK: usize = 4096;
+
+/// `(chunk index, size)` of `n` trajectories in chunks of [`CHUNK`].
+fn chunk_sizes(n: usize) -> Vec<(u64, usize)> {
+    (0..n.div_ceil(CHUNK))
+        .map(|c| (c as u64, CHUNK.min(n - c * CHUNK)))
+        .collect()
+}
+
+/// The random stream of chunk `c` of a run seeded with `seed`.
+fn chunk_rng(seed: u64, c: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(c);
+    r
+}
+
 /// How the agents are steered.
 #[derive(Debug, Clone, Copy)]
 pub enum Policy<'a> {
@@ -139,7 +163,7 @@ pub enum Policy<'a> {
     /// DPS-style guidance `u_i = -w grad_{x_i} Phi(phi(xhat0^1..xhat0^N))` (gradient through the
     /// Tweedie denoiser, i.e. through the score).
     Cdps {
-        /// Guidance weight `w` (reference 100).
+        /// Guidance weight `w` per sample (reference `100 / 64`, see [`ObjectiveWeights`]).
         w: f64,
     },
     /// Learned CMAD control networks.
@@ -168,40 +192,6 @@ struct Tape {
     gterm: Vec<f64>,
     /// final states `x_K`, `B x N x d`
     x_final: Vec<f64>,
-}
-
-/// Settings of CMAD training on the exact problem.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct CmadConfig {
-    /// Trajectories per optimiser step.
-    pub batch: usize,
-    /// Optimiser steps in total (for the fictitious variant: summed over agents).
-    pub iters: usize,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Global gradient-norm clip.
-    pub clip: f64,
-    /// Hidden width of each control network (two tanh hidden layers).
-    pub hidden: usize,
-    /// `None`: CMAD-joint (all agents in one optimiser, BPTT through every agent);
-    /// `Some(m)`: CMAD-fictitious, each agent in turn takes `m` steps while the others are detached.
-    pub fictitious_inner: Option<usize>,
-    /// Seed of initialisation and training noise.
-    pub seed: u64,
-}
-
-impl Default for CmadConfig {
-    fn default() -> Self {
-        Self {
-            batch: 256,
-            iters: 400,
-            lr: 3e-3,
-            clip: 1.0,
-            hidden: 32,
-            fictitious_inner: None,
-            seed: 7,
-        }
-    }
 }
 
 impl ExactProblem {
@@ -242,12 +232,8 @@ impl ExactProblem {
                 "must be a class of the classifier",
             ));
         }
-        if !(cost.lambda.is_finite() && cost.lambda > 0.0) {
-            return Err(invalid("lambda", cost.lambda, "must be finite and > 0"));
-        }
-        if !(cost.gamma.is_finite() && cost.gamma >= 0.0) {
-            return Err(invalid("gamma", cost.gamma, "must be finite and >= 0"));
-        }
+        let w = cost.weights;
+        ObjectiveWeights::ours(w.lambda, w.gamma, w.w_cdps)?; // the same checks in either convention
         reverse_grid(cost.k_steps, cost.t_end)?;
         Ok(Self {
             agents,
@@ -260,7 +246,8 @@ impl ExactProblem {
 
     /// The reference instance: `N = 2` agents in `d = 2`, average aggregator, a 4-class linear
     /// classifier (logit scale 3, class directions at 45°, 135°, 225°, 315°), target class 0 (the
-    /// positive quadrant), reference weights `lambda = 10`, `gamma = 1`, `K = 25`.
+    /// positive quadrant), the reference weights converted at `d = 2` (`lambda = 2 lambda_ref / d = 10`,
+    /// CDPS `w = 100 / 64`, `gamma = 1`, see [`CostConfig::reference`]) and `K = 24`.
     ///
     /// Agent 1: four modes at `(±1, ±1)`, std 0.4, equal weights. Agent 2: three modes on a triangle,
     /// `(1.2, 0)`, `(-0.6, ±1.04)`, std 0.4, weights 0.2/0.4/0.4 (its favourable mode is the rare one).
@@ -289,7 +276,7 @@ impl ExactProblem {
             LinearAggregator::average(2, 2)?,
             classifier,
             0,
-            CostConfig::default(),
+            CostConfig::reference(2)?,
         )
     }
 
@@ -339,7 +326,7 @@ impl ExactProblem {
     ) -> Vec<PathCost> {
         let (n, d) = (self.n_agents(), self.dim());
         let nd = n * d;
-        let lam_n = self.cost.lambda / n as f64; // lambda / N, the energy weight
+        let lam_n = self.cost.weights.lambda / n as f64; // lambda / N, the energy weight
         let mut x = x_init.to_vec();
         let mut costs = vec![PathCost::default(); b];
         let (mut s, mut h) = (vec![0.0; b * nd], vec![0.0; b * nd * d]);
@@ -380,7 +367,7 @@ impl ExactProblem {
                     self.target,
                     &mut gphi[p * d..(p + 1) * d],
                 );
-                costs[p].running += self.cost.gamma * phi * c.dt;
+                costs[p].running += self.cost.weights.gamma * phi * c.dt;
                 self.aggregator
                     .apply(&x[p * nd..(p + 1) * nd], &mut y[p * d..(p + 1) * d]);
             }
@@ -477,7 +464,8 @@ impl ExactProblem {
         (x0, noise)
     }
 
-    /// Monte Carlo estimate of `J` under `policy` from `n` trajectories (seeded, in chunks of 4096).
+    /// Monte Carlo estimate of `J` under `policy` from `n` trajectories (seeded, in parallel chunks
+    /// of [`CHUNK`]).
     pub fn evaluate(&self, policy: Policy<'_>, n: usize, seed: u64) -> Result<JEstimate> {
         if n < 2 {
             return Err(invalid("n", n, "need >= 2 trajectories"));
@@ -498,31 +486,30 @@ impl ExactProblem {
         if n == 0 {
             return Err(invalid("n", n, "need >= 1 trajectory"));
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut out = Vec::with_capacity(n * self.n_agents() * self.dim());
-        let mut left = n;
-        while left > 0 {
-            let b = left.min(4096);
-            let (x0, noise) = self.draw(b, &mut rng);
-            let mut tape = Tape::default();
-            self.rollout(policy, b, &x0, &noise, Some(&mut tape));
-            out.extend_from_slice(&tape.x_final);
-            left -= b;
-        }
-        Ok(out)
+        let chunks: Vec<Vec<f64>> = chunk_sizes(n)
+            .into_par_iter()
+            .map(|(c, b)| {
+                let (x0, noise) = self.draw(b, &mut chunk_rng(seed, c));
+                let mut tape = Tape::default();
+                self.rollout(policy, b, &x0, &noise, Some(&mut tape));
+                tape.x_final
+            })
+            .collect();
+        Ok(chunks.concat())
     }
 
+    /// Path costs of `n` trajectories under `policy`, in chunks of [`CHUNK`] run in parallel; chunk
+    /// `c` draws from its own stream of `seed`, so the result does not depend on the thread count
+    /// and every policy sees the same noise (common random numbers).
     fn sample_costs(&self, policy: Policy<'_>, n: usize, seed: u64) -> Vec<PathCost> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut costs = Vec::with_capacity(n);
-        let mut left = n;
-        while left > 0 {
-            let b = left.min(4096);
-            let (x0, noise) = self.draw(b, &mut rng);
-            costs.extend(self.rollout(policy, b, &x0, &noise, None));
-            left -= b;
-        }
-        costs
+        chunk_sizes(n)
+            .into_par_iter()
+            .map(|(c, b)| {
+                let (x0, noise) = self.draw(b, &mut chunk_rng(seed, c));
+                self.rollout(policy, b, &x0, &noise, None)
+            })
+            .collect::<Vec<_>>()
+            .concat()
     }
 
     /// One BPTT gradient of the batch-mean cost with respect to the networks' parameters
@@ -539,7 +526,7 @@ impl ExactProblem {
     ) -> f64 {
         let (n, d) = (self.n_agents(), self.dim());
         let nd = n * d;
-        let lam_n = self.cost.lambda / n as f64;
+        let lam_n = self.cost.weights.lambda / n as f64;
         let mut tape = Tape::default();
         let costs = self.rollout(Policy::Cmad(nets), b, x0, noise, Some(&mut tape));
         let inv_b = 1.0 / b as f64;
@@ -573,7 +560,7 @@ impl ExactProblem {
                             v += c.beta * c.dt * h[(o + r) * d + q] * a[o + q];
                             rc += c.sigma2 * h[(o + r) * d + q] * m[q] * gphi[p * d + q];
                         }
-                        a_new[o + r] = v + self.cost.gamma * c.dt * inv_b * rc / c.alpha;
+                        a_new[o + r] = v + self.cost.weights.gamma * c.dt * inv_b * rc / c.alpha;
                     }
                 }
             }
@@ -610,75 +597,62 @@ impl ExactProblem {
         costs.iter().map(|c| c.total()).sum::<f64>() * inv_b
     }
 
-    /// Train CMAD control networks (joint or fictitious, see [`CmadConfig`]); returns the networks and
-    /// the batch-mean cost at every optimiser step.
+    /// Train CMAD control networks (joint or fictitious, see [`CmadConfig`]; each agent's gradient
+    /// clipped separately); returns the networks and the batch-mean cost at every optimiser step.
     pub fn train_cmad(&self, cfg: &CmadConfig) -> Result<(ControlNets, Vec<f64>)> {
-        if cfg.batch == 0 {
-            return Err(invalid("batch", cfg.batch, "must be >= 1"));
-        }
-        if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
-            return Err(invalid("lr", cfg.lr, "must be finite and > 0"));
-        }
-        if cfg.fictitious_inner == Some(0) {
-            return Err(invalid("fictitious_inner", 0, "must be >= 1"));
-        }
+        cfg.validate()?;
         let n = self.n_agents();
         let mut nets = self.control_nets(cfg.hidden, cfg.seed)?;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_c0a7);
         let np: Vec<usize> = nets.nets.iter().map(|m| m.n_params()).collect();
         let mut grads: Vec<Vec<f64>> = np.iter().map(|&k| vec![0.0; k]).collect();
-        let mut flat = Vec::with_capacity(np.iter().sum());
-        let mut history = Vec::with_capacity(cfg.iters);
-        match cfg.fictitious_inner {
-            None => {
-                let mut opt = Adam::new(np.iter().sum(), cfg.lr);
-                let mut params = Vec::with_capacity(np.iter().sum());
-                for _ in 0..cfg.iters {
-                    grads
-                        .iter_mut()
-                        .for_each(|g| g.iter_mut().for_each(|v| *v = 0.0));
-                    let (x0, noise) = self.draw(cfg.batch, &mut rng);
-                    history.push(self.bptt(&nets, cfg.batch, &x0, &noise, None, &mut grads));
-                    flat.clear();
-                    grads.iter().for_each(|g| flat.extend_from_slice(g));
-                    clip_grad_norm(&mut flat, cfg.clip);
-                    params.clear();
-                    nets.nets
-                        .iter()
-                        .for_each(|m| params.extend_from_slice(&m.params));
-                    opt.step(&mut params, &flat);
-                    let mut off = 0;
-                    for m in nets.nets.iter_mut() {
-                        let k = m.n_params();
-                        m.params.copy_from_slice(&params[off..off + k]);
-                        off += k;
+        let mut opts: Vec<Adam> = np.iter().map(|&k| Adam::new(k, cfg.lr)).collect();
+        let mut history = Vec::with_capacity(cfg.total_steps(n));
+        // (active agent, steps) in order: joint = all agents at once, fictitious = agents in turn
+        let schedule: Vec<(Option<usize>, usize)> = match cfg.variant {
+            CmadVariant::Joint => vec![(None, cfg.iters)],
+            CmadVariant::Fictitious { inner } => (0..cfg.iters)
+                .flat_map(|_| (0..n).map(move |i| (Some(i), inner)))
+                .collect(),
+        };
+        for (active, steps) in schedule {
+            for _ in 0..steps {
+                grads
+                    .iter_mut()
+                    .for_each(|g| g.iter_mut().for_each(|v| *v = 0.0));
+                // the batch in SUB fixed sub-batches, differentiated in parallel and summed with
+                // weights b_c / B (the result does not depend on the thread count)
+                let sizes: Vec<usize> = (0..SUB)
+                    .map(|c| cfg.batch / SUB + usize::from(c < cfg.batch % SUB))
+                    .filter(|&b| b > 0)
+                    .collect();
+                let draws: Vec<(usize, Vec<f64>, Vec<f64>)> = sizes
+                    .iter()
+                    .map(|&b| {
+                        let (x0, noise) = self.draw(b, &mut rng);
+                        (b, x0, noise)
+                    })
+                    .collect();
+                let parts: Vec<(f64, Vec<Vec<f64>>)> = draws
+                    .par_iter()
+                    .map(|(b, x0, noise)| {
+                        let mut g: Vec<Vec<f64>> = np.iter().map(|&k| vec![0.0; k]).collect();
+                        let l = self.bptt(&nets, *b, x0, noise, active, &mut g);
+                        (l * *b as f64, g)
+                    })
+                    .collect();
+                let mut loss = 0.0;
+                for ((l, g), b) in parts.into_iter().zip(&sizes) {
+                    loss += l;
+                    let wgt = *b as f64 / cfg.batch as f64;
+                    for (acc, gi) in grads.iter_mut().zip(g) {
+                        acc.iter_mut().zip(gi).for_each(|(a, v)| *a += wgt * v);
                     }
                 }
-            }
-            Some(inner) => {
-                let mut opts: Vec<Adam> = np.iter().map(|&k| Adam::new(k, cfg.lr)).collect();
-                let mut done = 0;
-                'outer: loop {
-                    for i in 0..n {
-                        for _ in 0..inner {
-                            if done == cfg.iters {
-                                break 'outer;
-                            }
-                            grads[i].iter_mut().for_each(|v| *v = 0.0);
-                            let (x0, noise) = self.draw(cfg.batch, &mut rng);
-                            history.push(self.bptt(
-                                &nets,
-                                cfg.batch,
-                                &x0,
-                                &noise,
-                                Some(i),
-                                &mut grads,
-                            ));
-                            clip_grad_norm(&mut grads[i], cfg.clip);
-                            opts[i].step(&mut nets.nets[i].params, &grads[i]);
-                            done += 1;
-                        }
-                    }
+                history.push(loss / cfg.batch as f64);
+                for i in (0..n).filter(|&i| active.is_none_or(|a| a == i)) {
+                    clip_grad_norm(&mut grads[i], cfg.clip); // per agent
+                    opts[i].step(&mut nets.nets[i].params, &grads[i]);
                 }
             }
         }
@@ -834,7 +808,7 @@ pub fn optimal(problem: &ExactProblem, n: usize, seed: u64) -> Result<JEstimate>
         return Err(invalid("n", n, "need >= 2 trajectories"));
     }
     let costs = problem.sample_costs(Policy::Base, n, seed);
-    let lam = problem.cost.lambda / problem.n_agents() as f64;
+    let lam = problem.cost.weights.lambda / problem.n_agents() as f64;
     let cmin = costs
         .iter()
         .map(|c| c.running + c.terminal)
@@ -891,7 +865,8 @@ pub struct ExactRunConfig {
     pub n_optimal: usize,
     /// Trajectories per evaluated method.
     pub n_eval: usize,
-    /// CDPS guidance weights to report (the reference is 100; the best of the list is reported too).
+    /// CDPS guidance weights of the sweep (the best of them is reported as `cdps_best_w<w>`; the
+    /// reference weight of the problem is always reported as `cdps`).
     pub cdps_weights: Vec<f64>,
     /// CMAD-joint settings.
     pub joint: CmadConfig,
@@ -902,23 +877,23 @@ pub struct ExactRunConfig {
 }
 
 impl ExactRunConfig {
-    /// Full settings of the reproduction entry.
+    /// Full settings of the reproduction entry (a few minutes on 2 cores).
     pub fn full() -> Self {
         let joint = CmadConfig {
-            batch: 512,
-            iters: 1500,
+            batch: 256,
+            iters: 500,
+            lr: 3e-3,
+            clip: 1.0,
             hidden: 64,
-            ..CmadConfig::default()
+            variant: CmadVariant::Joint,
+            seed: 7,
         };
         Self {
-            n_optimal: 1_000_000,
-            n_eval: 50_000,
-            cdps_weights: vec![0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0],
+            n_optimal: 300_000,
+            n_eval: 20_000,
+            cdps_weights: vec![0.1, 0.3, 0.5, 1.0, 1.5625, 3.0, 10.0, 100.0],
             joint,
-            fictitious: CmadConfig {
-                fictitious_inner: Some(25),
-                ..joint
-            },
+            fictitious: joint.fictitious(10, 25),
             seed: 2024,
         }
     }
@@ -928,18 +903,18 @@ impl ExactRunConfig {
         let joint = CmadConfig {
             batch: 128,
             iters: 200,
+            lr: 3e-3,
+            clip: 1.0,
             hidden: 32,
-            ..CmadConfig::default()
+            variant: CmadVariant::Joint,
+            seed: 7,
         };
         Self {
             n_optimal: 40_000,
             n_eval: 8_000,
-            cdps_weights: vec![0.1, 0.3, 1.0, 100.0],
+            cdps_weights: vec![0.1, 0.3, 1.0, 1.5625, 100.0],
             joint,
-            fictitious: CmadConfig {
-                fictitious_inner: Some(25),
-                ..joint
-            },
+            fictitious: joint.fictitious(4, 25),
             seed: 2024,
         }
     }
@@ -956,15 +931,19 @@ pub fn compare(problem: &ExactProblem, cfg: &ExactRunConfig) -> Result<Vec<Exact
         method: "base".into(),
         est: problem.evaluate(Policy::Base, cfg.n_eval, cfg.seed + 1)?,
     });
+    let w_ref = problem.cost.weights.w_cdps;
+    let reference = problem.evaluate(Policy::Cdps { w: w_ref }, cfg.n_eval, cfg.seed + 1)?;
+    rows.push(ExactRow {
+        method: "cdps".into(),
+        est: reference,
+    });
     let mut best: Option<(f64, JEstimate)> = None;
     for &w in &cfg.cdps_weights {
-        let est = problem.evaluate(Policy::Cdps { w }, cfg.n_eval, cfg.seed + 1)?;
-        if w == 100.0 {
-            rows.push(ExactRow {
-                method: "cdps_w100".into(),
-                est,
-            });
-        }
+        let est = if w == w_ref {
+            reference // the same noise: the same estimate
+        } else {
+            problem.evaluate(Policy::Cdps { w }, cfg.n_eval, cfg.seed + 1)?
+        };
         let better = match &best {
             None => true,
             Some((_, b)) => est.j < b.j,

@@ -15,16 +15,21 @@
 // Index loops mirror the equations (particle p, agent i, coordinate j) and stay as written.
 #![allow(clippy::needless_range_loop)]
 
+pub mod adam;
+pub mod cmad;
 pub mod compose;
 pub mod error;
 pub mod exact;
+pub mod frechet;
 pub mod gmm;
 pub mod idx;
 pub mod image;
+pub mod linalg;
 pub mod mlp;
 pub mod nn;
 pub mod repro;
 pub mod vp;
+pub mod weights;
 
 pub use error::{ComposeError, IdxError, Result};
 

@@ -1,4 +1,5 @@
-//! A small dense f64 multilayer perceptron with hand-written back-propagation and Adam.
+//! A small dense f64 multilayer perceptron with hand-written back-propagation (trained with
+//! [`crate::adam::Adam`]).
 //!
 //! Used by the exact low-dimensional reference (control networks of CMAD), where states are a few
 //! numbers per particle and a tensor framework would only add overhead.
@@ -179,59 +180,6 @@ impl DenseMlp {
     }
 }
 
-/// Adam optimiser (Kingma & Ba) on a flat parameter vector.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Adam {
-    /// Learning rate.
-    pub lr: f64,
-    /// First-moment decay.
-    pub beta1: f64,
-    /// Second-moment decay.
-    pub beta2: f64,
-    /// Denominator offset.
-    pub eps: f64,
-    m: Vec<f64>,
-    v: Vec<f64>,
-    t: u64,
-}
-
-impl Adam {
-    /// Adam with the usual `(0.9, 0.999, 1e-8)` for `n` parameters.
-    pub fn new(n: usize, lr: f64) -> Self {
-        Self {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-            t: 0,
-        }
-    }
-
-    /// One update `params -= lr * m_hat / (sqrt(v_hat) + eps)`.
-    pub fn step(&mut self, params: &mut [f64], grad: &[f64]) {
-        self.t += 1;
-        let c1 = 1.0 - self.beta1.powi(self.t as i32);
-        let c2 = 1.0 - self.beta2.powi(self.t as i32);
-        for i in 0..params.len() {
-            self.m[i] = self.beta1 * self.m[i] + (1.0 - self.beta1) * grad[i];
-            self.v[i] = self.beta2 * self.v[i] + (1.0 - self.beta2) * grad[i] * grad[i];
-            params[i] -= self.lr * (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + self.eps);
-        }
-    }
-}
-
-/// Scale `grad` so that its Euclidean norm is at most `max_norm`; returns the norm before clipping.
-pub fn clip_grad_norm(grad: &mut [f64], max_norm: f64) -> f64 {
-    let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
-    if norm > max_norm && norm > 0.0 {
-        let s = max_norm / norm;
-        grad.iter_mut().for_each(|g| *g *= s);
-    }
-    norm
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,19 +238,5 @@ mod tests {
         assert_eq!(out, [0.0, 0.0]);
         assert!(DenseMlp::new(&[3], true, &mut rng).is_err());
         assert!(DenseMlp::new(&[3, 0, 2], true, &mut rng).is_err());
-    }
-
-    #[test]
-    fn adam_minimises_a_quadratic() {
-        let mut p = vec![3.0, -2.0];
-        let mut opt = Adam::new(2, 0.1);
-        for _ in 0..500 {
-            let g = vec![2.0 * p[0], 8.0 * p[1]];
-            opt.step(&mut p, &g);
-        }
-        assert!(p[0].abs() < 1e-2 && p[1].abs() < 1e-2, "{p:?}");
-        let mut g = vec![3.0, 4.0];
-        assert_eq!(clip_grad_norm(&mut g, 1.0), 5.0);
-        assert!((g[0] - 0.6).abs() < 1e-12 && (g[1] - 0.8).abs() < 1e-12);
     }
 }

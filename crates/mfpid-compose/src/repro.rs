@@ -1,16 +1,67 @@
 //! The MNIST experiments behind the `compose-mnist` and `compose-unconditional` reproduction entries,
 //! as library functions (the xtask entries only format their output).
 
+use crate::cmad::{CmadConfig, CmadVariant};
 use crate::compose::{
-    eval_features, frechet_distance, frozen_score, MnistCmadConfig, MnistProblem, RunOutput, Steer,
+    controls_dir, controls_file_name, controls_train_command, frozen_score, load_controls,
+    ControlConfig, ControlRecord, Controls, MnistProblem, RunOutput, Steer, TrainOptions,
 };
-use crate::error::Result;
+use crate::error::{ComposeError, Result};
+use crate::frechet::{eval_features, frechet_distance};
 use crate::idx::{Mnist, N_TEST, PIXELS};
 use crate::nn::{self, ScoreNetConfig};
 use crate::vp::VpSchedule;
+use crate::weights::ObjectiveWeights;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Where `compose-mnist` gets its CMAD controls from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlSource {
+    /// Finished controls files `controls_d<digit>_n<N>_<method>.safetensors` in this directory
+    /// (made by `cargo xtask train controls`).
+    Files(PathBuf),
+    /// Trained in the process (quick mode: a smoke test, not a result).
+    Train {
+        /// CMAD-joint settings.
+        joint: CmadConfig,
+        /// CMAD-fictitious settings.
+        fictitious: CmadConfig,
+        /// Network shape.
+        control: ControlConfig,
+    },
+}
+
+/// The reference CMAD settings (spec "Solvers") for `n` agents: batch 16 (N = 2) or 8 (N >= 3),
+/// Adam 1e-4, clip 1.0 per agent; joint 1000 steps, fictitious 300 rounds of 5 steps per agent.
+pub fn reference_cmad(n: usize, variant: &str) -> Result<CmadConfig> {
+    let joint = CmadConfig {
+        batch: if n <= 2 { 16 } else { 8 },
+        iters: 1000,
+        lr: 1e-4,
+        clip: 1.0,
+        hidden: 256,
+        variant: CmadVariant::Joint,
+        seed: 3,
+    };
+    match variant {
+        "joint" | "cmad_joint" => Ok(joint),
+        "fictitious" | "cmad_fictitious" => Ok(joint.fictitious(300, 5)),
+        other => Err(crate::error::invalid(
+            "variant",
+            other,
+            "must be joint or fictitious",
+        )),
+    }
+}
+
+/// The control network of the shipped controls: an MLP of width 256 on the score network's first
+/// 96 principal directions ([`ControlConfig::pca`]).
+pub fn reference_control() -> ControlConfig {
+    ControlConfig::pca(256, 96)
+}
 
 /// Settings of `compose-mnist`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,62 +74,62 @@ pub struct MnistRunConfig {
     pub n_samples: usize,
     /// Reverse Euler-Maruyama steps when sampling.
     pub sample_steps: usize,
-    /// CDPS guidance weight (reference 100).
-    pub cdps_w: f64,
-    /// Further CDPS weights, each an extra row `cdps_w<w>` (for comparisons at matched control energy).
-    #[serde(default)]
-    pub cdps_extra_w: Vec<f64>,
+    /// `lambda`, `gamma` and the reference CDPS weight (row `cdps`), with their convention.
+    pub weights: ObjectiveWeights,
+    /// The CDPS sweep: one row `cdps_w<w>` per weight (per sample, this crate's convention).
+    pub cdps_sweep: Vec<f64>,
     /// Add a row `optimal_is`: the optimally tilted path measure estimated by importance weighting
     /// of the base samples, weights `exp(-N (Phi(Y_0) + running) / lambda)` (self-normalised; its
     /// `control_energy` is `J* - E*[cost]` = `(lambda/N) KL(P* | P_base)`, its Fréchet distance NaN).
-    #[serde(default)]
     pub optimal_is: bool,
-    /// CMAD-joint settings (CMAD-fictitious uses the same with `fictitious_inner`).
-    pub cmad: MnistCmadConfig,
-    /// Optimiser steps per agent turn of CMAD-fictitious.
-    pub fictitious_inner: usize,
+    /// Where the CMAD controls come from.
+    pub controls: ControlSource,
     /// Seed of the sampling noise.
     pub seed: u64,
 }
 
 impl MnistRunConfig {
-    /// The protocol of the spec: digits 0, 3, 9; N = 2, 3; 1024 samples; 250 sampling steps; plus
-    /// CDPS at weights 0.3, 1, 3 (matched control energy) and the importance-weighted optimum.
+    /// The protocol of the spec: digits 0, 3, 9; N = 2, 3; 1024 samples; 500 sampling steps; the
+    /// reference weights; the CDPS sweep 0.3, 1, 3, 10, 100; the importance-weighted optimum; the
+    /// shipped controls.
     pub fn full(seed: u64) -> Self {
         Self {
             digits: vec![0, 3, 9],
             n_agents: vec![2, 3],
             n_samples: 1024,
-            sample_steps: 250,
-            cdps_w: 100.0,
-            cdps_extra_w: vec![0.3, 1.0, 3.0],
+            sample_steps: 500,
+            weights: ObjectiveWeights::mnist_reference(),
+            cdps_sweep: vec![0.3, 1.0, 3.0, 10.0, 100.0],
             optimal_is: true,
-            cmad: MnistCmadConfig {
-                iters: 300,
-                ..MnistCmadConfig::default()
-            },
-            fictitious_inner: 10,
+            controls: ControlSource::Files(controls_dir()),
             seed,
         }
     }
 
-    /// Quick settings (a few training iterations, 16 samples, 25 sampling steps).
+    /// Quick settings (controls trained for 2 steps in the process, 16 samples, 25 sampling steps).
     pub fn quick(seed: u64) -> Self {
+        let joint = CmadConfig {
+            batch: 4,
+            iters: 2,
+            lr: 1e-4,
+            clip: 1.0,
+            hidden: 32,
+            variant: CmadVariant::Joint,
+            seed: 3,
+        };
         Self {
             digits: vec![0],
             n_agents: vec![2],
             n_samples: 16,
             sample_steps: 25,
-            cdps_w: 100.0,
-            cdps_extra_w: Vec::new(),
+            weights: ObjectiveWeights::mnist_reference(),
+            cdps_sweep: Vec::new(),
             optimal_is: false,
-            cmad: MnistCmadConfig {
-                batch: 4,
-                iters: 2,
-                hidden: 64,
-                ..MnistCmadConfig::default()
+            controls: ControlSource::Train {
+                joint,
+                fictitious: joint.fictitious(1, 1),
+                control: ControlConfig::pca(32, 16),
             },
-            fictitious_inner: 1,
             seed,
         }
     }
@@ -91,7 +142,7 @@ pub struct MnistRow {
     pub digit: usize,
     /// Number of agents.
     pub n_agents: usize,
-    /// `base`, `cdps`, `cmad_joint` or `cmad_fictitious`.
+    /// `base`, `optimal_is`, `cdps`, `cdps_w<w>`, `cmad_joint` or `cmad_fictitious`.
     pub method: String,
     /// Fraction of samples the objective classifier labels `digit`.
     pub acc_objective: f64,
@@ -105,10 +156,12 @@ pub struct MnistRow {
     pub frechet: f64,
     /// Mean control energy `(lambda/N) sum beta |u|^2 dt / 2` on the sampling grid.
     pub control_energy: f64,
-    /// Wall time of training plus sampling, seconds.
+    /// Wall time of sampling (plus training for in-process controls), seconds.
     pub wall_s: f64,
-    /// Final CMAD training loss (NaN for methods without training).
-    pub train_loss: f64,
+    /// Mean `J = energy + running + terminal` of the samples (for `optimal_is`: the estimate of `J*`).
+    pub j: f64,
+    /// Effective sample size of the importance weights (`optimal_is`; the sample count otherwise).
+    pub ess: f64,
 }
 
 /// Generated images of one row (for image grids).
@@ -123,6 +176,34 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// The finished controls of `(digit, n, method)` from `dir` (errors name the file and the command
+/// that trains it; an unfinished file is refused).
+pub fn shipped_controls(
+    dir: &Path,
+    digit: usize,
+    n: usize,
+    method: &str,
+) -> Result<(Controls, ControlRecord)> {
+    let path = dir.join(controls_file_name(digit, n, method));
+    let hint = controls_train_command(digit, n, method);
+    let (c, _, r) = load_controls(&path, &hint)?;
+    if !r.finished() || r.digit != digit || r.n_agents != n || r.cmad.method() != method {
+        return Err(ComposeError::Weights {
+            path,
+            detail: format!(
+                "controls for digit {} N {} {} trained {}/{} steps (need finished {method} controls for digit {digit} N {n})",
+                r.digit,
+                r.n_agents,
+                r.cmad.method(),
+                r.done,
+                r.total
+            ),
+            hint,
+        });
+    }
+    Ok((c, r))
+}
+
 /// Run `compose-mnist` with the shipped networks (`weights`: their directory, `None` for the default).
 pub fn compose_mnist(
     cfg: &MnistRunConfig,
@@ -131,11 +212,22 @@ pub fn compose_mnist(
     let wp = |k: nn::ModelKind| weights.map(|d| d.join(k.file_name()));
     let score_vars = nn::load_score(wp(nn::ModelKind::Score).as_deref())?;
     let score = frozen_score(&score_vars.vars, ScoreNetConfig::default())?;
+    let pca = nn::pca_of(&score_vars.vars)?;
     let objective = nn::load_objective(wp(nn::ModelKind::Objective).as_deref())?;
     let eval = nn::load_eval(wp(nn::ModelKind::Eval).as_deref())?;
     let data = Mnist::load(&Mnist::default_dir())?;
     let (_, test) = data.split(N_TEST)?;
     let test_x = test.images_pm1();
+    // fail before any sampling when a controls file is missing or unfinished
+    if let ControlSource::Files(dir) = &cfg.controls {
+        for &digit in &cfg.digits {
+            for &n in &cfg.n_agents {
+                for m in ["cmad_joint", "cmad_fictitious"] {
+                    shipped_controls(dir, digit, n, m)?;
+                }
+            }
+        }
+    }
     let mut rows = Vec::new();
     let mut grids = Vec::new();
     for &digit in &cfg.digits {
@@ -146,56 +238,45 @@ pub fn compose_mnist(
             .collect();
         let real_f = eval_features(&eval.model, &real)?;
         for &n in &cfg.n_agents {
-            let problem = MnistProblem::new(&score, &objective.model, digit, n)?;
-            let mut methods: Vec<String> = ["base", "cdps", "cmad_joint", "cmad_fictitious"]
-                .iter()
-                .map(|m| m.to_string())
-                .collect();
-            methods.extend(cfg.cdps_extra_w.iter().map(|w| format!("cdps_w{w}")));
-            for (mi, method) in methods.iter().enumerate() {
+            let mut problem = MnistProblem::new(&score, &objective.model, digit, n)?;
+            problem.weights = cfg.weights;
+            let mut methods: Vec<(String, Option<f64>)> = vec![
+                ("base".into(), None),
+                ("cdps".into(), Some(cfg.weights.w_cdps)),
+            ];
+            methods.extend(
+                cfg.cdps_sweep
+                    .iter()
+                    .map(|&w| (format!("cdps_w{w}"), Some(w))),
+            );
+            methods.push(("cmad_joint".into(), None));
+            methods.push(("cmad_fictitious".into(), None));
+            for (method, w) in &methods {
                 let method = method.as_str();
                 let t0 = Instant::now();
-                let (out, train_loss): (RunOutput, f64) = match method {
-                    _ if mi >= 4 => (
-                        problem.sample(
-                            &Steer::Cdps {
-                                w: cfg.cdps_extra_w[mi - 4],
-                            },
-                            cfg.n_samples,
-                            cfg.sample_steps,
-                            cfg.seed,
-                        )?,
-                        f64::NAN,
-                    ),
-                    "base" => (
-                        problem.sample(&Steer::Base, cfg.n_samples, cfg.sample_steps, cfg.seed)?,
-                        f64::NAN,
-                    ),
-                    "cdps" => (
-                        problem.sample(
-                            &Steer::Cdps { w: cfg.cdps_w },
-                            cfg.n_samples,
-                            cfg.sample_steps,
-                            cfg.seed,
-                        )?,
-                        f64::NAN,
-                    ),
+                let sample = |steer: &Steer<'_>| {
+                    problem.sample(steer, cfg.n_samples, cfg.sample_steps, cfg.seed)
+                };
+                let out: RunOutput = match (method, w) {
+                    ("base", _) => sample(&Steer::Base)?,
+                    (_, Some(w)) => sample(&Steer::Cdps { w: *w })?,
                     _ => {
-                        let mut c = cfg.cmad;
-                        if method == "cmad_fictitious" {
-                            c.fictitious_inner = Some(cfg.fictitious_inner);
-                        }
-                        let (controls, hist) = problem.train(&c)?;
-                        let tail = &hist[hist.len().saturating_sub(10)..];
-                        (
-                            problem.sample(
-                                &Steer::Cmad(&controls),
-                                cfg.n_samples,
-                                cfg.sample_steps,
-                                cfg.seed,
-                            )?,
-                            mean(tail),
-                        )
+                        let controls = match &cfg.controls {
+                            ControlSource::Files(dir) => shipped_controls(dir, digit, n, method)?.0,
+                            ControlSource::Train {
+                                joint,
+                                fictitious,
+                                control,
+                            } => {
+                                let c = if method == "cmad_joint" {
+                                    joint
+                                } else {
+                                    fictitious
+                                };
+                                problem.train(c, *control, pca.as_ref())?.0
+                            }
+                        };
+                        sample(&Steer::Cmad(&controls))?
                     }
                 };
                 let wall_s = t0.elapsed().as_secs_f64();
@@ -207,6 +288,7 @@ pub fn compose_mnist(
                 };
                 let frechet =
                     frechet_distance(&eval_features(&eval.model, &out.images)?, &real_f, 128)?;
+                let j = mean(&out.energy) + mean(&out.running) + mean(&out.terminal);
                 rows.push(MnistRow {
                     digit,
                     n_agents: n,
@@ -218,7 +300,8 @@ pub fn compose_mnist(
                     frechet,
                     control_energy: mean(&out.energy),
                     wall_s,
-                    train_loss,
+                    j,
+                    ess: cfg.n_samples as f64,
                 });
                 if method == "base" && cfg.optimal_is {
                     rows.push(optimal_row(&problem, &out, digit, n, &pred_o, &pred_e));
@@ -234,8 +317,7 @@ pub fn compose_mnist(
     Ok((rows, grids))
 }
 
-/// The `optimal_is` row from base samples `out` (see [`MnistRunConfig::optimal_is`]); `train_loss`
-/// holds the effective sample size of the weights.
+/// The `optimal_is` row from base samples `out` (see [`MnistRunConfig::optimal_is`]).
 fn optimal_row(
     problem: &MnistProblem<'_>,
     out: &RunOutput,
@@ -244,7 +326,7 @@ fn optimal_row(
     pred_o: &[u8],
     pred_e: &[u8],
 ) -> MnistRow {
-    let lam = problem.lambda / n as f64; // lambda' = lambda / N
+    let lam = problem.weights.lambda / n as f64; // lambda' = lambda / N
     let cost: Vec<f64> = out
         .terminal
         .iter()
@@ -273,7 +355,8 @@ fn optimal_row(
         frechet: f64::NAN,
         control_energy: j_star - wmean(&cost),
         wall_s: 0.0,
-        train_loss: ess,
+        j: j_star,
+        ess,
     }
 }
 
@@ -364,48 +447,136 @@ pub fn retrain_requested() -> bool {
         .unwrap_or(false)
 }
 
+/// What training one shipped network produced.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Test accuracy on the 1,000 held-out digits (classifiers; NaN for the score network).
+    pub test_accuracy: f64,
+    /// Mean training loss at the end.
+    pub final_loss: f64,
+    /// Optimiser steps run.
+    pub steps: usize,
+    /// Wall time, seconds.
+    pub wall_s: f64,
+}
+
+/// Train one of the three shipped networks on the fixed train split and write it to `out`.
+/// `score_net` is the score network's shape (ignored for the classifiers); `init` continues from a
+/// file of the same network; with `cfg.checkpoint_every > 0` the score run writes `out` periodically.
+pub fn train_network(
+    kind: nn::ModelKind,
+    cfg: &nn::TrainConfig,
+    score_net: ScoreNetConfig,
+    init: Option<&Path>,
+    out: &Path,
+    progress: impl FnMut(usize, f64),
+) -> Result<TrainReport> {
+    let t0 = Instant::now();
+    let data = Mnist::load(&Mnist::default_dir())?;
+    let (train, test) = data.split(N_TEST)?;
+    let (xtr, xte) = (train.images_pm1(), test.images_pm1());
+    let (test_accuracy, final_loss, steps) = match kind {
+        nn::ModelKind::Objective => {
+            let mut m = nn::fresh_objective(cfg.seed)?;
+            if let Some(p) = init {
+                nn::load_into(&mut m, kind, p)?;
+            }
+            let l = nn::train_classifier(&m, &xtr, &train.labels, cfg, progress)?;
+            nn::save(&m, out)?;
+            (nn::accuracy(&m.model, &xte, &test.labels)?, l, cfg.steps)
+        }
+        nn::ModelKind::Eval => {
+            let mut m = nn::fresh_eval(cfg.seed)?;
+            if let Some(p) = init {
+                nn::load_into(&mut m, kind, p)?;
+            }
+            let l = nn::train_classifier(&m, &xtr, &train.labels, cfg, progress)?;
+            nn::save(&m, out)?;
+            (nn::accuracy(&m.model, &xte, &test.labels)?, l, cfg.steps)
+        }
+        nn::ModelKind::Score => {
+            let pca = if score_net.latent > 0 {
+                Some(nn::Pca::fit(&xtr, score_net.latent)?)
+            } else {
+                None
+            };
+            let mut m = nn::fresh_score(cfg.seed, score_net, pca.as_ref())?;
+            if let Some(p) = init {
+                nn::load_into(&mut m, kind, p)?;
+            }
+            let (l, steps) =
+                nn::train_score(&m, &xtr, &VpSchedule::default(), cfg, Some(out), progress)?;
+            nn::save(&m, out)?;
+            (f64::NAN, l, steps)
+        }
+    };
+    Ok(TrainReport {
+        test_accuracy,
+        final_loss,
+        steps,
+        wall_s: t0.elapsed().as_secs_f64(),
+    })
+}
+
 /// Retrain the objective classifier, the evaluation classifier and the score network on the fixed
 /// train split and write them into `dir` (the shipped directory is [`nn::weights_dir`]).
 /// `quick`: 20 optimiser steps each (a smoke test of the pipeline, useless networks); otherwise
-/// the reference settings of [`nn::TrainConfig::reference`] (the same as the three
-/// `--example train` commands). Returns the classifiers' test accuracies.
+/// the reference settings of [`nn::TrainConfig::reference`] (the same as `cargo xtask train
+/// <objective|eval|score>`). Returns the classifiers' test accuracies.
 pub fn retrain_all(
     quick: bool,
     dir: &Path,
     mut progress: impl FnMut(&str, usize, f64),
 ) -> Result<(f64, f64)> {
-    let data = Mnist::load(&Mnist::default_dir())?;
-    let (train, test) = data.split(N_TEST)?;
-    let (xtr, xte) = (train.images_pm1(), test.images_pm1());
-    let cfg_of = |k: nn::ModelKind| {
-        let mut c = nn::TrainConfig::reference(k);
+    let mut acc = [f64::NAN; 2];
+    for (k, kind) in [
+        nn::ModelKind::Objective,
+        nn::ModelKind::Eval,
+        nn::ModelKind::Score,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = nn::TrainConfig::reference(kind);
         if quick {
             c.steps = 20;
             c.batch = c.batch.min(64);
         }
-        c
-    };
-    let cfg = cfg_of(nn::ModelKind::Objective);
-    let m = nn::fresh_objective(cfg.seed)?;
-    nn::train_classifier(&m, &xtr, &train.labels, &cfg, |s, l| {
-        progress("objective", s, l)
-    })?;
-    let acc_o = nn::accuracy(&m.model, &xte, &test.labels)?;
-    nn::save(&m, &dir.join(nn::ModelKind::Objective.file_name()))?;
-    let cfg = cfg_of(nn::ModelKind::Eval);
-    let m = nn::fresh_eval(cfg.seed)?;
-    nn::train_classifier(&m, &xtr, &train.labels, &cfg, |s, l| progress("eval", s, l))?;
-    let acc_e = nn::accuracy(&m.model, &xte, &test.labels)?;
-    nn::save(&m, &dir.join(nn::ModelKind::Eval.file_name()))?;
-    let cfg = cfg_of(nn::ModelKind::Score);
-    let net = ScoreNetConfig::default();
-    let pca = nn::Pca::fit(&xtr, net.latent)?;
-    let m = nn::fresh_score(cfg.seed, net, Some(&pca))?;
-    nn::train_score(&m, &xtr, &VpSchedule::default(), &cfg, None, |s, l| {
-        progress("score", s, l)
-    })?;
-    nn::save(&m, &dir.join(nn::ModelKind::Score.file_name()))?;
-    Ok((acc_o, acc_e))
+        let r = train_network(
+            kind,
+            &c,
+            ScoreNetConfig::default(),
+            None,
+            &dir.join(kind.file_name()),
+            |s, l| progress(kind.name(), s, l),
+        )?;
+        if k < 2 {
+            acc[k] = r.test_accuracy;
+        }
+    }
+    Ok((acc[0], acc[1]))
+}
+
+/// Train (or resume) the CMAD controls of `(digit, n, cfg.method())` against the shipped (or
+/// `weights`) score network and objective classifier, writing `out` every `opts.checkpoint_every`
+/// steps; `progress` gets the record after every step.
+pub fn train_controls(
+    digit: usize,
+    n: usize,
+    cfg: &CmadConfig,
+    control: ControlConfig,
+    weights: Option<&Path>,
+    opts: &TrainOptions,
+    progress: impl FnMut(&ControlRecord),
+) -> Result<ControlRecord> {
+    let wp = |k: nn::ModelKind| weights.map(|d| d.join(k.file_name()));
+    let score_vars = nn::load_score(wp(nn::ModelKind::Score).as_deref())?;
+    let score = frozen_score(&score_vars.vars, ScoreNetConfig::default())?;
+    let pca = nn::pca_of(&score_vars.vars)?;
+    let objective = nn::load_objective(wp(nn::ModelKind::Objective).as_deref())?;
+    let problem = MnistProblem::new(&score, &objective.model, digit, n)?;
+    let (_, record) = problem.train_with(cfg, control, pca.as_ref(), opts, progress)?;
+    Ok(record)
 }
 
 /// What the MNIST entries do for `--retrain`: retrain once per process (the first call; later calls

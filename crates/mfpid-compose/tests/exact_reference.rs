@@ -51,7 +51,7 @@ fn optimum_is_a_lower_bound_and_cmad_reaches_it() {
         base.j,
         opt.j
     );
-    for m in ["cdps_w100", "cdps_best", "cmad_joint", "cmad_fictitious"] {
+    for m in ["cdps", "cdps_best", "cmad_joint", "cmad_fictitious"] {
         let e = get(m);
         // no policy beats the optimum beyond Monte Carlo error
         assert!(
@@ -70,7 +70,7 @@ fn optimum_is_a_lower_bound_and_cmad_reaches_it() {
         opt.j
     );
     assert!(
-        best_cmad < get("cdps_w100").j && best_cmad < get("cdps_best").j,
+        best_cmad < get("cdps").j && best_cmad < get("cdps_best").j,
         "CMAD does not beat CDPS"
     );
 }

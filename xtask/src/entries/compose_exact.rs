@@ -1,5 +1,7 @@
 //! `compose-exact`: CDPS and CMAD (joint, fictitious) against the exact optimum of a cooperative
-//! composition problem with analytic Gaussian-mixture agents (d = 2 per agent, N = 2).
+//! composition problem with analytic Gaussian-mixture agents (d = 2 per agent, N = 2), at the
+//! reference weights converted at d = 2 (`lambda = 2 lambda_ref / d = 10`, CDPS `w = 100/64`); the
+//! convention is named in the run record and the summary.
 
 use super::{Ctx, Entry, Outcome};
 use crate::table::{Cell, Table};
@@ -33,14 +35,14 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             Cell::Num(r.est.energy),
         ]);
     }
+    let weights = problem.cost.weights;
     let opt = rows
         .iter()
         .find(|r| r.method == "optimal")
         .map(|r| r.est.j)
         .unwrap_or(f64::NAN);
-    let summary = rows
-        .iter()
-        .map(|r| {
+    let mut summary = vec![format!("weights: {}", weights.describe())];
+    summary.extend(rows.iter().map(|r| {
             format!(
                 "{:<18} J {:.4} ± {:.4} ({:+.2}% vs optimum), terminal {:.4}, running {:.4}, energy {:.4}",
                 r.method,
@@ -51,11 +53,14 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
                 r.est.running,
                 r.est.energy
             )
-        })
-        .collect();
+        }));
     Ok(Outcome {
         table,
-        config: serde_json::json!({ "problem": problem, "run": cfg }),
+        config: serde_json::json!({
+            "weights": weights.describe(),
+            "problem": problem,
+            "run": cfg,
+        }),
         summary,
     })
 }

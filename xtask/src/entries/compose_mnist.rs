@@ -11,7 +11,7 @@ use mfpid_compose::repro::{compose_mnist, MnistRunConfig};
 /// Registry entry.
 pub const ENTRY: Entry = Entry {
     name: "compose-mnist",
-    about: "MNIST composition (split-mask bands): base, CDPS, CMAD-joint, CMAD-fictitious for digits 0/3/9, N = 2/3",
+    about: "MNIST composition (split-mask bands): base, optimal_is, CDPS (reference w and sweep), CMAD-joint, CMAD-fictitious for digits 0/3/9, N = 2/3",
     // float results of f32 networks with multi-threaded kernels are machine-dependent
     snapshot_skip: &["acc_objective", "acc_eval", "terminal_loss", "seam", "frechet", "control_energy", "wall_s"],
     run,
@@ -37,7 +37,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         "control_energy",
         "wall_s",
     ]);
-    let mut summary = Vec::new();
+    let mut summary = vec![format!("weights: {}", cfg.weights.describe())];
     for r in &rows {
         table.push(vec![
             r.digit.into(),
@@ -52,8 +52,10 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
             Cell::Num(r.wall_s),
         ]);
         summary.push(format!(
-            "digit {} N {} {:<16} acc obj {:.3} eval {:.3}, terminal {:.3}, seam {:.3}, FD {:.1}, energy {:.3}, {:.1} s",
-            r.digit, r.n_agents, r.method, r.acc_objective, r.acc_eval, r.terminal_loss, r.seam, r.frechet, r.control_energy, r.wall_s
+            "digit {} N {} {:<16} acc obj {:.3} eval {:.3}, terminal {:.3}, seam {:.3}, FD {:.1}, energy {:.3}, J {:.3}{}, {:.1} s",
+            r.digit, r.n_agents, r.method, r.acc_objective, r.acc_eval, r.terminal_loss, r.seam, r.frechet, r.control_energy, r.j,
+            if r.method == "optimal_is" { format!(" (ESS {:.0} of {})", r.ess, cfg.n_samples) } else { String::new() },
+            r.wall_s
         ));
     }
     for g in &grids {
@@ -61,7 +63,7 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     }
     Ok(Outcome {
         table,
-        config: serde_json::json!({ "run": cfg, "lambda": 10.0, "gamma": 1.0 }),
+        config: serde_json::json!({ "weights": cfg.weights.describe(), "run": cfg }),
         summary,
     })
 }
