@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 use mfpid::energy::{
-    EnergyError, Experiment, HvacObserver, HvacRecorder, HvacSaving, Recording, RunOptions, Saving,
+    Experiment, HvacObserver, HvacRecorder, HvacSaving, Recording, RunOptions, Saving,
 };
 use mfpid::sde::observe::{Observer, StepView};
 
