@@ -405,6 +405,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         pieces: pr.pieces,
         seed: common.seed.or(r.seed).unwrap_or(0),
         threads: common.threads,
+        start: Default::default(),
     };
     let mut methods = Vec::new();
     for (i, b) in config.methods.compare.iter().enumerate() {
