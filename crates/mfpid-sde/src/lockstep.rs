@@ -246,9 +246,10 @@ impl<'c> Lockstep<'c> {
                         *wj = sh * rng.sample::<f64, _>(StandardNormal);
                     }
                     for (x, fk) in xc.iter_mut().zip(f) {
-                        let (xp, fp) = (&mut x[p * d..(p + 1) * d], &fk[c * cx + p * d..]);
-                        for j in 0..d {
-                            xp[j] = scheme::em(xp[j], fp[j], g[j], w[j], h);
+                        let xp = &mut x[p * d..(p + 1) * d];
+                        let fp = &fk[c * cx + p * d..c * cx + (p + 1) * d];
+                        for (((xv, &fv), &gv), &wv) in xp.iter_mut().zip(fp).zip(g).zip(&*w) {
+                            *xv = scheme::em(*xv, fv, gv, wv, h);
                         }
                     }
                 }
