@@ -44,7 +44,9 @@ pub struct MethodRun {
     /// Terminal states, row-major `B x d`, if recorded.
     #[serde(skip)]
     pub final_states: Option<Vec<f64>>,
-    /// Wall time of the method (bridge set-up, simulation and metrics), seconds.
+    /// Wall time of the run that produced this result (bridge set-up, simulation and metrics),
+    /// seconds; for methods run in lockstep ([`crate::Experiment::run_all`]) the whole lockstep run,
+    /// shared by its methods.
     pub wall_s: f64,
 }
 
