@@ -5,7 +5,7 @@
 //! algorithm (`xtask/bench/dr_sweep.py`, lockstep too) run on the same machine in the same
 //! invocation, and against the published wall times of the reference (PyTorch) code.
 
-use crate::bench::python;
+use crate::bench::{cpu_seconds, python};
 use crate::table::{Cell, Table};
 use anyhow::{bail, Context, Result};
 use mfpid_energy::scenario::{self, D_SWEEP, PUBLISHED_D_SWEEP};
@@ -15,23 +15,6 @@ use std::time::Instant;
 
 const AGENTS: usize = 4000;
 const STEPS: usize = 2500;
-
-/// CPU seconds (user + system, all threads) of this process so far, from `/proc/self/stat`
-/// (NaN where unavailable). Clock ticks are 100 per second on Linux.
-fn cpu_seconds() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
-    };
-    // fields after the parenthesised command name; utime and stime are fields 14 and 15
-    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| {
-        f.get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    (tick(11) + tick(12)) / 100.0
-}
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

@@ -6,6 +6,7 @@
 //! the bridge's copy of the starts, the moving states, the drift — and `O(B)` per-agent numbers
 //! (energies, labels): 4 x 244 MiB + ~30 MiB at 10^6 agents and d = 32, under the 1.5 GiB budget.
 
+use crate::bench::cpu_seconds;
 use crate::table::{Cell, Table};
 use anyhow::Result;
 use mfpid_energy::{scenario, Experiment, Method, Recording, Settings};
@@ -37,18 +38,18 @@ pub fn run(out: &Path, (agents, d, steps): (usize, usize, usize)) -> Result<()> 
         "fleet: B-nd, {agents} agents, d = {d}, {steps} steps, MF; {threads} threads; peak memory before {:.0} MiB",
         peak_mib()
     );
-    let t0 = Instant::now();
+    let (t0, c0) = (Instant::now(), cpu_seconds());
     let settings = Settings::paper(agents)
         .with_steps(steps)
         .with_seed(20251122);
     let exp = Experiment::new(scenario::b_nd(d)?.fleet, settings)?;
     let setup = t0.elapsed().as_secs_f64();
     let r = exp.run(&Method::mean_field(), Recording::default(), &mut [])?;
-    let seconds = t0.elapsed().as_secs_f64();
+    let (seconds, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
     let peak = peak_mib();
     let rate = (agents * steps) as f64 / seconds;
     println!(
-        "  {seconds:.1} s wall ({setup:.1} s sampling the agents, {:.1} s the run), peak memory {peak:.0} MiB, {rate:.3e} particle-steps/s ({:.3e} coordinate-steps/s)",
+        "  {seconds:.1} s wall, {cpu:.1} s CPU ({setup:.1} s wall sampling the agents, {:.1} s the run), peak memory {peak:.0} MiB, {rate:.3e} particle-steps/s ({:.3e} coordinate-steps/s) in wall time",
         r.wall_s,
         rate * d as f64
     );
@@ -71,4 +72,24 @@ pub fn run(out: &Path, (agents, d, steps): (usize, usize, usize)) -> Result<()> 
     t.write_csv(&path)?;
     println!("-> {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny fleet writes `bench-fleet.csv` with the columns and a measured peak memory.
+    #[test]
+    fn writes_the_csv() {
+        let dir = std::env::temp_dir().join(format!("mfpid-bench-fleet-{}", std::process::id()));
+        run(&dir, (640, 4, 16)).unwrap();
+        let text = std::fs::read_to_string(dir.join("bench-fleet.csv")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("agents,d,steps,seconds,peak_mib"));
+        let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(row[..3], ["640", "4", "16"]);
+        let peak: f64 = row[4].parse().unwrap();
+        assert!(peak > 1.0 && peak < 4096.0, "{peak}");
+    }
 }
