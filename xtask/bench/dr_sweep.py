@@ -5,8 +5,14 @@ sum). The same algorithm as mfpid-energy + mfpid-bridge, ported independently: c
 Green-function coefficients per step (scalar work), then the per-agent probe mean and drift as
 whole-array NumPy operations into preallocated buffers.
 
-Usage: dr_sweep.py B STEPS D[,D...] [METHOD[,METHOD...]]
-Prints one JSON line: per (d, method) seconds and energy per zone with its standard error."""
+With `lockstep` (the default, as mfpid-energy) the methods of one d step together over the same
+agents: each step's increments are drawn once and drive every method (one draw, many drifts); with
+`separate` each method runs on its own (own agents and noise).
+
+Usage: dr_sweep.py B STEPS D[,D...] [METHOD[,METHOD...]] [lockstep|separate]
+Prints one JSON line: `runs` (seconds of each run: per d and method when separate, per d when in
+lockstep, `methods` joined by "+") and `energies` (per d and method, energy per zone with its
+standard error)."""
 import json
 import math
 import sys
@@ -140,91 +146,101 @@ def b_nd(d):
                 m_in=inn, sd_in=np.array([0.5, 0.7]))
 
 
-def run(d, b, n_steps, method, rng):
+def centres(method, breaks, mbar_in, mbar_tar, d):
+    if method == "MF":
+        mids = 0.5 * (breaks[:-1] + breaks[1:])
+        return (1.0 - mids)[:, None] * mbar_in + mids[:, None] * mbar_tar
+    if method == "IA0":
+        return np.zeros((PIECES, d))
+    return np.tile(mbar_tar, (PIECES, 1))
+
+
+def run(d, b, n_steps, methods, rng):
+    """Methods `methods` in lockstep on one fleet; per method (energy, stderr, terminal mean)."""
     sc = b_nd(d)
     breaks = np.linspace(0.0, 1.0, PIECES + 1)
     beta = [BETA0 * GAMMA ** i for i in range(PIECES)]
     mbar_in = sc["w"] @ sc["m_in"]
     mbar_tar = sc["w"] @ sc["m_tar"]
-    if method == "MF":
-        mids = 0.5 * (breaks[:-1] + breaks[1:])
-        nu = (1.0 - mids)[:, None] * mbar_in + mids[:, None] * mbar_tar
-    elif method == "IA0":
-        nu = np.zeros((PIECES, d))
-    else:
-        nu = np.tile(mbar_tar, (PIECES, 1))
-    co = Coefficients(breaks, beta, nu)
+    cos = [Coefficients(breaks, beta, centres(m, breaks, mbar_in, mbar_tar, d)) for m in methods]
     grid = aligned_grid(breaks, n_steps)
     # agents: component by weight, then N(m_k, sd_k^2 I)
     comp = (rng.random(b) >= sc["w"][0]).astype(int)
     z = sc["m_in"][comp] + sc["sd_in"][comp][:, None] * rng.standard_normal((b, d))
-    x = z.copy()
+    k = len(methods)
+    xs = [z.copy() for _ in range(k)]
     log_w = np.log(sc["w"])
     mu, u, dj, yhat, xi = (np.empty((b, d)) for _ in range(5))
     mt = np.empty((2, b, d))
     lw = np.empty((2, b))
     q = np.empty(b)
-    e_agent = np.zeros(b)
+    e_agent = np.zeros((k, b))
     usq = np.empty(b)
-    energy = 0.0
+    energy = [0.0] * k
     for n in range(len(grid) - 1):
         t, h = grid[n], grid[n + 1] - grid[n]
         te = min(max(t, EPS), 1.0 - EPS)
-        a, bm, kk, tx, tp, lx, ly = co.backward(te)
-        ik = 1.0 / kk
-        z_probe = (kk - bm - ly + co.lambda_plus_1) * ik
-        z_drift = a - lx - bm
-        # mu = (b x + Theta)/K + z_probe z
-        np.multiply(x, bm * ik, out=mu)
-        mu += tp * ik
-        mu += z_probe * z
-        for c in range(2):
-            s = sc["s_tar"][c]
-            si = 1.0 / (s + ik)
-            np.subtract(mu, sc["m_tar"][c], out=dj)
-            np.einsum("ij,ij->i", dj, dj, out=q)
-            lw[c] = log_w[c] - 0.5 * d * math.log(s + ik) - 0.5 * si * q
-            np.multiply(dj, s * si, out=mt[c])
-            mt[c] += sc["m_tar"][c]
-        # softmax over the two components
-        mx = np.maximum(lw[0], lw[1])
-        lw -= mx
-        np.exp(lw, out=lw)
-        tot = lw[0] + lw[1]
-        lw /= tot
-        np.multiply(mt[0], lw[0][:, None], out=yhat)
-        yhat += mt[1] * lw[1][:, None]
-        # u = -a x + theta_x + b yhat + z_drift z
-        np.multiply(x, -a, out=u)
-        u += tx
-        u += bm * yhat
-        u += z_drift * z
-        np.einsum("ij,ij->i", u, u, out=usq)
-        e_agent += h * usq
-        energy += h * usq.mean()
+        # one draw of the increments for every method
         rng.standard_normal(out=xi)
         xi *= math.sqrt(h)
-        u *= h
-        x += u
-        x += xi
-    se = e_agent.std(ddof=1) / math.sqrt(b)
-    return energy, se, float(np.mean(x))
+        for i, (co, x) in enumerate(zip(cos, xs)):
+            a, bm, kk, tx, tp, lx, ly = co.backward(te)
+            ik = 1.0 / kk
+            z_probe = (kk - bm - ly + co.lambda_plus_1) * ik
+            z_drift = a - lx - bm
+            # mu = (b x + Theta)/K + z_probe z
+            np.multiply(x, bm * ik, out=mu)
+            mu += tp * ik
+            mu += z_probe * z
+            for c in range(2):
+                s = sc["s_tar"][c]
+                si = 1.0 / (s + ik)
+                np.subtract(mu, sc["m_tar"][c], out=dj)
+                np.einsum("ij,ij->i", dj, dj, out=q)
+                lw[c] = log_w[c] - 0.5 * d * math.log(s + ik) - 0.5 * si * q
+                np.multiply(dj, s * si, out=mt[c])
+                mt[c] += sc["m_tar"][c]
+            # softmax over the two components
+            mx = np.maximum(lw[0], lw[1])
+            lw -= mx
+            np.exp(lw, out=lw)
+            tot = lw[0] + lw[1]
+            lw /= tot
+            np.multiply(mt[0], lw[0][:, None], out=yhat)
+            yhat += mt[1] * lw[1][:, None]
+            # u = -a x + theta_x + b yhat + z_drift z
+            np.multiply(x, -a, out=u)
+            u += tx
+            u += bm * yhat
+            u += z_drift * z
+            np.einsum("ij,ij->i", u, u, out=usq)
+            e_agent[i] += h * usq
+            energy[i] += h * usq.mean()
+            u *= h
+            x += u
+            x += xi
+    return [(energy[i], e_agent[i].std(ddof=1) / math.sqrt(b), float(np.mean(xs[i])))
+            for i in range(k)]
 
 
 def main():
     b, n_steps = int(sys.argv[1]), int(sys.argv[2])
     ds = [int(v) for v in sys.argv[3].split(",")]
     methods = sys.argv[4].split(",") if len(sys.argv) > 4 else ["MF", "IA0", "IAm"]
+    lockstep = (sys.argv[5] if len(sys.argv) > 5 else "lockstep") == "lockstep"
     rng = np.random.default_rng(20251122)
-    rows = []
+    runs, energies = [], []
     for d in ds:
-        for m in methods:
+        for group in [methods] if lockstep else [[m] for m in methods]:
             t0, c0 = time.perf_counter(), time.process_time()
-            e, se, mean_end = run(d, b, n_steps, m, rng)
-            rows.append(dict(d=d, method=m, seconds=time.perf_counter() - t0,
-                             cpu_seconds=time.process_time() - c0,
-                             energy_per_zone=e / d, stderr_per_zone=se / d, terminal_mean=mean_end))
-    print(json.dumps({"rows": rows, "numpy": np.__version__}))
+            res = run(d, b, n_steps, group, rng)
+            runs.append(dict(d=d, methods="+".join(group), seconds=time.perf_counter() - t0,
+                             cpu_seconds=time.process_time() - c0))
+            for m, (e, se, mean_end) in zip(group, res):
+                energies.append(dict(d=d, method=m, energy_per_zone=e / d, stderr_per_zone=se / d,
+                                     terminal_mean=mean_end))
+    print(json.dumps({"runs": runs, "energies": energies, "numpy": np.__version__,
+                      "lockstep": lockstep}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-//! `cargo xtask reproduce [NAME ...] [--quick] [--retrain] [--out DIR] [--seed S]`, `cargo xtask bench sde`,
-//! `cargo xtask train <score|objective|eval|controls>`, `cargo xtask list`.
+//! `cargo xtask reproduce [NAME ...] [--quick] [--retrain] [--out DIR] [--seed S]`,
+//! `cargo xtask bench sde|energy|fleet`, `cargo xtask train <score|objective|eval|controls>`,
+//! `cargo xtask list`.
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -46,14 +47,17 @@ enum Cmd {
     Train(xtask::train::TrainArgs),
     /// Benchmarks measured side by side with reference implementations.
     Bench {
-        /// Which benchmark: `sde`.
+        /// Which benchmark: `sde`, `energy` or `fleet`.
         what: String,
-        /// Steps per run (default: the 1000).
-        #[arg(long, default_value_t = 1000)]
-        steps: usize,
-        /// Particles per run.
-        #[arg(long, default_value_t = 100_000)]
-        particles: usize,
+        /// Steps per run (default: sde 1000, fleet 2500).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Particles per run (default: sde 100000, fleet 10^6).
+        #[arg(long)]
+        particles: Option<usize>,
+        /// Fleet benchmark at a smoke size (20000 agents, 250 steps) for CI.
+        #[arg(long)]
+        quick: bool,
         /// Output directory.
         #[arg(long, default_value = "results")]
         out: PathBuf,
@@ -156,12 +160,23 @@ fn real_main() -> Result<()> {
             what,
             steps,
             particles,
+            quick,
             out,
             no_numpy,
         } => match what.as_str() {
-            "sde" => xtask::bench::sde::run(&out, steps, particles, !no_numpy),
+            "sde" => xtask::bench::sde::run(
+                &out,
+                steps.unwrap_or(1000),
+                particles.unwrap_or(100_000),
+                !no_numpy,
+            ),
             "energy" => xtask::bench::energy::run(&out, !no_numpy),
-            other => bail!("unknown benchmark '{other}' (available: sde, energy)"),
+            "fleet" => {
+                use xtask::bench::fleet::{FULL, QUICK};
+                let (b, d, n) = if quick { QUICK } else { FULL };
+                xtask::bench::fleet::run(&out, (particles.unwrap_or(b), d, steps.unwrap_or(n)))
+            }
+            other => bail!("unknown benchmark '{other}' (available: sde, energy, fleet)"),
         },
     }
 }

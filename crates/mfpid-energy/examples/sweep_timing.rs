@@ -1,7 +1,9 @@
 //! Single-threaded timing of the B-nd d-sweep (profiling aid; `perf record` friendly).
 //!
-//! `cargo run --release -p mfpid-energy --example sweep_timing -- [d,d,..] [agents] [steps]`
-//! prints, per d and method, the energy to full precision and the wall time of the run.
+//! `cargo run --release -p mfpid-energy --example sweep_timing -- [d,d,..] [agents] [steps]
+//! [separate|lockstep]` prints, per d and method, the energy to full precision and the wall time of
+//! the run (`lockstep`: the three methods of each d in one lockstep run, one wall time for the three;
+//! the energies are the same either way).
 
 use mfpid_energy::{scenario, Experiment, Method, Recording, Settings};
 use std::time::Instant;
@@ -14,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let agents: usize = args.get(2).map_or(Ok(4000), |s| s.parse())?;
     let steps: usize = args.get(3).map_or(Ok(2500), |s| s.parse())?;
+    let lockstep = args.get(4).is_some_and(|s| s == "lockstep");
     let t_all = Instant::now();
     for d in ds {
         let mut settings = Settings::paper(agents)
@@ -21,8 +24,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_seed(20251122);
         settings.threads = Some(1);
         let exp = Experiment::new(scenario::b_nd(d)?.fleet, settings)?;
-        for m in Method::standard() {
-            let r = exp.run(&m, Recording::default(), &mut [])?;
+        let runs = if lockstep {
+            exp.run_all(&Method::standard(), Recording::default())?
+        } else {
+            Method::standard()
+                .iter()
+                .map(|m| exp.run(m, Recording::default(), &mut []))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        for r in runs {
             println!(
                 "d={d:2} {:5} E={:.17e} se={:.6e} {:.3} s",
                 r.method, r.energy, r.stderr, r.wall_s

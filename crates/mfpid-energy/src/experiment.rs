@@ -1,15 +1,16 @@
 //! Running methods on a fleet: one sampled set of agents and one Brownian seed shared by every
 //! method (common random numbers), so differences between methods are measured on the same fleet.
+//! The methods of one run step in lockstep: each increment is drawn once and drives every method.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use mfpid_bridge::{Bridge, Protocol};
+use mfpid_bridge::{Bridge, GaussianMixture, Protocol};
 use mfpid_sde::observe::{blocked_sum, ControlEnergy, Moments, Observer, StepView};
-use mfpid_sde::shard::shard;
+use mfpid_sde::shard::{shard, Shard};
 use mfpid_sde::{
-    run_with_comm, CancelToken, Communicator, Ensemble, Noise, RunConfig, Scheme, SdeError,
-    SingleProcess, TimeGrid,
+    run_lockstep_with_comm, CancelToken, Communicator, Ensemble, Member, Noise, RunConfig, Scheme,
+    SdeError, SingleProcess, TimeGrid,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,37 @@ pub struct Settings {
     pub seed: u64,
     /// Threads (`None`: rayon's global pool). Does not change results.
     pub threads: Option<usize>,
+    /// Where the grid starts (default [`Start::Zero`]).
+    #[serde(default)]
+    pub start: Start,
+}
+
+/// Start convention of the grid.
+///
+/// The drift is evaluated on `[eps, 1 - eps]`. [`Start::Zero`] (the default) simulates the whole
+/// of `[0, 1]`: the grid starts at `t = 0` with `x = z` and the drift is evaluated at
+/// `max(t, eps)`, so each bridge ends in `p_tar`. [`Start::Eps`] starts the grid at `t = eps` with
+/// `x = z` (the published reference code's convention): the increment over `[0, eps]` is never
+/// simulated, so each bridge ends in the law of the probe at `(eps, z)` instead of `p_tar`, a bias
+/// growing like `eps d` (the `dr-d-sweep` entry measures both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// Grid from `t = 0`, drift at `max(t, eps)`.
+    #[default]
+    Zero,
+    /// Grid from `t = eps` with `x = z` (reference convention).
+    Eps,
+}
+
+impl Start {
+    /// `"zero"` or `"eps"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Start::Zero => "zero",
+            Start::Eps => "eps",
+        }
+    }
 }
 
 impl Settings {
@@ -56,12 +88,19 @@ impl Settings {
             pieces: 8,
             seed: 0,
             threads: None,
+            start: Start::Zero,
         }
     }
 
     /// Same settings with another step count.
     pub fn with_steps(mut self, n_steps: usize) -> Self {
         self.n_steps = n_steps;
+        self
+    }
+
+    /// Same settings with another start convention.
+    pub fn with_start(mut self, start: Start) -> Self {
+        self.start = start;
         self
     }
 
@@ -177,13 +216,14 @@ impl From<&RunOptions> for RunOptions {
 }
 
 impl MethodRun {
-    /// Cumulative energy `E(t) = ∫_0^t P(s) ds` as the left Riemann sum of the power trace,
+    /// Cumulative energy `E(t) = ∫_{t_0}^t P(s) ds` as the left Riemann sum of the power trace,
     /// `E(t_{n+1}) = Σ_{m ≤ n} (t_{m+1} - t_m) P(t_m)` (the last step ends at `t = 1`), starting
-    /// from `(0, 0)`: the points `(t, E(t))` of the energy curve.
+    /// from `(t_0, 0)` (`t_0 = 0`, or `eps` with [`Start::Eps`]): the points `(t, E(t))` of the
+    /// energy curve.
     pub fn cumulative_energy(&self) -> Vec<(f64, f64)> {
         let mut acc = 0.0;
         let mut pts = Vec::with_capacity(self.power.len() + 1);
-        pts.push((0.0, 0.0));
+        pts.push((self.times.first().copied().unwrap_or(0.0), 0.0));
         for (n, (&t, &p)) in self.times.iter().zip(&self.power).enumerate() {
             let t_next = self.times.get(n + 1).copied().unwrap_or(1.0);
             acc += (t_next - t) * p;
@@ -213,7 +253,11 @@ impl Experiment {
             settings.gamma,
             settings.pieces,
         )?;
-        let grid = TimeGrid::aligned(0.0, 1.0, base.breaks(), settings.n_steps)?;
+        let t0 = match settings.start {
+            Start::Zero => 0.0,
+            Start::Eps => settings.eps,
+        };
+        let grid = TimeGrid::aligned(t0, 1.0, base.breaks(), settings.n_steps)?;
         let agents = fleet.sample_agents(settings.agents, settings.seed)?;
         Ok(Self {
             fleet,
@@ -249,17 +293,15 @@ impl Experiment {
         self.base.breaks()
     }
 
-    /// Run every method in order, with the same options.
+    /// Run every method with the same options, in lockstep (one draw of each Brownian increment
+    /// for all methods); each result is bit-identical to [`Experiment::run`] of that method.
     pub fn run_all(
         &self,
         methods: &[Method],
         opts: impl Into<RunOptions>,
     ) -> Result<Vec<MethodRun>> {
-        let opts = opts.into();
-        methods
-            .iter()
-            .map(|m| self.run(m, opts.clone(), &mut []))
-            .collect()
+        self.run_lockstep(methods, &opts.into(), &mut [], &SingleProcess)?
+            .ok_or_else(no_result)
     }
 
     /// The protocol of `method` for this fleet (the shared `beta_i` with the method's centres).
@@ -293,11 +335,7 @@ impl Experiment {
         observers: &mut [&mut dyn Observer],
     ) -> Result<MethodRun> {
         self.run_on(method, opts, observers, &SingleProcess)?
-            .ok_or(EnergyError::Invalid {
-                field: "communicator",
-                value: "SingleProcess".into(),
-                reason: "the only rank returned no result",
-            })
+            .ok_or_else(no_result)
     }
 
     /// [`Experiment::run`] on this rank's share of the agents, one population over the ranks of
@@ -314,20 +352,38 @@ impl Experiment {
         observers: &mut [&mut dyn Observer],
         comm: &dyn Communicator,
     ) -> Result<Option<MethodRun>> {
-        let opts = opts.into();
+        let runs =
+            self.run_lockstep(std::slice::from_ref(method), &opts.into(), observers, comm)?;
+        Ok(runs.and_then(|mut r| r.pop()))
+    }
+
+    /// Run `methods` in lockstep: every method moves its own copy of the agents, and each
+    /// Brownian increment is drawn once and used by all of them
+    /// ([`mfpid_sde::run_lockstep`]). Each method's result is bit-identical to running it alone
+    /// with [`Experiment::run`] (same seed: common random numbers), so savings are paired exactly.
+    /// `observers` (called at every grid time) watch the first method only (empty for none).
+    /// `wall_s` of every result is the time of the whole lockstep run.
+    /// Over the ranks of `comm`, each rank moves its [`shard`] of the agents and the results are
+    /// gathered to rank 0 (`Some` there, `None` elsewhere), as in [`Experiment::run_on`].
+    fn run_lockstep(
+        &self,
+        methods: &[Method],
+        opts: &RunOptions,
+        observers: &mut [&mut dyn Observer],
+        comm: &dyn Communicator,
+    ) -> Result<Option<Vec<MethodRun>>> {
         if opts.is_cancelled() {
             return Err(EnergyError::Cancelled);
         }
         let rec = &opts.record;
         let t0 = Instant::now();
         let (d, b) = (self.fleet.dim(), self.agents.len());
-        let protocol = self.protocol(method)?;
-        let mut bridge = Bridge::new(&protocol, self.fleet.p_tar().clone())?
-            .with_eps(self.settings.eps)?
-            .with_starts(self.agents.x.clone())?;
+        let k_in = self.fleet.weights_in().len();
         let mine = shard(b, comm.size(), comm.rank())?;
-        let mut ens = Ensemble::from_vec(mine.count, d, mine.rows(&self.agents.x, d).to_vec())?
-            .with_offset(mine.offset)?;
+        let mut lanes = methods
+            .iter()
+            .map(|m| Lane::new(self, m, rec, k_in, &mine))
+            .collect::<Result<Vec<_>>>()?;
         let cfg = RunConfig {
             scheme: Scheme::EulerMaruyama,
             seed: self.settings.seed,
@@ -335,69 +391,132 @@ impl Experiment {
             cancel: opts.cancel.clone(),
             ..RunConfig::default()
         };
-        let mut energy = ControlEnergy::new();
-        let mut moments = Moments::new(rec.mean_every.max(1), false);
-        let k_in = self.fleet.weights_in().len();
-        let mut group = GroupPower::new(&self.agents.component, k_in);
         {
-            let mut obs: Vec<&mut dyn Observer> = vec![&mut energy];
-            if rec.mean_every > 0 {
-                obs.push(&mut moments);
-            }
-            if rec.subpop_power {
-                obs.push(&mut group);
-            }
-            for o in observers.iter_mut() {
-                obs.push(&mut **o);
-            }
-            run_with_comm(
-                &mut bridge,
-                &Noise::Scalar(1.0),
-                &self.grid,
-                &mut ens,
-                &cfg,
-                &mut obs,
-                comm,
-            )
-            .map_err(|e| match e {
-                SdeError::Cancelled { .. } => EnergyError::Cancelled,
-                other => EnergyError::Sde(other),
-            })?;
+            let mut extra = Some(observers);
+            let mut members: Vec<Member<'_>> = lanes
+                .iter_mut()
+                .map(|l| {
+                    let mut obs: Vec<&mut dyn Observer> = vec![&mut l.energy];
+                    if rec.mean_every > 0 {
+                        obs.push(&mut l.moments);
+                    }
+                    if rec.subpop_power {
+                        obs.push(&mut l.group);
+                    }
+                    for o in extra.take().into_iter().flatten() {
+                        obs.push(&mut **o);
+                    }
+                    Member {
+                        drift: &mut l.bridge,
+                        ens: &mut l.ens,
+                        observers: obs,
+                    }
+                })
+                .collect();
+            run_lockstep_with_comm(&mut members, &Noise::Scalar(1.0), &self.grid, &cfg, comm)
+                .map_err(|e| match e {
+                    SdeError::Cancelled { .. } => EnergyError::Cancelled,
+                    other => EnergyError::Sde(other),
+                })?;
         }
+        let wall_s = t0.elapsed().as_secs_f64();
         // per-agent results to rank 0 (once per run; the per-step traffic stays O(d))
-        let x1 = comm.gather_to_root(ens.as_slice())?;
-        let per_agent = comm.gather_to_root(&energy.per_particle)?;
-        let (Some(x1), Some(per_agent)) = (x1, per_agent) else {
+        let mut gathered = Vec::with_capacity(lanes.len());
+        for l in &lanes {
+            let x1 = comm.gather_to_root(l.ens.as_slice())?;
+            let per_agent = comm.gather_to_root(&l.energy.per_particle)?;
+            gathered.push(x1.zip(per_agent));
+        }
+        let Some(gathered) = gathered.into_iter().collect::<Option<Vec<_>>>() else {
             return Ok(None);
         };
-        energy.per_particle = per_agent;
-        let terminal = TerminalLaw::assess(&self.fleet, &x1)?;
-        let subpopulations =
-            subpopulation_energies(&energy.per_particle, &self.agents.component, k_in);
-        let mean_path = if rec.mean_every > 0 {
-            moments.records.into_iter().map(|r| (r.t, r.mean)).collect()
-        } else {
-            Vec::new()
-        };
-        Ok(Some(MethodRun {
-            method: method.name.clone(),
-            d,
-            agents: b,
+        lanes
+            .into_iter()
+            .zip(methods)
+            .zip(gathered)
+            .map(|((l, method), (x1, per_agent))| {
+                let terminal = TerminalLaw::assess(&self.fleet, &x1)?;
+                let mut energy = l.energy;
+                energy.per_particle = per_agent;
+                let subpopulations =
+                    subpopulation_energies(&energy.per_particle, &self.agents.component, k_in);
+                let mean_path = if rec.mean_every > 0 {
+                    l.moments
+                        .records
+                        .into_iter()
+                        .map(|r| (r.t, r.mean))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Ok(MethodRun {
+                    method: method.name.clone(),
+                    d,
+                    agents: b,
+                    centres: l.centres,
+                    energy: energy.total(),
+                    stderr: energy.stderr(),
+                    energy_per_zone: energy.per_coord.clone(),
+                    peak_power: energy.peak_power(),
+                    times: energy.times,
+                    power: energy.power,
+                    per_agent: energy.per_particle,
+                    subpopulations,
+                    subpop_power: rec.subpop_power.then_some(l.group.power),
+                    terminal,
+                    mean_path,
+                    final_states: rec.keep_final.then_some(x1),
+                    wall_s,
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+}
+
+/// One method of a run: its bridge drift, its copy of the agents and its built-in observers.
+struct Lane {
+    centres: Vec<f64>,
+    bridge: Bridge<GaussianMixture>,
+    ens: Ensemble,
+    energy: ControlEnergy,
+    moments: Moments,
+    group: GroupPower,
+}
+
+impl Lane {
+    /// The lane of `method` on this rank's agents `mine`.
+    fn new(
+        exp: &Experiment,
+        method: &Method,
+        rec: &Recording,
+        k_in: usize,
+        mine: &Shard,
+    ) -> Result<Self> {
+        let protocol = exp.protocol(method)?;
+        let bridge = Bridge::new(&protocol, exp.fleet.p_tar().clone())?
+            .with_eps(exp.settings.eps)?
+            .with_starts(exp.agents.x.clone())?;
+        let d = exp.fleet.dim();
+        let ens = Ensemble::from_vec(mine.count, d, mine.rows(&exp.agents.x, d).to_vec())?
+            .with_offset(mine.offset)?;
+        Ok(Self {
             centres: protocol.centres().to_vec(),
-            energy: energy.total(),
-            stderr: energy.stderr(),
-            energy_per_zone: energy.per_coord.clone(),
-            peak_power: energy.peak_power(),
-            times: energy.times,
-            power: energy.power,
-            per_agent: energy.per_particle,
-            subpopulations,
-            subpop_power: rec.subpop_power.then_some(group.power),
-            terminal,
-            mean_path,
-            final_states: rec.keep_final.then_some(x1),
-            wall_s: t0.elapsed().as_secs_f64(),
-        }))
+            bridge,
+            ens,
+            energy: ControlEnergy::new(),
+            moments: Moments::new(rec.mean_every.max(1), false),
+            group: GroupPower::new(&exp.agents.component, k_in),
+        })
+    }
+}
+
+/// The error of a single-process run that returned nothing (cannot happen: rank 0 of one).
+fn no_result() -> EnergyError {
+    EnergyError::Invalid {
+        field: "communicator",
+        value: "SingleProcess".into(),
+        reason: "the only rank returned no result",
     }
 }
 
@@ -474,12 +593,13 @@ impl Comparison {
         })
     }
 
-    /// Run `methods` on several fleets at once, as independent single-threaded runs on
-    /// `rayon::current_num_threads()` worker threads (heaviest runs first). Results are identical
-    /// to [`Comparison::run`] on each job (the runs are reproducible for any thread count); only the
+    /// Run `methods` on several fleets at once: each fleet's methods in lockstep
+    /// ([`Experiment::run_all`]) as one single-threaded run, the fleets spread over
+    /// `rayon::current_num_threads()` worker threads (heaviest first). Results are identical to
+    /// [`Comparison::run`] on each job (the runs are reproducible for any thread count); only the
     /// scheduling differs: one run per thread avoids the per-step hand-offs of a parallel run, which
     /// dominate for small fleets and small `d`. The `threads` setting of each job is ignored (one per
-    /// run), and `wall_s` of each run is its single-threaded time.
+    /// run), and `wall_s` of each run is the single-threaded time of its fleet's lockstep run.
     ///
     /// A raised [`RunOptions::cancel`] flag ends the runs in progress at their next time step, no
     /// further run starts, and the result is [`EnergyError::Cancelled`].
@@ -498,41 +618,33 @@ impl Comparison {
                 Experiment::new(fleet, settings)
             })
             .collect::<Result<Vec<_>>>()?;
-        // (job, method) pairs, heaviest (largest d x agents x steps) first
-        let mut pairs: Vec<(usize, usize)> = (0..exps.len())
-            .flat_map(|j| (0..methods.len()).map(move |m| (j, m)))
-            .collect();
+        // jobs, heaviest (largest d x agents x steps) first
+        let mut order: Vec<usize> = (0..exps.len()).collect();
         let cost = |j: usize| exps[j].fleet.dim() * exps[j].agents.len() * exps[j].settings.n_steps;
-        pairs.sort_by_key(|&(j, m)| (std::cmp::Reverse(cost(j)), j, m));
+        order.sort_by_key(|&j| (std::cmp::Reverse(cost(j)), j));
         let next = AtomicUsize::new(0);
-        let slots: Mutex<Vec<Option<Result<MethodRun>>>> =
-            Mutex::new((0..pairs.len()).map(|_| None).collect());
-        let workers = rayon::current_num_threads().clamp(1, pairs.len().max(1));
+        let slots: Mutex<Vec<Option<Result<Vec<MethodRun>>>>> =
+            Mutex::new((0..exps.len()).map(|_| None).collect());
+        let workers = rayon::current_num_threads().clamp(1, exps.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(j, m)) = pairs.get(k) else { break };
-                    let r = exps[j].run(&methods[m], opts.clone(), &mut []);
+                    let Some(&j) = order.get(k) else { break };
+                    let r = exps[j].run_all(methods, opts.clone());
                     let mut guard = slots.lock().unwrap_or_else(|e| e.into_inner());
-                    guard[k] = Some(r);
+                    guard[j] = Some(r);
                 });
             }
         });
         let done = slots.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<Vec<Option<MethodRun>>> =
-            (0..exps.len()).map(|_| vec![None; methods.len()]).collect();
-        for (&(j, m), r) in pairs.iter().zip(done) {
-            if let Some(r) = r {
-                out[j][m] = Some(r?);
-            }
-        }
-        Ok(out
-            .into_iter()
-            .map(|runs| Self {
-                runs: runs.into_iter().flatten().collect(),
+        done.into_iter()
+            .map(|r| {
+                Ok(Self {
+                    runs: r.transpose()?.unwrap_or_default(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The run of the method called `name`.

@@ -17,8 +17,8 @@
 //! - your own: [`Method::custom`] / [`Centres::Fixed`].
 //!
 //! Modules: [`fleet`] (laws, validation, sampling with sub-population labels), [`scenario`] (the
-//! study's fleets and the published d-sweep), [`method`], [`experiment`] (runs with common random
-//! numbers across methods; [`RunOptions`]: recording and a stop flag), [`metrics`] (the outcome
+//! study's fleets and the published d-sweep), [`method`], [`experiment`] (methods run in lockstep on
+//! common random numbers, one draw of each increment for all methods; [`RunOptions`]: recording and a stop flag), [`metrics`] (the outcome
 //! [`MethodRun`]; energy, per zone, per sub-population, savings with paired
 //! standard errors, terminal law vs `p_tar`), [`thermal`] (RC model: °C, kW, minutes, kWh), [`hvac`]
 //! (HVAC energy in kWh and peak power in kW per method with standard errors, and their savings).
@@ -54,7 +54,7 @@ pub mod scenario;
 pub mod thermal;
 
 pub use error::{EnergyError, Result};
-pub use experiment::{Comparison, Experiment, Recording, RunOptions, Settings};
+pub use experiment::{Comparison, Experiment, Recording, RunOptions, Settings, Start};
 pub use fleet::{Agents, Fleet, FleetSpec, Law};
 pub use hvac::{HvacRecorder, HvacSaving, HvacSummary};
 pub use method::{CentreRule, Centres, Method};

@@ -44,7 +44,9 @@ pub struct MethodRun {
     /// Terminal states, row-major `B x d`, if recorded.
     #[serde(skip)]
     pub final_states: Option<Vec<f64>>,
-    /// Wall time of the method (bridge set-up, simulation and metrics), seconds.
+    /// Wall time of the run that produced this result (bridge set-up, simulation and metrics),
+    /// seconds; for methods run in lockstep ([`crate::Experiment::run_all`]) the whole lockstep run,
+    /// shared by its methods.
     pub wall_s: f64,
 }
 
@@ -169,40 +171,73 @@ impl TerminalLaw {
         }
         let mut weights = vec![0.0; k];
         let mut weight_stderr = vec![0.0; k];
-        let mut means = vec![0.0; k * d];
-        let mut mean_stderr = vec![0.0; k * d];
-        let mut variances = vec![0.0; k * d];
-        let mut variance_stderr = vec![0.0; k * d];
-        let mut target_variances = Vec::with_capacity(k * d);
+        let mut n = vec![0.0; k];
         for c in 0..k {
             let rc: Vec<f64> = r.iter().skip(c).step_by(k).copied().collect();
-            let (w, se) = mfpid_sde::observe::mean_stderr(&rc);
-            weights[c] = w;
-            weight_stderr[c] = se;
-            let n: f64 = rc.iter().sum();
-            for j in 0..d {
-                let col = x1.iter().skip(j).step_by(d);
-                let m = col.clone().zip(&rc).map(|(x, r)| r * x).sum::<f64>() / n;
-                let mut s_mean = 0.0;
-                let mut v = 0.0;
-                for (x, r) in col.clone().zip(&rc) {
-                    let dx = x - m;
-                    s_mean += r * r * dx * dx;
-                    v += r * dx * dx;
+            (weights[c], weight_stderr[c]) = mfpid_sde::observe::mean_stderr(&rc);
+            n[c] = rc.iter().sum();
+        }
+        // sums over agents in agent order for every (c, j) at once: row-wise passes over x1
+        // (a column at a time would stride through memory K d times)
+        let rows = || x1.chunks_exact(d).zip(r.chunks_exact(k));
+        // m_cj = sum_i r_ic x_ij / n_c
+        let mut means = vec![0.0; k * d];
+        for (x, ri) in rows() {
+            for (mc, &rv) in means.chunks_exact_mut(d).zip(ri) {
+                for (m, &xv) in mc.iter_mut().zip(x) {
+                    *m += rv * xv;
                 }
-                v /= n;
-                let s_var: f64 = col
-                    .zip(&rc)
-                    .map(|(x, r)| {
-                        let e = (x - m) * (x - m) - v;
-                        r * r * e * e
-                    })
-                    .sum();
-                means[c * d + j] = m;
-                mean_stderr[c * d + j] = s_mean.sqrt() / n;
-                variances[c * d + j] = v;
-                variance_stderr[c * d + j] = s_var.sqrt() / n;
             }
+        }
+        for (mc, &nc) in means.chunks_exact_mut(d).zip(&n) {
+            mc.iter_mut().for_each(|m| *m /= nc);
+        }
+        // v_cj = sum_i r_ic (x_ij - m_cj)² / n_c and the sum of r_ic² (x_ij - m_cj)²
+        let mut s_mean = vec![0.0; k * d];
+        let mut variances = vec![0.0; k * d];
+        for (x, ri) in rows() {
+            for (c, &rv) in ri.iter().enumerate() {
+                let at = c * d..(c + 1) * d;
+                for (((sm, v), &m), &xv) in s_mean[at.clone()]
+                    .iter_mut()
+                    .zip(&mut variances[at.clone()])
+                    .zip(&means[at])
+                    .zip(x)
+                {
+                    let dx = xv - m;
+                    *sm += rv * rv * dx * dx;
+                    *v += rv * dx * dx;
+                }
+            }
+        }
+        for (vc, &nc) in variances.chunks_exact_mut(d).zip(&n) {
+            vc.iter_mut().for_each(|v| *v /= nc);
+        }
+        // sum_i r_ic² ((x_ij - m_cj)² - v_cj)²
+        let mut s_var = vec![0.0; k * d];
+        for (x, ri) in rows() {
+            for (c, &rv) in ri.iter().enumerate() {
+                let at = c * d..(c + 1) * d;
+                for (((sv, &v), &m), &xv) in s_var[at.clone()]
+                    .iter_mut()
+                    .zip(&variances[at.clone()])
+                    .zip(&means[at])
+                    .zip(x)
+                {
+                    let e = (xv - m) * (xv - m) - v;
+                    *sv += rv * rv * e * e;
+                }
+            }
+        }
+        let se = |s: Vec<f64>| -> Vec<f64> {
+            s.chunks_exact(d)
+                .zip(&n)
+                .flat_map(|(sc, &nc)| sc.iter().map(move |v| v.sqrt() / nc))
+                .collect()
+        };
+        let (mean_stderr, variance_stderr) = (se(s_mean), se(s_var));
+        let mut target_variances = Vec::with_capacity(k * d);
+        for c in 0..k {
             target_variances.extend(fleet.target_variances(c));
         }
         Ok(Self {

@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pieces: 8,
         seed,
         threads: (threads > 0).then_some(threads as usize),
+        start: Default::default(),
     };
     let methods = vec![
         Method::mean_field(),

@@ -540,6 +540,7 @@ fn compare<'py>(
         pieces,
         seed: arrays::seed(seed)?,
         threads: arrays::threads(threads)?,
+        start: Default::default(),
     };
     let rec = Recording {
         mean_every,

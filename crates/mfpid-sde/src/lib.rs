@@ -12,6 +12,8 @@
 //! - [`Scheme`]: Euler-Maruyama, stochastic Heun, Milstein, SRA1 (strong order 1.5), exact OU;
 //!   [`OdeScheme`]: Heun and RK4;
 //! - [`TimeGrid`]: uniform, user-given, aligned to break points;
+//! - [`run_lockstep`]: several drifts on copies of one ensemble sharing every increment (one
+//!   draw, many drifts; each member bit-identical to its own [`run`]);
 //! - [`CancelToken`]: stop a run from outside (read once per step, [`SdeError::Cancelled`]);
 //! - [`observe`]: moments, control energy, histograms, trajectory subsamples, reduced
 //!   deterministically through a [`Communicator`].
@@ -38,6 +40,7 @@ pub mod drift;
 pub mod ensemble;
 pub mod error;
 pub mod grid;
+pub mod lockstep;
 pub mod noise;
 pub mod observe;
 pub mod reduce;
@@ -52,6 +55,7 @@ pub use drift::{Drift, DriftError, FnDrift, LinearDrift};
 pub use ensemble::Ensemble;
 pub use error::SdeError;
 pub use grid::TimeGrid;
+pub use lockstep::{run_lockstep, run_lockstep_with_comm, Member};
 pub use noise::{DiagonalNoise, MatrixNoise, Noise};
 pub use runner::{run, run_ode, run_with_comm, RunConfig, RunSummary};
 pub use scheme::{OdeScheme, Scheme};

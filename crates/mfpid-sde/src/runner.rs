@@ -241,19 +241,7 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
     where
         Self: Send,
     {
-        match threads {
-            None => Ok(f(self)),
-            Some(n) => {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(|e| SdeError::ThreadPool {
-                        threads: n,
-                        message: e.to_string(),
-                    })?;
-                Ok(pool.install(|| f(self)))
-            }
-        }
+        in_pool(threads, || f(self))
     }
 
     fn prepare(&mut self, t: f64) -> Result<(), SdeError> {
@@ -293,7 +281,7 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             .enumerate()
             .map(|(c, ((o, xc), s))| {
                 drift.eval(t, offset + c * chunk, xc, o, s);
-                o.iter().all(|v| v.is_finite())
+                all_finite(o)
             })
             .reduce(|| true, |a, b| a && b);
         if !ok {
@@ -333,18 +321,8 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         }
     }
 
-    /// `Err(Cancelled)` when the stop flag is raised (on any rank: the flags are summed through the
-    /// communicator, so every rank stops at the same step). Serial, once per step.
     fn check_cancel(&self, step: usize, t: f64) -> Result<(), SdeError> {
-        let Some(token) = &self.cancel else {
-            return Ok(());
-        };
-        let mut raised = [if token.is_cancelled() { 1.0 } else { 0.0 }];
-        self.comm.all_reduce_sum(&mut raised);
-        if raised[0] > 0.0 {
-            return Err(SdeError::Cancelled { step, t });
-        }
-        Ok(())
+        check_cancel(self.cancel.as_ref(), self.comm, step, t)
     }
 
     /// Locate the first non-finite state entry (called only after a pass reported one).
@@ -670,6 +648,45 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
     }
 }
 
+/// Run `f` on rayon's global pool (`threads = None`) or on a dedicated pool of `n` threads.
+pub(crate) fn in_pool<T: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T, SdeError> {
+    match threads {
+        None => Ok(f()),
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| SdeError::ThreadPool {
+                    threads: n,
+                    message: e.to_string(),
+                })?;
+            Ok(pool.install(f))
+        }
+    }
+}
+
+/// `Err(Cancelled)` when the stop flag is raised (on any rank: the flags are summed through the
+/// communicator, so every rank stops at the same step). Serial, once per step.
+pub(crate) fn check_cancel(
+    cancel: Option<&CancelToken>,
+    comm: &dyn Communicator,
+    step: usize,
+    t: f64,
+) -> Result<(), SdeError> {
+    let Some(token) = cancel else {
+        return Ok(());
+    };
+    let mut raised = [if token.is_cancelled() { 1.0 } else { 0.0 }];
+    comm.all_reduce_sum(&mut raised);
+    if raised[0] > 0.0 {
+        return Err(SdeError::Cancelled { step, t });
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy)]
 enum Stage {
     X,
@@ -682,8 +699,9 @@ enum Out {
     F1,
 }
 
-fn all_finite(c: &[f64]) -> bool {
-    c.iter().all(|v| v.is_finite())
+/// Whether every entry is finite (no early exit: the and-reduction vectorises).
+pub(crate) fn all_finite(c: &[f64]) -> bool {
+    c.iter().fold(true, |ok, v| ok & v.is_finite())
 }
 
 /// `out = x + a * f`.

@@ -1,35 +1,20 @@
 //! `cargo xtask bench energy`: the full demand-response d-sweep (B-nd, d = 1..32, MF / IA(0) /
-//! IA(m̄), 4000 agents, 2500 steps) with mfpid-energy, against a vectorised NumPy implementation of
-//! the same algorithm (`xtask/bench/dr_sweep.py`) run on the same machine in the same invocation,
-//! and against the published wall times of the reference (PyTorch) code.
+//! IA(m̄), 4000 agents, 2500 steps) with mfpid-energy — the methods in lockstep (one draw of each
+//! increment for the three), and side by side the separate runs of the earlier design, the MF
+//! column alone and in-run threading — against a vectorised NumPy implementation of the same
+//! algorithm (`xtask/bench/dr_sweep.py`, lockstep too) run on the same machine in the same
+//! invocation, and against the published wall times of the reference (PyTorch) code.
 
-use crate::bench::python;
+use crate::bench::{cpu_seconds, python};
 use crate::table::{Cell, Table};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use mfpid_energy::scenario::{self, D_SWEEP, PUBLISHED_D_SWEEP};
-use mfpid_energy::{Comparison, Method, Recording, Settings};
+use mfpid_energy::{Comparison, Experiment, Method, MethodRun, Recording, Settings};
 use std::path::Path;
 use std::time::Instant;
 
 const AGENTS: usize = 4000;
 const STEPS: usize = 2500;
-
-/// CPU seconds (user + system, all threads) of this process so far, from `/proc/self/stat`
-/// (NaN where unavailable). Clock ticks are 100 per second on Linux.
-fn cpu_seconds() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
-    };
-    // fields after the parenthesised command name; utime and stime are fields 14 and 15
-    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| {
-        f.get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
-    (tick(11) + tick(12)) / 100.0
-}
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -37,72 +22,175 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "n/a".into())
 }
 
-struct Row {
+/// One timed run: one `d`, the methods it ran (`"MF"`, or `"MF+IA0+IAm"` in lockstep).
+struct Run {
     d: usize,
-    method: String,
+    methods: String,
     seconds: f64,
-    energy_per_zone: f64,
-    stderr_per_zone: f64,
 }
 
-/// How the 18 runs of the sweep use the threads.
+/// One whole sweep of an implementation.
+struct Sweep {
+    name: String,
+    threads: usize,
+    wall: f64,
+    cpu: f64,
+    runs: Vec<Run>,
+}
+
+/// How the sweep uses the threads.
 #[derive(Clone, Copy)]
 enum Mode {
-    /// One single-threaded run per thread, runs spread over rayon's pool (`Comparison::run_batch`).
-    Batch,
-    /// Runs one after the other, each using `n` threads inside.
+    /// Each d's three methods in one single-threaded lockstep run, runs spread over rayon's pool
+    /// (`Comparison::run_batch`).
+    LockstepBatch,
+    /// Each (d, method) its own single-threaded run (same common random numbers, three draws of
+    /// every increment), spread over the pool: the design before lockstep.
+    SeparateBatch,
+    /// The MF column alone, spread over the pool.
+    MfBatch,
+    /// Each d's lockstep run after the other, each using `n` threads inside.
     Sequential(usize),
 }
 
-/// One full sweep; returns per-run rows, total wall and CPU seconds.
-fn rust_sweep(mode: Mode) -> Result<(Vec<Row>, f64, f64)> {
-    let methods = Method::standard();
-    let settings = |threads| {
-        let mut s = Settings::paper(AGENTS)
-            .with_steps(STEPS)
-            .with_seed(20251122);
-        s.threads = threads;
-        s
-    };
-    let (t0, c0) = (Instant::now(), cpu_seconds());
-    let cmps = match mode {
-        Mode::Batch => {
-            let jobs = D_SWEEP
-                .iter()
-                .map(|&d| Ok((scenario::b_nd(d)?.fleet, settings(None))))
-                .collect::<Result<Vec<_>>>()?;
-            Comparison::run_batch(jobs, &methods, Recording::default())?
-        }
-        Mode::Sequential(n) => D_SWEEP
-            .iter()
-            .map(|&d| {
-                let fleet = scenario::b_nd(d)?.fleet;
-                Ok(Comparison::run(
-                    fleet,
-                    settings(Some(n)),
-                    &methods,
-                    Recording::default(),
-                )?)
-            })
-            .collect::<Result<Vec<_>>>()?,
-    };
-    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
-    let mut rows = Vec::new();
-    for (d, cmp) in D_SWEEP.into_iter().zip(cmps) {
-        for r in cmp.runs {
-            rows.push(Row {
-                d,
-                method: r.method.clone(),
-                seconds: r.wall_s,
-                energy_per_zone: r.energy / d as f64,
-                stderr_per_zone: r.stderr / d as f64,
-            });
-        }
-    }
-    Ok((rows, wall, cpu))
+fn settings(threads: Option<usize>) -> Settings {
+    let mut s = Settings::paper(AGENTS)
+        .with_steps(STEPS)
+        .with_seed(20251122);
+    s.threads = threads;
+    s
 }
 
-/// Run the benchmark and write `out/bench-energy/table.csv` (one row per method run) and
+/// Energies per (d, method), to check that every mode computes the same numbers.
+type Energies = Vec<(usize, String, f64)>;
+
+/// The design before lockstep: every (d, method) its own single-threaded `Experiment::run` (three
+/// draws of every increment), the 18 runs spread over rayon's pool heaviest first, as
+/// `Comparison::run_batch` scheduled them then.
+fn separate_batch() -> Result<Vec<Comparison>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let methods = Method::standard();
+    let exps = D_SWEEP
+        .iter()
+        .map(|&d| {
+            Ok(Experiment::new(
+                scenario::b_nd(d)?.fleet,
+                settings(Some(1)),
+            )?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut pairs: Vec<(usize, usize)> = (0..exps.len())
+        .flat_map(|j| (0..methods.len()).map(move |m| (j, m)))
+        .collect();
+    pairs.sort_by_key(|&(j, m)| (std::cmp::Reverse(D_SWEEP[j]), j, m));
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<mfpid_energy::Result<MethodRun>>>> =
+        Mutex::new((0..pairs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..rayon::current_num_threads() {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(j, m)) = pairs.get(k) else { break };
+                let r = exps[j].run(&methods[m], Recording::default(), &mut []);
+                done.lock().unwrap_or_else(|e| e.into_inner())[k] = Some(r);
+            });
+        }
+    });
+    let mut out: Vec<Comparison> = exps
+        .iter()
+        .map(|_| Comparison { runs: Vec::new() })
+        .collect();
+    let done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut by_pair: Vec<((usize, usize), MethodRun)> = Vec::new();
+    for (&p, r) in pairs.iter().zip(done) {
+        if let Some(r) = r {
+            by_pair.push((p, r?));
+        }
+    }
+    by_pair.sort_by_key(|&(p, _)| p);
+    for ((j, _), r) in by_pair {
+        out[j].runs.push(r);
+    }
+    Ok(out)
+}
+
+/// One full sweep.
+fn rust_sweep(name: &str, threads: usize, mode: Mode) -> Result<(Sweep, Energies)> {
+    let jobs = || {
+        D_SWEEP
+            .iter()
+            .map(|&d| Ok((scenario::b_nd(d)?.fleet, settings(None))))
+            .collect::<Result<Vec<_>>>()
+    };
+    let (t0, c0) = (Instant::now(), cpu_seconds());
+    let mut cmps: Vec<Vec<Comparison>> = Vec::new();
+    match mode {
+        Mode::LockstepBatch => {
+            cmps.push(Comparison::run_batch(
+                jobs()?,
+                &Method::standard(),
+                Recording::default(),
+            )?);
+        }
+        Mode::SeparateBatch => cmps.push(separate_batch()?),
+        Mode::MfBatch => {
+            cmps.push(Comparison::run_batch(
+                jobs()?,
+                &[Method::mean_field()],
+                Recording::default(),
+            )?);
+        }
+        Mode::Sequential(n) => {
+            let mut v = Vec::new();
+            for &d in &D_SWEEP {
+                let fleet = scenario::b_nd(d)?.fleet;
+                v.push(Comparison::run(
+                    fleet,
+                    settings(Some(n)),
+                    &Method::standard(),
+                    Recording::default(),
+                )?);
+            }
+            cmps.push(v);
+        }
+    }
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+    let (mut runs, mut energies) = (Vec::new(), Vec::new());
+    let lockstep = !matches!(mode, Mode::SeparateBatch);
+    for batch in cmps {
+        for (d, cmp) in D_SWEEP.into_iter().zip(batch) {
+            if lockstep {
+                let names: Vec<&str> = cmp.runs.iter().map(|r| r.method.as_str()).collect();
+                runs.push(Run {
+                    d,
+                    methods: names.join("+"),
+                    seconds: cmp.runs.first().map_or(f64::NAN, |r| r.wall_s),
+                });
+            } else {
+                runs.extend(cmp.runs.iter().map(|r| Run {
+                    d,
+                    methods: r.method.clone(),
+                    seconds: r.wall_s,
+                }));
+            }
+            for r in &cmp.runs {
+                energies.push((d, r.method.clone(), r.energy));
+            }
+        }
+    }
+    energies.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let sweep = Sweep {
+        name: name.into(),
+        threads,
+        wall,
+        cpu,
+        runs,
+    };
+    Ok((sweep, energies))
+}
+
+/// Run the benchmark and write `out/bench-energy/table.csv` (one row per timed run) and
 /// `out/bench-energy.csv` (`implementation,threads,seconds`, one row per whole d-sweep, wall time).
 pub fn run(out: &Path, numpy: bool) -> Result<()> {
     let all = rayon::current_num_threads();
@@ -110,127 +198,142 @@ pub fn run(out: &Path, numpy: bool) -> Result<()> {
         "demand-response d-sweep: d = {D_SWEEP:?} x (MF, IA0, IAm), B = {AGENTS}, {STEPS} steps; {all} threads available; load average at start {}",
         load_average()
     );
-    let mut table = Table::new(&[
-        "d",
-        "method",
-        "implementation",
-        "threads",
-        "seconds",
-        "energy_per_zone",
-        "stderr_per_zone",
-        "speedup_vs_numpy",
-        "speedup_vs_reference",
-    ]);
-    let mut totals: Vec<(String, usize, f64, f64)> = Vec::new();
-    let mut runs: Vec<(String, usize, Vec<Row>)> = Vec::new();
-    let mut modes = vec![("mfpid-energy batch", all, Mode::Batch)];
+    let mut modes = vec![
+        ("mfpid-energy lockstep batch", all, Mode::LockstepBatch),
+        ("mfpid-energy separate batch", all, Mode::SeparateBatch),
+        ("mfpid-energy MF column batch", all, Mode::MfBatch),
+    ];
     if all > 1 {
-        modes.push(("mfpid-energy parallel runs", all, Mode::Sequential(all)));
-        modes.push(("mfpid-energy 1 thread", 1, Mode::Sequential(1)));
+        modes.push(("mfpid-energy lockstep parallel", all, Mode::Sequential(all)));
     }
+    modes.push(("mfpid-energy lockstep 1 thread", 1, Mode::Sequential(1)));
+    let mut sweeps = Vec::new();
+    let mut reference: Option<Energies> = None;
     for (name, th, mode) in modes {
-        let (rows, wall, cpu) = rust_sweep(mode)?;
-        println!("{name}, {th} thread(s): whole sweep {wall:.2} s wall, {cpu:.2} s CPU");
-        totals.push((name.into(), th, wall, cpu));
-        runs.push((name.into(), th, rows));
+        let (sweep, energies) = rust_sweep(name, th, mode)?;
+        println!(
+            "{name}, {th} thread(s): whole sweep {:.2} s wall, {:.2} s CPU",
+            sweep.wall, sweep.cpu
+        );
+        // every mode must compute the same energies as the first (lockstep), bit for bit
+        if let Some(want) = &reference {
+            let same = energies
+                .iter()
+                .all(|e| want.iter().any(|w| w.0 == e.0 && w.1 == e.1 && w.2 == e.2));
+            println!("  energies bit-identical to the lockstep batch: {same}");
+            if !same {
+                bail!("{name}: energies differ from the lockstep batch");
+            }
+        } else {
+            reference = Some(energies);
+        }
+        sweeps.push(sweep);
     }
-    let mut np_by_key = std::collections::HashMap::new();
     if numpy {
         let py = python::numpy_python()?;
         let ds: Vec<String> = D_SWEEP.iter().map(|d| d.to_string()).collect();
-        let t0 = Instant::now();
         let v = python::run_script(
             &py,
             "dr_sweep.py",
-            &[AGENTS.to_string(), STEPS.to_string(), ds.join(",")],
+            &[
+                AGENTS.to_string(),
+                STEPS.to_string(),
+                ds.join(","),
+                "MF,IA0,IAm".into(),
+                "lockstep".into(),
+            ],
         )?;
-        let wall = t0.elapsed().as_secs_f64();
-        let mut rows = Vec::new();
+        let mut runs = Vec::new();
         let mut cpu = 0.0;
-        for r in v["rows"].as_array().context("numpy rows")? {
-            let row = Row {
+        for r in v["runs"].as_array().context("numpy runs")? {
+            runs.push(Run {
                 d: r["d"].as_u64().unwrap_or(0) as usize,
-                method: r["method"].as_str().unwrap_or("?").to_string(),
+                methods: r["methods"].as_str().unwrap_or("?").to_string(),
                 seconds: r["seconds"].as_f64().unwrap_or(f64::NAN),
-                energy_per_zone: r["energy_per_zone"].as_f64().unwrap_or(f64::NAN),
-                stderr_per_zone: r["stderr_per_zone"].as_f64().unwrap_or(f64::NAN),
-            };
+            });
             cpu += r["cpu_seconds"].as_f64().unwrap_or(f64::NAN);
-            np_by_key.insert((row.d, row.method.clone()), row.seconds);
-            rows.push(row);
         }
-        let np_sum: f64 = rows.iter().map(|r| r.seconds).sum();
+        let wall: f64 = runs.iter().map(|r| r.seconds).sum();
         println!(
-            "numpy {}: whole sweep {np_sum:.2} s in the runs ({wall:.2} s with start-up), {cpu:.2} s CPU",
+            "numpy {} (lockstep): whole sweep {wall:.2} s in the runs, {cpu:.2} s CPU",
             v["numpy"].as_str().unwrap_or("?")
         );
-        totals.push(("numpy".into(), 1, np_sum, cpu));
-        runs.push(("numpy".into(), 1, rows));
+        sweeps.push(Sweep {
+            name: "numpy lockstep".into(),
+            threads: 1,
+            wall,
+            cpu,
+            runs,
+        });
     }
-    println!(
-        "| d | method | implementation | threads | seconds | E/d ± se | x NumPy | x reference |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (imp, th, rows) in &runs {
-        for r in rows {
-            let np = np_by_key
-                .get(&(r.d, r.method.clone()))
-                .copied()
-                .unwrap_or(f64::NAN);
-            let reference = if r.method == "MF" {
+    let np = sweeps.iter().find(|s| s.name.starts_with("numpy"));
+    let np_run = |d: usize, methods: &str| {
+        np.and_then(|s| s.runs.iter().find(|r| r.d == d && r.methods == methods))
+            .map_or(f64::NAN, |r| r.seconds)
+    };
+    let mut table = Table::new(&[
+        "d",
+        "methods",
+        "implementation",
+        "threads",
+        "seconds",
+        "speedup_vs_numpy",
+        "speedup_vs_reference",
+    ]);
+    println!("| d | methods | implementation | threads | seconds | x NumPy | x reference (MF) |");
+    println!("|---|---|---|---|---|---|---|");
+    for s in &sweeps {
+        for r in &s.runs {
+            let reference = if r.methods == "MF" {
                 scenario::published(r.d).map_or(f64::NAN, |p| p.mf_wall_s)
             } else {
                 f64::NAN
             };
-            let (x_np, x_ref) = (np / r.seconds, reference / r.seconds);
+            let (x_np, x_ref) = (np_run(r.d, &r.methods) / r.seconds, reference / r.seconds);
             println!(
-                "| {} | {} | {imp} | {th} | {:.3} | {:.3} ± {:.3} | {x_np:.1} | {x_ref:.0} |",
-                r.d, r.method, r.seconds, r.energy_per_zone, r.stderr_per_zone
+                "| {} | {} | {} | {} | {:.3} | {x_np:.1} | {x_ref:.0} |",
+                r.d, r.methods, s.name, s.threads, r.seconds
             );
             table.push(vec![
                 Cell::from(r.d),
-                Cell::from(r.method.as_str()),
-                Cell::from(imp.as_str()),
-                Cell::from(*th),
+                Cell::from(r.methods.as_str()),
+                Cell::from(s.name.as_str()),
+                Cell::from(s.threads),
                 Cell::Num(r.seconds),
-                Cell::Num(r.energy_per_zone),
-                Cell::Num(r.stderr_per_zone),
                 Cell::Num(x_np),
                 Cell::Num(x_ref),
             ]);
         }
     }
     let ref_mf: f64 = PUBLISHED_D_SWEEP.iter().map(|p| p.mf_wall_s).sum();
-    let np = totals.iter().find(|t| t.0 == "numpy");
-    let (np_total, np_cpu) = np.map_or((f64::NAN, f64::NAN), |t| (t.2, t.3));
-    println!("\nwhole sweep (18 runs; per-run seconds above are single-threaded in batch mode):");
-    for (imp, th, wall, cpu) in &totals {
+    let (np_total, np_cpu) = np.map_or((f64::NAN, f64::NAN), |s| (s.wall, s.cpu));
+    println!("\nwhole sweep (18 method runs; per-run seconds above are single-threaded in the batch modes):");
+    for s in &sweeps {
         println!(
-            "  {imp:<27} {th} thread(s): {wall:8.2} s wall, {cpu:8.2} s CPU, {:.1}x NumPy (wall), {:.1}x NumPy (CPU)",
-            np_total / wall,
-            np_cpu / cpu
+            "  {:<31} {} thread(s): {:8.2} s wall, {:8.2} s CPU, {:.1}x NumPy (wall), {:.1}x NumPy (CPU)",
+            s.name,
+            s.threads,
+            s.wall,
+            s.cpu,
+            np_total / s.wall,
+            np_cpu / s.cpu
         );
     }
-    let mf_ours: f64 = runs
-        .first()
-        .map(|(_, _, rows)| {
-            rows.iter()
-                .filter(|r| r.method == "MF")
-                .map(|r| r.seconds)
-                .sum()
-        })
-        .unwrap_or(f64::NAN);
+    let mf = sweeps
+        .iter()
+        .find(|s| s.name.contains("MF column"))
+        .map_or(f64::NAN, |s| s.wall);
     println!(
-        "  reference (PyTorch, published): {ref_mf:.1} s for the MF column alone; ours {mf_ours:.2} s for the MF column ({:.0}x)",
-        ref_mf / mf_ours
+        "  reference (PyTorch, published): {ref_mf:.1} s for the MF column alone; ours {mf:.2} s wall for the MF column ({:.0}x)",
+        ref_mf / mf
     );
     println!("load average at the end {}", load_average());
     let mut summary = Table::new(&["implementation", "threads", "seconds"]);
-    for (imp, th, wall, _) in &totals {
+    for s in &sweeps {
         summary.push(vec![
-            Cell::from(imp.as_str()),
-            Cell::from(*th),
-            Cell::Num(*wall),
+            Cell::from(s.name.as_str()),
+            Cell::from(s.threads),
+            Cell::Num(s.wall),
         ]);
     }
     let dir = out.join("bench-energy");

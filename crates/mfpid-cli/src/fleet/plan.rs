@@ -467,6 +467,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         pieces: pr.pieces,
         seed: common.seed.or(r.seed).unwrap_or(0),
         threads: common.threads,
+        start: Default::default(),
     };
     // the library checks the settings as written; --quick then shrinks a valid run
     settings.validate().map_err(|e| locate(src, e, "fleet"))?;
