@@ -37,6 +37,27 @@ pub fn speaks() -> bool {
     SPEAKS.load(Ordering::Relaxed)
 }
 
+/// The number of tasks of the MPI job this process was launched in, as the launcher's
+/// environment tells (OpenMPI's `mpirun`, or PMI: MPICH, `srun --mpi=pmi2`); 1 when none does.
+fn launched_tasks() -> usize {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(1)
+}
+
+/// Refuse to run a subcommand that does not share its work over MPI ranks when launched as one of
+/// several tasks: every task would run it whole and write the same output.
+pub fn single_task(command: &str) -> Result<()> {
+    match launched_tasks() {
+        n if n > 1 => Err(AppError::Other(format!(
+            "launched as one of {n} MPI tasks, but `mfpid {command}` runs in one process (only `fleet` runs over MPI ranks): run it without mpirun / srun"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// This process's place in the job, and the communicator (counting what it sends).
 pub struct Ranks {
     comm: Counted<Transport>,
@@ -53,7 +74,12 @@ impl Ranks {
             t
         };
         #[cfg(not(feature = "mpi"))]
-        let transport = Transport::default();
+        let transport = match launched_tasks() {
+            1 => Transport::default(),
+            n => return Err(AppError::Other(format!(
+                "launched as one of {n} MPI tasks, but this mfpid was built without the `mpi` feature, so every task would run the whole fleet: rebuild with `cargo build --release -p mfpid-cli --features mpi`, or run one task"
+            ))),
+        };
         SPEAKS.store(transport.rank() == 0, Ordering::Relaxed);
         Ok(Self {
             comm: Counted::new(transport),
