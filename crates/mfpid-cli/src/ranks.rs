@@ -98,45 +98,9 @@ impl Ranks {
         c
     }
 
-    /// Every rank's outcome of the same phase, agreed: `Err` on every rank if any rank failed.
-    /// Rank 0 reports its own error, or else that of the lowest failing rank. Collective.
+    /// Every rank's outcome of the same phase, agreed (see [`agree`]). Collective.
     pub fn agree<T>(&self, outcome: Result<T>) -> Result<T> {
-        let c = &self.comm;
-        if c.size() == 1 {
-            return outcome;
-        }
-        let mut failed = [f64::from(u8::from(outcome.is_err()))];
-        c.all_reduce_max(&mut failed);
-        if failed[0] == 0.0 {
-            return outcome;
-        }
-        // the failing ranks' messages, to rank 0 (bytes as f64: two small gathers)
-        let msg = outcome
-            .as_ref()
-            .err()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let bytes: Vec<f64> = msg.bytes().map(f64::from).collect();
-        let lens = c.gather_to_root(&[bytes.len() as f64]);
-        let all = c.gather_to_root(&bytes);
-        outcome?;
-        let (Ok(Some(lens)), Ok(Some(all))) = (lens, all) else {
-            return Err(AppError::Other("failed on another rank".into()));
-        };
-        let mut at = 0;
-        for (rank, &len) in lens.iter().enumerate() {
-            let len = len as usize;
-            if len > 0 {
-                let text: Vec<u8> = all[at..at + len].iter().map(|&b| b as u8).collect();
-                return Err(AppError::Other(format!(
-                    "on rank {rank} of {}: {}",
-                    c.size(),
-                    String::from_utf8_lossy(&text)
-                )));
-            }
-            at += len;
-        }
-        Err(AppError::Other("failed on another rank".into()))
+        agree(&self.comm, outcome)
     }
 
     /// `f()` on rank 0 only (`None` elsewhere), agreed.
@@ -200,5 +164,88 @@ impl Ranks {
             "rank0_bytes_sent": t.bytes,
             "rank0_comm_s": self.comm.seconds(),
         })
+    }
+}
+
+/// Every rank's outcome of the same phase, agreed: `Err` on every rank if any rank failed. Rank 0
+/// reports its own error, or else that of the lowest failing rank. Collective.
+fn agree<T>(c: &dyn Communicator, outcome: Result<T>) -> Result<T> {
+    if c.size() == 1 {
+        return outcome;
+    }
+    let mut failed = [f64::from(u8::from(outcome.is_err()))];
+    c.all_reduce_max(&mut failed);
+    if failed[0] == 0.0 {
+        return outcome;
+    }
+    // the failing ranks' messages, to rank 0 (bytes as f64: two small gathers)
+    let msg = outcome
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let bytes: Vec<f64> = msg.bytes().map(f64::from).collect();
+    let lens = c.gather_to_root(&[bytes.len() as f64]);
+    let all = c.gather_to_root(&bytes);
+    outcome?;
+    let (Ok(Some(lens)), Ok(Some(all))) = (lens, all) else {
+        return Err(AppError::Other("failed on another rank".into()));
+    };
+    let mut at = 0;
+    for (rank, &len) in lens.iter().enumerate() {
+        let len = len as usize;
+        if len > 0 {
+            let text: Vec<u8> = all[at..at + len].iter().map(|&b| b as u8).collect();
+            return Err(AppError::Other(format!(
+                "on rank {rank} of {}: {}",
+                c.size(),
+                String::from_utf8_lossy(&text)
+            )));
+        }
+        at += len;
+    }
+    Err(AppError::Other("failed on another rank".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfpid::sde::comm::local::LocalRanks;
+
+    /// `agree` on 3 in-process ranks where `fails` lists the failing ranks: each rank's outcome.
+    fn agree_over(fails: &[usize]) -> Vec<std::result::Result<usize, String>> {
+        let ranks = LocalRanks::new(3);
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..3)
+                .map(|r| {
+                    let comm = ranks.rank(r);
+                    s.spawn(move || {
+                        let mine = if fails.contains(&r) {
+                            Err(AppError::Other(format!("bad input on {r} (ü)")))
+                        } else {
+                            Ok(r)
+                        };
+                        agree(&comm, mine).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn every_rank_fails_with_the_message_of_the_first_failing_rank_on_rank_0() {
+        assert_eq!(agree_over(&[]), vec![Ok(0), Ok(1), Ok(2)]);
+        let out = agree_over(&[2, 1]);
+        assert_eq!(
+            out[0],
+            Err("on rank 1 of 3: bad input on 1 (ü)".to_string())
+        );
+        assert_eq!(out[1], Err("bad input on 1 (ü)".to_string()));
+        assert_eq!(out[2], Err("bad input on 2 (ü)".to_string()));
+        // rank 0's own error wins on rank 0
+        let out = agree_over(&[0, 2]);
+        assert_eq!(out[0], Err("bad input on 0 (ü)".to_string()));
+        assert!(out[1].is_err());
     }
 }
