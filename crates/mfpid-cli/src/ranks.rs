@@ -103,6 +103,24 @@ impl Ranks {
         agree(&self.comm, outcome)
     }
 
+    /// The end of a command: agree on its outcome, and print an error on rank 0 before any rank
+    /// leaves (`mpirun` ends the job as soon as one rank exits non-zero, which could cut rank 0
+    /// short before its message). Collective.
+    pub fn finish(&self, outcome: Result<()>) -> Result<()> {
+        let outcome = self.agree(outcome);
+        if self.comm.size() > 1 {
+            if let Err(e) = &outcome {
+                if speaks() {
+                    eprintln!("mfpid: error: {e}");
+                }
+                // printed: main stays quiet on every rank
+                SPEAKS.store(false, Ordering::Relaxed);
+            }
+            self.comm.all_reduce_sum(&mut [0.0]);
+        }
+        outcome
+    }
+
     /// `f()` on rank 0 only (`None` elsewhere), agreed.
     pub fn on_root<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
         let r = if self.is_root() {
