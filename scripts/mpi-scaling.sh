@@ -2,7 +2,10 @@
 # Weak and strong scaling of `mpirun -np N mfpid fleet` (issue 15), one rank per core and one
 # thread per rank. Prints a Markdown table: wall time of the simulation (rank 0's `simulate` lap
 # in run.json), the seconds rank 0 spent inside collectives (waits for the other ranks included)
-# and their share, bytes rank 0 sent per time step, and agent-steps per second per rank.
+# and their share, bytes rank 0 sent per time step (the per-step reductions) and once per run (its
+# agents' terminal states and energies, gathered to rank 0), the CPU seconds of the slowest rank
+# (/usr/bin/time; the whole process) and the throughput in agent-steps per second of wall time per
+# rank and per CPU second (the second is what a dedicated core delivers on a loaded machine).
 #
 #   scripts/mpi-scaling.sh                      # d = 2 and d = 32, np = 1 2
 #   DIMS="32" PER_RANK=20000 STEPS=500 NP_LIST="1 2 4" scripts/mpi-scaling.sh
@@ -51,28 +54,36 @@ baseline = "IA0"
 PY
 }
 
-echo "| scaling | d | ranks | agents | steps x methods | wall (s) | in collectives (s) | share | bytes/step/rank | agent-steps/s/rank |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| scaling | d | ranks | agents | steps x methods | wall (s) | in collectives (s) | comm share | bytes/step/rank | gather/run (bytes) | CPU s/rank | agent-steps/s/rank (wall) | agent-steps per CPU s |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for d in $DIMS; do
     for kind in weak strong; do
         for np in $NP_LIST; do
             if [ $kind = weak ]; then agents=$((PER_RANK * np)); else agents=$((PER_RANK * max_np)); fi
             config "$d" "$agents" >"$tmp/fleet.toml"
+            rm -f "$tmp"/cpu.*
+            # each rank's CPU seconds (user + system) from /usr/bin/time
             mpirun --allow-run-as-root --oversubscribe --bind-to core -np "$np" \
                 -x RAYON_NUM_THREADS=1 -x OMPI_MCA_btl_vader_single_copy_mechanism=none \
+                sh -c '/usr/bin/time -f "%U %S" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$tmp/cpu" \
                 "$exe" fleet "$tmp/fleet.toml" --quiet --force --out "$tmp/out"
-            python3 - "$tmp/out/run.json" "$kind" "$d" "$np" "$agents" "$STEPS" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
+            python3 - "$tmp" "$kind" "$d" "$np" "$agents" "$STEPS" <<'PY'
+import glob, json, sys
+tmp = sys.argv[1]
+r = json.load(open(f"{tmp}/out/run.json"))
 kind, d, np_, agents, steps = sys.argv[2], *map(int, sys.argv[3:])
 wall = r["timings"]["simulate_s"]
 ranks = r["ranks"]
 assert ranks["size"] == np_, ranks
 methods = 2
 comm = ranks["rank0_comm_s"]
-per_step = ranks["rank0_bytes_sent"] / (steps * methods)
-rate = agents * steps * methods / np_ / wall
-print(f"| {kind} | {d} | {np_} | {agents} | {steps} x {methods} | {wall:.2f} | {comm:.3f} | {100 * comm / wall:.1f} % | {per_step:.0f} | {rate:.3g} |")
+# rank 0's gathers at the end of each run (terminal states and energies of its agents), once
+gather = methods * (d + 1) * 8 * ranks["shards"][0]["agents"]
+per_step = (ranks["rank0_bytes_sent"] - gather) / (steps * methods)
+cpu = [sum(map(float, open(f).read().split()[-2:])) for f in glob.glob(f"{tmp}/cpu.*")]
+assert len(cpu) == np_, cpu
+work = agents * steps * methods
+print(f"| {kind} | {d} | {np_} | {agents} | {steps} x {methods} | {wall:.2f} | {comm:.3f} | {100 * comm / wall:.1f} % | {per_step:.0f} | {gather // methods} | {max(cpu):.2f} | {work / np_ / wall:.3g} | {work / sum(cpu):.3g} |")
 PY
         done
     done

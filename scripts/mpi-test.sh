@@ -11,7 +11,8 @@
 #     CSV / JSON table and every figure of the output directory, byte for byte, except run.json and
 #     the wall-time column `wall_s`), and run.json records the ranks;
 #   - failures: a rank-0-only failure (an existing --out) and a config error end every rank
-#     non-zero with one message and no output directory.
+#     non-zero with one message and no output directory; the non-MPI build, and a subcommand
+#     other than fleet, refuse to run as several MPI tasks.
 # Not covered: the MF fixed point and the general-interaction (binned) solver of mfpid-meanfield
 # (their particle solvers do not run sharded yet).
 #
@@ -91,12 +92,29 @@ print(f"{len(fa) - 1} files")
 PY
 }
 
+# refused WHAT ARGS...: `mpirun -np 2 mfpid ARGS` fails on every task and writes nothing (its
+# --out is the last argument)
+refused() {
+    local what=$1 rc=0
+    shift
+    "${MPIRUN[@]}" -np 2 target/debug/mfpid "$@" >"$tmp/refused.out" 2>&1 || rc=$?
+    if [ $rc -ne 0 ] && grep -q "MPI tasks" "$tmp/refused.out" && [ ! -e "${*: -1}" ]; then
+        echo "mpi-test: $what under mpirun -np 2: refused (exit $rc), no output"
+    else
+        echo "mpi-test: $what under mpirun -np 2: not refused (exit $rc):" >&2
+        cat "$tmp/refused.out" >&2
+        fail=1
+    fi
+}
+
 # the program: one population over np ranks against the non-MPI build, then the failure paths
 cli() {
     local exe=target/debug/mfpid
     cargo build -q -p mfpid-cli
     # shellcheck disable=SC2086
     "$exe" fleet "$CLI_CONFIG" $CLI_ARGS --quiet --out "$tmp/cli.single"
+    # the non-MPI build under mpirun refuses (each task would run the whole fleet)
+    refused "non-MPI build" fleet "$CLI_CONFIG" --quick --quiet --out "$tmp/refused.fleet"
     cargo build -q -p mfpid-cli --features mpi
     for np in $NP_LIST; do
         # shellcheck disable=SC2086
@@ -113,6 +131,8 @@ cli() {
             fail=1
         fi
     done
+    # a subcommand that does not share its work over ranks refuses under mpirun
+    refused "lqg" lqg --quiet --out "$tmp/refused.lqg"
     # failing on rank 0 only (its --out exists), and on every rank (no such config): every rank
     # exits non-zero, one message, no output directory
     mkdir -p "$tmp/taken" && touch "$tmp/taken/keep"

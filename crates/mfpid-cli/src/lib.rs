@@ -242,6 +242,17 @@ fn real_main(cli: Cli) -> Result<()> {
             .num_threads(n)
             .build_global();
     }
+    // only `fleet` shares its work over MPI ranks; `info` and `validate` write nothing
+    let single = match &cli.cmd {
+        Cmd::Sample { .. } => Some("sample"),
+        Cmd::Lqg { .. } => Some("lqg"),
+        Cmd::Thermo(_) => Some("thermo"),
+        Cmd::Bridge(_) => Some("bridge"),
+        Cmd::Info | Cmd::Validate { .. } | Cmd::Fleet { .. } => None,
+    };
+    if let Some(command) = single {
+        ranks::single_task(command)?;
+    }
     // flags a subcommand cannot honour are refused, not ignored
     let refuse = |flag: &str, sub: &str, why: &str| {
         Err(AppError::Usage(format!(

@@ -37,6 +37,27 @@ pub fn speaks() -> bool {
     SPEAKS.load(Ordering::Relaxed)
 }
 
+/// The number of tasks of the MPI job this process was launched in, as the launcher's
+/// environment tells (OpenMPI's `mpirun`, or PMI: MPICH, `srun --mpi=pmi2`); 1 when none does.
+fn launched_tasks() -> usize {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(1)
+}
+
+/// Refuse to run a subcommand that does not share its work over MPI ranks when launched as one of
+/// several tasks: every task would run it whole and write the same output.
+pub fn single_task(command: &str) -> Result<()> {
+    match launched_tasks() {
+        n if n > 1 => Err(AppError::Other(format!(
+            "launched as one of {n} MPI tasks, but `mfpid {command}` runs in one process (only `fleet` runs over MPI ranks): run it without mpirun / srun"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// This process's place in the job, and the communicator (counting what it sends).
 pub struct Ranks {
     comm: Counted<Transport>,
@@ -53,7 +74,12 @@ impl Ranks {
             t
         };
         #[cfg(not(feature = "mpi"))]
-        let transport = Transport::default();
+        let transport = match launched_tasks() {
+            1 => Transport::default(),
+            n => return Err(AppError::Other(format!(
+                "launched as one of {n} MPI tasks, but this mfpid was built without the `mpi` feature, so every task would run the whole fleet: rebuild with `cargo build --release -p mfpid-cli --features mpi`, or run one task"
+            ))),
+        };
         SPEAKS.store(transport.rank() == 0, Ordering::Relaxed);
         Ok(Self {
             comm: Counted::new(transport),
@@ -72,45 +98,27 @@ impl Ranks {
         c
     }
 
-    /// Every rank's outcome of the same phase, agreed: `Err` on every rank if any rank failed.
-    /// Rank 0 reports its own error, or else that of the lowest failing rank. Collective.
+    /// Every rank's outcome of the same phase, agreed (see [`agree`]). Collective.
     pub fn agree<T>(&self, outcome: Result<T>) -> Result<T> {
-        let c = &self.comm;
-        if c.size() == 1 {
-            return outcome;
-        }
-        let mut failed = [f64::from(u8::from(outcome.is_err()))];
-        c.all_reduce_max(&mut failed);
-        if failed[0] == 0.0 {
-            return outcome;
-        }
-        // the failing ranks' messages, to rank 0 (bytes as f64: two small gathers)
-        let msg = outcome
-            .as_ref()
-            .err()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let bytes: Vec<f64> = msg.bytes().map(f64::from).collect();
-        let lens = c.gather_to_root(&[bytes.len() as f64]);
-        let all = c.gather_to_root(&bytes);
-        outcome?;
-        let (Ok(Some(lens)), Ok(Some(all))) = (lens, all) else {
-            return Err(AppError::Other("failed on another rank".into()));
-        };
-        let mut at = 0;
-        for (rank, &len) in lens.iter().enumerate() {
-            let len = len as usize;
-            if len > 0 {
-                let text: Vec<u8> = all[at..at + len].iter().map(|&b| b as u8).collect();
-                return Err(AppError::Other(format!(
-                    "on rank {rank} of {}: {}",
-                    c.size(),
-                    String::from_utf8_lossy(&text)
-                )));
+        agree(&self.comm, outcome)
+    }
+
+    /// The end of a command: agree on its outcome, and print an error on rank 0 before any rank
+    /// leaves (`mpirun` ends the job as soon as one rank exits non-zero, which could cut rank 0
+    /// short before its message). Collective.
+    pub fn finish(&self, outcome: Result<()>) -> Result<()> {
+        let outcome = self.agree(outcome);
+        if self.comm.size() > 1 {
+            if let Err(e) = &outcome {
+                if speaks() {
+                    eprintln!("mfpid: error: {e}");
+                }
+                // printed: main stays quiet on every rank
+                SPEAKS.store(false, Ordering::Relaxed);
             }
-            at += len;
+            self.comm.all_reduce_sum(&mut [0.0]);
         }
-        Err(AppError::Other("failed on another rank".into()))
+        outcome
     }
 
     /// `f()` on rank 0 only (`None` elsewhere), agreed.
@@ -174,5 +182,88 @@ impl Ranks {
             "rank0_bytes_sent": t.bytes,
             "rank0_comm_s": self.comm.seconds(),
         })
+    }
+}
+
+/// Every rank's outcome of the same phase, agreed: `Err` on every rank if any rank failed. Rank 0
+/// reports its own error, or else that of the lowest failing rank. Collective.
+fn agree<T>(c: &dyn Communicator, outcome: Result<T>) -> Result<T> {
+    if c.size() == 1 {
+        return outcome;
+    }
+    let mut failed = [f64::from(u8::from(outcome.is_err()))];
+    c.all_reduce_max(&mut failed);
+    if failed[0] == 0.0 {
+        return outcome;
+    }
+    // the failing ranks' messages, to rank 0 (bytes as f64: two small gathers)
+    let msg = outcome
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let bytes: Vec<f64> = msg.bytes().map(f64::from).collect();
+    let lens = c.gather_to_root(&[bytes.len() as f64]);
+    let all = c.gather_to_root(&bytes);
+    outcome?;
+    let (Ok(Some(lens)), Ok(Some(all))) = (lens, all) else {
+        return Err(AppError::Other("failed on another rank".into()));
+    };
+    let mut at = 0;
+    for (rank, &len) in lens.iter().enumerate() {
+        let len = len as usize;
+        if len > 0 {
+            let text: Vec<u8> = all[at..at + len].iter().map(|&b| b as u8).collect();
+            return Err(AppError::Other(format!(
+                "on rank {rank} of {}: {}",
+                c.size(),
+                String::from_utf8_lossy(&text)
+            )));
+        }
+        at += len;
+    }
+    Err(AppError::Other("failed on another rank".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfpid::sde::comm::local::LocalRanks;
+
+    /// `agree` on 3 in-process ranks where `fails` lists the failing ranks: each rank's outcome.
+    fn agree_over(fails: &[usize]) -> Vec<std::result::Result<usize, String>> {
+        let ranks = LocalRanks::new(3);
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..3)
+                .map(|r| {
+                    let comm = ranks.rank(r);
+                    s.spawn(move || {
+                        let mine = if fails.contains(&r) {
+                            Err(AppError::Other(format!("bad input on {r} (ü)")))
+                        } else {
+                            Ok(r)
+                        };
+                        agree(&comm, mine).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn every_rank_fails_with_the_message_of_the_first_failing_rank_on_rank_0() {
+        assert_eq!(agree_over(&[]), vec![Ok(0), Ok(1), Ok(2)]);
+        let out = agree_over(&[2, 1]);
+        assert_eq!(
+            out[0],
+            Err("on rank 1 of 3: bad input on 1 (ü)".to_string())
+        );
+        assert_eq!(out[1], Err("bad input on 1 (ü)".to_string()));
+        assert_eq!(out[2], Err("bad input on 2 (ü)".to_string()));
+        // rank 0's own error wins on rank 0
+        let out = agree_over(&[0, 2]);
+        assert_eq!(out[0], Err("bad input on 0 (ü)".to_string()));
+        assert!(out[1].is_err());
     }
 }

@@ -37,7 +37,7 @@ impl Observer for ProgressObs<'_> {
 pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
     let ranks = Ranks::init()?;
     let outcome = body(config, out, &ranks.common(common), &ranks);
-    ranks.agree(outcome)
+    ranks.finish(outcome)
 }
 
 /// Every fallible step before the last collective is agreed over the ranks; rank 0 then writes.
