@@ -1580,7 +1580,7 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
     let mut lines = plan.describe();
     let secs = plan.estimate_seconds()?;
     lines.push(format!(
-        "  cost:     {} particle-steps x {} drift stage(s); time about {} on this machine (from a probe run); {}",
+        "  cost:     {} particle-steps x {} drift stage(s); simulation time about {} on this machine (from a probe run); {}",
         human_num(plan.particles as f64 * plan.steps as f64),
         plan.config.run.scheme.scheme().stages(),
         human_seconds(secs),
