@@ -181,6 +181,8 @@ fn write_atomic(path: &Path, xs: &[f64]) -> Result<()> {
         Ok(())
     })();
     let done = match result {
+        // a signal during the write: the file is not put in place
+        Ok(()) if outdir::cancelled() => Err(AppError::Interrupted),
         Ok(()) => std::fs::rename(&tmp, path).map_err(io("cannot write", path)),
         Err(e) => Err(e),
     };

@@ -92,7 +92,14 @@ pub fn human_num(v: f64) -> String {
             s
         }
     } else {
-        format!("{v:e}")
+        // four significant digits at most: 2.6046e-78, 1e19
+        let e = format!("{v:.3e}");
+        match e.split_once('e') {
+            Some((m, x)) if m.contains('.') => {
+                format!("{}e{x}", m.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => e,
+        }
     }
 }
 
@@ -104,6 +111,7 @@ mod tests {
     fn numbers_for_people() {
         assert_eq!(human_num(1e300), "1e300");
         assert_eq!(human_num(-2.5e-9), "-2.5e-9");
+        assert_eq!(human_num(2.6045567772877235e-78), "2.605e-78");
         assert_eq!(human_num(0.65), "0.65");
         assert_eq!(human_num(0.1 + 0.2), "0.3");
         assert_eq!(human_num(4000.0), "4000");

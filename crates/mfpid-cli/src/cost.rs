@@ -63,6 +63,17 @@ impl Cost {
         self
     }
 
+    /// Add a data file of `len` bytes read into memory (at most 4 bytes per byte of the file).
+    pub fn add_file(&mut self, field: &str, file: &str, len: f64) -> &mut Self {
+        self.parts.push(Part {
+            field: field.to_string(),
+            value: format!("{file} ({})", human_bytes_f(len)),
+            what: "the data file's values while it is read (up to 4 x its size)".to_string(),
+            bytes: 4.0 * len,
+        });
+        self
+    }
+
     /// Total bytes: the parts plus [`BASE_BYTES`].
     pub fn bytes(&self) -> f64 {
         BASE_BYTES + self.parts.iter().map(|p| p.bytes).sum::<f64>()
@@ -99,7 +110,7 @@ impl Cost {
         }
         let why = match self.largest() {
             Some(p) => format!(
-                "; the largest part is {} ({}) from {} = {}: lower it",
+                "; the largest part is {} ({}) from {} = {}: reduce it",
                 p.what,
                 human_bytes_f(p.bytes),
                 p.field,

@@ -247,7 +247,12 @@ fn resolve(src: &Source, file: &str) -> PathBuf {
     }
 }
 
-fn load_points(src: &Source, field: &str, file: &str) -> Result<(Points, PathBuf)> {
+fn load_points(
+    src: &Source,
+    field: &str,
+    file: &str,
+    common: &Common,
+) -> Result<(Points, PathBuf)> {
     let path = resolve(src, file);
     if !path.exists() {
         return Err(src
@@ -260,6 +265,10 @@ fn load_points(src: &Source, field: &str, file: &str) -> Result<(Points, PathBuf
             )
             .into());
     }
+    // reading holds at most 4 bytes per byte of the file (8-byte values of >= 2-character CSV
+    // numbers; an NPY file and its values): refused before reading when that is too much
+    let len = std::fs::metadata(&path).map_or(0, |m| m.len()) as f64;
+    Cost::new().add_file(field, file, len).check(common)?;
     Ok((data::read_points(&path)?, path))
 }
 
@@ -277,7 +286,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
                 .into())
         }
         (Some(f), false) => {
-            let (points, file) = load_points(src, "target.file", f)?;
+            let (points, file) = load_points(src, "target.file", f, common)?;
             let d = points.d;
             (TargetLaw::Samples { points, file }, d)
         }
@@ -337,7 +346,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         }
         StartLaw::Population(g)
     } else if let Some(f) = &s.file {
-        let (points, file) = load_points(src, "start.file", f)?;
+        let (points, file) = load_points(src, "start.file", f, common)?;
         if points.d != d {
             return Err(src
                 .error(
@@ -1571,7 +1580,7 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
     let mut lines = plan.describe();
     let secs = plan.estimate_seconds()?;
     lines.push(format!(
-        "  cost:     {} particle-steps x {} drift stage(s); time about {} on this machine (from a probe run); {}",
+        "  cost:     {} particle-steps x {} drift stage(s); simulation time about {} on this machine (from a probe run); {}",
         human_num(plan.particles as f64 * plan.steps as f64),
         plan.config.run.scheme.scheme().stages(),
         human_seconds(secs),

@@ -136,6 +136,7 @@ fn cases() -> Vec<Case> {
         case("memory above --max-memory (agents)", &["fleet", "f.toml", "--max-memory", "256M"], 1).file("f.toml", s(&["[run]\nagents = 100000000\n", FLEET])),
         case("memory above --max-memory (flags)", &["bridge", "--target", "1:0:1", "--particles", "1000000000", "--max-memory", "1G"], 1),
         case("10^19 particles (no overflow)", &["validate", "c.toml", "--max-memory", "1T"], 1).file("c.toml", s(&["[run]\nparticles = 10000000000000000000\n", TARGET])),
+        case("data file too large to read under --max-memory", &["sample", "c.toml", "--max-memory", "1M"], 1).file("c.toml", "[target]\nfile = \"p.csv\"\n").file("p.csv", "x\n".to_string() + &"0.5\n".repeat(100_000)),
         case("memory above the machine's available memory", &["sample", "c.toml"], 1).file("c.toml", s(&["[run]\nparticles = 1000000000000\n", TARGET])),
         case("memory above --max-memory (protocol pieces)", &["sample", "c.toml", "--max-memory", "1G"], 1).file("c.toml", s(&["[run]\nsteps = 2500\n[protocol]\npieces = 1000000000000\n", TARGET])),
         case("memory above --max-memory (thermo paths)", &["thermo", "ift", "--paths", "10000000000", "--max-memory", "1G"], 1),

@@ -83,6 +83,14 @@ pub fn energy(e: mfpid_energy::EnergyError) -> PyErr {
         E::DimensionMismatch { .. } => raise(Kind::Shape, Some("p_tar"), e),
         E::NoAgents => raise(Kind::Invalid, Some("agents"), e),
         E::Invalid { field, .. } => raise(Kind::Invalid, Some(field), e),
+        // a temperature outside the plausible °C range: named by its argument (`outdoor_c`,
+        // `means_c`, ...), the message without the repeated name
+        E::Implausible { ref field, .. } => {
+            let arg = field.split('[').next().unwrap_or_default().to_string();
+            let text = e.to_string();
+            let msg = text.split_once(" = ").map_or(text.as_str(), |(_, m)| m);
+            raise(Kind::Invalid, Some(&arg), msg)
+        }
         E::CentreLength { .. } => raise(Kind::Shape, Some("methods"), e),
         E::Bridge(b) => bridge("protocol", b),
         E::Sde(_) => raise(Kind::Solver, None, e),

@@ -718,7 +718,7 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
             s.agents, s.n_steps, s.eps, s.seed
         ),
         format!(
-            "  cost:     time about {} on this machine (from a probe run); {}",
+            "  cost:     simulation time about {} on this machine (from a probe run); {}",
             human_seconds(secs),
             p.cost.describe_memory()
         ),
