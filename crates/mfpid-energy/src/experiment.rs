@@ -270,7 +270,7 @@ impl Experiment {
         methods: &[Method],
         opts: impl Into<RunOptions>,
     ) -> Result<Vec<MethodRun>> {
-        self.run_lockstep(methods, &opts.into(), &mut [])
+        self.run_lockstep(methods, &opts.into(), Vec::new())
     }
 
     /// The protocol of `method` for this fleet (the shared `beta_i` with the method's centres).
@@ -303,7 +303,12 @@ impl Experiment {
         opts: impl Into<RunOptions>,
         observers: &mut [&mut dyn Observer],
     ) -> Result<MethodRun> {
-        let mut runs = self.run_lockstep(std::slice::from_ref(method), &opts.into(), observers)?;
+        let mut watch: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len());
+        for o in observers.iter_mut() {
+            watch.push(&mut **o);
+        }
+        let mut runs =
+            self.run_lockstep(std::slice::from_ref(method), &opts.into(), vec![watch])?;
         runs.pop().ok_or(EnergyError::Invalid {
             field: "method",
             value: method.name.clone(),
@@ -311,17 +316,28 @@ impl Experiment {
         })
     }
 
+    /// [`Experiment::run_all`] with observers: `observers[k]` are called at every grid time of
+    /// method `k` besides the built-in metrics (methods beyond `observers.len()` have none), e.g.
+    /// one [`crate::thermal::HvacObserver`] per method.
+    pub fn run_all_observed(
+        &self,
+        methods: &[Method],
+        opts: impl Into<RunOptions>,
+        observers: Vec<Vec<&mut dyn Observer>>,
+    ) -> Result<Vec<MethodRun>> {
+        self.run_lockstep(methods, &opts.into(), observers)
+    }
+
     /// Run `methods` in lockstep: every method moves its own copy of the agents, and each
     /// Brownian increment is drawn once and used by all of them
     /// ([`mfpid_sde::run_lockstep`]). Each method's result is bit-identical to running it alone
     /// with [`Experiment::run`] (same seed: common random numbers), so savings are paired exactly.
-    /// `observers` (called at every grid time) watch the first method only (empty for none).
-    /// `wall_s` of every result is the time of the whole lockstep run.
+    /// `observers[k]` watch method `k`. `wall_s` of every result is the time of the whole run.
     fn run_lockstep(
         &self,
         methods: &[Method],
         opts: &RunOptions,
-        observers: &mut [&mut dyn Observer],
+        observers: Vec<Vec<&mut dyn Observer>>,
     ) -> Result<Vec<MethodRun>> {
         if opts.is_cancelled() {
             return Err(EnergyError::Cancelled);
@@ -342,7 +358,7 @@ impl Experiment {
             ..RunConfig::default()
         };
         {
-            let mut extra = Some(observers);
+            let mut extra = observers.into_iter();
             let mut members: Vec<Member<'_>> = lanes
                 .iter_mut()
                 .map(|l| {
@@ -353,8 +369,8 @@ impl Experiment {
                     if rec.subpop_power {
                         obs.push(&mut l.group);
                     }
-                    for o in extra.take().into_iter().flatten() {
-                        obs.push(&mut **o);
+                    for o in extra.next().into_iter().flatten() {
+                        obs.push(o);
                     }
                     Member {
                         drift: &mut l.bridge,

@@ -6,6 +6,7 @@ use crate::plot::{self, xy, Chart, Mark, Series};
 use crate::table::{Cell, Table};
 use anyhow::Result;
 use mfpid_energy::{Experiment, HvacObserver, Method, Recording, ThermalLayer};
+use mfpid_sde::observe::Observer;
 
 /// Registry entry.
 pub const ENTRY: Entry = Entry {
@@ -62,9 +63,15 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
         "kW",
     );
     let mut efforts = Vec::new();
-    for (i, m) in Method::standard().iter().enumerate() {
-        let mut hvac = HvacObserver::new(&layer);
-        let r = exp.run(m, Recording::default(), &mut [&mut hvac])?;
+    // the three methods in lockstep (one draw of each increment), one HVAC observer each
+    let methods = Method::standard();
+    let mut hvacs: Vec<HvacObserver> = methods.iter().map(|_| HvacObserver::new(&layer)).collect();
+    let watch = hvacs
+        .iter_mut()
+        .map(|h| vec![h as &mut dyn Observer])
+        .collect();
+    let runs = exp.run_all_observed(&methods, Recording::default(), watch)?;
+    for (i, ((m, r), hvac)) in methods.iter().zip(runs).zip(&hvacs).enumerate() {
         let effort = layer.effort_kw2h(&r.energy_per_zone);
         let effort_se = effort * r.stderr / r.energy;
         efforts.push(effort);
