@@ -300,7 +300,7 @@ impl Experiment {
         methods: &[Method],
         opts: impl Into<RunOptions>,
     ) -> Result<Vec<MethodRun>> {
-        self.run_lockstep(methods, &opts.into(), &mut [], &SingleProcess)?
+        self.run_lockstep(methods, &opts.into(), Vec::new(), &SingleProcess)?
             .ok_or_else(no_result)
     }
 
@@ -352,24 +352,41 @@ impl Experiment {
         observers: &mut [&mut dyn Observer],
         comm: &dyn Communicator,
     ) -> Result<Option<MethodRun>> {
-        let runs =
-            self.run_lockstep(std::slice::from_ref(method), &opts.into(), observers, comm)?;
+        let watch: Vec<&mut dyn Observer> = observers.iter_mut().map(|o| &mut **o).collect();
+        let runs = self.run_lockstep(
+            std::slice::from_ref(method),
+            &opts.into(),
+            vec![watch],
+            comm,
+        )?;
         Ok(runs.and_then(|mut r| r.pop()))
+    }
+
+    /// [`Experiment::run_all`] with observers: `observers[k]` are called at every grid time of
+    /// method `k` besides the built-in metrics (methods beyond `observers.len()` have none), e.g.
+    /// one [`crate::thermal::HvacObserver`] per method.
+    pub fn run_all_observed(
+        &self,
+        methods: &[Method],
+        opts: impl Into<RunOptions>,
+        observers: Vec<Vec<&mut dyn Observer>>,
+    ) -> Result<Vec<MethodRun>> {
+        self.run_lockstep(methods, &opts.into(), observers, &SingleProcess)?
+            .ok_or_else(no_result)
     }
 
     /// Run `methods` in lockstep: every method moves its own copy of the agents, and each
     /// Brownian increment is drawn once and used by all of them
     /// ([`mfpid_sde::run_lockstep`]). Each method's result is bit-identical to running it alone
     /// with [`Experiment::run`] (same seed: common random numbers), so savings are paired exactly.
-    /// `observers` (called at every grid time) watch the first method only (empty for none).
-    /// `wall_s` of every result is the time of the whole lockstep run.
+    /// `observers[k]` watch method `k`. `wall_s` of every result is the time of the whole run.
     /// Over the ranks of `comm`, each rank moves its [`shard`] of the agents and the results are
     /// gathered to rank 0 (`Some` there, `None` elsewhere), as in [`Experiment::run_on`].
     fn run_lockstep(
         &self,
         methods: &[Method],
         opts: &RunOptions,
-        observers: &mut [&mut dyn Observer],
+        observers: Vec<Vec<&mut dyn Observer>>,
         comm: &dyn Communicator,
     ) -> Result<Option<Vec<MethodRun>>> {
         if opts.is_cancelled() {
@@ -392,7 +409,7 @@ impl Experiment {
             ..RunConfig::default()
         };
         {
-            let mut extra = Some(observers);
+            let mut extra = observers.into_iter();
             let mut members: Vec<Member<'_>> = lanes
                 .iter_mut()
                 .map(|l| {
@@ -403,8 +420,8 @@ impl Experiment {
                     if rec.subpop_power {
                         obs.push(&mut l.group);
                     }
-                    for o in extra.take().into_iter().flatten() {
-                        obs.push(&mut **o);
+                    for o in extra.next().into_iter().flatten() {
+                        obs.push(o);
                     }
                     Member {
                         drift: &mut l.bridge,

@@ -114,3 +114,25 @@ fn start_eps_grid() {
     let back: Settings = serde_json::from_str(&old).unwrap();
     assert_eq!(back.start, Start::Zero);
 }
+
+/// `run_all_observed`: observer `k` watches method `k` (its own energy trace), methods beyond the
+/// list have none.
+#[test]
+fn observers_watch_their_own_method() {
+    let exp = Experiment::new(
+        scenario::b_nd(2).unwrap().fleet,
+        Settings::paper(200).with_steps(60),
+    )
+    .unwrap();
+    let mut es = [ControlEnergy::new(), ControlEnergy::new()];
+    let [a, b] = &mut es;
+    let watch: Vec<Vec<&mut dyn mfpid_sde::observe::Observer>> = vec![vec![a], vec![b]];
+    let runs = exp
+        .run_all_observed(&Method::standard(), Recording::default(), watch)
+        .unwrap();
+    assert_eq!(runs.len(), 3);
+    for (e, r) in es.iter().zip(&runs) {
+        assert_eq!(e.total(), r.energy, "{}", r.method);
+    }
+    assert_ne!(es[0].total(), es[1].total());
+}

@@ -11,6 +11,7 @@ use mfpid_energy::{
     Experiment, HvacObserver, HvacRecorder, HvacSaving, HvacSummary, Method, Recording,
     ThermalLayer,
 };
+use mfpid_sde::observe::Observer;
 
 /// Registry entry.
 pub const ENTRY: Entry = Entry {
@@ -72,10 +73,20 @@ fn run(ctx: &Ctx) -> Result<Outcome> {
     );
     let mut efforts = Vec::new();
     let mut physical: Vec<HvacSummary> = Vec::new();
-    for (i, m) in Method::standard().iter().enumerate() {
-        let mut hvac = HvacObserver::new(&layer);
-        let mut rec = HvacRecorder::new(&layer, settings.agents);
-        let r = exp.run(m, Recording::default(), &mut [&mut hvac, &mut rec])?;
+    // the three methods in lockstep (one draw of each increment), HVAC observers per method
+    let methods = Method::standard();
+    let mut hvacs: Vec<HvacObserver> = methods.iter().map(|_| HvacObserver::new(&layer)).collect();
+    let mut recs: Vec<HvacRecorder> = methods
+        .iter()
+        .map(|_| HvacRecorder::new(&layer, settings.agents))
+        .collect();
+    let watch = hvacs
+        .iter_mut()
+        .zip(recs.iter_mut())
+        .map(|(h, r)| vec![h as &mut dyn Observer, r as &mut dyn Observer])
+        .collect();
+    let runs = exp.run_all_observed(&methods, Recording::default(), watch)?;
+    for (i, (((m, r), hvac), rec)) in methods.iter().zip(runs).zip(&hvacs).zip(&recs).enumerate() {
         let h = rec.summary()?;
         let effort = layer.effort_kw2h(&r.energy_per_zone);
         let effort_se = effort * r.stderr / r.energy;
