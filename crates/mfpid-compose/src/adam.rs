@@ -176,7 +176,10 @@ mod tests {
         a.step(&mut p, &[4.0, -0.5, 0.0]);
         let want = |p0: f64, g: f64| p0 - 0.1 * g / (g.abs() + 1e-8);
         assert!((p[0] - want(1.0, 4.0)).abs() < 1e-12, "{p:?}");
-        assert!((p[1] - want(-2.0, -0.5)).abs() < 1e-12 && p[2] == 0.5, "{p:?}");
+        assert!(
+            (p[1] - want(-2.0, -0.5)).abs() < 1e-12 && p[2] == 0.5,
+            "{p:?}"
+        );
         // f32 buffers in two parts, one without gradient
         let mut b = Adam::new(4, 0.1);
         let (mut x, mut y) = ([1.0f32, 1.0], [3.0f32, 3.0]);
