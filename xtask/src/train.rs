@@ -18,7 +18,10 @@ use mfpid_compose::compose::{
     controls_dir, controls_file_name, controls_train_command, ControlConfig, TrainOptions,
 };
 use mfpid_compose::nn::{ModelKind, ScoreNetConfig, TrainConfig};
-use mfpid_compose::repro::{reference_cmad, reference_control, train_controls, train_network};
+use mfpid_compose::repro::{
+    compose_mnist, reference_cmad, reference_control, train_controls, train_network, ControlSource,
+    MnistRunConfig,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -75,6 +78,10 @@ pub struct TrainArgs {
     /// Controls: start over instead of resuming from the file.
     #[arg(long)]
     pub fresh: bool,
+    /// Controls: afterwards sample this many composed images (100 reverse steps) with base, CDPS at
+    /// the reference weight and the controls as they are, and print accuracies, losses and J.
+    #[arg(long)]
+    pub eval: Option<usize>,
 }
 
 /// Run `cargo xtask train`.
@@ -191,6 +198,24 @@ fn controls(a: &TrainArgs) -> Result<()> {
             per * (r.total - r.done) as f64
         );
     })?;
+    if let Some(samples) = a.eval {
+        let mut run = MnistRunConfig::quick(20251122);
+        run.digits = vec![digit];
+        run.n_agents = vec![n];
+        run.n_samples = samples;
+        run.sample_steps = 100;
+        run.controls = ControlSource::Checkpoint(dir.clone());
+        let (rows, _) = compose_mnist(&run, None)?;
+        for r in rows
+            .iter()
+            .filter(|r| r.method == "base" || r.method == "cdps" || r.method == method)
+        {
+            println!(
+                "  {:<16} acc objective {:.3} eval {:.3}, terminal {:.3}, seam {:.3}, FD {:.1}, energy {:.3}, J {:.3} ({samples} samples, 100 steps)",
+                r.method, r.acc_objective, r.acc_eval, r.terminal_loss, r.seam, r.frechet, r.control_energy, r.j
+            );
+        }
+    }
     println!(
         "{method} digit {digit} N {n}: {}/{} steps, {:.0} s of training{} -> {}",
         r.done,

@@ -23,6 +23,10 @@ pub enum ControlSource {
     /// Finished controls files `controls_d<digit>_n<N>_<method>.safetensors` in this directory
     /// (made by `cargo xtask train controls`).
     Files(PathBuf),
+    /// Controls files in this directory in whatever state their training is (finished or not):
+    /// for watching a training run (`cargo xtask train controls --eval N`), never for results.
+    /// A missing file skips its row.
+    Checkpoint(PathBuf),
     /// Trained in the process (quick mode: a smoke test, not a result).
     Train {
         /// CMAD-joint settings.
@@ -263,6 +267,14 @@ pub fn compose_mnist(
                     _ => {
                         let controls = match &cfg.controls {
                             ControlSource::Files(dir) => shipped_controls(dir, digit, n, method)?.0,
+                            ControlSource::Checkpoint(dir) => {
+                                let path = dir.join(controls_file_name(digit, n, method));
+                                if !path.exists() {
+                                    continue;
+                                }
+                                let hint = controls_train_command(digit, n, method);
+                                load_controls(&path, &hint)?.0
+                            }
                             ControlSource::Train {
                                 joint,
                                 fictitious,

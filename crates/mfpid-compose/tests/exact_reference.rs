@@ -115,3 +115,26 @@ fn sde_runner_agrees_with_the_own_rollout() {
         own.terminal
     );
 }
+
+#[test]
+#[ignore = "a measurement for the README (cargo test ... -- --ignored --nocapture), not a check"]
+fn mnist_lambda_taken_literally_at_d_2() {
+    // lambda = 10/392 in our convention at d = 2 (lambda_ref = 0.0255 on the mean of v^2): the
+    // tilt exp(-N C / lambda) is 392x stronger than the reference's at d = 2
+    let mut p = ExactProblem::reference().unwrap();
+    p.cost.weights =
+        mfpid_compose::weights::ObjectiveWeights::ours(10.0 / 392.0, 1.0, 100.0 / 64.0).unwrap();
+    let rows = compare(&p, &ExactRunConfig::quick()).unwrap();
+    for r in &rows {
+        eprintln!(
+            "{:<18} J {:.4} ± {:.4}  terminal {:.4}  energy {:.4}  running {:.4}  ESS {:.0}",
+            r.method,
+            r.est.j,
+            r.est.j_stderr,
+            r.est.terminal,
+            r.est.energy,
+            r.est.running,
+            r.est.ess
+        );
+    }
+}

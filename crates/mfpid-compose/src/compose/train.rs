@@ -12,6 +12,7 @@ use crate::cmad::{CmadConfig, CmadVariant};
 use crate::error::{invalid, ComposeError, Result};
 use crate::nn::{trainable_vars, FlatAdam, Pca};
 use crate::vp::reverse_grid;
+use crate::weights::{Convention, ObjectiveWeights};
 use candle_core::{DType, Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -31,6 +32,37 @@ pub struct TrainOptions {
     pub max_steps: Option<usize>,
     /// The command that rebuilds the file (named in errors).
     pub hint: String,
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+}
+
+fn same_cmad(a: &CmadConfig, b: &CmadConfig) -> bool {
+    let exact = |c: &CmadConfig| (c.batch, c.iters, c.hidden, c.variant, c.seed);
+    exact(a) == exact(b) && close(a.lr, b.lr) && close(a.clip, b.clip)
+}
+
+fn same_weights(a: &ObjectiveWeights, b: &ObjectiveWeights) -> bool {
+    let conv = match (a.convention, b.convention) {
+        (Convention::Ours, Convention::Ours) => true,
+        (
+            Convention::Reference {
+                lambda_ref: la,
+                w_ref: wa,
+                dim: da,
+                batch: ba,
+            },
+            Convention::Reference {
+                lambda_ref: lb,
+                w_ref: wb,
+                dim: db,
+                batch: bb,
+            },
+        ) => close(la, lb) && close(wa, wb) && (da, ba) == (db, bb),
+        _ => false,
+    };
+    conv && close(a.lambda, b.lambda) && close(a.gamma, b.gamma) && close(a.w_cdps, b.w_cdps)
 }
 
 /// Which agent (`None`: all) takes optimiser step `s`.
@@ -83,11 +115,12 @@ impl MnistProblem<'_> {
         };
         let (controls, states, mut record) = match resumed {
             Some((c, st, r)) => {
-                let same = r.cmad == *cfg
+                // floats compared to 1e-12: the JSON record may round them by an ulp
+                let same = same_cmad(&r.cmad, cfg)
                     && r.control == control
                     && r.digit == self.objective.digit
                     && r.n_agents == n
-                    && r.weights == self.weights
+                    && same_weights(&r.weights, &self.weights)
                     && r.train_steps == self.train_steps;
                 if !same {
                     return Err(ComposeError::Weights {
@@ -99,6 +132,11 @@ impl MnistProblem<'_> {
                         hint: "delete the file to start afresh".into(),
                     });
                 }
+                let r = ControlRecord {
+                    cmad: *cfg,
+                    weights: self.weights,
+                    ..r
+                };
                 (c, Some(st), r)
             }
             None => {
