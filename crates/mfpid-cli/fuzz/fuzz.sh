@@ -29,7 +29,8 @@ dict() { case $1 in config_*) echo -dict=toml.dict ;; esac; }
 build() {
     if [ -n "${FUZZ_NO_BUILD:-}" ]; then return; fi
     # --target keeps RUSTFLAGS off build scripts and proc macros (which must not be instrumented)
-    cargo build --locked --release --bins --target "$triple"
+    # not --locked: a dependency added to the crates under test updates this lock file
+    cargo build --release --bins --target "$triple"
 }
 
 case "${1:-}" in
