@@ -23,10 +23,14 @@ export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-co
 # limits that turn a runaway allocation or a hang into a reported failure
 limits=(-rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10)
 
+# the config targets mutate with the TOML keys and values of docs/config-reference.md
+dict() { case $1 in config_*) echo -dict=toml.dict ;; esac; }
+
 build() {
     if [ -n "${FUZZ_NO_BUILD:-}" ]; then return; fi
     # --target keeps RUSTFLAGS off build scripts and proc macros (which must not be instrumented)
-    cargo build --locked --release --bins --target "$triple"
+    # not --locked: a dependency added to the crates under test updates this lock file
+    cargo build --release --bins --target "$triple"
 }
 
 case "${1:-}" in
@@ -34,11 +38,13 @@ build) build ;;
 list) echo "$targets" ;;
 smoke)
     secs=${2:-5}
+    # the fuzz crate is outside the workspace, so the workspace's `cargo fmt --check` skips it
+    cargo fmt --check
     build
     for t in $targets; do
         mkdir -p "target/work/$t"
         log=target/work/$t.log
-        if "$bin/$t" "${limits[@]}" -max_total_time="$secs" -print_final_stats=1 \
+        if "$bin/$t" "${limits[@]}" $(dict "$t") -max_total_time="$secs" -print_final_stats=1 \
             -artifact_prefix="target/work/$t-" "target/work/$t" "corpus/$t" >"$log" 2>&1; then
             echo "fuzz smoke: $t: $(grep -h '^Done' "$log")"
         else
@@ -52,7 +58,7 @@ run)
     t=$2 secs=$3
     build
     mkdir -p "target/work/$t" artifacts
-    "$bin/$t" "${limits[@]}" -max_total_time="$secs" -print_final_stats=1 \
+    "$bin/$t" "${limits[@]}" $(dict "$t") -max_total_time="$secs" -print_final_stats=1 \
         -artifact_prefix="artifacts/$t-" "target/work/$t" "corpus/$t"
     "$bin/$t" "${limits[@]}" -merge=1 "corpus/$t" "target/work/$t"
     ;;

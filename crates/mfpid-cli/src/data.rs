@@ -128,12 +128,48 @@ fn read_csv(path: &Path) -> Result<Points> {
     Ok(Points { n, d, values })
 }
 
+/// Deepest bracket nesting accepted in an NPY header: the dict and its shape tuple need 2, a
+/// structured dtype (rejected later anyway) 4.
+const NPY_MAX_NESTING: usize = 4;
+
+/// Checks of the NPY header text before npyz parses it: its parser backtracks exponentially on
+/// unclosed brackets (14 `{` took 280 s, found by the `data_npy` fuzz target), so deeper nesting
+/// than [`NPY_MAX_NESTING`] is refused here. Files too short for a header are left to npyz.
+fn check_npy_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    // magic "\x93NUMPY", major, minor, then the header length: u16 (version 1) or u32 (2, 3)
+    let (len, start) = match bytes {
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
+            (u16::from_le_bytes([*a, *b]) as usize, 10usize)
+        }
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
+            (u32::from_le_bytes([*a, *b, *c, *d]) as usize, 12usize)
+        }
+        _ => return Ok(()),
+    };
+    let header = &bytes[start..bytes.len().min(start.saturating_add(len))];
+    let mut depth = 0usize;
+    for &c in header {
+        match c {
+            b'{' | b'[' | b'(' => depth += 1,
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > NPY_MAX_NESTING {
+            return Err(format!(
+                "its header nests brackets more than {NPY_MAX_NESTING} deep (a plain array's header needs 2)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn read_npy(path: &Path) -> Result<Points> {
     let bytes = std::fs::read(path).map_err(|e| AppError::Io {
         what: "cannot read data file",
         path: path.to_path_buf(),
         source: e,
     })?;
+    check_npy_header(&bytes).map_err(|e| data_err(path, format!("not a valid NPY file: {e}")))?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| data_err(path, format!("not a valid NPY file: {e}")))?;
     let shape: Vec<u64> = npy.shape().to_vec();
@@ -274,6 +310,42 @@ mod tests {
         std::fs::write(&p, "1,2\n3,abc\n").unwrap();
         let e = read_points(&p).unwrap_err().to_string();
         assert!(e.contains("line 2, column 2: 'abc' is not a number"), "{e}");
+    }
+
+    #[test]
+    fn npy_header_nesting_is_refused_before_parsing() {
+        // found by the data_npy fuzz target: unclosed brackets made the header parser backtrack
+        // exponentially (14 took 280 s); 40 must be refused at once
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        let mut h = format!(
+            "{{'descr': '<f8', 'fortran_order': {} False, 'shape': (2,), }}",
+            "{".repeat(40)
+        );
+        h.push_str(&" ".repeat(63 - (10 + h.len()) % 64));
+        h.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(h.as_bytes());
+        bytes.extend_from_slice(&[0; 16]);
+        std::fs::write(&p, &bytes).unwrap();
+        let t0 = std::time::Instant::now();
+        let e = read_points(&p).unwrap_err().to_string();
+        assert!(e.contains("a.npy") && e.contains("more than 4 deep"), "{e}");
+        assert!(t0.elapsed().as_secs_f64() < 1.0, "took {:?}", t0.elapsed());
+        // the same header with balanced, shallow brackets still reads
+        let ok = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+        let mut h = ok.to_string();
+        h.push_str(&" ".repeat(63 - (10 + h.len()) % 64));
+        h.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(h.as_bytes());
+        bytes.extend_from_slice(&1.5f64.to_le_bytes());
+        bytes.extend_from_slice(&(-2.0f64).to_le_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let pts = read_points(&p).unwrap();
+        assert_eq!((pts.n, pts.d, pts.values), (2, 1, vec![1.5, -2.0]));
     }
 
     #[test]

@@ -221,6 +221,17 @@ pub fn check_config(kind: &str, text: &str) -> std::result::Result<(), String> {
     r.map_err(|e| e.to_string())
 }
 
+/// `mfpid validate` on a config given as TOML text (kind recognised by its tables, cost estimated
+/// by a short probe run): the lines it would print after `ok`, or its one-line message. Data files
+/// are resolved relative to the current directory.
+pub fn validate_config(text: &str) -> std::result::Result<Vec<String>, String> {
+    validate_source(&Source::from_str("config.toml", text), &Common::default())
+        .map_err(|e| e.to_string())
+}
+
+/// The point reader of `mfpid sample` (`target.file`, `start.file`): CSV or, by extension, NPY.
+pub use data::{read_points, Points};
+
 fn real_main(cli: Cli) -> Result<()> {
     let common = Common {
         seed: cli.seed,
@@ -336,13 +347,14 @@ fn expect_kind(path: &Path, want: &str) -> Result<()> {
     }
 }
 
-fn validate(path: &Path, common: &Common) -> Result<()> {
-    let src = Source::load(path)?;
-    let kinds = config_kinds(&src)?;
-    let lines = match kinds.as_slice() {
-        ["sample"] => sample::validate(&src, common)?,
-        ["fleet"] => fleet::validate(&src, common)?,
-        ["lqg"] => lqg::validate(&src, common)?,
+/// `mfpid validate` of one config: the kind of config from its tables, then that subcommand's
+/// parse, check, plan and cost estimate; the lines `validate` prints after `ok`.
+fn validate_source(src: &Source, common: &Common) -> Result<Vec<String>> {
+    let kinds = config_kinds(src)?;
+    Ok(match kinds.as_slice() {
+        ["sample"] => sample::validate(src, common)?,
+        ["fleet"] => fleet::validate(src, common)?,
+        ["lqg"] => lqg::validate(src, common)?,
         [] => {
             return Err(src
                 .error(
@@ -362,7 +374,11 @@ fn validate(path: &Path, common: &Common) -> Result<()> {
                 )
                 .into())
         }
-    };
+    })
+}
+
+fn validate(path: &Path, common: &Common) -> Result<()> {
+    let lines = validate_source(&Source::load(path)?, common)?;
     println!("{}: ok", path.display());
     for l in lines {
         println!("{l}");

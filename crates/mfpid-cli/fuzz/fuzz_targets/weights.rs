@@ -19,8 +19,16 @@ fuzz_target!(|data: &[u8]| {
     match load_bytes_into(&mut loaded, ModelKind::Objective, path, data) {
         Ok(()) => {
             for v in loaded.vars.all_vars() {
-                let x = v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                assert!(x.iter().all(|x| x.is_finite()), "non-finite parameter accepted");
+                let x = v
+                    .as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
+                assert!(
+                    x.iter().all(|x| x.is_finite()),
+                    "non-finite parameter accepted"
+                );
             }
         }
         Err(ComposeError::Weights { path: p, .. }) => assert_eq!(p, path),
