@@ -352,7 +352,10 @@ impl Experiment {
         observers: &mut [&mut dyn Observer],
         comm: &dyn Communicator,
     ) -> Result<Option<MethodRun>> {
-        let watch: Vec<&mut dyn Observer> = observers.iter_mut().map(|o| &mut **o).collect();
+        let mut watch: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len());
+        for o in observers.iter_mut() {
+            watch.push(&mut **o);
+        }
         let runs = self.run_lockstep(
             std::slice::from_ref(method),
             &opts.into(),
