@@ -63,12 +63,14 @@ pub enum EnergyError {
         reason: &'static str,
     },
     /// A temperature outside the plausible range of a building's air (°C).
-    #[error("{field} = {value} °C is outside the plausible range {min} .. {max} °C{hint}", min = crate::thermal::PLAUSIBLE_C.0, max = crate::thermal::PLAUSIBLE_C.1, hint = kelvin_hint(.value))]
+    #[error("{field} = {value} °C is outside the plausible range {min} .. {max} °C{hint}", min = .range.0, max = .range.1, hint = kelvin_hint(.value))]
     Implausible {
         /// The field, e.g. `outdoor_c` or `means_c[1][3]` (component, zone).
         field: String,
         /// The value given.
         value: f64,
+        /// The plausible range `(min, max)` in °C (`thermal::PLAUSIBLE_C`).
+        range: (f64, f64),
     },
     /// A centre schedule returned the wrong number of values.
     #[error("method {method}: centre schedule has {len} values, expected pieces x d = {expected}")]

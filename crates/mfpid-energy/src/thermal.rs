@@ -48,6 +48,7 @@ pub fn check_celsius(field: impl Into<String>, value: f64) -> Result<()> {
         Err(EnergyError::Implausible {
             field: field.into(),
             value,
+            range: PLAUSIBLE_C,
         })
     }
 }
