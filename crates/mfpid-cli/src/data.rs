@@ -49,6 +49,16 @@ pub fn read_points(path: &Path) -> Result<Points> {
     if p.n == 0 {
         return Err(data_err(path, "contains no data rows"));
     }
+    // an NPY array of shape (n, 0) has rows without coordinates (found by the data_npy fuzz target)
+    if p.d == 0 {
+        return Err(data_err(
+            path,
+            format!(
+                "{} rows with no coordinates (d = 0): a point needs d >= 1",
+                p.n
+            ),
+        ));
+    }
     Ok(p)
 }
 
@@ -357,5 +367,14 @@ mod tests {
         let pts = read_points(&p).unwrap();
         assert_eq!((pts.n, pts.d), (4, 3));
         assert_eq!(pts.values, v);
+    }
+
+    #[test]
+    fn npy_rows_without_coordinates_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty-rows.npy");
+        write_npy(&path, &[2, 0], &[]).unwrap();
+        let e = read_points(&path).unwrap_err().to_string();
+        assert!(e.contains("d = 0") && e.contains("empty-rows.npy"), "{e}");
     }
 }
