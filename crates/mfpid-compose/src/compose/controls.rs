@@ -15,7 +15,7 @@ use crate::adam::Adam;
 use crate::cmad::CmadConfig;
 use crate::error::{invalid, ComposeError, Result};
 use crate::idx::PIXELS;
-use crate::nn::{time_features, Pca};
+use crate::nn::{time_features, write_atomic, Pca};
 use crate::weights::ObjectiveWeights;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder, VarMap};
@@ -273,20 +273,7 @@ pub fn save_controls(
     let meta = serde_json::to_vec(record).map_err(|e| invalid("record", e, "not serialisable"))?;
     let len = meta.len();
     map.insert("meta".into(), Tensor::from_vec(meta, len, &Device::Cpu)?);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| ComposeError::Io {
-            path: dir.to_path_buf(),
-            source,
-            hint: String::new(),
-        })?;
-    }
-    let tmp = path.with_extension("safetensors.tmp");
-    candle_core::safetensors::save(&map, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|source| ComposeError::Io {
-        path: path.to_path_buf(),
-        source,
-        hint: String::new(),
-    })
+    write_atomic(path, |tmp| Ok(candle_core::safetensors::save(&map, tmp)?))
 }
 
 /// Controls, optimiser states (moments; learning rate from the record) and record read from `path`.

@@ -292,7 +292,12 @@ pub fn load_eval(path: Option<&Path>) -> Result<Loaded<CnnClassifier>> {
 
 /// Save to `path` atomically (temporary file, then rename).
 pub fn save<M>(loaded: &Loaded<M>, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("safetensors.tmp");
+    write_atomic(path, |tmp| Ok(loaded.vars.save(tmp)?))
+}
+
+/// Write a safetensors file at `path` atomically: create its folder, let `write` fill a temporary
+/// file beside it, then rename it into place.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| ComposeError::Io {
             path: dir.to_path_buf(),
@@ -300,7 +305,8 @@ pub fn save<M>(loaded: &Loaded<M>, path: &Path) -> Result<()> {
             hint: String::new(),
         })?;
     }
-    loaded.vars.save(&tmp)?;
+    let tmp = path.with_extension("safetensors.tmp");
+    write(&tmp)?;
     std::fs::rename(&tmp, path).map_err(|source| ComposeError::Io {
         path: path.to_path_buf(),
         source,
