@@ -4,8 +4,7 @@
 use crate::error::{invalid, Result};
 use crate::idx::PIXELS;
 use crate::linalg::{matmul, sym_eigen};
-use crate::nn::CnnClassifier;
-use candle_core::{Device, Tensor};
+use crate::nn::{image_batches, CnnClassifier};
 
 /// Fréchet distance `|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^{1/2})` between Gaussian fits of two
 /// feature sets (`n_a x f` and `n_b x f`, row-major, f64).
@@ -59,15 +58,9 @@ pub fn frechet_distance(a: &[f64], b: &[f64], f: usize) -> Result<f64> {
 pub fn eval_features(cnn: &CnnClassifier, images: &[f32]) -> Result<Vec<f64>> {
     let n = images.len() / PIXELS;
     let mut out = Vec::with_capacity(n * 128);
-    for start in (0..n).step_by(500) {
-        let end = (start + 500).min(n);
-        let x = Tensor::from_slice(
-            &images[start * PIXELS..end * PIXELS],
-            (end - start, PIXELS),
-            &Device::Cpu,
-        )?;
+    for x in image_batches(images) {
         out.extend(
-            cnn.features(&x)?
+            cnn.features(&x?)?
                 .flatten_all()?
                 .to_vec1::<f32>()?
                 .iter()

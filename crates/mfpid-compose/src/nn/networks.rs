@@ -307,18 +307,26 @@ impl Module for CnnClassifier {
     }
 }
 
+/// Images (`n x 784`, row-major) as CPU tensors of at most [`IMAGE_BATCH`] rows, in order.
+pub fn image_batches(images: &[f32]) -> impl Iterator<Item = Result<Tensor>> + '_ {
+    images.chunks(IMAGE_BATCH * PIXELS).map(|rows| {
+        Ok(Tensor::from_slice(
+            rows,
+            (rows.len() / PIXELS, PIXELS),
+            &Device::Cpu,
+        )?)
+    })
+}
+
+/// Images per forward pass in [`classify`] and the Fréchet features (bounds the activations' memory).
+pub const IMAGE_BATCH: usize = 500;
+
 /// Predicted classes and max softmax probabilities of `images` (`n x 784`), in batches of 500.
 pub fn classify<M: Module>(model: &M, images: &[f32]) -> Result<(Vec<u8>, Vec<f64>)> {
     let n = images.len() / PIXELS;
     let (mut pred, mut conf) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for start in (0..n).step_by(500) {
-        let end = (start + 500).min(n);
-        let x = Tensor::from_slice(
-            &images[start * PIXELS..end * PIXELS],
-            (end - start, PIXELS),
-            &Device::Cpu,
-        )?;
-        let p = candle_nn::ops::softmax(&model.forward(&x)?, D::Minus1)?;
+    for x in image_batches(images) {
+        let p = candle_nn::ops::softmax(&model.forward(&x?)?, D::Minus1)?;
         for row in p.to_vec2::<f32>()? {
             let (k, v) =
                 row.iter()
