@@ -194,16 +194,21 @@ pub(crate) fn cos_sin_octant<const N: usize>(t: [f64; N]) -> ([f64; N], [f64; N]
     (cos, sin)
 }
 
-/// Box-Muller on pairs of 64-bit words, lane-wise: `u1 = 1 - (a >> 12) 2^-52` in `(0, 1]` (so
-/// `ln u1` is finite and `|z| <= sqrt(104 ln 2) = 8.49`), `t = (b >> 12) 2^-52` in `[0, 1)` the
-/// octant angle `pi/4 t`, bit 1 of `a` swaps `(cos, sin)` and bits 0 of `a` and `b` are the signs
-/// of `z0` and `z1`; returns `(z0, z1)`, independent standard normals.
+/// Box-Muller's radius `r = sqrt(-2 ln u1)`, `u1 = 1 - (a >> 12) 2^-52` in `(0, 1]` (so `ln u1` is
+/// finite and `r <= sqrt(104 ln 2) = 8.49`), lane-wise.
 #[inline(always)]
-fn box_muller_lanes<const N: usize>(a: [u64; N], b: [u64; N]) -> ([f64; N], [f64; N]) {
+fn radius_lanes<const N: usize>(a: [u64; N]) -> [f64; N] {
     // 2 - (1 + m 2^-52) = 1 - m 2^-52, exact
     let u1 = lanes::<_, N>(|i| 2.0 - f64::from_bits(ONE_BITS | (a[i] >> 12)));
     let r2 = neg_two_ln(u1);
-    let r = lanes::<_, N>(|i| r2[i].sqrt());
+    lanes::<_, N>(|i| r2[i].sqrt())
+}
+
+/// Box-Muller's `(z0, z1) = r (cos theta, sin theta)` from the radius `r` and the words, lane-wise:
+/// `t = (b >> 12) 2^-52` in `[0, 1)` is the octant angle `pi/4 t`, bit 1 of `a` swaps `(cos,
+/// sin)` and bits 0 of `a` and `b` are the signs of `z0` and `z1`.
+#[inline(always)]
+fn rotate_lanes<const N: usize>(a: [u64; N], b: [u64; N], r: [f64; N]) -> ([f64; N], [f64; N]) {
     // (1 + m 2^-52) - 1 = m 2^-52, exact
     let t = lanes::<_, N>(|i| f64::from_bits(ONE_BITS | (b[i] >> 12)) - 1.0);
     let (c, s) = cos_sin_octant(t);
@@ -215,6 +220,13 @@ fn box_muller_lanes<const N: usize>(a: [u64; N], b: [u64; N]) -> ([f64; N], [f64
     let z0 = lanes::<_, N>(|i| f64::from_bits((r[i] * x[i]).to_bits() ^ (a[i] << 63)));
     let z1 = lanes::<_, N>(|i| f64::from_bits((r[i] * y[i]).to_bits() ^ (b[i] << 63)));
     (z0, z1)
+}
+
+/// Box-Muller on pairs of 64-bit words, lane-wise ([`radius_lanes`], [`rotate_lanes`]): returns
+/// `(z0, z1)`, independent standard normals.
+#[inline(always)]
+fn box_muller_lanes<const N: usize>(a: [u64; N], b: [u64; N]) -> ([f64; N], [f64; N]) {
+    rotate_lanes(a, b, radius_lanes(a))
 }
 
 /// Box-Muller on two 64-bit words (one lane of [`box_muller_lanes`]): returns `(z0, z1)`.

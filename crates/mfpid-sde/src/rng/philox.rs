@@ -115,9 +115,10 @@ impl PhiloxLanes {
             let p0 = lanes::<_, N>(|i| u64::from(M0) * (c[0][i] & LO));
             let p1 = lanes::<_, N>(|i| u64::from(M1) * (c[2][i] & LO));
             c = [
-                lanes::<_, N>(|i| (p1[i] >> 32) ^ c[1][i] ^ kr[0]),
+                // the key is xored in off the critical path (product, shift, one xor)
+                lanes::<_, N>(|i| (p1[i] >> 32) ^ (c[1][i] ^ kr[0])),
                 p1,
-                lanes::<_, N>(|i| (p0[i] >> 32) ^ c[3][i] ^ kr[1]),
+                lanes::<_, N>(|i| (p0[i] >> 32) ^ (c[3][i] ^ kr[1])),
                 p0,
             ];
         }
