@@ -1,18 +1,24 @@
 //! Exact standard normals from Philox words by the Box-Muller transform
-//! `z0 = r cos(2 pi u2), z1 = r sin(2 pi u2), r = sqrt(-2 ln u1)` (Box & Muller 1958), with `ln`,
-//! `sin` and `cos` evaluated branch-free by the fdlibm polynomials (error below one ulp on the
-//! reduced ranges), so `L` lanes vectorise.
+//! `(z0, z1) = r (cos theta, sin theta)`, `r = sqrt(-2 ln u1)`, `theta` uniform on the circle (Box &
+//! Muller 1958), evaluated branch-free so that the lanes of a chunk vectorise:
+//!
+//! - `-2 ln u1`: exponent split `u1 = 2^k z`, `z` in `[sqrt(1/2), sqrt(2))`, and fdlibm's
+//!   `ln z = 2 s + s^3 R(s^2)`, `s = (z - 1) / (z + 1)` (one division, a degree-6 polynomial);
+//! - `theta`: drawn as one octant angle `x = pi/4 t`, `t` uniform in `[0, 1)`, mapped to all eight
+//!   octants by a random swap of `(cos x, sin x)` and random signs of both coordinates (the eight
+//!   symmetries of the square map `[0, pi/4)` onto the eight octants, once each), so `sin` and `cos`
+//!   are two short minimax polynomials in `t^2` with no range reduction.
 //!
 //! One *chunk* is `L = LANES` Philox counters: lane `i` of chunk `c` uses counter `c L + i` and
 //! yields `out[i] = z0`, `out[L + i] = z1`. The generic chunk kernel is compiled three times (no
 //! target feature, AVX2, AVX-512) and dispatched at run time; all three evaluate the same IEEE
-//! operations (`+ - * / sqrt` and bit operations, no fused multiply-add) in the same order, so their
-//! bits agree exactly with the one-counter reference [`box_muller_pair`].
+//! operations (`+ - * / sqrt`, fused multiply-adds written as `mul_add`, and bit operations) in the
+//! same order, so their bits agree exactly with the one-counter reference [`box_muller_pair`].
 
 // fdlibm's constants as published (a digit or two beyond f64)
 #![allow(clippy::excessive_precision)]
 
-use super::philox::{counter, philox4x32_10};
+use super::philox::{counter, lanes, philox4x32_10, PhiloxLanes};
 use super::ziggurat;
 
 /// Philox counters per chunk.
@@ -24,12 +30,23 @@ pub const CHUNK: usize = 2 * LANES;
 const ONE_BITS: u64 = 0x3FF0_0000_0000_0000;
 /// Mantissa mask (52 bits).
 const MANT: u64 = (1 << 52) - 1;
+/// Low 32 bits (one Philox word).
+const LO: u64 = 0xFFFF_FFFF;
 /// Mantissa of sqrt(2): `ln` reduces `x = 2^k m` with `m` in `[sqrt(2)/2, sqrt(2))`.
 const SQRT2_MANT: u64 = 0x6_A09E_667F_3BCD;
 /// `2^52`: `from_bits(bits(2^52) | n) - 2^52 = n` converts a small integer to `f64` with bit ops.
 const TWO52: f64 = 4_503_599_627_370_496.0;
+/// Bits of sqrt(1/2), the lower end of the reduced range of [`neg_two_ln`].
+const SQRT_HALF_BITS: u64 = 0x3FE6_A09E_667F_3BCD;
+/// Exponent bias of [`neg_two_ln`]'s `k`: `bits(u) - bits(sqrt(1/2)) + 64 2^52` has `k + 64` in its
+/// top 12 bits, non-negative for `u >= 2^-64`.
+const K_BIAS: u64 = 64;
+const LN_SHIFT: u64 = (K_BIAS << 52).wrapping_sub(SQRT_HALF_BITS);
+/// `-2 ln 2`.
+const NEG_TWO_LN2: f64 = -2.0 * std::f64::consts::LN_2;
 
-/// fdlibm `e_log.c`: `ln(1 + f) = 2s + s R(s^2)`, `s = f / (2 + f)`.
+/// fdlibm `e_log.c`: `ln(1 + f) = 2s + s R(s^2)`, `s = f / (2 + f)`, `|s| <= 0.1716`; the
+/// polynomial's error is below `2^-58.45`.
 const LG1: f64 = 6.666_666_666_666_735e-1;
 const LG2: f64 = 3.999_999_999_940_942e-1;
 const LG3: f64 = 2.857_142_874_366_239e-1;
@@ -40,21 +57,41 @@ const LG7: f64 = 1.479_819_860_511_658_6e-1;
 /// `ln 2` split so that `k ln2_hi` is exact for `|k| < 2^11`.
 const LN2_HI: f64 = 6.931_471_803_691_238e-1;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+/// `LG1 / 2 .. LG7 / 2` (exact halves): `ln z / 2 = s + s^3 (LG1 + s^2 LG2 + ...) / 2`.
+const HALF_LG: [f64; 7] = [
+    LG1 / 2.0,
+    LG2 / 2.0,
+    LG3 / 2.0,
+    LG4 / 2.0,
+    LG5 / 2.0,
+    LG6 / 2.0,
+    LG7 / 2.0,
+];
 
-/// fdlibm `k_sin.c`: `sin x = x + x^3 (S1 + x^2 P(x^2))` on `|x| <= pi/4`.
-const S1: f64 = -1.666_666_666_666_663_2e-1;
-const S2: f64 = 8.333_333_333_322_49e-3;
-const S3: f64 = -1.984_126_982_985_795e-4;
-const S4: f64 = 2.755_731_370_707_006_8e-6;
-const S5: f64 = -2.505_076_025_340_686_3e-8;
-const S6: f64 = 1.589_690_995_211_55e-10;
-/// fdlibm `k_cos.c`: `cos x = 1 - x^2/2 + x^4 Q(x^2)` on `|x| <= pi/4`.
-const C1: f64 = 4.166_666_666_666_660_2e-2;
-const C2: f64 = -1.388_888_888_887_411e-3;
-const C3: f64 = 2.480_158_728_947_673e-5;
-const C4: f64 = -2.755_731_435_139_066_3e-7;
-const C5: f64 = 2.087_572_321_298_175e-9;
-const C6: f64 = -1.135_964_755_778_819_5e-11;
+/// `sin(pi/4 t) = t P(t^2)` on `t` in `[0, 1]`: minimax for the relative error (Remez, 50 digits;
+/// error `3.3e-18 = 2^-58.1` before rounding).
+const SIN: [f64; 7] = [
+    std::f64::consts::FRAC_PI_4, // the Remez fit rounds to pi/4
+    -0.080_745_512_188_280_54,
+    0.002_490_394_570_188_736_4,
+    -3.657_620_415_845_639e-5,
+    3.133_616_216_633_824e-7,
+    -1.757_149_294_166_055_5e-9,
+    6.877_100_845_840_143e-12,
+];
+/// `SIN[1..]`: `sin(pi/4 t) = SIN[0] t + t^3 (SIN[1] + t^2 SIN[2] + ...)`.
+const SIN_TAIL: [f64; 6] = [SIN[1], SIN[2], SIN[3], SIN[4], SIN[5], SIN[6]];
+/// `cos(pi/4 t) = 1 + t^2 Q(t^2)` on `t` in `[0, 1]`: minimax for the relative error of the cosine
+/// (Remez, 50 digits; error `3.9e-20 = 2^-64.5` before rounding).
+const COS: [f64; 7] = [
+    -0.308_425_137_534_042_44,
+    0.015_854_344_243_815_426,
+    -3.259_918_869_267_589e-4,
+    3.590_860_446_058_853e-6,
+    -2.461_136_405_106_021e-8,
+    1.150_051_188_783_662_9e-10,
+    -3.858_155_553_609_160_7e-13,
+];
 
 /// `a b + c` rounded once (fused multiply-add): the same bits on every path, in hardware where the
 /// path enables FMA and in the C library's exact `fma` otherwise.
@@ -63,8 +100,43 @@ fn fma(a: f64, b: f64, c: f64) -> f64 {
     a.mul_add(b, c)
 }
 
+/// `c[0] + x c[1] + ... + x^5 c[5]` by Horner's rule, one fused multiply-add per coefficient.
+#[inline(always)]
+fn horner6<const N: usize>(x: [f64; N], c: &[f64; 6]) -> [f64; N] {
+    let mut p = [c[5]; N];
+    for &ci in c[..5].iter().rev() {
+        p = lanes(|i| fma(p[i], x[i], ci));
+    }
+    p
+}
+
+/// `c[0] + x c[1] + ... + x^6 c[6]` by Horner's rule, one fused multiply-add per coefficient.
+#[inline(always)]
+fn horner7<const N: usize>(x: [f64; N], c: &[f64; 7]) -> [f64; N] {
+    let mut p = [c[6]; N];
+    for &ci in c[..6].iter().rev() {
+        p = lanes::<_, N>(|i| fma(p[i], x[i], ci));
+    }
+    p
+}
+
+/// `c[0] + x c[1] + ... + x^6 c[6]` by Estrin's scheme: pairs `c[2j] + x c[2j+1]` combined with
+/// `x^2` and `x^4`, a dependency chain of four operations instead of Horner's six.
+#[inline(always)]
+fn estrin7<const N: usize>(x: [f64; N], c: &[f64; 7]) -> [f64; N] {
+    let x2 = lanes::<_, N>(|i| x[i] * x[i]);
+    let x4 = lanes::<_, N>(|i| x2[i] * x2[i]);
+    let p01 = lanes::<_, N>(|i| fma(x[i], c[1], c[0]));
+    let p23 = lanes::<_, N>(|i| fma(x[i], c[3], c[2]));
+    let p45 = lanes::<_, N>(|i| fma(x[i], c[5], c[4]));
+    let p0123 = lanes::<_, N>(|i| fma(x2[i], p23[i], p01[i]));
+    let p456 = lanes::<_, N>(|i| fma(x2[i], c[6], p45[i]));
+    lanes::<_, N>(|i| fma(x4[i], p456[i], p0123[i]))
+}
+
 /// Natural log of a positive normal `x`, fdlibm's formula without its special-case branches:
-/// `x = 2^k (1 + f)`, `ln x = k ln2_hi - ((f^2/2 - (s (f^2/2 + R) + k ln2_lo)) - f)`.
+/// `x = 2^k (1 + f)`, `ln x = k ln2_hi - ((f^2/2 - (s (f^2/2 + R) + k ln2_lo)) - f)`. (The ziggurat's
+/// slow path; Box-Muller uses the shorter [`neg_two_ln`].)
 #[inline(always)]
 pub(crate) fn ln(x: f64) -> f64 {
     let bits = x.to_bits();
@@ -83,58 +155,102 @@ pub(crate) fn ln(x: f64) -> f64 {
     fma(k, LN2_HI, f - (hfsq - fma(s, hfsq + r, k * LN2_LO)))
 }
 
-/// `(sin x, cos x)` for `|x| <= pi/4` (fdlibm kernels with zero tail).
+/// `-2 ln u` for `u` in `[2^-64, 1]` (Box-Muller's `r^2`), lane-wise: `u = 2^k z` with `z` in
+/// `[sqrt(1/2), sqrt(2))` by integer operations on the bits (no branch), `ln z = 2 atanh s = 2 s +
+/// s^3 R(s^2)` with `s = (z - 1) / (z + 1)` and fdlibm's `R`, then `r^2 = -2 k ln 2 - 4 (s + s^3 R /
+/// 2)`. Within 2 ulp of `-2 ln u` by the C library (test `neg_two_ln_within_two_ulp_of_std`).
 #[inline(always)]
-pub(crate) fn sincos_kernel(x: f64) -> (f64, f64) {
-    let z = x * x;
-    let v = z * x;
-    let rs = fma(z, fma(z, fma(z, fma(z, S6, S5), S4), S3), S2);
-    let sin = fma(v, fma(z, rs, S1), x);
-    let rc = z * fma(z, fma(z, fma(z, fma(z, fma(z, C6, C5), C4), C3), C2), C1);
-    let hz = 0.5 * z;
-    let w = 1.0 - hz;
-    let cos = w + fma(z, rc, (1.0 - w) - hz);
-    (sin, cos)
+pub(crate) fn neg_two_ln<const N: usize>(u: [f64; N]) -> [f64; N] {
+    let t = lanes::<_, N>(|i| u[i].to_bits().wrapping_add(LN_SHIFT));
+    // z = u 2^-k in [sqrt(1/2), sqrt(2)): the low 52 bits of t above sqrt(1/2)
+    let z = lanes::<_, N>(|i| f64::from_bits((t[i] & MANT) + SQRT_HALF_BITS));
+    let k =
+        lanes::<_, N>(|i| f64::from_bits(TWO52.to_bits() | (t[i] >> 52)) - (TWO52 + K_BIAS as f64));
+    // s = (z - 1) / (z + 1); z - 1 is exact (Sterbenz), so z + 1 is fdlibm's 2 + f
+    let s = lanes::<_, N>(|i| (z[i] - 1.0) / (z[i] + 1.0));
+    let w = lanes::<_, N>(|i| s[i] * s[i]);
+    let sw = lanes::<_, N>(|i| s[i] * w[i]);
+    // on the critical path (after the division, before the square root): Estrin
+    let p = estrin7(w, &HALF_LG);
+    // ln z / 2 = s + s^3 R(s^2) / 2
+    let half_ln_z = lanes::<_, N>(|i| fma(sw[i], p[i], s[i]));
+    let k2 = lanes::<_, N>(|i| k[i] * NEG_TWO_LN2);
+    lanes::<_, N>(|i| fma(half_ln_z[i], -4.0, k2[i]))
 }
 
-/// `(cos 2 pi u, sin 2 pi u)` for `u = m 2^-52`, `m` a 52-bit integer. Writing `4u = q + r` with
-/// `q` the nearest integer and `r` in `[-1/2, 1/2)` (exact bit operations), the angle is
-/// `q pi/2 + r pi/2`: the kernel evaluates `r pi/2`, the quadrant `q mod 4` swaps and negates.
+/// `(cos x, sin x)` at `x = pi/4 t` for `t` in `[0, 1)`, lane-wise: two minimax polynomials in
+/// `t^2`, no range reduction (the argument is already in the first octant). Within 1 ulp of the C
+/// library's `cos`/`sin` (test `cos_sin_octant_within_one_ulp_of_std`).
 #[inline(always)]
-pub(crate) fn cos_sin_turn(m: u64) -> (f64, f64) {
-    let shifted = m + (1 << 49);
-    let q = (shifted >> 50) & 3;
-    // 1 + frac 2^-50 in [1, 2), minus 3/2: r in [-1/2, 1/2), exact
-    let r = f64::from_bits(ONE_BITS | ((shifted & ((1 << 50) - 1)) << 2)) - 1.5;
-    let (s, c) = sincos_kernel(r * std::f64::consts::FRAC_PI_2);
-    let (sb, cb) = (s.to_bits(), c.to_bits());
-    // quadrant q: (cos, sin) = (c, s), (-s, c), (-c, -s), (s, -c)
-    let swap = 0u64.wrapping_sub(q & 1);
-    let neg_cos = ((q ^ (q >> 1)) & 1) << 63;
-    let neg_sin = (q >> 1) << 63;
-    let cos = f64::from_bits(((sb & swap) | (cb & !swap)) ^ neg_cos);
-    let sin = f64::from_bits(((cb & swap) | (sb & !swap)) ^ neg_sin);
+pub(crate) fn cos_sin_octant<const N: usize>(t: [f64; N]) -> ([f64; N], [f64; N]) {
+    let w = lanes::<_, N>(|i| t[i] * t[i]);
+    let tw = lanes::<_, N>(|i| t[i] * w[i]);
+    let pc = horner7(w, &COS);
+    let ps = horner6(w, &SIN_TAIL);
+    let cos = lanes::<_, N>(|i| fma(w[i], pc[i], 1.0));
+    // sin = S0 t + t^3 P(t^2): the leading product rounded once, inside the fused add
+    let tail = lanes::<_, N>(|i| tw[i] * ps[i]);
+    let sin = lanes::<_, N>(|i| fma(t[i], SIN[0], tail[i]));
     (cos, sin)
 }
 
-/// Box-Muller on two 64-bit words: `u1 = 1 - (a >> 12) 2^-52` in `(0, 1]` (so `ln u1` is finite,
-/// `|z| <= sqrt(104 ln 2) = 8.49`), `u2 = (b >> 12) 2^-52` in `[0, 1)`; returns `(z0, z1)`.
+/// Box-Muller's radius `r = sqrt(-2 ln u1)`, `u1 = 1 - (a >> 12) 2^-52` in `(0, 1]` (so `ln u1` is
+/// finite and `r <= sqrt(104 ln 2) = 8.49`), lane-wise.
+#[inline(always)]
+fn radius_lanes<const N: usize>(a: [u64; N]) -> [f64; N] {
+    // 2 - (1 + m 2^-52) = 1 - m 2^-52, exact
+    let u1 = lanes::<_, N>(|i| 2.0 - f64::from_bits(ONE_BITS | (a[i] >> 12)));
+    let r2 = neg_two_ln(u1);
+    lanes::<_, N>(|i| r2[i].sqrt())
+}
+
+/// Box-Muller's `(z0, z1) = r (cos theta, sin theta)` from the radius `r` and the words, lane-wise:
+/// `t = (b >> 12) 2^-52` in `[0, 1)` is the octant angle `pi/4 t`, bit 1 of `a` swaps `(cos,
+/// sin)` and bits 0 of `a` and `b` are the signs of `z0` and `z1`.
+#[inline(always)]
+fn rotate_lanes<const N: usize>(a: [u64; N], b: [u64; N], r: [f64; N]) -> ([f64; N], [f64; N]) {
+    // (1 + m 2^-52) - 1 = m 2^-52, exact
+    let t = lanes::<_, N>(|i| f64::from_bits(ONE_BITS | (b[i] >> 12)) - 1.0);
+    let (c, s) = cos_sin_octant(t);
+    // the swap reflects the octant about the diagonal (a select on the top bit: `vblendvpd`)
+    let swap = lanes::<_, N>(|i| ((a[i] << 62) as i64) < 0);
+    let x = lanes::<_, N>(|i| if swap[i] { s[i] } else { c[i] });
+    let y = lanes::<_, N>(|i| if swap[i] { c[i] } else { s[i] });
+    // the signs reflect about the axes (only the top bit of `a << 63`, `b << 63` can be set)
+    let z0 = lanes::<_, N>(|i| f64::from_bits((r[i] * x[i]).to_bits() ^ (a[i] << 63)));
+    let z1 = lanes::<_, N>(|i| f64::from_bits((r[i] * y[i]).to_bits() ^ (b[i] << 63)));
+    (z0, z1)
+}
+
+/// Box-Muller on pairs of 64-bit words, lane-wise ([`radius_lanes`], [`rotate_lanes`]): returns
+/// `(z0, z1)`, independent standard normals.
+#[inline(always)]
+fn box_muller_lanes<const N: usize>(a: [u64; N], b: [u64; N]) -> ([f64; N], [f64; N]) {
+    rotate_lanes(a, b, radius_lanes(a))
+}
+
+/// Box-Muller on two 64-bit words (one lane of [`box_muller_lanes`]): returns `(z0, z1)`.
 #[inline(always)]
 pub fn box_muller_bits(a: u64, b: u64) -> (f64, f64) {
-    // 2 - (1 + m 2^-52) = 1 - m 2^-52, exact
-    let u1 = 2.0 - f64::from_bits(ONE_BITS | (a >> 12));
-    let r = (-2.0 * ln(u1)).sqrt();
-    let (c, s) = cos_sin_turn(b >> 12);
-    (r * c, r * s)
+    let (z0, z1) = box_muller_lanes([a], [b]);
+    (z0[0], z1[0])
+}
+
+/// The 64-bit words `(a, b) = (w0 + 2^32 w1, w2 + 2^32 w3)` of Philox words `w`, lane-wise, each
+/// word in the low half of its `u64` (the high half ignored).
+#[inline(always)]
+fn join<const N: usize>(w: [[u64; N]; 4]) -> ([u64; N], [u64; N]) {
+    (
+        lanes::<_, N>(|i| (w[0][i] & LO) | (w[1][i] << 32)),
+        lanes::<_, N>(|i| (w[2][i] & LO) | (w[3][i] << 32)),
+    )
 }
 
 /// The two 64-bit words `(a, b) = (w0 + 2^32 w1, w2 + 2^32 w3)` of Philox counter `n` of `block`.
 #[inline(always)]
 pub fn words(key: [u32; 2], block: u64, n: u64) -> (u64, u64) {
-    let w = philox4x32_10(counter(block, n), key);
-    let a = u64::from(w[0]) | (u64::from(w[1]) << 32);
-    let b = u64::from(w[2]) | (u64::from(w[3]) << 32);
-    (a, b)
+    let (a, b) = join(philox4x32_10(counter(block, n), key).map(|w| [u64::from(w)]));
+    (a[0], b[0])
 }
 
 /// The two normals of Philox counter `n` of `block` under `key` (the one-counter reference).
@@ -170,24 +286,48 @@ pub enum Transform {
     Ziggurat,
 }
 
-/// Chunk `c` of the block stream into `out` by Box-Muller (lane-wise, vectorisable).
+/// Chunks per batch: the Philox words of a batch are computed first, into a buffer on the stack,
+/// then transformed. Each of the two loops has short independent iterations, so the processor
+/// overlaps consecutive iterations (Philox's ten dependent rounds, the division and square root of
+/// Box-Muller) instead of waiting on one long dependency chain per chunk.
+const BATCH: usize = 8;
+
+/// The words `(a, b)` of `chunks` (at most [`BATCH`]) chunks whose first counter is `(n_lo,
+/// n_hi)` (counters `n_lo + i`, no carry into `n_hi`), lane by lane.
 #[inline(always)]
-fn chunk_box_muller(key: [u32; 2], block: u64, c: u64, out: &mut [f64; CHUNK]) {
-    let (z0, z1) = out.split_at_mut(LANES);
-    let n0 = c.wrapping_mul(LANES as u64);
-    for i in 0..LANES {
-        (z0[i], z1[i]) = box_muller_pair(key, block, n0.wrapping_add(i as u64));
+fn batch_words(philox: &PhiloxLanes, n_lo: u64, ab: &mut [[[u64; LANES]; 2]]) {
+    for (j, ab) in ab.iter_mut().enumerate() {
+        let n = n_lo + (j * LANES) as u64;
+        let (a, b) = join(philox.words(lanes::<_, LANES>(|i| n + i as u64)));
+        *ab = [a, b];
     }
 }
 
-/// Chunk `c` by the ziggurat's fast path, lane-wise; rejected lanes are left NaN.
+/// The words of a batch.
+type BatchWords = [[[u64; LANES]; 2]; BATCH];
+
+/// Chunks into `out` (a whole number of chunks, at most [`BATCH`]) from `n_lo` by Box-Muller.
 #[inline(always)]
-fn chunk_ziggurat_fast(key: [u32; 2], block: u64, c: u64, out: &mut [f64; CHUNK]) {
-    let (z0, z1) = out.split_at_mut(LANES);
-    let n0 = c.wrapping_mul(LANES as u64);
-    for i in 0..LANES {
-        let (a, b) = words(key, block, n0.wrapping_add(i as u64));
-        (z0[i], z1[i]) = (ziggurat::fast(a), ziggurat::fast(b));
+fn batch_box_muller(philox: &PhiloxLanes, n_lo: u64, ab: &mut BatchWords, out: &mut [f64]) {
+    let ab = &mut ab[..out.len() / CHUNK];
+    batch_words(philox, n_lo, ab);
+    for (o, [a, b]) in out.chunks_exact_mut(CHUNK).zip(ab.iter()) {
+        let (z0, z1) = box_muller_lanes(*a, *b);
+        o[..LANES].copy_from_slice(&z0);
+        o[LANES..].copy_from_slice(&z1);
+    }
+}
+
+/// As [`batch_box_muller`] by the ziggurat's fast path; rejected lanes are left NaN.
+#[inline(always)]
+fn batch_ziggurat_fast(philox: &PhiloxLanes, n_lo: u64, ab: &mut BatchWords, out: &mut [f64]) {
+    let ab = &mut ab[..out.len() / CHUNK];
+    batch_words(philox, n_lo, ab);
+    for (o, [a, b]) in out.chunks_exact_mut(CHUNK).zip(ab.iter()) {
+        for i in 0..LANES {
+            o[i] = ziggurat::fast(a[i]);
+            o[LANES + i] = ziggurat::fast(b[i]);
+        }
     }
 }
 
@@ -207,13 +347,27 @@ fn ziggurat_fixup(key: [u32; 2], block: u64, first: u64, out: &mut [f64]) {
 fn chunks_generic(t: Transform, key: [u32; 2], block: u64, first: u64, out: &mut [f64]) {
     let whole = out.len() / CHUNK * CHUNK;
     let out = &mut out[..whole];
-    for (c, o) in out.chunks_exact_mut(CHUNK).enumerate() {
-        let o: &mut [f64; CHUNK] = o.try_into().expect("chunks_exact yields CHUNK");
-        let c = first.wrapping_add(c as u64);
-        match t {
-            Transform::BoxMuller => chunk_box_muller(key, block, c, o),
-            Transform::Ziggurat => chunk_ziggurat_fast(key, block, c, o),
+    // runs of chunks sharing the high counter word n_hi (2^29 chunks each), whose Philox rounds
+    // share their lane-invariant work
+    let (mut c, mut rest) = (first, &mut *out);
+    let mut ab: BatchWords = [[[0; LANES]; 2]; BATCH];
+    while !rest.is_empty() {
+        let n = c.wrapping_mul(LANES as u64);
+        let run = ((1 << 32) - (n & LO)) / LANES as u64;
+        let len = rest
+            .len()
+            .min(usize::try_from(run).unwrap_or(usize::MAX) * CHUNK);
+        let (now, later) = rest.split_at_mut(len);
+        let philox = PhiloxLanes::new(key, block, (n >> 32) as u32);
+        for (j, o) in now.chunks_mut(BATCH * CHUNK).enumerate() {
+            let n_lo = (n & LO) + (j * BATCH * LANES) as u64;
+            match t {
+                Transform::BoxMuller => batch_box_muller(&philox, n_lo, &mut ab, o),
+                Transform::Ziggurat => batch_ziggurat_fast(&philox, n_lo, &mut ab, o),
+            }
         }
+        c = c.wrapping_add((len / CHUNK) as u64);
+        rest = later;
     }
     if t == Transform::Ziggurat {
         let mut rejected = false;
@@ -299,6 +453,15 @@ impl Path {
 mod tests {
     use super::*;
 
+    fn neg_two_ln1(u: f64) -> f64 {
+        neg_two_ln([u])[0]
+    }
+
+    fn cos_sin_octant1(t: f64) -> (f64, f64) {
+        let (c, s) = cos_sin_octant([t]);
+        (c[0], s[0])
+    }
+
     fn ulps(a: f64, b: f64) -> u64 {
         (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
     }
@@ -322,51 +485,160 @@ mod tests {
         assert_eq!(ln(2f64.powi(-52)), -52.0 * std::f64::consts::LN_2);
     }
 
+    /// `u = 1 - m 2^-52` over every binade of `(0, 1]`: a dense run at the top of each binade,
+    /// a strided sweep through it and its bottom.
+    fn unit_grid() -> impl Iterator<Item = f64> {
+        (0..52).flat_map(|e: i32| {
+            let lo = 2f64.powi(-e - 1);
+            let step = 2f64.powi(-e - 53); // ulp of the binade [2^-e-1, 2^-e)
+            (0..20_000u64).map(move |i| {
+                let x = match i % 3 {
+                    0 => 2f64.powi(-e) - (i / 3 + 1) as f64 * step,
+                    1 => lo + (i / 3) as f64 * step,
+                    _ => lo + (i / 3) as f64 * (lo / 6667.0),
+                };
+                // the values Box-Muller can produce: multiples of 2^-52
+                (x * 2f64.powi(52)).round() * 2f64.powi(-52)
+            })
+        })
+    }
+
     #[test]
-    fn cos_sin_turn_matches_std() {
-        let mut worst = 0.0f64;
-        for i in 0..100_003u64 {
-            let m = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 12;
-            let (c, s) = cos_sin_turn(m);
-            let t = std::f64::consts::TAU * (m as f64 * 2f64.powi(-52));
-            worst = worst.max((c - t.cos()).abs()).max((s - t.sin()).abs());
+    fn neg_two_ln_within_two_ulp_of_std() {
+        let (mut worst, mut n, mut exact) = (0, 0u64, 0u64);
+        for u in unit_grid().filter(|&u| u > 0.0 && u <= 1.0) {
+            let e = ulps(neg_two_ln1(u), -2.0 * u.ln());
+            worst = worst.max(e);
+            n += 1;
+            exact += u64::from(e == 0);
         }
-        // absolute error: the angle itself carries ~1e-16 rounding near 2 pi
-        assert!(worst < 2e-15, "worst sincos error {worst}");
-        assert_eq!(cos_sin_turn(0), (1.0, 0.0));
-        let (c, s) = cos_sin_turn(1 << 50); // u = 1/4
-        assert!(c.abs() < 1e-16 && s == 1.0);
+        eprintln!(
+            "-2 ln u: worst {worst} ulp over {n} points, {:.1} % correctly rounded",
+            100.0 * exact as f64 / n as f64
+        );
+        assert!(worst <= 2, "worst -2 ln u error {worst} ulp");
+        assert_eq!(neg_two_ln1(1.0), 0.0);
+        assert_eq!(neg_two_ln1(2f64.powi(-52)), 104.0 * std::f64::consts::LN_2);
+        assert_eq!(neg_two_ln1(0.5), 2.0 * std::f64::consts::LN_2);
+    }
+
+    /// `(cos, sin)(pi/4 t)` to about 1e-19: the C library's `cos`/`sin` of the rounded angle `x`
+    /// corrected to first order by the angle's rounding error `dx`.
+    fn cos_sin_reference(t: f64) -> (f64, f64) {
+        use std::f64::consts::FRAC_PI_4;
+        // pi/4 - FRAC_PI_4
+        const PI_4_LO: f64 = 3.061_616_997_868_383e-17;
+        let x = FRAC_PI_4 * t;
+        let dx = fma(FRAC_PI_4, t, -x) + PI_4_LO * t;
+        let (s, c) = x.sin_cos();
+        (c - s * dx, s + c * dx)
+    }
+
+    #[test]
+    fn cos_sin_octant_within_one_ulp_of_std() {
+        let (mut worst_c, mut worst_s) = (0, 0);
+        let m = 1u64 << 21;
+        for i in 0..m {
+            // a dense grid of [0, 1) and a scrambled one (all mantissa bits in use)
+            for t in [
+                i as f64 / m as f64,
+                (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 12) as f64 * 2f64.powi(-52),
+            ] {
+                let (c, s) = cos_sin_octant1(t);
+                let (rc, rs) = cos_sin_reference(t);
+                worst_c = worst_c.max(ulps(c, rc));
+                worst_s = worst_s.max(ulps(s, rs));
+            }
+        }
+        eprintln!("cos(pi/4 t): worst {worst_c} ulp; sin(pi/4 t): worst {worst_s} ulp");
+        assert!(
+            worst_c <= 1 && worst_s <= 1,
+            "cos {worst_c} ulp, sin {worst_s} ulp"
+        );
+        assert_eq!(cos_sin_octant1(0.0), (1.0, 0.0));
+    }
+
+    /// The pairs are jointly standard normal: the angle of `(z0, z1)` is uniform over 16 sectors
+    /// (each octant split in two, so a wrong swap or sign shows) and independent of the radius,
+    /// and `exp(-r^2/2)` is uniform (Kolmogorov-Smirnov).
+    #[test]
+    fn pairs_are_rotation_invariant() {
+        let key = [0x0bad_cafe, 0x1234];
+        let n = 1usize << 18;
+        // sectors x {r < median, r >= median}; the median of r^2 ~ Exp(1/2) is 2 ln 2
+        let mut cells = [[0u32; 2]; 16];
+        let mut v = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let (z0, z1) = box_muller_pair(key, 3, i);
+            let theta = z1.atan2(z0).rem_euclid(std::f64::consts::TAU);
+            let sector = ((theta / std::f64::consts::TAU * 16.0) as usize).min(15);
+            let r2 = z0 * z0 + z1 * z1;
+            cells[sector][usize::from(r2 >= 2.0 * std::f64::consts::LN_2)] += 1;
+            v.push((-r2 / 2.0).exp());
+        }
+        let expected = n as f64 / 32.0;
+        let chi2: f64 = cells
+            .iter()
+            .flatten()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum();
+        // 31 degrees of freedom: 61.1 is the 0.001 critical value
+        assert!(chi2 < 61.1, "angle x radius chi^2 = {chi2:.1} (31 dof)");
+        v.sort_by(f64::total_cmp);
+        let d = v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                (x - i as f64 / n as f64)
+                    .abs()
+                    .max((x - (i + 1) as f64 / n as f64).abs())
+            })
+            .fold(0.0, f64::max);
+        let ks = (n as f64).sqrt() * d;
+        assert!(
+            ks < 1.95,
+            "exp(-r^2/2): sqrt(N) D = {ks:.3} (critical 1.95 at 0.001)"
+        );
     }
 
     #[test]
     fn every_path_gives_the_reference_bits() {
         let key = [0xdead_beef, 0x0123_4567];
-        let chunks = 37;
-        let mut bm = vec![0.0; chunks * CHUNK];
-        let mut zig = vec![0.0; chunks * CHUNK];
-        for c in 0..chunks {
-            let o = &mut bm[c * CHUNK..(c + 1) * CHUNK];
-            for i in 0..LANES {
-                (o[i], o[LANES + i]) = box_muller_pair(key, 5, ((12 + c) * LANES + i) as u64);
-            }
-            for j in 0..CHUNK {
-                zig[c * CHUNK + j] = ziggurat_normal(key, 5, (12 + c) as u64, j);
-            }
-        }
-        assert!(zig.iter().all(|z| z.is_finite()));
-        for (t, want) in [(Transform::BoxMuller, &bm), (Transform::Ziggurat, &zig)] {
-            for path in [Path::Scalar, Path::Avx2, Path::Avx512] {
-                if !path.available() {
-                    eprintln!("{path:?} not available on this CPU; skipped");
-                    continue;
+        let chunks = 37u64;
+        // from chunk 12; across the carry into the high counter word (chunk 2^29, counter 2^32);
+        // across the wrap of the 64-bit counter
+        for first in [12u64, (1 << 29) - 5, (1 << 61) - 7] {
+            let mut bm = vec![0.0; chunks as usize * CHUNK];
+            let mut zig = vec![0.0; chunks as usize * CHUNK];
+            for c in 0..chunks {
+                let chunk = first.wrapping_add(c);
+                let k = c as usize * CHUNK;
+                for i in 0..LANES {
+                    let n = chunk.wrapping_mul(LANES as u64).wrapping_add(i as u64);
+                    (bm[k + i], bm[k + LANES + i]) = box_muller_pair(key, 5, n);
                 }
-                let mut got = vec![0.0; chunks * CHUNK];
-                path.fill_chunks(t, key, 5, 12, &mut got[..]);
-                let same = got
-                    .iter()
-                    .zip(want)
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{t:?} on {path:?} differs from the reference");
+                for j in 0..CHUNK {
+                    zig[k + j] = ziggurat_normal(key, 5, chunk, j);
+                }
+            }
+            assert!(zig.iter().all(|z| z.is_finite()));
+            for (t, want) in [(Transform::BoxMuller, &bm), (Transform::Ziggurat, &zig)] {
+                for path in [Path::Scalar, Path::Avx2, Path::Avx512] {
+                    if !path.available() {
+                        eprintln!("{path:?} not available on this CPU; skipped");
+                        continue;
+                    }
+                    let mut got = vec![0.0; chunks as usize * CHUNK];
+                    path.fill_chunks(t, key, 5, first, &mut got[..]);
+                    let same = got
+                        .iter()
+                        .zip(want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "{t:?} on {path:?} from chunk {first} differs from the reference"
+                    );
+                }
             }
         }
     }
