@@ -129,6 +129,8 @@ impl Row<'_> {
     }
 }
 
+/// [`drift_rows_dim`] with the dimension a compile-time constant for `d <= 4` (where the
+/// per-particle loop overhead would otherwise dominate).
 #[inline(always)]
 fn drift_rows_impl(
     step: &Step<'_>,
@@ -139,6 +141,27 @@ fn drift_rows_impl(
     out: &mut [f64],
     work: &mut [f64],
 ) {
+    match d {
+        1 => drift_rows_dim::<1>(step, d, form, x, z, out, work),
+        2 => drift_rows_dim::<2>(step, d, form, x, z, out, work),
+        3 => drift_rows_dim::<3>(step, d, form, x, z, out, work),
+        4 => drift_rows_dim::<4>(step, d, form, x, z, out, work),
+        _ => drift_rows_dim::<0>(step, d, form, x, z, out, work),
+    }
+}
+
+/// The three passes over blocks of [`ROWS`] particles; `D > 0` fixes `d = D`.
+#[inline(always)]
+fn drift_rows_dim<const D: usize>(
+    step: &Step<'_>,
+    d: usize,
+    form: &DriftForm<'_>,
+    x: &[f64],
+    z: Option<&[f64]>,
+    out: &mut [f64],
+    work: &mut [f64],
+) {
+    let d = if D == 0 { d } else { D };
     let n = step.n();
     let (lw, rest) = work.split_at_mut(n * ROWS);
     let (top, rest) = rest.split_at_mut(ROWS);
