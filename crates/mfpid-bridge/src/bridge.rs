@@ -317,6 +317,9 @@ impl<T: Target> Drift for Bridge<T> {
             // the target's batch path: the chunk's starts are contiguous rows (or the origin)
             let z = if n == 0 {
                 Some(None)
+            } else if n == 1 {
+                // one common start
+                Some(Some(&self.starts[..d]))
             } else if first + count <= n {
                 Some(Some(&self.starts[first * d..(first + count) * d]))
             } else {
@@ -397,7 +400,8 @@ mod tests {
     /// |z_drift| |z|)` for `t >= 0.2` (near `t = 1` the terms `-a⁻ x` and `b⁻ ŷ`,
     /// `a⁻ ≈ b⁻ ≈ 1/(1 - t)`, cancel to a small `u`), and at all times with that bound times the
     /// soft-max's condition `max(1, d ε max_k |l_k| / 1e-12)`: random targets
-    /// (K = 1..6, d = 1..33), random protocols with centres, per-particle starts and the origin,
+    /// (K = 1..6, d = 1..33), random protocols with centres, per-particle starts, one common start
+    /// and the origin,
     /// chunks at several offsets, particles near and far from the components, times across
     /// `[0, 1)` including both cut-offs. At the start cut-off `t = eps` the probe precision `K` is
     /// about 1e-4, the log-weights reach 1e5..1e7 (`|mu|² K / 2` with `|mu| ~ |x| / K`), and
@@ -426,10 +430,13 @@ mod tests {
             let x: Vec<f64> = (0..b * d)
                 .map(|_| scale * rng.random_range(-1.0..1.0))
                 .collect();
-            for with_starts in [false, true] {
+            for with_starts in [0, 1, 2] {
                 let mut fast = Bridge::new(&protocol, target.clone()).unwrap();
-                if with_starts {
+                if with_starts == 1 {
                     fast = fast.with_starts(starts.clone()).unwrap();
+                } else if with_starts == 2 {
+                    // one common start for every particle
+                    fast = fast.with_start(&starts[..d]).unwrap();
                 }
                 let mut slow = fast.clone().with_fused(false);
                 for t in [0.0, 0.001, 0.2, 0.5, 0.77, 0.99, 0.9995] {

@@ -71,8 +71,9 @@ pub(crate) fn work_len(n: usize, d: usize) -> usize {
     n * ROWS + 2 * ROWS + 2 * d + n
 }
 
-/// The fused drift of every row of `x` (row-major, `d` columns) into `out`; `z` one start row per
-/// row (`None`: the origin); `work` at least [`work_len`] long.
+/// The fused drift of every row of `x` (row-major, `d` columns) into `out`; `z` the starts: one
+/// row per row of `x`, one row (length `d`) for every row, or `None` (the origin); `work` at least
+/// [`work_len`] long.
 pub(crate) fn drift_rows(
     step: &Step<'_>,
     d: usize,
@@ -177,9 +178,11 @@ fn drift_rows_dim<const D: usize>(
         ..*form
     };
     let rows = x.len() / d;
+    // one start row for every particle (stride 0) or one per particle
+    let zs = z.map_or(0, |z| if z.len() == d { 0 } else { d });
     let row = |i: usize| Row {
         x: &x[i * d..(i + 1) * d],
-        z: z.map_or(zeros, |z| &z[i * d..(i + 1) * d]),
+        z: z.map_or(zeros, |z| &z[i * zs..i * zs + d]),
         form,
     };
     let mut lo = 0;

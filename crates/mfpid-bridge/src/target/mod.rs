@@ -37,7 +37,7 @@ pub trait Target: Send + Sync {
     /// Optional fused path for a batch of particles: write the drift
     /// `u_i = -a⁻ x_i + θx + b⁻ ŷ(mu_i) + z_drift z_i` with `mu_i = (b⁻ x_i + Θ)/K + z_probe z_i`
     /// (see [`DriftForm`]) for the rows of `x` (row-major, `d` columns) into `out`, starts `z` one
-    /// row per row of `x` (`None`: the origin). `work` is scratch the target may resize. Returns
+    /// row per row of `x`, or one row of length `d` for every row (`None`: the origin). `work` is scratch the target may resize. Returns
     /// `false`, writing nothing, when the target has no fused path (the default): the bridge then
     /// calls [`Target::probe_mean`] per particle. A fused path must agree with the per-particle
     /// one to rounding; it may not use `particle`-dependent randomness.
