@@ -133,13 +133,15 @@ fn real_main() -> Result<()> {
                 }
                 let took = t0.elapsed().as_secs_f64();
                 done.push((e.name, took));
-                let left = budget::seconds_left(&done, selected[i + 1..].iter().map(|e| e.name));
+                let rest = || selected[i + 1..].iter().map(|e| e.name);
+                let left = budget::seconds_left(&done, rest());
                 println!(
-                    "   {} took {}; elapsed {}, about {} left",
+                    "   {} took {}; elapsed {}, about {} left ({})",
                     e.name,
                     budget::human(took),
                     budget::human(t_all.elapsed().as_secs_f64()),
-                    budget::human(left)
+                    budget::human(left),
+                    budget::basis(&done, rest())
                 );
             }
             println!(

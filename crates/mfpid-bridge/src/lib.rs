@@ -58,4 +58,6 @@ pub use coefficients::{Backward, Coefficients, Forward};
 pub use error::{BridgeError, Result};
 pub use interpolant::{interpolant_at, interpolant_centres, piece_midpoints};
 pub use protocol::{equal_breaks, validate_breaks, Protocol, ProtocolSpec};
-pub use target::{Covariance, Empirical, EnergyTarget, GaussianMixture, MixtureSpec, Target};
+pub use target::{
+    Covariance, DriftForm, Empirical, EnergyTarget, GaussianMixture, MixtureSpec, Target,
+};

@@ -1,7 +1,7 @@
 //! Boundary laws `p_in`, `p_tar`: Gaussian mixtures or weighted point clouds, with their global
 //! means, reproducible sampling, and the bridge target they define.
 
-use mfpid_bridge::{Covariance, Empirical, GaussianMixture, Target};
+use mfpid_bridge::{Covariance, DriftForm, Empirical, GaussianMixture, Target};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use statrs::function::erf::erfc;
@@ -223,6 +223,20 @@ impl Target for LawTarget {
         match self {
             LawTarget::Mixture(g) => g.probe_mean(mu, particle, out, work),
             LawTarget::Empirical(e) => e.probe_mean(mu, particle, out, work),
+        }
+    }
+    /// The mixture's fused batch drift (isotropic and diagonal covariances); none for point clouds.
+    fn drift_rows(
+        &self,
+        form: &DriftForm<'_>,
+        x: &[f64],
+        z: Option<&[f64]>,
+        out: &mut [f64],
+        work: &mut Vec<f64>,
+    ) -> bool {
+        match self {
+            LawTarget::Mixture(g) => g.drift_rows(form, x, z, out, work),
+            LawTarget::Empirical(e) => e.drift_rows(form, x, z, out, work),
         }
     }
 }

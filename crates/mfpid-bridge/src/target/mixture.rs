@@ -7,7 +7,7 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use super::{check_k, normalised_log_weights, Target};
+use super::{check_k, fused, normalised_log_weights, DriftForm, Target};
 use crate::error::{check_finite, BridgeError, Result};
 use crate::linalg::{
     chol_inverse, chol_log_det, cholesky_in_place, solve_lower_in_place, sym_matvec,
@@ -74,8 +74,9 @@ pub struct MixtureProbe {
     k: f64,
     /// log pi_k - 1/2 log det S_k
     logc: Vec<f64>,
-    /// S_k^{-1}: isotropic K (followed by the K gains `s_k S_k^{-1} = s_k / (s_k + 1/K)`),
-    /// diagonal K x d, full K x d x d
+    /// S_k^{-1}: isotropic K (followed by the K gains `g_k = s_k S_k^{-1} = s_k / (s_k + 1/K)`
+    /// and the K complements `1 - g_k = (1/K) / (s_k + 1/K)`), diagonal K x d (followed by the
+    /// K x d gains `s_kj / (s_kj + 1/K)`), full K x d x d
     s_inv: Vec<f64>,
     buf_l: Vec<f64>,
     buf_t: Vec<f64>,
@@ -84,8 +85,8 @@ pub struct MixtureProbe {
 impl MixtureProbe {
     fn new(n: usize, d: usize, cov: &Covariance) -> Self {
         let (inv_len, full) = match cov {
-            Covariance::Isotropic(_) => (2 * n, false),
-            Covariance::Diagonal(_) => (n * d, false),
+            Covariance::Isotropic(_) => (3 * n, false),
+            Covariance::Diagonal(_) => (2 * n * d, false),
             Covariance::Full(_) => (n * d * d, true),
         };
         Self {
@@ -551,7 +552,7 @@ impl GaussianMixture {
 /// `q[c] = Σ_j (mu_j - m_cj)²` for the `q.len()` rows of `means` (row-major, `d` columns). Each sum
 /// runs over `j` in order (the same rounding as a one-row loop); up to four rows share one sweep over
 /// `mu`, so their add chains overlap instead of waiting on each other.
-fn squared_distances(mu: &[f64], means: &[f64], d: usize, q: &mut [f64]) {
+pub(super) fn squared_distances(mu: &[f64], means: &[f64], d: usize, q: &mut [f64]) {
     let mu = &mu[..d];
     let mut rows = means.chunks_exact(d);
     for qs in q.chunks_mut(4) {
@@ -658,6 +659,7 @@ impl Target for GaussianMixture {
                     let sc = s[c] + ik;
                     p.s_inv[c] = 1.0 / sc;
                     p.s_inv[n + c] = s[c] * p.s_inv[c];
+                    p.s_inv[2 * n + c] = ik * p.s_inv[c];
                     p.logc[c] = self.log_w[c] - 0.5 * d as f64 * sc.ln();
                 }
             }
@@ -667,6 +669,7 @@ impl Target for GaussianMixture {
                     for j in 0..d {
                         let sc = s[c * d + j] + ik;
                         p.s_inv[c * d + j] = 1.0 / sc;
+                        p.s_inv[n * d + c * d + j] = s[c * d + j] * p.s_inv[c * d + j];
                         ld += sc.ln();
                     }
                     p.logc[c] = self.log_w[c] - 0.5 * ld;
@@ -695,6 +698,45 @@ impl Target for GaussianMixture {
         self.n + self.n * self.d + 2 * self.d
     }
 
+    /// The fused batch drift for isotropic and diagonal covariances (see `fused.rs`): the
+    /// time-only constants of the last `prepare`, `O(K d)` arithmetic per particle; full
+    /// covariances return `false` (per-particle path).
+    fn drift_rows(
+        &self,
+        form: &DriftForm<'_>,
+        x: &[f64],
+        z: Option<&[f64]>,
+        out: &mut [f64],
+        work: &mut Vec<f64>,
+    ) -> bool {
+        let (n, d) = (self.n, self.d);
+        let Some(p) = self.probe.as_deref() else {
+            return false;
+        };
+        let step = match &self.cov {
+            Covariance::Isotropic(_) => fused::Step::Iso(fused::IsoStep {
+                logc: &p.logc,
+                s_inv: &p.s_inv[..n],
+                gain: &p.s_inv[n..2 * n],
+                keep: &p.s_inv[2 * n..3 * n],
+                means: &self.means,
+            }),
+            Covariance::Diagonal(_) => fused::Step::Diag(fused::DiagStep {
+                logc: &p.logc,
+                s_inv: &p.s_inv[..n * d],
+                gain: &p.s_inv[n * d..2 * n * d],
+                means: &self.means,
+            }),
+            Covariance::Full(_) => return false,
+        };
+        let wl = fused::work_len(n, d);
+        if work.len() < wl {
+            work.resize(wl, 0.0);
+        }
+        fused::drift_rows(&step, d, form, x, z, out, &mut work[..wl]);
+        true
+    }
+
     /// `ŷ = sum_k w_k m̃_k` with `w_k ∝ pi_k N(mu; m_k, S_k)` and
     /// `m̃_k = m_k + Σ_k S_k^{-1} (mu - m_k)` (computed as `mu - S_k^{-1}(mu - m_k)/K` for full Σ_k).
     ///
@@ -721,7 +763,7 @@ impl Target for GaussianMixture {
                 // logw first (several components per sweep over mu: independent add chains)
                 squared_distances(mu, means, d, logw);
                 let mut top = f64::NEG_INFINITY;
-                let (s_inv, gain) = p.s_inv.split_at(n);
+                let (s_inv, gain) = (&p.s_inv[..n], &p.s_inv[n..2 * n]);
                 for (lw, (&lc, &si)) in logw.iter_mut().zip(p.logc.iter().zip(s_inv)) {
                     *lw = lc - 0.5 * (*lw * si);
                     top = top.max(*lw);

@@ -3,6 +3,7 @@
 
 mod empirical;
 mod energy;
+mod fused;
 mod mixture;
 
 pub use empirical::Empirical;
@@ -32,6 +33,53 @@ pub trait Target: Send + Sync {
     /// `out` (length `d`). `particle` is the global particle index (used by stochastic targets to
     /// pick a reproducible random stream). Uses the `k` of the last [`Target::prepare`].
     fn probe_mean(&self, mu: &[f64], particle: usize, out: &mut [f64], work: &mut [f64]);
+
+    /// Optional fused path for a batch of particles: write the drift
+    /// `u_i = -a⁻ x_i + θx + b⁻ ŷ(mu_i) + z_drift z_i` with `mu_i = (b⁻ x_i + Θ)/K + z_probe z_i`
+    /// (see [`DriftForm`]) for the rows of `x` (row-major, `d` columns) into `out`, starts `z` one
+    /// row per row of `x`, or one row of length `d` for every row (`None`: the origin). `work` is scratch the target may resize. Returns
+    /// `false`, writing nothing, when the target has no fused path (the default): the bridge then
+    /// calls [`Target::probe_mean`] per particle. A fused path must agree with the per-particle
+    /// one to rounding; it may not use `particle`-dependent randomness.
+    fn drift_rows(
+        &self,
+        form: &DriftForm<'_>,
+        x: &[f64],
+        z: Option<&[f64]>,
+        out: &mut [f64],
+        work: &mut Vec<f64>,
+    ) -> bool {
+        let _ = (form, x, z, out, work);
+        false
+    }
+}
+
+/// The bridge drift at one prepared time as two affine maps around the probe mean (time-only
+/// coefficients, the same for every particle):
+///
+/// ```text
+/// mu = (x_probe x + c_probe) inv_k + z_probe z,   u = -a x + c_drift + y_drift ŷ(mu) + z_drift z
+/// ```
+///
+/// with `x_probe = b⁻`, `c_probe = Θ`, `inv_k = 1/K`, `a = a⁻`, `c_drift = θx`, `y_drift = b⁻`.
+#[derive(Debug, Clone, Copy)]
+pub struct DriftForm<'a> {
+    /// `b⁻`: coefficient of `x` in the probe mean (before the factor `1/K`).
+    pub x_probe: f64,
+    /// `Θ = θy - θ⁺_1` (length `d`): constant of the probe mean (before the factor `1/K`).
+    pub c_probe: &'a [f64],
+    /// `1/K`.
+    pub inv_k: f64,
+    /// Coefficient of the start `z` in the probe mean.
+    pub z_probe: f64,
+    /// `a⁻`: the drift has `-a⁻ x`.
+    pub a: f64,
+    /// `θx` (length `d`): constant of the drift.
+    pub c_drift: &'a [f64],
+    /// `b⁻`: coefficient of `ŷ` in the drift.
+    pub y_drift: f64,
+    /// Coefficient of the start `z` in the drift.
+    pub z_drift: f64,
 }
 
 impl<T: Target + ?Sized> Target for Box<T> {
@@ -46,6 +94,16 @@ impl<T: Target + ?Sized> Target for Box<T> {
     }
     fn probe_mean(&self, mu: &[f64], particle: usize, out: &mut [f64], work: &mut [f64]) {
         (**self).probe_mean(mu, particle, out, work)
+    }
+    fn drift_rows(
+        &self,
+        form: &DriftForm<'_>,
+        x: &[f64],
+        z: Option<&[f64]>,
+        out: &mut [f64],
+        work: &mut Vec<f64>,
+    ) -> bool {
+        (**self).drift_rows(form, x, z, out, work)
     }
 }
 
