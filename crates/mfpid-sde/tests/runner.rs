@@ -231,8 +231,8 @@ fn runner_sra1_equals_the_formula_with_documented_draws() {
             x[j] = scheme::sra1_update(x[j], f0, f1, sigma, sigma, dw, dz, h);
         }
     }
-    for j in 0..d {
-        assert_eq!(ens.particle(70)[j].to_bits(), x[j].to_bits(), "coord {j}");
+    for (j, (got, want)) in ens.particle(70).iter().zip(x).enumerate() {
+        assert_eq!(got.to_bits(), want.to_bits(), "coord {j}");
     }
 }
 

@@ -83,14 +83,6 @@ pub fn stream(seed: u64, domain: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
-/// The ChaCha8 streams of all blocks covering global particles `offset .. offset + n`.
-pub(crate) fn block_streams(seed: u64, domain: u64, offset: usize, n: usize) -> Vec<ChaCha8Rng> {
-    let first = offset / RNG_BLOCK;
-    (0..n.div_ceil(RNG_BLOCK))
-        .map(|k| stream(seed, domain, (first + k) as u64))
-        .collect()
-}
-
 /// The normal sequences of all blocks covering global particles `offset .. offset + n` (offset a
 /// multiple of [`RNG_BLOCK`]): block `offset / RNG_BLOCK + i` at index `i`.
 pub(crate) fn block_normals(seed: u64, domain: u64, offset: usize, n: usize) -> Vec<BlockNormals> {
