@@ -17,7 +17,8 @@ use crate::noise::Noise;
 use crate::observe::{Observer, StepView};
 use crate::rng::{block_normals, BlockNormals, DOMAIN_INCREMENTS, RNG_BLOCK};
 use crate::runner::{
-    all_finite, check_cancel, em_additive_block, in_pool, uniform, RunConfig, RunSummary,
+    all_finite, check_cancel, em_additive_block, eval_drift_chunks, in_pool, uniform, ChunkLayout,
+    RunConfig, RunSummary,
 };
 use crate::scheme::Scheme;
 use rayon::prelude::*;
@@ -269,30 +270,21 @@ impl<'c> Lockstep<'c> {
         m.drift
             .prepare(t)
             .map_err(|source| SdeError::Prepare { t, source })?;
-        let (d, cx, offset, chunk) = (self.d, self.chunk * self.d, self.offset, self.chunk);
-        let drift = &*m.drift;
-        let out = &mut self.f[k];
-        let ok = out
-            .par_chunks_mut(cx)
-            .zip(m.ens.as_slice().par_chunks(cx))
-            .zip(self.scratch[k].par_iter_mut())
-            .enumerate()
-            .map(|(c, ((o, xc), s))| {
-                drift.eval(t, offset + c * chunk, xc, o, s);
-                all_finite(o)
-            })
-            .reduce(|| true, |a, b| a && b);
-        if !ok {
-            let i = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
-            return Err(SdeError::NonFiniteDrift {
-                step,
-                t,
-                particle: offset + i / d,
-                coord: i % d,
-                value: out[i],
-            });
-        }
-        Ok(())
+        let at = ChunkLayout {
+            d: self.d,
+            chunk: self.chunk,
+            offset: self.offset,
+        };
+        let x = m.ens.as_slice();
+        eval_drift_chunks(
+            &*m.drift,
+            at,
+            step,
+            t,
+            x,
+            &mut self.f[k],
+            &mut self.scratch[k],
+        )
     }
 
     fn observe(&self, m: &mut Member<'_>, k: usize, step: usize, t: f64, h: f64, drift: bool) {

@@ -265,37 +265,20 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
     ) -> Result<(), SdeError> {
         self.prepare(t)?;
         self.passes += 1;
-        let (d, cx, offset, chunk) = (self.d, self.chunk * self.d, self.offset, self.chunk);
-        let drift = &*self.drift;
         let xin: &[f64] = match stage_input {
             Stage::X => self.x,
             Stage::Xs => &self.xs,
         };
-        let buf: &mut Vec<f64> = match out {
+        let out: &mut [f64] = match out {
             Out::F0 => &mut self.f0,
             Out::F1 => &mut self.f1,
         };
-        let ok = buf
-            .par_chunks_mut(cx)
-            .zip(xin.par_chunks(cx))
-            .zip(self.scratch.par_iter_mut())
-            .enumerate()
-            .map(|(c, ((o, xc), s))| {
-                drift.eval(t, offset + c * chunk, xc, o, s);
-                all_finite(o)
-            })
-            .reduce(|| true, |a, b| a && b);
-        if !ok {
-            let k = buf.iter().position(|v| !v.is_finite()).unwrap_or(0);
-            return Err(SdeError::NonFiniteDrift {
-                step,
-                t,
-                particle: offset + k / d,
-                coord: k % d,
-                value: buf[k],
-            });
-        }
-        Ok(())
+        let at = ChunkLayout {
+            d: self.d,
+            chunk: self.chunk,
+            offset: self.offset,
+        };
+        eval_drift_chunks(&*self.drift, at, step, t, xin, out, &mut self.scratch)
     }
 
     fn observe(
@@ -760,6 +743,52 @@ pub(crate) fn em_additive_block(
             }
         }
     }
+}
+
+/// How an ensemble is cut into compute chunks: dimension, particles per chunk, global index of
+/// particle 0.
+#[derive(Clone, Copy)]
+pub(crate) struct ChunkLayout {
+    pub d: usize,
+    pub chunk: usize,
+    pub offset: usize,
+}
+
+/// `out = b(t, x)` chunk by chunk in parallel (chunk `c` gets `scratch[c]` and the global index of
+/// its first particle), then the finiteness check: `Err(NonFiniteDrift)` naming the first
+/// non-finite entry. The drift pass of [`crate::run`] and of [`crate::run_lockstep`].
+pub(crate) fn eval_drift_chunks<D: Drift + ?Sized>(
+    drift: &D,
+    at: ChunkLayout,
+    step: usize,
+    t: f64,
+    x: &[f64],
+    out: &mut [f64],
+    scratch: &mut [Vec<f64>],
+) -> Result<(), SdeError> {
+    let ChunkLayout { d, chunk, offset } = at;
+    let cx = chunk * d;
+    let ok = out
+        .par_chunks_mut(cx)
+        .zip(x.par_chunks(cx))
+        .zip(scratch.par_iter_mut())
+        .enumerate()
+        .map(|(c, ((o, xc), s))| {
+            drift.eval(t, offset + c * chunk, xc, o, s);
+            all_finite(o)
+        })
+        .reduce(|| true, |a, b| a && b);
+    if !ok {
+        let k = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(SdeError::NonFiniteDrift {
+            step,
+            t,
+            particle: offset + k / d,
+            coord: k % d,
+            value: out[k],
+        });
+    }
+    Ok(())
 }
 
 /// Whether every entry is finite (no early exit: the and-reduction vectorises).
