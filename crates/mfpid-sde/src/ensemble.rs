@@ -1,8 +1,7 @@
 //! Particle ensembles: `B x d` states stored contiguously, row-major.
 
 use crate::error::SdeError;
-use crate::rng::{block_streams, DOMAIN_INITIAL, RNG_BLOCK};
-use rand_chacha::ChaCha8Rng;
+use crate::rng::{block_uniforms, SampleRng, DOMAIN_INITIAL, RNG_BLOCK};
 use rayon::prelude::*;
 
 /// `B` particles in `R^d`; particle `i`, coordinate `j` lives at `x[i * d + j]`.
@@ -46,11 +45,14 @@ impl Ensemble {
         Self::from_vec(b, d, x)
     }
 
-    /// Sample initial states with `f(rng, x_i)` reproducibly: particle `i` draws from the stream of
-    /// its block under domain [`DOMAIN_INITIAL`], in particle order, independent of thread count.
+    /// Sample initial states with `f(rng, x_i)` reproducibly: particle `i` draws from the
+    /// counter-based stream of its block ([`SampleRng`], Philox4x32-10 keyed by
+    /// `(seed, DOMAIN_INITIAL)`), the block's particles in order, independent of the thread count.
+    /// `rng` is a `rand::Rng`: `rng.random::<f64>()`, `rng.sample(StandardNormal)`, any
+    /// `Distribution`.
     pub fn sample<F>(b: usize, d: usize, seed: u64, f: F) -> Result<Self, SdeError>
     where
-        F: Fn(&mut ChaCha8Rng, &mut [f64]) + Sync,
+        F: Fn(&mut SampleRng, &mut [f64]) + Sync,
     {
         Self::sample_range(0, b, d, seed, f)
     }
@@ -66,11 +68,11 @@ impl Ensemble {
         f: F,
     ) -> Result<Self, SdeError>
     where
-        F: Fn(&mut ChaCha8Rng, &mut [f64]) + Sync,
+        F: Fn(&mut SampleRng, &mut [f64]) + Sync,
     {
         check_sizes(b, d)?;
         let mut x = vec![0.0; b * d];
-        let mut rngs = block_streams(seed, DOMAIN_INITIAL, offset, b);
+        let mut rngs = block_uniforms(seed, DOMAIN_INITIAL, offset, b);
         x.par_chunks_mut(RNG_BLOCK * d)
             .zip(rngs.par_iter_mut())
             .for_each(|(xc, rng)| {

@@ -2,8 +2,10 @@
 //!
 //! Particle-ensemble integrators for Itô SDEs `dx = b(t, x) dt + g(t, x) dW` and ODEs
 //! `dx/dt = b(t, x)`, built for large ensembles (`B x d` states, contiguous, row-major) and exact
-//! reproducibility: each block of [`rng::RNG_BLOCK`] particles owns a ChaCha8 stream derived from
-//! `(seed, block index)`, so the output is bit-identical for any thread count and any chunk size.
+//! reproducibility: each block of [`rng::RNG_BLOCK`] particles owns a counter-based sequence of
+//! standard normals ([`rng::BlockNormals`]: Philox4x32-10 through a vectorised Box-Muller
+//! transform) keyed by `(seed, block index)`, so the output is bit-identical for any thread count,
+//! chunk size, particle offset and instruction set (the order of the draws: [`rng`]).
 //!
 //! - [`Drift`]: the drift seam, evaluated on batches into caller-owned buffers, with a serial
 //!   [`Drift::prepare`] hook for time-only work;

@@ -3,8 +3,8 @@
 //!
 //! Member `k` follows `x^k_{n+1} = x^k_n + b_k(t_n, x^k_n) h_n + g(t_n) ΔW_n` (Euler-Maruyama,
 //! additive noise) with the same `ΔW_n` for every `k`: the increments are the ones [`crate::run`]
-//! draws for the same seed (block streams keyed by `(seed, DOMAIN_INCREMENTS, block)`, particle
-//! order), so each member's result is bit-identical to a separate [`crate::run`] of its drift with
+//! draws for the same seed (the block sequences of [`crate::rng::BlockNormals`] keyed by
+//! `(seed, DOMAIN_INCREMENTS, block)`, drawn in the order of [`crate::rng`]), so each member's result is bit-identical to a separate [`crate::run`] of its drift with
 //! that seed, for any thread count and chunk size (tested). Differences between members are then
 //! paired exactly (common random numbers), at the cost of one draw instead of one per member.
 
@@ -15,12 +15,12 @@ use crate::error::SdeError;
 use crate::grid::TimeGrid;
 use crate::noise::Noise;
 use crate::observe::{Observer, StepView};
-use crate::rng::{block_streams, DOMAIN_INCREMENTS, RNG_BLOCK};
-use crate::runner::{all_finite, check_cancel, in_pool, RunConfig, RunSummary};
-use crate::scheme::{self, Scheme};
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
+use crate::rng::{block_normals, BlockNormals, DOMAIN_INCREMENTS, RNG_BLOCK};
+use crate::runner::{
+    all_finite, check_cancel, em_additive_block, eval_drift_chunks, in_pool, uniform, ChunkLayout,
+    RunConfig, RunSummary,
+};
+use crate::scheme::Scheme;
 use rayon::prelude::*;
 
 /// One member of a lockstep run: a drift, the ensemble it moves (same particles, dimension and
@@ -142,15 +142,16 @@ struct Lockstep<'c> {
     chunk: usize,
     total: usize,
     comm: &'c dyn Communicator,
-    rngs: Vec<ChaCha8Rng>,
+    /// the normal sequence of every particle block
+    rngs: Vec<BlockNormals>,
     /// drift of each member (`B x d` each)
     f: Vec<Vec<f64>>,
     /// drift scratch per member and chunk
     scratch: Vec<Vec<Vec<f64>>>,
     /// additive noise diagonal `g(t_n)` (length `d`)
     g: Vec<f64>,
-    /// one particle's increments `ΔW` per chunk (length `d` each)
-    w: Vec<Vec<f64>>,
+    /// one block's normals of a step, per chunk (`RNG_BLOCK x d` each)
+    z: Vec<Vec<f64>>,
     /// capacity kept for the per-step list of state chunks (always empty between steps)
     spare: Vec<&'static mut [f64]>,
     cancel: Option<crate::CancelToken>,
@@ -172,11 +173,11 @@ impl<'c> Lockstep<'c> {
             chunk: cfg.chunk_size,
             total: total[0] as usize,
             comm,
-            rngs: block_streams(cfg.seed, DOMAIN_INCREMENTS, offset, b),
+            rngs: block_normals(cfg.seed, DOMAIN_INCREMENTS, offset, b),
             f: vec![vec![0.0; b * d]; k],
             scratch: vec![vec![Vec::new(); n_chunks]; k],
             g: vec![0.0; d],
-            w: vec![vec![0.0; d]; n_chunks],
+            z: vec![vec![0.0; RNG_BLOCK * d]; n_chunks],
             spare: Vec::with_capacity(n_chunks * k),
             cancel: cfg.cancel.clone(),
         }
@@ -217,14 +218,14 @@ impl<'c> Lockstep<'c> {
     }
 
     /// `x^k += b_k h + g ΔW` for every member `k`, drawing `ΔW = sqrt(h) ξ` once per particle and
-    /// coordinate (block streams in particle order, as [`crate::run`]); returns whether every
-    /// updated state is finite.
+    /// coordinate: per block one `fill` of its `P x d` normals (as [`crate::run`]), then the update
+    /// of every member over them; returns whether every updated state is finite.
     fn em_pass(&mut self, members: &mut [Member<'_>], h: f64) -> bool {
         let (d, cx, k) = (self.d, self.chunk * self.d, members.len());
         let sh = h.sqrt();
         // chunk-major list of the members' state chunks: entry c k + i is member i's chunk c
         let mut xs = recycle(std::mem::take(&mut self.spare));
-        let n_chunks = self.w.len();
+        let n_chunks = self.z.len();
         xs.resize_with(n_chunks * k, || &mut []);
         for (i, m) in members.iter_mut().enumerate() {
             for (c, chunk) in m.ens.as_mut_slice().chunks_mut(cx).enumerate() {
@@ -232,25 +233,23 @@ impl<'c> Lockstep<'c> {
             }
         }
         let (g, f) = (&self.g, &self.f);
+        let g_uniform = uniform(g);
         let blocks_per_chunk = self.chunk / RNG_BLOCK;
         let finite = xs
             .par_chunks_mut(k)
             .zip(self.rngs.par_chunks_mut(blocks_per_chunk))
-            .zip(self.w.par_iter_mut())
+            .zip(self.z.par_iter_mut())
             .enumerate()
-            .map(|(c, ((xc, rc), w))| {
-                let n = xc.first().map_or(0, |x| x.len() / d);
-                for p in 0..n {
-                    let rng = &mut rc[p / RNG_BLOCK];
-                    for wj in w.iter_mut() {
-                        *wj = sh * rng.sample::<f64, _>(StandardNormal);
-                    }
+            .map(|(c, ((xc, rc), z))| {
+                let len = xc.first().map_or(0, |x| x.len());
+                for (blk, rng) in rc.iter_mut().enumerate() {
+                    let lo = blk * RNG_BLOCK * d;
+                    let hi = (lo + RNG_BLOCK * d).min(len);
+                    let xi = &mut z[..hi - lo];
+                    rng.fill(xi);
                     for (x, fk) in xc.iter_mut().zip(f) {
-                        let xp = &mut x[p * d..(p + 1) * d];
-                        let fp = &fk[c * cx + p * d..c * cx + (p + 1) * d];
-                        for (((xv, &fv), &gv), &wv) in xp.iter_mut().zip(fp).zip(g).zip(&*w) {
-                            *xv = scheme::em(*xv, fv, gv, wv, h);
-                        }
+                        let fb = &fk[c * cx + lo..c * cx + hi];
+                        em_additive_block(&mut x[lo..hi], fb, xi, g, g_uniform, sh, h);
                     }
                 }
                 xc.iter().all(|x| all_finite(x))
@@ -271,30 +270,21 @@ impl<'c> Lockstep<'c> {
         m.drift
             .prepare(t)
             .map_err(|source| SdeError::Prepare { t, source })?;
-        let (d, cx, offset, chunk) = (self.d, self.chunk * self.d, self.offset, self.chunk);
-        let drift = &*m.drift;
-        let out = &mut self.f[k];
-        let ok = out
-            .par_chunks_mut(cx)
-            .zip(m.ens.as_slice().par_chunks(cx))
-            .zip(self.scratch[k].par_iter_mut())
-            .enumerate()
-            .map(|(c, ((o, xc), s))| {
-                drift.eval(t, offset + c * chunk, xc, o, s);
-                all_finite(o)
-            })
-            .reduce(|| true, |a, b| a && b);
-        if !ok {
-            let i = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
-            return Err(SdeError::NonFiniteDrift {
-                step,
-                t,
-                particle: offset + i / d,
-                coord: i % d,
-                value: out[i],
-            });
-        }
-        Ok(())
+        let at = ChunkLayout {
+            d: self.d,
+            chunk: self.chunk,
+            offset: self.offset,
+        };
+        let x = m.ens.as_slice();
+        eval_drift_chunks(
+            &*m.drift,
+            at,
+            step,
+            t,
+            x,
+            &mut self.f[k],
+            &mut self.scratch[k],
+        )
     }
 
     fn observe(&self, m: &mut Member<'_>, k: usize, step: usize, t: f64, h: f64, drift: bool) {

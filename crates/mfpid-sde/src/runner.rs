@@ -8,11 +8,8 @@ use crate::error::SdeError;
 use crate::grid::TimeGrid;
 use crate::noise::Noise;
 use crate::observe::{Observer, StepView};
-use crate::rng::{block_streams, DOMAIN_INCREMENTS, RNG_BLOCK};
+use crate::rng::{block_normals, BlockNormals, DOMAIN_INCREMENTS, RNG_BLOCK};
 use crate::scheme::{self, OdeScheme, Scheme};
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 /// How to run an ensemble.
@@ -154,10 +151,13 @@ struct Runner<'a, D: ?Sized> {
     chunk: usize,
     total: usize,
     comm: &'a dyn Communicator,
-    rngs: Vec<ChaCha8Rng>,
+    /// the normal sequence of every particle block (order of the draws: [`crate::rng`])
+    rngs: Vec<BlockNormals>,
     /// per-chunk scratch handed to the drift, and per-chunk noise scratch
     scratch: Vec<Vec<f64>>,
     nscratch: Vec<Vec<f64>>,
+    /// per-chunk normals of one block for one step (`RNG_BLOCK x` draws per particle)
+    zs: Vec<Vec<f64>>,
     /// stage buffers (B x d); allocated once
     f0: Vec<f64>,
     f1: Vec<f64>,
@@ -216,9 +216,10 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             chunk: cfg.chunk_size,
             total: total_buf[0] as usize,
             comm,
-            rngs: block_streams(cfg.seed, DOMAIN_INCREMENTS, offset, b),
+            rngs: block_normals(cfg.seed, DOMAIN_INCREMENTS, offset, b),
             scratch: vec![Vec::new(); n_chunks],
             nscratch: vec![Vec::new(); n_chunks],
+            zs: vec![Vec::new(); n_chunks],
             f0: vec![0.0; b * d],
             f1: Vec::new(),
             xs: Vec::new(),
@@ -264,37 +265,20 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
     ) -> Result<(), SdeError> {
         self.prepare(t)?;
         self.passes += 1;
-        let (d, cx, offset, chunk) = (self.d, self.chunk * self.d, self.offset, self.chunk);
-        let drift = &*self.drift;
         let xin: &[f64] = match stage_input {
             Stage::X => self.x,
             Stage::Xs => &self.xs,
         };
-        let buf: &mut Vec<f64> = match out {
+        let out: &mut [f64] = match out {
             Out::F0 => &mut self.f0,
             Out::F1 => &mut self.f1,
         };
-        let ok = buf
-            .par_chunks_mut(cx)
-            .zip(xin.par_chunks(cx))
-            .zip(self.scratch.par_iter_mut())
-            .enumerate()
-            .map(|(c, ((o, xc), s))| {
-                drift.eval(t, offset + c * chunk, xc, o, s);
-                all_finite(o)
-            })
-            .reduce(|| true, |a, b| a && b);
-        if !ok {
-            let k = buf.iter().position(|v| !v.is_finite()).unwrap_or(0);
-            return Err(SdeError::NonFiniteDrift {
-                step,
-                t,
-                particle: offset + k / d,
-                coord: k % d,
-                value: buf[k],
-            });
-        }
-        Ok(())
+        let at = ChunkLayout {
+            d: self.d,
+            chunk: self.chunk,
+            offset: self.offset,
+        };
+        eval_drift_chunks(&*self.drift, at, step, t, xin, out, &mut self.scratch)
     }
 
     fn observe(
@@ -354,15 +338,20 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             }
             _ => {}
         }
-        // per-chunk noise scratch: g and g' (state-dependent diagonal), g and dW (general matrix);
+        // per-chunk noise scratch: g and g' (state-dependent diagonal), g (general matrix);
         // the additive kinds need none (a d x m buffer would cost O(d²) memory for nothing)
         let scratch = match noise {
             Noise::DiagonalState(_) => 2 * d,
-            Noise::Matrix(_) => d * m + m,
+            Noise::Matrix(_) => d * m,
             _ => 0,
         };
         for s in self.nscratch.iter_mut() {
             s.resize(scratch, 0.0);
+        }
+        // one block's normals of a step: r per particle (table in `crate::rng`)
+        let r = draws_per_particle(scheme, noise, d);
+        for z in self.zs.iter_mut() {
+            z.resize(RNG_BLOCK * r, 0.0);
         }
         for o in observers.iter_mut() {
             o.start(self.grid, b, d);
@@ -406,67 +395,68 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         })
     }
 
-    /// Euler-Maruyama (any noise) and Milstein (diagonal noise) updates in one pass; returns
+    /// Euler-Maruyama (any noise) and Milstein (diagonal noise) updates in one pass, block by
+    /// block: the block's normals of the step in one `fill`, then the update over them; returns
     /// whether every updated state is finite.
     fn em_milstein_pass(&mut self, noise: &Noise, scheme: Scheme, t: f64, h: f64) -> bool {
         let (d, cx, sh) = (self.d, self.chunk * self.d, h.sqrt());
         noise.additive_at(t, &mut self.g0);
-        let g0 = &self.g0;
+        let (g0, g_uniform) = (&self.g0, uniform(&self.g0));
         let milstein = scheme == Scheme::Milstein;
+        let r = draws_per_particle(scheme, noise, d);
         let blocks_per_chunk = self.chunk / RNG_BLOCK;
         self.x
             .par_chunks_mut(cx)
             .zip(self.f0.par_chunks(cx))
             .zip(self.rngs.par_chunks_mut(blocks_per_chunk))
             .zip(self.nscratch.par_iter_mut())
-            .map(|(((xc, fc), rc), ns)| {
-                let particles = xc.chunks_exact_mut(d).zip(fc.chunks_exact(d)).enumerate();
-                match noise {
-                    Noise::DiagonalState(gfun) => {
-                        let (g, rest) = ns.split_at_mut(d);
-                        let dg = &mut rest[..d];
-                        for (p, (xi, fi)) in particles {
-                            let rng = &mut rc[p / RNG_BLOCK];
-                            gfun.eval(t, xi, g, dg);
-                            for j in 0..d {
-                                let dw = sh * rng.sample::<f64, _>(StandardNormal);
-                                xi[j] = if milstein {
-                                    scheme::milstein(xi[j], fi[j], g[j], dg[j], dw, h)
-                                } else {
-                                    scheme::em(xi[j], fi[j], g[j], dw, h)
-                                };
+            .zip(self.zs.par_iter_mut())
+            .map(|((((xc, fc), rc), ns), zs)| {
+                let blocks = xc
+                    .chunks_mut(RNG_BLOCK * d)
+                    .zip(fc.chunks(RNG_BLOCK * d))
+                    .zip(rc.iter_mut());
+                for ((xb, fb), rng) in blocks {
+                    // ξ: r normals per particle of the block, particle order
+                    let xi = &mut zs[..xb.len() / d * r];
+                    rng.fill(xi);
+                    let particles = xb.chunks_exact_mut(d).zip(fb.chunks_exact(d));
+                    match noise {
+                        Noise::DiagonalState(gfun) => {
+                            let (g, rest) = ns.split_at_mut(d);
+                            let dg = &mut rest[..d];
+                            for ((xp, fp), zp) in particles.zip(xi.chunks_exact(d)) {
+                                gfun.eval(t, xp, g, dg);
+                                for j in 0..d {
+                                    let dw = sh * zp[j];
+                                    xp[j] = if milstein {
+                                        scheme::milstein(xp[j], fp[j], g[j], dg[j], dw, h)
+                                    } else {
+                                        scheme::em(xp[j], fp[j], g[j], dw, h)
+                                    };
+                                }
                             }
                         }
-                    }
-                    Noise::Matrix(gfun) => {
-                        let m = gfun.noise_dim();
-                        let (g, rest) = ns.split_at_mut(d * m);
-                        let dw = &mut rest[..m];
-                        for (p, (xi, fi)) in particles {
-                            let rng = &mut rc[p / RNG_BLOCK];
-                            gfun.eval(t, xi, g);
-                            for w in dw.iter_mut() {
-                                *w = sh * rng.sample::<f64, _>(StandardNormal);
-                            }
-                            for j in 0..d {
-                                let gdw: f64 = g[j * m..(j + 1) * m]
-                                    .iter()
-                                    .zip(dw.iter())
-                                    .map(|(a, b)| a * b)
-                                    .sum();
-                                xi[j] += fi[j] * h + gdw;
+                        Noise::Matrix(gfun) => {
+                            let g = &mut ns[..d * r];
+                            for ((xp, fp), dw) in particles.zip(xi.chunks_exact_mut(r)) {
+                                gfun.eval(t, xp, g);
+                                // ΔW = sqrt(h) ξ, then x += b h + g ΔW
+                                for w in dw.iter_mut() {
+                                    *w *= sh;
+                                }
+                                for j in 0..d {
+                                    let gdw: f64 = g[j * r..(j + 1) * r]
+                                        .iter()
+                                        .zip(dw.iter())
+                                        .map(|(a, b)| a * b)
+                                        .sum();
+                                    xp[j] += fp[j] * h + gdw;
+                                }
                             }
                         }
-                    }
-                    _ => {
                         // additive: g0 holds sigma_j(t); Milstein reduces to Euler-Maruyama
-                        for (p, (xi, fi)) in particles {
-                            let rng = &mut rc[p / RNG_BLOCK];
-                            for j in 0..d {
-                                let dw = sh * rng.sample::<f64, _>(StandardNormal);
-                                xi[j] = scheme::em(xi[j], fi[j], g0[j], dw, h);
-                            }
-                        }
+                        _ => em_additive_block(xb, fb, xi, g0, g_uniform, sh, h),
                     }
                 }
                 all_finite(xc)
@@ -501,12 +491,16 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             .x
             .par_chunks_mut(cx)
             .zip(self.rngs.par_chunks_mut(blocks_per_chunk))
-            .map(|(xc, rc)| {
-                for (p, xi) in xc.chunks_exact_mut(d).enumerate() {
-                    let rng = &mut rc[p / RNG_BLOCK];
-                    for j in 0..d {
-                        let xi_n: f64 = rng.sample(StandardNormal);
-                        xi[j] = mu[j] + decay[j] * (xi[j] - mu[j]) + std[j] * xi_n;
+            .zip(self.zs.par_iter_mut())
+            .map(|((xc, rc), zs)| {
+                for (xb, rng) in xc.chunks_mut(RNG_BLOCK * d).zip(rc.iter_mut()) {
+                    let xi = &mut zs[..xb.len()];
+                    rng.fill(xi);
+                    for (xp, zp) in xb.chunks_exact_mut(d).zip(xi.chunks_exact(d)) {
+                        for j in 0..d {
+                            // x' = mu + e^{-theta h} (x - mu) + std ξ
+                            xp[j] = mu[j] + decay[j] * (xp[j] - mu[j]) + std[j] * zp[j];
+                        }
                     }
                 }
                 all_finite(xc)
@@ -521,6 +515,7 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         let (g0, g1) = (&self.g0, &self.g1);
         let blocks_per_chunk = self.chunk / RNG_BLOCK;
         let sh = h.sqrt();
+        let r = if sra { 2 * d } else { d };
         self.x
             .par_chunks(cx)
             .zip(self.f0.par_chunks(cx))
@@ -528,20 +523,22 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             .zip(self.dw.par_chunks_mut(cx))
             .zip(self.dz.par_chunks_mut(cx))
             .zip(self.rngs.par_chunks_mut(blocks_per_chunk))
-            .for_each(|(((((xc, fc), sc), wc), zc), rc)| {
-                for p in 0..xc.len() / d {
-                    let rng = &mut rc[p / RNG_BLOCK];
-                    for j in 0..d {
-                        let k = p * d + j;
-                        let xi1: f64 = rng.sample(StandardNormal);
+            .zip(self.zs.par_iter_mut())
+            .for_each(|((((((xc, fc), sc), wc), zc), rc), zs)| {
+                for (blk, rng) in rc.iter_mut().enumerate() {
+                    let lo = blk * RNG_BLOCK * d;
+                    let n = (xc.len() - lo).min(RNG_BLOCK * d);
+                    let xi = &mut zs[..n / d * r];
+                    rng.fill(xi);
+                    for i in 0..n {
+                        let (k, j) = (lo + i, i % d);
                         if sra {
-                            let xi2: f64 = rng.sample(StandardNormal);
-                            let (dw, dz) = scheme::brownian_pair(h, xi1, xi2);
+                            let (dw, dz) = scheme::brownian_pair(h, xi[2 * i], xi[2 * i + 1]);
                             wc[k] = dw;
                             zc[k] = dz;
                             sc[k] = scheme::sra1_stage(xc[k], fc[k], g1[j], dz, h);
                         } else {
-                            wc[k] = sh * xi1;
+                            wc[k] = sh * xi[i];
                             sc[k] = scheme::heun_predict(xc[k], fc[k], g0[j], wc[k], h);
                         }
                     }
@@ -697,6 +694,101 @@ enum Stage {
 enum Out {
     F0,
     F1,
+}
+
+/// Normals per particle and step, `r` of the table in [`crate::rng`]: two per coordinate for
+/// SRA1, one per driving Brownian motion otherwise.
+pub(crate) fn draws_per_particle(scheme: Scheme, noise: &Noise, d: usize) -> usize {
+    match scheme {
+        Scheme::Sra1 => 2 * d,
+        _ => noise.noise_dim(d),
+    }
+}
+
+/// `Some(g_0)` when every `g_j` has the same bits (scalar noise), else `None`.
+pub(crate) fn uniform(g: &[f64]) -> Option<f64> {
+    let g0 = *g.first()?;
+    g.iter().all(|v| v.to_bits() == g0.to_bits()).then_some(g0)
+}
+
+/// Euler-Maruyama with additive noise over the particles of one block:
+/// `x_k = x_k + b_k h + g_j sqrt(h) ξ_k` (`j = k mod d`, [`scheme::em`]). With `g_uniform =
+/// Some(g)` (every `g_j` equal) one flat loop, which vectorises for any `d`; the same bits either way.
+#[inline]
+pub(crate) fn em_additive_block(
+    x: &mut [f64],
+    f: &[f64],
+    xi: &[f64],
+    g: &[f64],
+    g_uniform: Option<f64>,
+    sh: f64,
+    h: f64,
+) {
+    match g_uniform {
+        Some(g) => {
+            for ((xv, &fv), &z) in x.iter_mut().zip(f).zip(xi) {
+                *xv = scheme::em(*xv, fv, g, sh * z, h);
+            }
+        }
+        None => {
+            let d = g.len();
+            let rows = x
+                .chunks_exact_mut(d)
+                .zip(f.chunks_exact(d))
+                .zip(xi.chunks_exact(d));
+            for ((xp, fp), zp) in rows {
+                for (((xv, &fv), &gv), &z) in xp.iter_mut().zip(fp).zip(g).zip(zp) {
+                    *xv = scheme::em(*xv, fv, gv, sh * z, h);
+                }
+            }
+        }
+    }
+}
+
+/// How an ensemble is cut into compute chunks: dimension, particles per chunk, global index of
+/// particle 0.
+#[derive(Clone, Copy)]
+pub(crate) struct ChunkLayout {
+    pub d: usize,
+    pub chunk: usize,
+    pub offset: usize,
+}
+
+/// `out = b(t, x)` chunk by chunk in parallel (chunk `c` gets `scratch[c]` and the global index of
+/// its first particle), then the finiteness check: `Err(NonFiniteDrift)` naming the first
+/// non-finite entry. The drift pass of [`crate::run`] and of [`crate::run_lockstep`].
+pub(crate) fn eval_drift_chunks<D: Drift + ?Sized>(
+    drift: &D,
+    at: ChunkLayout,
+    step: usize,
+    t: f64,
+    x: &[f64],
+    out: &mut [f64],
+    scratch: &mut [Vec<f64>],
+) -> Result<(), SdeError> {
+    let ChunkLayout { d, chunk, offset } = at;
+    let cx = chunk * d;
+    let ok = out
+        .par_chunks_mut(cx)
+        .zip(x.par_chunks(cx))
+        .zip(scratch.par_iter_mut())
+        .enumerate()
+        .map(|(c, ((o, xc), s))| {
+            drift.eval(t, offset + c * chunk, xc, o, s);
+            all_finite(o)
+        })
+        .reduce(|| true, |a, b| a && b);
+    if !ok {
+        let k = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(SdeError::NonFiniteDrift {
+            step,
+            t,
+            particle: offset + k / d,
+            coord: k % d,
+            value: out[k],
+        });
+    }
+    Ok(())
 }
 
 /// Whether every entry is finite (no early exit: the and-reduction vectorises).

@@ -1,8 +1,8 @@
 //! Ensemble runner: moments, reproducibility, agreement with the scheme formulas, typed errors.
 use mfpid_sde::observe::{ControlEnergy, Histogram, Moments, Trajectories};
-use mfpid_sde::rng::{stream, DOMAIN_INCREMENTS};
+use mfpid_sde::rng::{BlockNormals, DOMAIN_INCREMENTS};
 use mfpid_sde::{
-    run, run_ode, DiagonalNoise, Drift, Ensemble, FnDrift, LinearDrift, Noise, OdeScheme,
+    run, run_ode, scheme, DiagonalNoise, Drift, Ensemble, FnDrift, LinearDrift, Noise, OdeScheme,
     RunConfig, Scheme, SdeError, TimeGrid,
 };
 use rand::Rng;
@@ -153,8 +153,9 @@ fn run_states_seed(scheme: Scheme, seed: u64) -> Vec<f64> {
 
 #[test]
 fn runner_em_equals_the_formula_with_documented_streams() {
-    // particle 70 lives in block 1 and is the 7th particle of that block: it receives the 7th..
-    // draws of block 1's stream at each step (d = 1, one normal per particle per step)
+    // particle 70 lives in block 1 and is its 7th particle: at every step it takes the 7th of the
+    // 64 normals block 1 draws (d = 1, one normal per particle per step). Particle 129 is the 2nd
+    // of the last block, which has only 2 particles and draws 2 normals per step.
     let (b, steps, sigma) = (130, 20, 0.7);
     let mut drift = FnDrift::new(1, |t: f64, x: &[f64], o: &mut [f64]| {
         o[0] = -x[0] * x[0] * x[0] + t
@@ -170,20 +171,69 @@ fn runner_em_equals_the_formula_with_documented_streams() {
         &mut [],
     )
     .unwrap();
-    let mut r = stream(3, DOMAIN_INCREMENTS, 1);
-    let mut x = 0.3;
+    for (particle, block, size) in [(70, 1, 64), (129, 2, 2)] {
+        let mut r = BlockNormals::new(3, DOMAIN_INCREMENTS, block);
+        let mut x = 0.3;
+        for n in 0..steps {
+            let (t, h) = (grid.times()[n], grid.step(n));
+            let mut mine = 0.0;
+            for p in 0..size {
+                let xi = r.next();
+                if p == particle - 64 * block as usize {
+                    mine = xi;
+                }
+            }
+            x = x + (-x * x * x + t) * h + sigma * (h.sqrt() * mine);
+        }
+        assert_eq!(
+            ens.particle(particle)[0].to_bits(),
+            x.to_bits(),
+            "{particle}"
+        );
+    }
+}
+
+#[test]
+fn runner_sra1_equals_the_formula_with_documented_draws() {
+    // SRA1 draws 2d normals per particle and step, (ξ1, ξ2) of coordinate j at 2j, 2j + 1
+    // (`rng` module doc); particle 70 is the 7th of block 1, d = 2
+    let (b, steps, sigma, d) = (130, 10, 0.6, 2);
+    let bj = |t: f64, x: f64, j: usize| (1.0 + j as f64) * x.sin() - t;
+    let mut drift = FnDrift::new(d, move |t: f64, x: &[f64], o: &mut [f64]| {
+        for j in 0..2 {
+            o[j] = bj(t, x[j], j);
+        }
+    });
+    let grid = TimeGrid::uniform(0.0, 1.0, steps).unwrap();
+    let mut ens = Ensemble::filled(b, &[0.3, -0.2]).unwrap();
+    let cfg = RunConfig::new(Scheme::Sra1, 11);
+    run(
+        &mut drift,
+        &Noise::Scalar(sigma),
+        &grid,
+        &mut ens,
+        &cfg,
+        &mut [],
+    )
+    .unwrap();
+    let mut r = BlockNormals::new(11, DOMAIN_INCREMENTS, 1);
+    let mut x = [0.3, -0.2];
     for n in 0..steps {
         let (t, h) = (grid.times()[n], grid.step(n));
-        let mut mine = 0.0;
-        for p in 0..64 {
-            let xi: f64 = r.sample(StandardNormal);
-            if p == 70 - 64 {
-                mine = xi;
-            }
+        let mut z = vec![0.0; 64 * 2 * d];
+        r.fill(&mut z);
+        let mine = &z[6 * 2 * d..7 * 2 * d];
+        for j in 0..d {
+            let f0 = bj(t, x[j], j);
+            let (dw, dz) = scheme::brownian_pair(h, mine[2 * j], mine[2 * j + 1]);
+            let stage = scheme::sra1_stage(x[j], f0, sigma, dz, h);
+            let f1 = bj(t + scheme::SRA1_C0_2 * h, stage, j);
+            x[j] = scheme::sra1_update(x[j], f0, f1, sigma, sigma, dw, dz, h);
         }
-        x = x + (-x * x * x + t) * h + sigma * (h.sqrt() * mine);
     }
-    assert_eq!(ens.particle(70)[0].to_bits(), x.to_bits());
+    for (j, (got, want)) in ens.particle(70).iter().zip(x).enumerate() {
+        assert_eq!(got.to_bits(), want.to_bits(), "coord {j}");
+    }
 }
 
 struct Gbm;

@@ -1,16 +1,39 @@
 //! Reproducible random streams: one counter-based stream per fixed block of particles.
 //!
 //! Particles are grouped in blocks of [`RNG_BLOCK`] consecutive global indices. Block `k` owns
-//! stream `k` under a key derived from `(seed, domain)`; within a step the block draws its
-//! particles' numbers in particle order. Compute chunks are whole numbers of blocks, so the numbers
-//! a particle receives depend only on `(seed, domain, particle index, step)`, never on the thread
-//! count or the chunk size.
+//! stream `k` under a key derived from `(seed, domain)`. Compute chunks are whole numbers of
+//! blocks, so the numbers a particle receives depend only on `(seed, domain, particle index,
+//! step)`, never on the thread count, the chunk size or the rank's particle offset.
 //!
 //! - [`BlockNormals`]: standard normals of a block, Philox4x32-10 ([`philox`]) counters through
 //!   the vectorised Box-Muller transform ([`normal`]); normal `n` of block `k` is a function of
 //!   `(key, k, n)` alone, identical bit for bit on every instruction set.
-//! - [`PhiloxStream`]: the same counters as uniform words (`RngCore`), for generic sampling.
-//! - [`stream`]: the ChaCha8 stream of the earlier design, kept for callers that name it.
+//! - [`PhiloxStream`]: the same counters as uniform words (`RngCore`), for generic sampling; the
+//!   generator [`crate::Ensemble::sample`] hands its closure ([`SampleRng`]).
+//! - [`stream`]: a ChaCha8 stream under the same `(seed, domain)` keying, for code outside the
+//!   runner that wants a generic `rand` generator (convergence study, test data).
+//!
+//! # Order of the draws (the increments of [`crate::run`] and [`crate::run_lockstep`])
+//!
+//! Block `k` reads one [`BlockNormals`] sequence under `(seed, DOMAIN_INCREMENTS, k)` from its
+//! start, step after step. At step `n` a block of `P` particles (`P = RNG_BLOCK`, fewer only in
+//! the last block of the population) takes the next `P r` normals, particle after particle, `r`
+//! consecutive normals per particle:
+//!
+//! | scheme and noise | `r` | particle's normals `ξ_0 .. ξ_{r-1}` |
+//! |---|---|---|
+//! | Euler-Maruyama, Milstein, Heun, exact OU (additive or diagonal noise) | `d` | `ξ_j` drives coordinate `j` |
+//! | SRA1 | `2d` | `(ξ_{2j}, ξ_{2j+1})` give `(ΔW_j, ΔZ_j)` of coordinate `j` ([`crate::scheme::brownian_pair`]) |
+//! | Euler-Maruyama with matrix noise `d x m` | `m` | `ξ_i` drives Brownian motion `i` |
+//!
+//! The runner draws a block's `P r` normals of the step with one [`BlockNormals::fill`]; `fill`
+//! and [`BlockNormals::next`] read the same sequence, so a per-particle `next()` would give the
+//! same bits. [`crate::run_lockstep`] draws exactly as Euler-Maruyama with additive noise does, so
+//! each member equals its own [`crate::run`].
+//!
+//! Initial states ([`crate::Ensemble::sample`]): block `k` owns the [`PhiloxStream`] of
+//! `(philox_key(seed, DOMAIN_INITIAL), k)` and calls the sampling closure for its particles in
+//! order.
 
 pub mod normal;
 pub mod philox;
@@ -60,13 +83,25 @@ pub fn stream(seed: u64, domain: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
-/// The streams of all blocks covering global particles `offset .. offset + n` (offset must be a
-/// multiple of [`RNG_BLOCK`]).
-pub(crate) fn block_streams(seed: u64, domain: u64, offset: usize, n: usize) -> Vec<ChaCha8Rng> {
+/// The normal sequences of all blocks covering global particles `offset .. offset + n` (offset a
+/// multiple of [`RNG_BLOCK`]): block `offset / RNG_BLOCK + i` at index `i`.
+pub(crate) fn block_normals(seed: u64, domain: u64, offset: usize, n: usize) -> Vec<BlockNormals> {
     let first = offset / RNG_BLOCK;
-    let blocks = n.div_ceil(RNG_BLOCK);
-    (0..blocks)
-        .map(|k| stream(seed, domain, (first + k) as u64))
+    (0..n.div_ceil(RNG_BLOCK))
+        .map(|k| BlockNormals::new(seed, domain, (first + k) as u64))
+        .collect()
+}
+
+/// The uniform generator [`crate::Ensemble::sample`] hands its closure (any `rand::Rng` use works).
+pub type SampleRng = PhiloxStream;
+
+/// The uniform streams of all blocks covering global particles `offset .. offset + n` under
+/// `(seed, domain)` (offset a multiple of [`RNG_BLOCK`]).
+pub(crate) fn block_uniforms(seed: u64, domain: u64, offset: usize, n: usize) -> Vec<SampleRng> {
+    let key = philox_key(seed, domain);
+    let first = offset / RNG_BLOCK;
+    (0..n.div_ceil(RNG_BLOCK))
+        .map(|k| PhiloxStream::new(key, (first + k) as u64))
         .collect()
 }
 
