@@ -90,6 +90,21 @@ pub enum BridgeError {
         /// The sum of the weights as given.
         sum: f64,
     },
+    /// An entry of a Gaussian mixture's weights, means or variances is not admissible (not
+    /// finite, a negative weight, a variance `<= 0`, weights without a positive sum). The error
+    /// names the field, the component and coordinate (see [`MixtureIndex`]) and the value, so a
+    /// front end can point at the exact entry it was written in.
+    #[error("{field}{index} = {value} {defect}")]
+    InvalidMixture {
+        /// Which field of the mixture.
+        field: MixtureField,
+        /// Which entry of it.
+        index: MixtureIndex,
+        /// The value (for [`MixtureIndex::Sum`], the sum of the weights).
+        value: f64,
+        /// What is wrong with it.
+        defect: MixtureDefect,
+    },
     /// A covariance matrix is not symmetric positive definite.
     #[error("covariance of component {component} is not symmetric positive definite: {reason}")]
     NotPositiveDefinite {
@@ -112,6 +127,81 @@ pub enum BridgeError {
         /// The admissible domain, in words.
         domain: &'static str,
     },
+}
+
+/// A field of a Gaussian mixture (see [`BridgeError::InvalidMixture`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixtureField {
+    /// The weights `pi_k`.
+    Weights,
+    /// The means `m_k`.
+    Means,
+    /// The variances of isotropic (`Σ_k = s_k I`) or diagonal components.
+    Variances,
+    /// The full covariance matrices `Σ_k`.
+    Covariances,
+}
+
+impl std::fmt::Display for MixtureField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MixtureField::Weights => "weights",
+            MixtureField::Means => "means",
+            MixtureField::Variances => "variances",
+            MixtureField::Covariances => "covariances",
+        })
+    }
+}
+
+/// Which entry of a mixture field an error is about; displayed as the index path after the
+/// field's name (`weights[1]`, `means[0][2]`, `covariances[1][0][2]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixtureIndex {
+    /// The field as a whole: the sum of the weights.
+    Sum,
+    /// Component `k`: a weight or an isotropic variance.
+    Component(usize),
+    /// Component `k`, coordinate `j`: a mean or a diagonal variance.
+    Coordinate(usize, usize),
+    /// Component `k`, entry `[i][j]` of its covariance matrix.
+    Entry(usize, usize, usize),
+}
+
+impl std::fmt::Display for MixtureIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            MixtureIndex::Sum => f.write_str(" sum"),
+            MixtureIndex::Component(k) => write!(f, "[{k}]"),
+            MixtureIndex::Coordinate(k, j) => write!(f, "[{k}][{j}]"),
+            MixtureIndex::Entry(k, i, j) => write!(f, "[{k}][{i}][{j}]"),
+        }
+    }
+}
+
+/// What is wrong with a mixture entry (see [`BridgeError::InvalidMixture`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixtureDefect {
+    /// NaN or infinite.
+    NotFinite,
+    /// A negative weight.
+    Negative,
+    /// A variance `<= 0`.
+    NotPositive,
+    /// Weights whose sum is not positive and finite.
+    NoPositiveSum,
+}
+
+impl std::fmt::Display for MixtureDefect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MixtureDefect::NotFinite => "is not finite",
+            MixtureDefect::Negative => "is negative (weights must be >= 0 with a positive sum)",
+            MixtureDefect::NotPositive => "must be > 0",
+            MixtureDefect::NoPositiveSum => {
+                "must be positive and finite (at least one weight must be > 0)"
+            }
+        })
+    }
 }
 
 /// Convenience alias.

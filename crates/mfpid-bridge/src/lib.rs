@@ -55,7 +55,7 @@ pub mod target;
 
 pub use bridge::{Bridge, DEFAULT_EPS};
 pub use coefficients::{Backward, Coefficients, Forward};
-pub use error::{BridgeError, Result};
+pub use error::{BridgeError, MixtureDefect, MixtureField, MixtureIndex, Result};
 pub use interpolant::{interpolant_at, interpolant_centres, piece_midpoints};
 pub use protocol::{equal_breaks, validate_breaks, Protocol, ProtocolSpec};
 pub use target::{

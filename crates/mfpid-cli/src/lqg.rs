@@ -10,7 +10,7 @@ use nalgebra::DMatrix;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::common::Common;
+use crate::common::{human_num, Common};
 use crate::config::{finite, Source};
 use crate::cost::Cost;
 use crate::data::{self, Cell, Table};
@@ -185,6 +185,101 @@ fn matrix(src: &Source, field: &str, m: &Mat, d: usize) -> Result<Vec<f64>> {
     }
 }
 
+/// The largest rate an `lqg` problem may have, per unit time: `|K| + |Q|^(1/2)`, where `|M|` is
+/// the smaller of the largest absolute row and column sums (a bound on `M`'s eigenvalues, exact for
+/// diagonal matrices).
+///
+/// The horizon and the noise are 1, so a rate `r` means about `r` relaxation times within the
+/// horizon (for large `Q` the feedback `S_t` tends to `Q^(1/2)`). The Riccati and moment ODEs are
+/// then stiff with stiffness about `r`, and the explicit DP5 integrator needs about `r` steps per
+/// solve: a rate of 1e4 solves in a fraction of a second at small `d`, 1e5 takes seconds, and the
+/// rates of 1e5..1e20 a fuzzer wrote ran into the step budget (10^6 steps per ODE) for minutes.
+/// Rescale time (and `Q`) so that the fastest rate is below this.
+pub const MAX_RATE: f64 = 1e4;
+
+/// The largest coordinate of `m_tar` and `x0` (in units of the noise, which is 1). Beyond about
+/// 1e7 the integrator's step control fails (the unit-size covariance drowns in the rounding of
+/// the mean terms at its relative tolerance 1e-12); 1e6 leaves a margin.
+pub const MAX_MEAN: f64 = 1e6;
+
+/// The entry of largest magnitude of a `d x d` row-major matrix written as `m`, as a TOML path
+/// under `field` (`lqg.q` for a number, `lqg.q[i][j]` for rows).
+fn largest_entry(field: &str, m: &Mat, v: &[f64], d: usize) -> String {
+    match m {
+        Mat::Scalar(_) => field.to_string(),
+        Mat::Rows(_) => {
+            let i = (0..v.len())
+                .max_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs()))
+                .unwrap_or(0);
+            format!("{field}[{}][{}]", i / d, i % d)
+        }
+    }
+}
+
+/// Refuse rates and means outside the plausible ranges [`MAX_RATE`] and [`MAX_MEAN`], at the
+/// field (and entry) that makes them large.
+fn check_plausible(src: &Source, l: &LqgSection, k: &[f64], q: &[f64], d: usize) -> Result<()> {
+    // min(largest absolute row sum, largest absolute column sum): an induced norm, so a bound on
+    // the magnitude of every eigenvalue, exact for diagonal matrices (K = kappa I gives kappa at
+    // any d, where the Frobenius norm would give kappa sqrt(d))
+    let norm = |v: &[f64]| {
+        let row = (0..d)
+            .map(|i| (0..d).map(|j| v[i * d + j].abs()).sum::<f64>())
+            .fold(0.0, f64::max);
+        let col = (0..d)
+            .map(|j| (0..d).map(|i| v[i * d + j].abs()).sum::<f64>())
+            .fold(0.0, f64::max);
+        row.min(col)
+    };
+    // three significant digits are enough to read a rate
+    let sig3 = |x: f64| {
+        if !(x > 0.0 && x.is_finite()) {
+            return human_num(x);
+        }
+        // log10 of a positive finite f64 lies in [-324, 309]
+        let p = 10f64.powi(x.log10().floor() as i32 - 2);
+        human_num(if p > 0.0 { (x / p).round() * p } else { x })
+    };
+    let (nk, nq) = (norm(k), norm(q).sqrt());
+    let rate = nk + nq;
+    if rate.is_nan() || rate > MAX_RATE {
+        let field = if nk >= nq {
+            largest_entry("lqg.kappa", &l.kappa, k, d)
+        } else {
+            largest_entry("lqg.q", &l.q, q, d)
+        };
+        return Err(src
+            .error(
+                &field,
+                format!(
+                    "the rate |K| + |Q|^(1/2) = {} + {} per unit time is outside the plausible range 0 .. {max:e}: the horizon and the noise are 1, so the ODE solver would need about {} steps per solve; rescale time so that the fastest rate is below {max:e}",
+                    sig3(nk),
+                    sig3(nq),
+                    sig3(rate),
+                    max = MAX_RATE
+                ),
+            )
+            .into());
+    }
+    let mean_fields = [("lqg.m_tar", Some(&l.m_tar)), ("lqg.x0", l.x0.as_ref())];
+    for (field, v) in mean_fields {
+        let Some(v) = v else { continue };
+        if let Some(j) = v.iter().position(|x| x.is_nan() || x.abs() > MAX_MEAN) {
+            return Err(src
+                .error(
+                    &format!("{field}[{j}]"),
+                    format!(
+                        "{} is outside the plausible range -{m:e} .. {m:e} (in units of the noise, which is 1: beyond about 1e7 the ODE solver's step control fails); rescale space",
+                        human_num(v[j]),
+                        m = MAX_MEAN
+                    ),
+                )
+                .into());
+        }
+    }
+    Ok(())
+}
+
 /// The checked problem.
 pub struct Plan {
     file: LqgFile,
@@ -289,6 +384,8 @@ fn plan(src: Option<&Source>, common: &Common) -> Result<Plan> {
             .with_start(x0.clone())
             .map_err(|e| src.error("lqg.x0", e.to_string()))?;
     }
+    // after the finiteness and shape checks: sizes that would make the solve run for hours
+    check_plausible(src, l, &k, &q, d)?;
     if l.points < 2 {
         return Err(src.error("lqg.points", "must be >= 2").into());
     }
@@ -348,6 +445,26 @@ fn estimate(d: usize, points: usize, particles: usize, steps: usize) -> Cost {
     c
 }
 
+/// The largest dimension `validate` solves to time a problem; a larger one is timed on its leading
+/// `PROBE_DIM` coordinates and extrapolated, so `validate` stays quick at any `d`.
+pub const PROBE_DIM: usize = 16;
+
+/// The problem restricted to its first `dp` coordinates: the leading blocks of `K`, `Q` and
+/// `Σ_tar` (principal blocks of a positive (semi-)definite matrix keep the property), the first
+/// `dp` coordinates of `m_tar` and `x0`.
+fn leading_block(c: &LqgConfig, dp: usize) -> mfpid::meanfield::Result<LqgConfig> {
+    let block = |m: &DMatrix<f64>| m.view((0, 0), (dp, dp)).into_owned();
+    let mut b = LqgConfig::new(
+        block(&c.k),
+        block(&c.q),
+        c.m_tar[..dp].to_vec(),
+        block(&c.sigma_tar),
+    )?
+    .with_start(c.x0[..dp].to_vec())?;
+    b.opts = c.opts;
+    Ok(b)
+}
+
 /// Parse, check and plan an lqg config (nothing is solved).
 pub fn check(src: &Source, common: &Common) -> Result<()> {
     plan(Some(src), common).map(|_| ())
@@ -373,14 +490,26 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
             "  check: none".into()
         },
         {
-            // the closed-form part is timed on one method; the particle check is not included
+            // the closed-form part is timed on one method of the problem's leading block of at
+            // most PROBE_DIM coordinates (the whole problem when d is small): each method
+            // integrates d + 2 ODEs whose right-hand sides multiply d x d matrices, so its time
+            // grows as d^4. The particle check is not included.
+            let d = p.config.dim();
+            let dp = d.min(PROBE_DIM);
+            let probe = leading_block(&p.config, dp).ctx("LQG probe")?;
             let t0 = std::time::Instant::now();
-            Lqg::new(p.config.clone())
+            Lqg::new(probe)
                 .and_then(|l| l.solve(LqgMethod::ALL[0]).map(|_| ()))
                 .ctx("LQG probe")?;
+            let scale = (d as f64 / dp as f64).powi(4);
             format!(
-                "  cost:  time about {} on this machine for the closed form (3 methods){}; {}",
-                crate::common::human_seconds(3.0 * t0.elapsed().as_secs_f64()),
+                "  cost:  time about {} on this machine for the closed form (3 methods{}){}; {}",
+                crate::common::human_seconds(3.0 * scale * t0.elapsed().as_secs_f64()),
+                if dp < d {
+                    format!(", extrapolated as d^4 from the leading {dp} coordinates")
+                } else {
+                    String::new()
+                },
                 if p.particles > 0 {
                     ", plus the particle check"
                 } else {
@@ -560,4 +689,53 @@ pub fn cmd(config: Option<&Path>, out: Option<PathBuf>, common: &Common) -> Resu
         println!("wrote {}", final_dir.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> std::result::Result<(), String> {
+        let src = Source::from_str("l.toml", text);
+        plan(Some(&src), &Common::default())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn fuzz_timeouts_are_refused_by_the_plan_at_their_field() {
+        // the two inputs the config_lqg fuzz target timed out on (a probe solve of minutes)
+        let e = check(include_str!(
+            "../fuzz/regressions/config_lqg-timeout-huge-kappa.toml"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("lqg.kappa[0][1]") && e.contains("plausible range"),
+            "{e}"
+        );
+        let e = check(include_str!(
+            "../fuzz/regressions/config_lqg-timeout-huge-q.toml"
+        ))
+        .unwrap_err();
+        assert!(e.contains("lqg.q:") && e.contains("plausible range"), "{e}");
+        // the edges: the largest plausible rate and mean pass, just beyond them does not
+        assert!(check("[lqg]\nm_tar = [1.0]\nkappa = 0.0\nq = 1e8\n").is_ok());
+        assert!(check("[lqg]\nm_tar = [1.0]\nkappa = 0.0\nq = 1.0001e8\n").is_err());
+        assert!(check("[lqg]\nm_tar = [1e6]\n").is_ok());
+        let e = check("[lqg]\nm_tar = [1.0, 2.0]\nx0 = [0.0, -2e6]\n").unwrap_err();
+        assert!(e.contains("lqg.x0[1]"), "{e}");
+    }
+
+    #[test]
+    fn validate_times_a_large_problem_on_its_leading_block() {
+        // d = 40: the probe solves the leading 16 coordinates and extrapolates as d^4
+        let m = vec!["1.0"; 40].join(", ");
+        let src = Source::from_str("l.toml", &format!("[lqg]\nm_tar = [{m}]\n"));
+        let lines = validate(&src, &Common::default()).unwrap();
+        let cost = lines.last().unwrap();
+        assert!(
+            cost.contains("extrapolated as d^4 from the leading 16 coordinates"),
+            "{cost}"
+        );
+    }
 }

@@ -1,6 +1,9 @@
 //! Gaussian mixtures and protocols written in configs, checked field by field.
 
-use mfpid::bridge::{BridgeError, Covariance, GaussianMixture, MixtureSpec, Protocol};
+use mfpid::bridge::{
+    BridgeError, Covariance, GaussianMixture, MixtureDefect, MixtureField, MixtureIndex,
+    MixtureSpec, Protocol,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{finite, nonempty, Row, Source};
@@ -52,9 +55,12 @@ impl MixtureFields {
         GaussianMixture::try_from(spec).map_err(|e| self.locate(src, prefix, e))
     }
 
-    /// Check the fields and collect them as the library's [`MixtureSpec`], without factorising
-    /// the covariances: a fleet hands the spec to `mfpid_energy::Fleet::new`, which factorises
-    /// each covariance once.
+    /// Check the shape of the fields (one spread, one row per component, rows of `d` numbers) and
+    /// collect them as the library's [`MixtureSpec`], without factorising the covariances: a
+    /// fleet hands the spec to `mfpid_energy::Fleet::new`, which factorises each covariance once.
+    /// The values (finite means, weights `>= 0` with a positive sum, variances `> 0`, symmetric
+    /// positive-definite covariances) are checked once, by the library's `GaussianMixture::new`,
+    /// whose errors [`MixtureFields::locate`] maps to this table's fields.
     pub fn spec(&self, src: &Source, prefix: &str) -> Result<MixtureSpec, ConfigError> {
         let f = |name: &str| format!("{prefix}.{name}");
         if self.file.is_some() {
@@ -89,7 +95,6 @@ impl MixtureFields {
                     ),
                 ));
             }
-            finite(src, &format!("{prefix}.means[{i}]"), &r.0)?;
             flat.extend_from_slice(&r.0);
         }
         let weights = match &self.weights {
@@ -102,22 +107,6 @@ impl MixtureFields {
                             "{} weights for {k} components in {prefix}.means (one weight per component)",
                             w.len()
                         ),
-                    ));
-                }
-                finite(src, &f("weights"), w)?;
-                if let Some(i) = w.iter().position(|&x| x < 0.0) {
-                    return Err(src.error(
-                        &format!("{prefix}.weights[{i}]"),
-                        format!(
-                            "weight {} is negative; weights must be >= 0 with a positive sum",
-                            crate::common::human_num(w[i])
-                        ),
-                    ));
-                }
-                if w.iter().sum::<f64>() <= 0.0 {
-                    return Err(src.error(
-                        &f("weights"),
-                        "weights sum to 0; at least one weight must be positive",
                     ));
                 }
                 w.clone()
@@ -160,6 +149,8 @@ impl MixtureFields {
         };
         let cov = if let Some(s) = &self.std {
             per_comp("std", s.len())?;
+            // the one value check made here: `std` is squared into the library's variance, which
+            // cannot tell a negative standard deviation from a positive one
             finite(src, &f("std"), s)?;
             if let Some(i) = s.iter().position(|&x| x <= 0.0) {
                 return Err(src.error(
@@ -170,17 +161,6 @@ impl MixtureFields {
             Covariance::Isotropic(s.iter().map(|x| x * x).collect())
         } else if let Some(v) = &self.variance {
             per_comp("variance", v.len())?;
-            finite(src, &f("variance"), v)?;
-            if let Some(i) = v.iter().position(|&x| x <= 0.0) {
-                let what = if v[i] < 0.0 { "is negative" } else { "is zero" };
-                return Err(src.error(
-                    &format!("{prefix}.variance[{i}]"),
-                    format!(
-                        "variance {} {what}; a variance must be > 0",
-                        crate::common::human_num(v[i])
-                    ),
-                ));
-            }
             Covariance::Isotropic(v.clone())
         } else if let Some(rows) = &self.diag {
             per_comp("diag", rows.len())?;
@@ -194,13 +174,6 @@ impl MixtureFields {
                             "has {} variances but the means have d = {d} (dimension mismatch)",
                             r.0.len()
                         ),
-                    ));
-                }
-                finite(src, &p, &r.0)?;
-                if let Some(j) = r.0.iter().position(|&x| x <= 0.0) {
-                    return Err(src.error(
-                        &format!("{p}[{j}]"),
-                        format!("variance {} must be > 0", r.0[j]),
                     ));
                 }
                 out.extend_from_slice(&r.0);
@@ -221,8 +194,7 @@ impl MixtureFields {
                         ),
                     ));
                 }
-                for (i, r) in m.iter().enumerate() {
-                    finite(src, &format!("{p}[{i}]"), &r.0)?;
+                for r in m {
                     out.extend_from_slice(&r.0);
                 }
             }
@@ -236,22 +208,63 @@ impl MixtureFields {
         })
     }
 
-    /// Locate a factorisation error of the library at this table's covariance field.
+    /// The one place where a mixture error of the library becomes a config error: the library
+    /// names the field, component and coordinate ([`BridgeError::InvalidMixture`]) or the
+    /// component whose covariance is not positive definite, and this maps it to the TOML element
+    /// of this table (`prefix`, e.g. `fleet.p_in`) as written: `variance[1]`, `diag[0][2]`,
+    /// `cov[1][0][2]`, `means[3][0]`, `weights[1]`.
     pub fn locate(&self, src: &Source, prefix: &str, e: BridgeError) -> ConfigError {
+        use crate::common::human_num;
+        let spread = if self.cov.is_some() {
+            "cov"
+        } else if self.diag.is_some() {
+            "diag"
+        } else if self.std.is_some() {
+            "std"
+        } else {
+            "variance"
+        };
         match e {
-            BridgeError::NotPositiveDefinite { component, reason } => {
-                let which = match (&self.cov, &self.diag) {
-                    (Some(_), _) => "cov",
-                    (_, Some(_)) => "diag",
-                    _ => "variance",
+            BridgeError::InvalidMixture {
+                field,
+                index,
+                value,
+                defect,
+            } => {
+                let name = match field {
+                    MixtureField::Weights => "weights",
+                    MixtureField::Means => "means",
+                    MixtureField::Variances | MixtureField::Covariances => spread,
                 };
-                src.error(
-                    &format!("{prefix}.{which}[{component}]"),
-                    format!(
-                        "not symmetric positive definite ({reason}); a covariance must be symmetric with all eigenvalues > 0"
-                    ),
-                )
+                let at = match index {
+                    MixtureIndex::Sum => String::new(),
+                    i => i.to_string(),
+                };
+                let v = human_num(value);
+                let msg = match (field, defect) {
+                    (MixtureField::Variances, MixtureDefect::NotFinite) if spread == "std" => {
+                        format!("standard deviation squared is {v}, not a finite number")
+                    }
+                    (_, MixtureDefect::NotFinite) => format!("{v} is not a finite number"),
+                    (MixtureField::Weights, MixtureDefect::NoPositiveSum) => {
+                        format!("weights sum to {v}; at least one weight must be positive and the sum finite")
+                    }
+                    (MixtureField::Weights, _) => {
+                        format!("weight {v} is negative; weights must be >= 0 with a positive sum")
+                    }
+                    (_, _) => {
+                        let what = if value < 0.0 { "is negative" } else { "is zero" };
+                        format!("variance {v} {what}; a variance must be > 0")
+                    }
+                };
+                src.error(&format!("{prefix}.{name}{at}"), msg)
             }
+            BridgeError::NotPositiveDefinite { component, reason } => src.error(
+                &format!("{prefix}.{spread}[{component}]"),
+                format!(
+                    "not symmetric positive definite ({reason}); a covariance must be symmetric with all eigenvalues > 0"
+                ),
+            ),
             other => src.error(prefix, other.to_string()),
         }
     }

@@ -63,8 +63,17 @@ pub fn invalid(arg: &str, msg: impl std::fmt::Display) -> PyErr {
 /// A bridge-layer error from constructing something out of argument `arg`.
 pub fn bridge(arg: &str, e: mfpid_bridge::BridgeError) -> PyErr {
     use mfpid_bridge::BridgeError as B;
+    use mfpid_bridge::{MixtureDefect as D, MixtureField as F};
     let kind = match &e {
         B::NotPositiveDefinite { .. } => Kind::NotPsd,
+        // a mixture's weights are plain arguments; a variance that is not > 0 (or not finite)
+        // cannot be a covariance; a non-finite mean or covariance entry is non-finite
+        B::InvalidMixture { field, defect, .. } => match (field, defect) {
+            (F::Weights, _) => Kind::Invalid,
+            (F::Variances, _) => Kind::NotPsd,
+            (_, D::NotFinite) => Kind::NonFinite,
+            _ => Kind::Invalid,
+        },
         B::NonFinite { .. } => Kind::NonFinite,
         B::DimensionMismatch { .. } | B::BadLength { .. } | B::PieceCount { .. } => Kind::Shape,
         _ => Kind::Invalid,

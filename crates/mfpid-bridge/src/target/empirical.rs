@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{check_k, normalised_log_weights, softmax_combine, Target};
-use crate::error::{check_finite, BridgeError, Result};
+use crate::error::{check_finite, BridgeError, MixtureDefect, Result};
 
 /// A weighted point cloud `{(omega_j, y_j)}` in `R^d` as a target.
 ///
@@ -54,7 +54,15 @@ impl Empirical {
             });
         }
         check_finite("points", &points)?;
-        let log_w = normalised_log_weights(&weights)?;
+        let log_w =
+            normalised_log_weights(&weights).map_err(|(_, _, defect)| BridgeError::BadWeights {
+                reason: match defect {
+                    MixtureDefect::NotFinite => "a weight is not finite",
+                    MixtureDefect::Negative => "a weight is negative",
+                    _ => "weights must sum to a positive finite number",
+                },
+                sum: weights.iter().sum(),
+            })?;
         let sq = points
             .chunks_exact(d)
             .map(|y| y.iter().map(|v| v * v).sum())

@@ -8,7 +8,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::{check_k, fused, normalised_log_weights, DriftForm, Target};
-use crate::error::{check_finite, BridgeError, Result};
+use crate::error::{BridgeError, MixtureDefect, MixtureField, MixtureIndex, Result};
 use crate::linalg::{
     chol_inverse, chol_log_det, cholesky_in_place, solve_lower_in_place, sym_matvec,
 };
@@ -193,7 +193,14 @@ impl GaussianMixture {
                 what: "mixture components",
             });
         }
-        let log_w = normalised_log_weights(&weights)?;
+        let log_w = normalised_log_weights(&weights).map_err(|(index, value, defect)| {
+            BridgeError::InvalidMixture {
+                field: MixtureField::Weights,
+                index,
+                value,
+                defect,
+            }
+        })?;
         if means.len() != n * d {
             return Err(BridgeError::BadLength {
                 what: "means",
@@ -201,7 +208,14 @@ impl GaussianMixture {
                 expected: format!("K x d = {n} x {d}"),
             });
         }
-        check_finite("means", &means)?;
+        if let Some(i) = means.iter().position(|v| !v.is_finite()) {
+            return Err(BridgeError::InvalidMixture {
+                field: MixtureField::Means,
+                index: MixtureIndex::Coordinate(i / d, i % d),
+                value: means[i],
+                defect: MixtureDefect::NotFinite,
+            });
+        }
         let mut chol = Vec::new();
         let mut log_det = vec![0.0; n];
         match &cov {
@@ -231,7 +245,15 @@ impl GaussianMixture {
                     n * d * d,
                     format!("K x d x d = {n} x {d} x {d}"),
                 )?;
-                check_finite("full covariances", s)?;
+                if let Some(i) = s.iter().position(|v| !v.is_finite()) {
+                    let (k, r) = (i / (d * d), i % (d * d));
+                    return Err(BridgeError::InvalidMixture {
+                        field: MixtureField::Covariances,
+                        index: MixtureIndex::Entry(k, r / d, r % d),
+                        value: s[i],
+                        defect: MixtureDefect::NotFinite,
+                    });
+                }
                 chol = s.clone();
                 for k in 0..n {
                     let m = &mut chol[k * d * d..(k + 1) * d * d];
@@ -623,17 +645,27 @@ fn check_len(what: &'static str, len: usize, want: usize, expected: String) -> R
     Ok(())
 }
 
+/// Variances of isotropic (`per = 1`: one per component) or diagonal (`per = d`) components:
+/// finite and `> 0`.
 fn check_positive(s: &[f64], per: usize) -> Result<()> {
     for (i, &v) in s.iter().enumerate() {
-        if !(v > 0.0 && v.is_finite()) {
-            return Err(BridgeError::NotPositiveDefinite {
-                component: i / per,
-                reason: format!(
-                    "variance {v} at index {} is not positive and finite",
-                    i % per
-                ),
-            });
-        }
+        let defect = if !v.is_finite() {
+            MixtureDefect::NotFinite
+        } else if v <= 0.0 {
+            MixtureDefect::NotPositive
+        } else {
+            continue;
+        };
+        return Err(BridgeError::InvalidMixture {
+            field: MixtureField::Variances,
+            index: if per == 1 {
+                MixtureIndex::Component(i)
+            } else {
+                MixtureIndex::Coordinate(i / per, i % per)
+            },
+            value: v,
+            defect,
+        });
     }
     Ok(())
 }
@@ -1053,17 +1085,61 @@ mod tests {
             e,
             Err(BridgeError::NotPositiveDefinite { component: 0, .. })
         ));
-        let e = GaussianMixture::diagonal(1, vec![1.0, 1.0], vec![0.0, 1.0], vec![1.0, 0.0]);
-        assert!(matches!(
-            e,
-            Err(BridgeError::NotPositiveDefinite { component: 1, .. })
+        // each value error names the field, the component and the coordinate
+        let invalid = |field, index, defect| {
+            move |e: Result<GaussianMixture>| match e {
+                Err(BridgeError::InvalidMixture {
+                    field: f,
+                    index: i,
+                    defect: x,
+                    ..
+                }) => f == field && i == index && x == defect,
+                _ => false,
+            }
+        };
+        use MixtureDefect::*;
+        use MixtureIndex::*;
+        let e =
+            GaussianMixture::diagonal(2, vec![1.0, 1.0], vec![0.0; 4], vec![1.0, 1.0, 1.0, 0.0]);
+        assert!(invalid(
+            MixtureField::Variances,
+            Coordinate(1, 1),
+            NotPositive
+        )(e));
+        let e = GaussianMixture::isotropic(1, vec![1.0, 1.0], vec![0.0, 1.0], vec![1.0, -2.0]);
+        assert!(invalid(MixtureField::Variances, Component(1), NotPositive)(
+            e
         ));
+        let e =
+            GaussianMixture::isotropic(1, vec![1.0, 1.0], vec![0.0, 1.0], vec![f64::INFINITY, 1.0]);
+        assert!(invalid(MixtureField::Variances, Component(0), NotFinite)(e));
+        let e = GaussianMixture::isotropic(
+            2,
+            vec![1.0, 1.0],
+            vec![0.0, 1.0, 2.0, f64::NAN],
+            vec![1.0, 1.0],
+        );
+        assert!(invalid(MixtureField::Means, Coordinate(1, 1), NotFinite)(e));
+        let mut cov = vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
+        cov[6] = f64::NAN;
+        let e = GaussianMixture::full(2, vec![1.0, 1.0], vec![0.0; 4], cov);
+        assert!(invalid(
+            MixtureField::Covariances,
+            Entry(1, 1, 0),
+            NotFinite
+        )(e));
         let e = GaussianMixture::isotropic(1, vec![0.0, 0.0], vec![0.0, 1.0], vec![1.0, 1.0]);
-        assert!(matches!(e, Err(BridgeError::BadWeights { .. })));
+        assert!(invalid(MixtureField::Weights, Sum, NoPositiveSum)(
+            e.clone()
+        ));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "weights sum = 0 must be positive and finite (at least one weight must be > 0)"
+        );
         let e = GaussianMixture::isotropic(1, vec![1.0, -0.5], vec![0.0, 1.0], vec![1.0, 1.0]);
-        assert!(matches!(e, Err(BridgeError::BadWeights { .. })));
+        assert!(invalid(MixtureField::Weights, Component(1), Negative)(e));
         let e = GaussianMixture::isotropic(1, vec![f64::NAN], vec![0.0], vec![1.0]);
-        assert!(matches!(e, Err(BridgeError::BadWeights { .. })));
+        assert!(invalid(MixtureField::Weights, Component(0), NotFinite)(e));
         let e = GaussianMixture::isotropic(2, vec![1.0], vec![0.0], vec![1.0]);
         assert!(matches!(
             e,

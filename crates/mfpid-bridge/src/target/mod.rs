@@ -10,7 +10,7 @@ pub use empirical::Empirical;
 pub use energy::EnergyTarget;
 pub use mixture::{Covariance, GaussianMixture, MixtureProbe, MixtureSpec};
 
-use crate::error::{BridgeError, Result};
+use crate::error::{BridgeError, MixtureDefect, MixtureIndex, Result};
 
 /// A terminal law `p_tar` on `R^d`, seen through its probe mean.
 ///
@@ -120,26 +120,21 @@ pub(crate) fn check_k(k: f64) -> Result<()> {
     }
 }
 
-/// Validate weights: finite, `>= 0`, positive sum. Returns normalised log-weights.
-pub(crate) fn normalised_log_weights(w: &[f64]) -> Result<Vec<f64>> {
+/// Validate weights: finite, `>= 0`, positive finite sum. Returns the normalised log-weights, or
+/// the first defect: its entry (`Sum` for the sum), the value and what is wrong. Each target maps
+/// the defect to its own error.
+pub(crate) fn normalised_log_weights(
+    w: &[f64],
+) -> std::result::Result<Vec<f64>, (MixtureIndex, f64, MixtureDefect)> {
+    if let Some(k) = w.iter().position(|x| !x.is_finite()) {
+        return Err((MixtureIndex::Component(k), w[k], MixtureDefect::NotFinite));
+    }
+    if let Some(k) = w.iter().position(|&x| x < 0.0) {
+        return Err((MixtureIndex::Component(k), w[k], MixtureDefect::Negative));
+    }
     let sum: f64 = w.iter().sum();
-    if w.iter().any(|x| !x.is_finite()) {
-        return Err(BridgeError::BadWeights {
-            reason: "a weight is not finite",
-            sum,
-        });
-    }
-    if w.iter().any(|&x| x < 0.0) {
-        return Err(BridgeError::BadWeights {
-            reason: "a weight is negative",
-            sum,
-        });
-    }
     if !(sum > 0.0 && sum.is_finite()) {
-        return Err(BridgeError::BadWeights {
-            reason: "weights must sum to a positive finite number",
-            sum,
-        });
+        return Err((MixtureIndex::Sum, sum, MixtureDefect::NoPositiveSum));
     }
     Ok(w.iter().map(|x| (x / sum).ln()).collect())
 }

@@ -1,7 +1,7 @@
 //! The `fleet` config and its check: TOML sections, the laws (°C through the RC layer with
 //! `[physical]`), the methods, and the one map from `mfpid-energy` errors to TOML fields.
 
-use mfpid::bridge::Covariance;
+use mfpid::bridge::{BridgeError, Covariance};
 use mfpid::energy::{
     CelsiusLaw, Centres, EnergyError, Experiment, Fleet, HvacObserver, HvacRecorder, Law, Method,
     RcBuilding, Recording, Settings, ThermalLayer,
@@ -213,7 +213,7 @@ pub struct Physical {
 
 impl Physical {
     /// The RC layer, or one error listing every missing field.
-    fn layer(&self, src: &Source) -> Result<ThermalLayer> {
+    fn layer(&self, src: &Source, laws: &FleetLaws) -> Result<ThermalLayer> {
         let missing: Vec<&str> = [
             (
                 "capacitance_kwh_per_c",
@@ -253,7 +253,7 @@ impl Physical {
             get(self.horizon_min),
             get(self.noise_c_per_sqrt_h),
         )
-        .map_err(|e| locate(src, e, "physical"))
+        .map_err(|e| locate(src, e, "physical", laws))
     }
 }
 
@@ -303,25 +303,35 @@ fn settings_path(field: &str) -> Option<&'static str> {
 
 /// The one place where an `mfpid-energy` error becomes a config error: the library names the law
 /// (`p_in` / `p_tar`) or the setting, and this maps it to its TOML path (`fleet.p_in.weights[k]`,
-/// `physical.<field>`) and message.
-fn locate(src: &Source, e: EnergyError, prefix: &str) -> AppError {
+/// `physical.<field>`) and message; a law's own errors (the bridge's mixture validation) are
+/// located in the law's fields by [`MixtureFields::locate`].
+fn locate(src: &Source, e: EnergyError, prefix: &str, laws: &FleetLaws) -> AppError {
     let law_path = |law: &str| format!("fleet.{law}");
+    let fields = |law: &str| {
+        if law == "p_in" {
+            &laws.p_in
+        } else {
+            &laws.p_tar
+        }
+    };
     match e {
         EnergyError::ZeroWeight { law, component } => src
             .error(
                 &format!("{}.weights[{component}]", law_path(law)),
-                format!("component {component} has weight 0: every sub-population needs a weight > 0"),
+                format!(
+                    "component {component} has weight 0: every sub-population needs a weight > 0"
+                ),
             )
             .into(),
         EnergyError::NotPositiveDefinite {
             law,
             component,
             reason,
-        } => src
-            // the field checks leave only a full `cov` able to fail the factorisation
-            .error(
-                &format!("{}.cov[{component}]", law_path(law)),
-                format!("not symmetric positive definite ({reason}); a covariance must be symmetric with all eigenvalues > 0"),
+        } => fields(law)
+            .locate(
+                src,
+                &law_path(law),
+                BridgeError::NotPositiveDefinite { component, reason },
             )
             .into(),
         EnergyError::DimensionMismatch { d_in, d_tar } => src
@@ -331,7 +341,7 @@ fn locate(src: &Source, e: EnergyError, prefix: &str) -> AppError {
             )
             .into(),
         EnergyError::InvalidLaw { law, source } => {
-            src.error(&law_path(law), source.to_string()).into()
+            fields(law).locate(src, &law_path(law), source).into()
         }
         // a run setting has its TOML path (the library checks them once, in `Settings::validate`)
         EnergyError::Invalid {
@@ -342,8 +352,11 @@ fn locate(src: &Source, e: EnergyError, prefix: &str) -> AppError {
             let value = value
                 .parse::<f64>()
                 .map_or(value.clone(), crate::common::human_num);
-            src.error(settings_path(field).unwrap_or(field), format!("{value} {reason}"))
-                .into()
+            src.error(
+                settings_path(field).unwrap_or(field),
+                format!("{value} {reason}"),
+            )
+            .into()
         }
         // a temperature of `[physical]` or of a law in °C (`means_c[k][j]` is `means[k][j]`)
         EnergyError::Implausible { ref field, .. } => {
@@ -352,7 +365,9 @@ fn locate(src: &Source, e: EnergyError, prefix: &str) -> AppError {
                 None => format!("{prefix}.{field}"),
             };
             let msg = e.to_string();
-            let msg = msg.split_once(" = ").map_or(msg.clone(), |(_, m)| m.to_string());
+            let msg = msg
+                .split_once(" = ")
+                .map_or(msg.clone(), |(_, m)| m.to_string());
             src.error(&f, msg).into()
         }
         // the thermal layer's settings are the fields of `[physical]`; `std_c` is a law's `std`
@@ -369,6 +384,7 @@ fn physical_law(
     prefix: &str,
     m: &MixtureFields,
     layer: &ThermalLayer,
+    laws: &FleetLaws,
 ) -> Result<Law> {
     for (name, set) in [
         ("variance", m.variance.is_some()),
@@ -384,7 +400,8 @@ fn physical_law(
                 .into());
         }
     }
-    // the mixture checks (lengths, positivity, dimensions) on the °C values
+    // the shape checks (lengths, dimensions, std > 0) on the °C values; the values are checked by
+    // the RC layer (plausible °C) and by `Fleet::new` (weights)
     let g = m.spec(src, prefix)?;
     if g.d != layer.zones() {
         return Err(src
@@ -404,7 +421,7 @@ fn physical_law(
         means_c: g.means,
         std_c,
     };
-    layer.law(&law).map_err(|e| locate(src, e, prefix))
+    layer.law(&law).map_err(|e| locate(src, e, prefix, laws))
 }
 
 /// A centre row in the bridge's units: with `[physical]` the row is in °C and every value must be
@@ -432,7 +449,8 @@ fn celsius_row(
         .collect()
 }
 
-/// A law in the bridge's units: the checked fields, factorised later, once, by `Fleet::new`.
+/// A law in the bridge's units: the fields' shape checked here, their values checked and the
+/// covariances factorised later, once, by `Fleet::new`.
 fn plain_law(src: &Source, prefix: &str, m: &MixtureFields) -> Result<Law> {
     Ok(m.spec(src, prefix)?)
 }
@@ -442,20 +460,20 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
     let config: FleetConfig = src.parse()?;
     // the RC layer checks its own fields (lengths, positivity, finiteness, plausible °C)
     let layer = match &config.physical {
-        Some(p) => Some(p.layer(src)?),
+        Some(p) => Some(p.layer(src, &config.fleet)?),
         None => None,
     };
     let (p_in, p_tar) = match &layer {
         Some(l) => (
-            physical_law(src, "fleet.p_in", &config.fleet.p_in, l)?,
-            physical_law(src, "fleet.p_tar", &config.fleet.p_tar, l)?,
+            physical_law(src, "fleet.p_in", &config.fleet.p_in, l, &config.fleet)?,
+            physical_law(src, "fleet.p_tar", &config.fleet.p_tar, l, &config.fleet)?,
         ),
         None => (
             plain_law(src, "fleet.p_in", &config.fleet.p_in)?,
             plain_law(src, "fleet.p_tar", &config.fleet.p_tar)?,
         ),
     };
-    let fleet = Fleet::new(p_in, p_tar).map_err(|e| locate(src, e, "fleet"))?;
+    let fleet = Fleet::new(p_in, p_tar).map_err(|e| locate(src, e, "fleet", &config.fleet))?;
     let d = fleet.dim();
     let (r, pr) = (&config.run, &config.protocol);
     let mut settings = Settings {
@@ -470,7 +488,9 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         start: Default::default(),
     };
     // the library checks the settings as written; --quick then shrinks a valid run
-    settings.validate().map_err(|e| locate(src, e, "fleet"))?;
+    settings
+        .validate()
+        .map_err(|e| locate(src, e, "fleet", &config.fleet))?;
     if common.quick {
         settings.agents = settings.agents.min(1000);
         settings.n_steps = settings.n_steps.min(400).max(settings.pieces);
