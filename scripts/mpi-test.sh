@@ -6,15 +6,21 @@
 #     energies (hex bits of every f64);
 #   - mfpid-energy example sharded_fleet: the demand-response fleet of
 #     examples/fleet-two-component.toml, methods MF, IA0, IAm, half (JSON, shortest round-trip
-#     floats); its non-MPI run also checks itself against Experiment::run;
+#     floats, paired savings against IA0); each rank draws only its agents and nothing O(agents)
+#     crosses ranks, so every rank writes its agents' energies and terminal states to OUT.rank<r>
+#     and their concatenation in rank order must equal the single-process file; its non-MPI run
+#     also checks itself against Experiment::run;
+#   - mfpid-meanfield example sharded_meanfield: the MF fixed point (quadratic interaction,
+#     Anderson and Picard: iterates, fixed point, every reported number) and a general-interaction
+#     particle solve with the binned O(N) kernels (Gaussian repulsion, Anderson), rank files as
+#     above (path potentials and weights);
 #   - the program: `mfpid fleet` on examples/fleet-two-component.toml (MF, IA0, IAm, half; every
 #     CSV / JSON table and every figure of the output directory, byte for byte, except run.json and
 #     the wall-time column `wall_s`), and run.json records the ranks;
 #   - failures: a rank-0-only failure (an existing --out) and a config error end every rank
 #     non-zero with one message and no output directory; the non-MPI build, and a subcommand
 #     other than fleet, refuse to run as several MPI tasks.
-# Not covered: the MF fixed point and the general-interaction (binned) solver of mfpid-meanfield
-# (their particle solvers do not run sharded yet).
+# Not covered: the exact O(N^2) estimator of the particle solver (refused over several ranks).
 #
 #   scripts/mpi-test.sh          # needs mpirun (Debian: openmpi-bin libopenmpi-dev) and libclang-dev
 #   NP_LIST="2 3" scripts/mpi-test.sh
@@ -25,6 +31,7 @@ cd "$(dirname "$0")/.."
 NP_LIST=${NP_LIST:-"1 2 3"}
 ENSEMBLE_ARGS=${ENSEMBLE_ARGS:-"--agents 5000 --dim 3 --steps 60"}
 FLEET_ARGS=${FLEET_ARGS:-""} # default: the settings of examples/fleet-two-component.toml (4000 agents, 2500 steps)
+MEANFIELD_ARGS=${MEANFIELD_ARGS:-"--particles 2000"}
 CLI_CONFIG=${CLI_CONFIG:-examples/fleet-two-component.toml}
 CLI_ARGS=${CLI_ARGS:-"--quick"}
 tmp=$(mktemp -d)
@@ -54,6 +61,21 @@ compare() {
         else
             echo "mpi-test: $ex np = $np: DIFFERS from the non-MPI build" >&2
             fail=1
+        fi
+        # rank-local files (this rank's particles): concatenated in rank order = the single file
+        if [ -e "$tmp/$ex.single.rank0" ]; then
+            local r=0
+            : >"$tmp/$ex.np$np.cat"
+            while [ $r -lt "$np" ]; do
+                cat "$tmp/$ex.np$np.rank$r" >>"$tmp/$ex.np$np.cat"
+                r=$((r + 1))
+            done
+            if cmp -s "$tmp/$ex.single.rank0" "$tmp/$ex.np$np.cat"; then
+                echo "mpi-test: $ex np = $np: rank files identical to the non-MPI build ($(wc -c <"$tmp/$ex.single.rank0") bytes)"
+            else
+                echo "mpi-test: $ex np = $np: rank files DIFFER from the non-MPI build" >&2
+                fail=1
+            fi
         fi
     done
 }
@@ -160,5 +182,6 @@ cli() {
 
 compare mfpid-sde sharded_ensemble "$ENSEMBLE_ARGS"
 compare mfpid-energy sharded_fleet "$FLEET_ARGS"
+compare mfpid-meanfield sharded_meanfield "$MEANFIELD_ARGS"
 cli
 exit $fail
