@@ -62,22 +62,42 @@ compare() {
             echo "mpi-test: $ex np = $np: DIFFERS from the non-MPI build" >&2
             fail=1
         fi
-        # rank-local files (this rank's particles): concatenated in rank order = the single file
+        # rank-local files (lines `KEY... VALUES`, this rank's particles): each line's values
+        # concatenated over the ranks in rank order must be the single-process line, bit for bit
         if [ -e "$tmp/$ex.single.rank0" ]; then
-            local r=0
-            : >"$tmp/$ex.np$np.cat"
-            while [ $r -lt "$np" ]; do
-                cat "$tmp/$ex.np$np.rank$r" >>"$tmp/$ex.np$np.cat"
-                r=$((r + 1))
-            done
-            if cmp -s "$tmp/$ex.single.rank0" "$tmp/$ex.np$np.cat"; then
-                echo "mpi-test: $ex np = $np: rank files identical to the non-MPI build ($(wc -c <"$tmp/$ex.single.rank0") bytes)"
+            if n=$(merged_ranks "$tmp/$ex.single.rank0" "$tmp/$ex.np$np" "$np"); then
+                echo "mpi-test: $ex np = $np: rank files identical to the non-MPI build ($n)"
             else
-                echo "mpi-test: $ex np = $np: rank files DIFFER from the non-MPI build" >&2
+                echo "mpi-test: $ex np = $np: rank files DIFFER from the non-MPI build: $n" >&2
                 fail=1
             fi
         fi
     done
+}
+
+# merged_ranks SINGLE PREFIX NP: the lines of PREFIX.rank0 .. PREFIX.rank(NP-1), each a key (the
+# words before the first hex value) and hex f64 bits, merged by key in rank order, equal SINGLE's
+merged_ranks() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import re, sys
+single, prefix, np_ = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def parse(path):
+    out = {}
+    for line in open(path):
+        words = line.split()
+        k = next((i for i, w in enumerate(words) if re.fullmatch(r"[0-9a-f]{16}", w)), len(words))
+        out.setdefault(" ".join(words[:k]), []).extend(words[k:])
+    return out
+want = parse(single)
+got = {}
+for r in range(np_):
+    for k, v in parse(f"{prefix}.rank{r}").items():
+        got.setdefault(k, []).extend(v)
+if got != want:
+    bad = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+    sys.exit(f"keys differ: {bad}")
+print(f"{sum(map(len, want.values()))} values in {len(want)} lines")
+PY
 }
 
 # same_outputs A B: the two output directories hold the same files with the same bytes, except
