@@ -2,8 +2,9 @@
 # Weak and strong scaling of `mpirun -np N mfpid fleet` (issue 15), one rank per core and one
 # thread per rank. Prints a Markdown table: wall time of the simulation (rank 0's `simulate` lap
 # in run.json), the seconds rank 0 spent inside collectives (waits for the other ranks included)
-# and their share, bytes rank 0 sent per time step (the per-step reductions) and once per run (its
-# agents' terminal states and energies, gathered to rank 0), the CPU seconds of the slowest rank
+# and their share, bytes rank 0 sent per time step (the per-step reductions, plus the once-per-run
+# metric sums spread over the steps: O(K d) numbers per run, nothing O(agents) is gathered), the
+# CPU seconds of the slowest rank
 # (/usr/bin/time; the whole process) and the throughput in agent-steps per second of wall time per
 # rank and per CPU second (the second is what a dedicated core delivers on a loaded machine).
 #
@@ -54,7 +55,7 @@ baseline = "IA0"
 PY
 }
 
-echo "| scaling | d | ranks | agents | steps x methods | wall (s) | in collectives (s) | comm share | bytes/step/rank | gather/run (bytes) | CPU s/rank | agent-steps/s/rank (wall) | agent-steps per CPU s |"
+echo "| scaling | d | ranks | agents | steps x methods | wall (s) | in collectives (s) | comm share | bytes/step/rank | CPU s/rank | agent-steps/s/rank (wall) | agent-steps per CPU s |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for d in $DIMS; do
     for kind in weak strong; do
@@ -77,13 +78,13 @@ ranks = r["ranks"]
 assert ranks["size"] == np_, ranks
 methods = 2
 comm = ranks["rank0_comm_s"]
-# rank 0's gathers at the end of each run (terminal states and energies of its agents), once
-gather = methods * (d + 1) * 8 * ranks["shards"][0]["agents"]
-per_step = (ranks["rank0_bytes_sent"] - gather) / (steps * methods)
+# every byte rank 0 sent (per-step reductions, the once-per-run metric sums, the agreement of
+# errors), per step of each method
+per_step = ranks["rank0_bytes_sent"] / (steps * methods)
 cpu = [sum(map(float, open(f).read().split()[-2:])) for f in glob.glob(f"{tmp}/cpu.*")]
 assert len(cpu) == np_, cpu
 work = agents * steps * methods
-print(f"| {kind} | {d} | {np_} | {agents} | {steps} x {methods} | {wall:.2f} | {comm:.3f} | {100 * comm / wall:.1f} % | {per_step:.0f} | {gather // methods} | {max(cpu):.2f} | {work / np_ / wall:.3g} | {work / sum(cpu):.3g} |")
+print(f"| {kind} | {d} | {np_} | {agents} | {steps} x {methods} | {wall:.2f} | {comm:.3f} | {100 * comm / wall:.1f} % | {per_step:.0f} | {max(cpu):.2f} | {work / np_ / wall:.3g} | {work / sum(cpu):.3g} |")
 PY
         done
     done

@@ -6,15 +6,21 @@
 #     energies (hex bits of every f64);
 #   - mfpid-energy example sharded_fleet: the demand-response fleet of
 #     examples/fleet-two-component.toml, methods MF, IA0, IAm, half (JSON, shortest round-trip
-#     floats); its non-MPI run also checks itself against Experiment::run;
+#     floats, paired savings against IA0); each rank draws only its agents and nothing O(agents)
+#     crosses ranks, so every rank writes its agents' energies and terminal states to OUT.rank<r>
+#     and their concatenation in rank order must equal the single-process file; its non-MPI run
+#     also checks itself against Experiment::run;
+#   - mfpid-meanfield example sharded_meanfield: the MF fixed point (quadratic interaction,
+#     Anderson and Picard: iterates, fixed point, every reported number) and a general-interaction
+#     particle solve with the binned O(N) kernels (Gaussian repulsion, Anderson), rank files as
+#     above (path potentials and weights);
 #   - the program: `mfpid fleet` on examples/fleet-two-component.toml (MF, IA0, IAm, half; every
 #     CSV / JSON table and every figure of the output directory, byte for byte, except run.json and
 #     the wall-time column `wall_s`), and run.json records the ranks;
 #   - failures: a rank-0-only failure (an existing --out) and a config error end every rank
 #     non-zero with one message and no output directory; the non-MPI build, and a subcommand
 #     other than fleet, refuse to run as several MPI tasks.
-# Not covered: the MF fixed point and the general-interaction (binned) solver of mfpid-meanfield
-# (their particle solvers do not run sharded yet).
+# Not covered: the exact O(N^2) estimator of the particle solver (refused over several ranks).
 #
 #   scripts/mpi-test.sh          # needs mpirun (Debian: openmpi-bin libopenmpi-dev) and libclang-dev
 #   NP_LIST="2 3" scripts/mpi-test.sh
@@ -25,6 +31,7 @@ cd "$(dirname "$0")/.."
 NP_LIST=${NP_LIST:-"1 2 3"}
 ENSEMBLE_ARGS=${ENSEMBLE_ARGS:-"--agents 5000 --dim 3 --steps 60"}
 FLEET_ARGS=${FLEET_ARGS:-""} # default: the settings of examples/fleet-two-component.toml (4000 agents, 2500 steps)
+MEANFIELD_ARGS=${MEANFIELD_ARGS:-"--particles 2000"}
 CLI_CONFIG=${CLI_CONFIG:-examples/fleet-two-component.toml}
 CLI_ARGS=${CLI_ARGS:-"--quick"}
 tmp=$(mktemp -d)
@@ -55,7 +62,42 @@ compare() {
             echo "mpi-test: $ex np = $np: DIFFERS from the non-MPI build" >&2
             fail=1
         fi
+        # rank-local files (lines `KEY... VALUES`, this rank's particles): each line's values
+        # concatenated over the ranks in rank order must be the single-process line, bit for bit
+        if [ -e "$tmp/$ex.single.rank0" ]; then
+            if n=$(merged_ranks "$tmp/$ex.single.rank0" "$tmp/$ex.np$np" "$np"); then
+                echo "mpi-test: $ex np = $np: rank files identical to the non-MPI build ($n)"
+            else
+                echo "mpi-test: $ex np = $np: rank files DIFFER from the non-MPI build: $n" >&2
+                fail=1
+            fi
+        fi
     done
+}
+
+# merged_ranks SINGLE PREFIX NP: the lines of PREFIX.rank0 .. PREFIX.rank(NP-1), each a key (the
+# words before the first hex value) and hex f64 bits, merged by key in rank order, equal SINGLE's
+merged_ranks() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import re, sys
+single, prefix, np_ = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def parse(path):
+    out = {}
+    for line in open(path):
+        words = line.split()
+        k = next((i for i, w in enumerate(words) if re.fullmatch(r"[0-9a-f]{16}", w)), len(words))
+        out.setdefault(" ".join(words[:k]), []).extend(words[k:])
+    return out
+want = parse(single)
+got = {}
+for r in range(np_):
+    for k, v in parse(f"{prefix}.rank{r}").items():
+        got.setdefault(k, []).extend(v)
+if got != want:
+    bad = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+    sys.exit(f"keys differ: {bad}")
+print(f"{sum(map(len, want.values()))} values in {len(want)} lines")
+PY
 }
 
 # same_outputs A B: the two output directories hold the same files with the same bytes, except
@@ -160,5 +202,6 @@ cli() {
 
 compare mfpid-sde sharded_ensemble "$ENSEMBLE_ARGS"
 compare mfpid-energy sharded_fleet "$FLEET_ARGS"
+compare mfpid-meanfield sharded_meanfield "$MEANFIELD_ARGS"
 cli
 exit $fail

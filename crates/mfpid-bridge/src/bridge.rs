@@ -25,13 +25,16 @@ pub const DEFAULT_EPS: f64 = 1e-3;
 /// As an [`mfpid_sde::Drift`]: `prepare(t)` clamps `t` into `[eps, 1 - eps]`, evaluates the
 /// coefficients there and lets the target do its per-step work (e.g. factorise `S_k`); `eval` then
 /// computes the drift of each particle with start `z_i`, where particle `i` (global index) uses start
-/// row `i mod n_starts` (one row = a common start; no rows = the origin).
+/// row `(i - starts_offset) mod n_starts` (one row = a common start; no rows = the origin; the
+/// offset is non-zero when one rank holds only its shard's starts, see [`Bridge::with_starts_at`]).
 #[derive(Debug, Clone)]
 pub struct Bridge<T> {
     coeffs: Coefficients,
     target: T,
     eps: f64,
     starts: Vec<f64>,
+    /// Global index of the particle of start row 0.
+    starts_offset: usize,
     // ---- state of the last `prepare` ----
     prepared: f64,
     bw: Backward,
@@ -59,6 +62,7 @@ impl<T: Target> Bridge<T> {
             target,
             eps: DEFAULT_EPS,
             starts: Vec::new(),
+            starts_offset: 0,
             prepared: f64::NAN,
             bw: Backward::default(),
             inv_k: f64::NAN,
@@ -119,7 +123,17 @@ impl<T: Target> Bridge<T> {
         }
         check_finite("start points", &starts)?;
         self.starts = starts;
+        self.starts_offset = 0;
         Ok(self)
+    }
+
+    /// The start points of the global particles `offset .. offset + n` only (row-major `n x d`,
+    /// e.g. one rank's shard of a population split across processes): particle `i` uses row
+    /// `i - offset`, so a rank needs no memory for the other ranks' starts.
+    pub fn with_starts_at(self, offset: usize, starts: Vec<f64>) -> Result<Self> {
+        let mut b = self.with_starts(starts)?;
+        b.starts_offset = offset;
+        Ok(b)
     }
 
     /// State dimension `d`.
@@ -164,7 +178,7 @@ impl<T: Target> Bridge<T> {
             return None;
         }
         let d = self.dim();
-        let r = i % n;
+        let r = i.checked_sub(self.starts_offset).unwrap_or(i) % n;
         Some(&self.starts[r * d..(r + 1) * d])
     }
 
@@ -341,9 +355,10 @@ impl<T: Target> Drift for Bridge<T> {
             for (p, (xi, oi)) in rows.enumerate() {
                 self.drift_from(xi, None, first + p, oi, work);
             }
-        } else if first + count <= n {
-            // particle i uses start row i: the chunk's rows are contiguous (no `i mod n`)
-            let zs = self.starts[first * d..(first + count) * d].chunks_exact(d);
+        } else if first >= self.starts_offset && first - self.starts_offset + count <= n {
+            // particle i uses start row i - offset: the chunk's rows are contiguous (no `mod n`)
+            let r0 = first - self.starts_offset;
+            let zs = self.starts[r0 * d..(r0 + count) * d].chunks_exact(d);
             for (p, ((xi, oi), zi)) in rows.zip(zs).enumerate() {
                 self.drift_from(xi, Some(zi), first + p, oi, work);
             }

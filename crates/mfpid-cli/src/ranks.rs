@@ -1,8 +1,10 @@
 //! One population over the ranks of an MPI job: `mpirun -np N mfpid fleet CONFIG` with the cargo
 //! feature `mpi`; without it the process is the only rank and every call here is the identity.
 //!
-//! Every rank reads the config and simulates its share of the agents (whole 64-agent RNG blocks,
-//! [`Experiment::run_on`]); only rank 0 prints, shows progress and writes the output directory.
+//! Every rank reads the config, draws and simulates only its share of the agents (whole 64-agent
+//! RNG blocks, [`Experiment::new_on`], [`Experiment::run_on`]); the per-agent metrics and paired
+//! savings are reproducible sums over the ranks, so no rank holds or receives the whole fleet's
+//! per-agent values. Only rank 0 prints, shows progress and writes the output directory.
 //! Failures are agreed on ([`Ranks::agree`]: a collective after each fallible phase), so a failing
 //! rank makes every rank exit non-zero with one message, from rank 0, and no output. A failure
 //! inside a run (where the other ranks wait in a collective) or a panic ends the job with
@@ -131,7 +133,13 @@ impl Ranks {
         self.agree(r)
     }
 
-    /// [`Experiment::run_on`] over the ranks: the run on rank 0, `None` on the others.
+    /// The communicator (counting its traffic), for collective library calls.
+    pub fn comm(&self) -> &dyn Communicator {
+        &self.comm
+    }
+
+    /// [`Experiment::run_on`] over the ranks: the run on every rank (its per-agent vectors hold
+    /// this rank's agents).
     /// Collective. The checks that fail alike on every rank are agreed first; any other failure
     /// ends the job (`MPI_Abort`) with the failing rank's message.
     pub fn run(

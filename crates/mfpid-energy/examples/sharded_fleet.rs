@@ -1,14 +1,17 @@
 //! The demand-response example fleet (`examples/fleet-two-component.toml`: two sub-populations,
 //! `d = 2`, methods MF, IA0, IAm and the constant centre "half") sharded over MPI ranks (feature
-//! `mpi`) or run in one process (without it). Rank 0 writes every result as JSON (`f64`s printed
-//! shortest-round-trip, so equal text means equal bits); `scripts/mpi-test.sh` compares runs with
-//! 1, 2, 3 ranks and the non-MPI build byte for byte.
+//! `mpi`) or run in one process (without it). Rank 0 writes every fleet-wide result as JSON
+//! (`f64`s printed shortest-round-trip, so equal text means equal bits) to `--out`, and every rank
+//! `r` the bits of its agents' energies and terminal states to `--out` + `.rank<r>` (their
+//! concatenation in rank order is the single-process file); `scripts/mpi-test.sh` compares runs
+//! with 1, 2, 3 ranks and the non-MPI build byte for byte.
 //!
-//! Each method runs through [`Experiment::run_on`]: per step only the reductions of the observers
-//! cross ranks (`O(d)` numbers); the per-agent energies and terminal states are gathered to rank 0
-//! once at the end, where the per-agent metrics (standard error, sub-population energies, terminal
-//! law) are computed as in [`Experiment::run`]. Without MPI the example also checks that its
-//! results equal [`Experiment::run`] bit for bit.
+//! Each rank draws only its agents ([`Experiment::new_on`]) and each method runs through
+//! [`Experiment::run_on`]: per step only the reductions of the observers cross ranks (`O(d)`
+//! numbers), and the per-agent metrics (standard error, sub-population energies, terminal law,
+//! the paired saving against IA0) are reproducible sums over the ranks, `O(K d)` numbers once per
+//! run: nothing `O(agents)` crosses ranks. Without MPI the example also checks that its results
+//! equal [`Experiment::run`] bit for bit.
 //!
 //! ```text
 //! cargo run -p mfpid-energy --example sharded_fleet -- --agents 1000 --steps 400 --out single.json
@@ -17,7 +20,7 @@
 //! ```
 
 use mfpid_energy::{
-    Centres, Experiment, Fleet, Law, Method, MethodRun, Recording, Settings, SubpopEnergy,
+    Centres, Experiment, Fleet, Law, Method, MethodRun, Recording, Saving, Settings, SubpopEnergy,
     TerminalLaw,
 };
 use mfpid_sde::Communicator;
@@ -39,11 +42,28 @@ struct Outcome {
     peak_power: f64,
     times: Vec<f64>,
     power: Vec<f64>,
-    per_agent: Vec<f64>,
     subpopulations: Vec<SubpopEnergy>,
     terminal: TerminalLaw,
     mean_path: Vec<(f64, Vec<f64>)>,
-    final_states: Vec<f64>,
+    /// Paired saving against IA0 (filled in after every method ran).
+    saving_vs_ia0: Option<Saving>,
+}
+
+/// This rank's agents' energies and terminal states of one method, as hex bits.
+fn local_bits(r: &MethodRun) -> String {
+    let hex = |v: &[f64]| -> String {
+        v.iter()
+            .map(|x| format!("{:016x}", x.to_bits()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "{} per_agent {}\n{} final_states {}\n",
+        r.method,
+        hex(&r.per_agent),
+        r.method,
+        hex(r.final_states.as_deref().unwrap_or_default())
+    )
 }
 
 /// The fleet of `examples/fleet-two-component.toml`.
@@ -82,21 +102,20 @@ impl Backend {
 }
 
 /// What the example compares, from a run (`keep_final` must be on).
-fn outcome(r: MethodRun) -> Outcome {
+fn outcome(r: &MethodRun) -> Outcome {
     Outcome {
-        method: r.method,
-        centres: r.centres,
+        method: r.method.clone(),
+        centres: r.centres.clone(),
         energy: r.energy,
         stderr: r.stderr,
-        energy_per_zone: r.energy_per_zone,
+        energy_per_zone: r.energy_per_zone.clone(),
         peak_power: r.peak_power,
-        times: r.times,
-        power: r.power,
-        per_agent: r.per_agent,
-        subpopulations: r.subpopulations,
-        terminal: r.terminal,
-        mean_path: r.mean_path,
-        final_states: r.final_states.unwrap_or_default(),
+        times: r.times.clone(),
+        power: r.power.clone(),
+        subpopulations: r.subpopulations.clone(),
+        terminal: r.terminal.clone(),
+        mean_path: r.mean_path.clone(),
+        saving_vs_ia0: None,
     }
 }
 
@@ -106,20 +125,19 @@ const RECORDING: Recording = Recording {
     keep_final: true,
 };
 
-/// One method on this rank's shard ([`Experiment::run_on`]); the full outcome on rank 0.
-fn run_method(be: &Backend, exp: &Experiment, method: &Method) -> Result<Option<Outcome>, Error> {
-    Ok(exp
-        .run_on(method, RECORDING, &mut [], &be.comm)?
-        .map(outcome))
+/// One method on this rank's shard ([`Experiment::run_on`]; the result on every rank).
+fn run_method(be: &Backend, exp: &Experiment, method: &Method) -> Result<MethodRun, Error> {
+    exp.run_on(method, RECORDING, &mut [], &be.comm)?
+        .ok_or_else(|| "run_on returned no result".into())
 }
 
 /// Without MPI: the sharded path must reproduce `Experiment::run` exactly.
 #[cfg(not(feature = "mpi"))]
-fn check_against_experiment(exp: &Experiment, method: &Method, o: &Outcome) -> Result<(), Error> {
-    let expected = outcome(exp.run(method, RECORDING, &mut [])?);
+fn check_against_experiment(exp: &Experiment, method: &Method, r: &MethodRun) -> Result<(), Error> {
+    let expected = exp.run(method, RECORDING, &mut [])?;
     let bits = |o: &Outcome| serde_json::to_string(o).unwrap_or_default();
-    if bits(&expected) != bits(o) {
-        return Err(format!("{}: sharded path differs from Experiment::run", o.method).into());
+    if bits(&outcome(&expected)) != bits(&outcome(r)) || local_bits(&expected) != local_bits(r) {
+        return Err(format!("{}: sharded path differs from Experiment::run", r.method).into());
     }
     Ok(())
 }
@@ -138,14 +156,23 @@ fn body(be: &Backend) -> Result<(), Error> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let exp = Experiment::new(fleet()?, settings)?;
-    let mut outcomes = Vec::new();
+    // every rank draws only its agents
+    let exp = Experiment::new_on(fleet()?, settings, &be.comm)?;
+    let mut runs = Vec::new();
     for m in methods(exp.settings().pieces) {
-        if let Some(o) = run_method(be, &exp, &m)? {
-            #[cfg(not(feature = "mpi"))]
-            check_against_experiment(&exp, &m, &o)?;
-            outcomes.push(o);
-        }
+        let r = run_method(be, &exp, &m)?;
+        #[cfg(not(feature = "mpi"))]
+        check_against_experiment(&exp, &m, &r)?;
+        runs.push(r);
+    }
+    // paired savings over the ranks (collective)
+    let mut outcomes: Vec<Outcome> = runs.iter().map(outcome).collect();
+    for (o, r) in outcomes.iter_mut().zip(&runs) {
+        o.saving_vs_ia0 = Some(Saving::of_on(r, &runs[1], &be.comm)?);
+    }
+    if let Some(path) = &out {
+        let local: String = runs.iter().map(local_bits).collect();
+        std::fs::write(format!("{path}.rank{}", be.comm.rank()), local)?;
     }
     if be.comm.rank() == 0 {
         for o in &outcomes {

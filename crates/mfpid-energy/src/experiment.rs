@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use mfpid_bridge::{Bridge, GaussianMixture, Protocol};
-use mfpid_sde::observe::{blocked_sum, ControlEnergy, Moments, Observer, StepView};
+use mfpid_sde::observe::{blocked_sum, mean_stderr_on, ControlEnergy, Moments, Observer, StepView};
 use mfpid_sde::reduce::reproducible_sum;
 use mfpid_sde::rng::RNG_BLOCK;
 use mfpid_sde::shard::{shard, Shard};
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EnergyError, Result};
 use crate::fleet::{Agents, Fleet};
 use crate::method::Method;
-use crate::metrics::{subpopulation_energies, MethodRun, Saving, TerminalLaw};
+use crate::metrics::{subpopulation_energies_on, MethodRun, Saving, TerminalLaw};
 
 /// Protocol, grid and sampling settings shared by every method of a comparison.
 ///
@@ -236,11 +236,14 @@ impl MethodRun {
     }
 }
 
-/// A fleet with its sampled agents, ready to run methods on.
+/// A fleet with its sampled agents, ready to run methods on (over several ranks: this rank's
+/// agents only, see [`Experiment::new_on`]).
 #[derive(Debug, Clone)]
 pub struct Experiment {
     fleet: Fleet,
     settings: Settings,
+    /// This rank's agents.
+    shard: Shard,
     agents: Agents,
     base: Protocol,
     grid: TimeGrid,
@@ -249,6 +252,14 @@ pub struct Experiment {
 impl Experiment {
     /// Validate the settings, build the protocol and grid, and draw the agents from `p_in`.
     pub fn new(fleet: Fleet, settings: Settings) -> Result<Self> {
+        Self::new_on(fleet, settings, &SingleProcess)
+    }
+
+    /// [`Experiment::new`] on rank `comm.rank()` of `comm.size()`: draws only this rank's
+    /// [`shard`] of the agents (the rows of the single-process draw), so no rank holds memory for
+    /// the whole fleet; run it with [`Experiment::run_on`] on the same communicator. Needs no
+    /// collective.
+    pub fn new_on(fleet: Fleet, settings: Settings, comm: &dyn Communicator) -> Result<Self> {
         settings.validate()?;
         let base = Protocol::geometric(
             fleet.dim(),
@@ -261,10 +272,13 @@ impl Experiment {
             Start::Eps => settings.eps,
         };
         let grid = TimeGrid::aligned(t0, 1.0, base.breaks(), settings.n_steps)?;
-        let agents = fleet.sample_agents(settings.agents, settings.seed)?;
+        let mine = shard(settings.agents, comm.size(), comm.rank())?;
+        let agents =
+            fleet.sample_agents_range(mine.offset, mine.count, settings.agents, settings.seed)?;
         Ok(Self {
             fleet,
             settings,
+            shard: mine,
             agents,
             base,
             grid,
@@ -281,9 +295,14 @@ impl Experiment {
         &self.settings
     }
 
-    /// The sampled agents.
+    /// The sampled agents (this rank's, over several ranks; [`Agents::len`] is the whole fleet).
     pub fn agents(&self) -> &Agents {
         &self.agents
+    }
+
+    /// This rank's agents: global offset, count and fleet size.
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
 
     /// The time grid.
@@ -342,12 +361,16 @@ impl Experiment {
     }
 
     /// [`Experiment::run`] on this rank's share of the agents, one population over the ranks of
-    /// `comm` (e.g. MPI processes): rank `r` simulates the whole 64-agent RNG blocks of
+    /// `comm` (e.g. MPI processes; the experiment built by [`Experiment::new_on`] on the same
+    /// communicator): rank `r` simulates the whole 64-agent RNG blocks of
     /// [`mfpid_sde::shard::shard`], every per-step reduction goes through `comm` (`O(d)` numbers
-    /// per step, reproducible sums), and the per-agent energies and terminal states are gathered
-    /// to rank 0 once at the end, where the per-agent metrics are computed as in one process.
-    /// The result is bit-identical to [`Experiment::run`] for any number of ranks; `Some` on
-    /// rank 0, `None` on the others. Collective: every rank calls it with the same arguments.
+    /// per step, reproducible sums), and the per-agent metrics (energy standard error,
+    /// sub-population energies, terminal law) are reproducible sums of per-agent contributions
+    /// (`O(K d)` numbers once per run): nothing `O(agents)` crosses ranks. Every rank gets the
+    /// result (`Some`), bit-identical to [`Experiment::run`] for any number of ranks except
+    /// [`MethodRun::per_agent`] and [`MethodRun::final_states`], which hold this rank's agents
+    /// (their concatenation over the ranks is the single-process vector; paired savings over
+    /// ranks: [`Saving::of_on`]). Collective: every rank calls it with the same arguments.
     pub fn run_on(
         &self,
         method: &Method,
@@ -386,8 +409,8 @@ impl Experiment {
     /// ([`mfpid_sde::run_lockstep`]). Each method's result is bit-identical to running it alone
     /// with [`Experiment::run`] (same seed: common random numbers), so savings are paired exactly.
     /// `observers[k]` watch method `k`. `wall_s` of every result is the time of the whole run.
-    /// Over the ranks of `comm`, each rank moves its [`shard`] of the agents and the results are
-    /// gathered to rank 0 (`Some` there, `None` elsewhere), as in [`Experiment::run_on`].
+    /// Over the ranks of `comm`, each rank moves its [`shard`] of the agents and the metrics are
+    /// reduced over the ranks, as in [`Experiment::run_on`].
     fn run_lockstep(
         &self,
         methods: &[Method],
@@ -403,9 +426,20 @@ impl Experiment {
         let (d, b) = (self.fleet.dim(), self.agents.len());
         let k_in = self.fleet.weights_in().len();
         let mine = shard(b, comm.size(), comm.rank())?;
+        if mine != self.shard {
+            return Err(EnergyError::Invalid {
+                field: "communicator",
+                value: format!("rank {} of {}", comm.rank(), comm.size()),
+                reason: "the experiment holds another rank's agents: build it with Experiment::new_on on this communicator",
+            });
+        }
+        // agents per sub-population over every rank (integer counts: exact)
+        let mut counts = vec![0i64; k_in];
+        self.agents.component.iter().for_each(|&c| counts[c] += 1);
+        comm.all_reduce_sum_i64(&mut counts);
         let mut lanes = methods
             .iter()
-            .map(|m| Lane::new(self, m, rec, k_in, &mine))
+            .map(|m| Lane::new(self, m, rec, &counts))
             .collect::<Result<Vec<_>>>()?;
         let cfg = RunConfig {
             scheme: Scheme::EulerMaruyama,
@@ -443,26 +477,21 @@ impl Experiment {
                 })?;
         }
         let wall_s = t0.elapsed().as_secs_f64();
-        // per-agent results to rank 0 (once per run; the per-step traffic stays O(d))
-        let mut gathered = Vec::with_capacity(lanes.len());
-        for l in &lanes {
-            let x1 = comm.gather_to_root(l.ens.as_slice())?;
-            let per_agent = comm.gather_to_root(&l.power.energy.per_particle)?;
-            gathered.push(x1.zip(per_agent));
-        }
-        let Some(gathered) = gathered.into_iter().collect::<Option<Vec<_>>>() else {
-            return Ok(None);
-        };
+        // per-agent metrics as reproducible sums over the ranks (once per run, O(K d) numbers)
         lanes
             .into_iter()
             .zip(methods)
-            .zip(gathered)
-            .map(|((l, method), (x1, per_agent))| {
-                let terminal = TerminalLaw::assess(&self.fleet, &x1)?;
-                let mut energy = l.power.energy;
-                energy.per_particle = per_agent;
-                let subpopulations =
-                    subpopulation_energies(&energy.per_particle, &self.agents.component, k_in);
+            .map(|(l, method)| {
+                let x1 = l.ens.into_vec();
+                let terminal = TerminalLaw::assess_on(&self.fleet, &x1, b, comm)?;
+                let energy = l.power.energy;
+                let (_, stderr) = mean_stderr_on(comm, &energy.per_particle, b);
+                let subpopulations = subpopulation_energies_on(
+                    comm,
+                    &energy.per_particle,
+                    &self.agents.component,
+                    k_in,
+                );
                 let mean_path = if rec.mean_every > 0 {
                     l.moments
                         .records
@@ -478,7 +507,7 @@ impl Experiment {
                     agents: b,
                     centres: l.centres,
                     energy: energy.total(),
-                    stderr: energy.stderr(),
+                    stderr,
                     energy_per_zone: energy.per_coord.clone(),
                     peak_power: energy.peak_power(),
                     times: energy.times,
@@ -508,28 +537,23 @@ struct Lane {
 }
 
 impl Lane {
-    /// The lane of `method` on this rank's agents `mine`.
-    fn new(
-        exp: &Experiment,
-        method: &Method,
-        rec: &Recording,
-        k_in: usize,
-        mine: &Shard,
-    ) -> Result<Self> {
+    /// The lane of `method` on this rank's agents; `counts[k]`: agents of sub-population `k`
+    /// over every rank.
+    fn new(exp: &Experiment, method: &Method, rec: &Recording, counts: &[i64]) -> Result<Self> {
         let protocol = exp.protocol(method)?;
+        let Shard { offset, count, .. } = exp.shard;
         let bridge = Bridge::new(&protocol, exp.fleet.p_tar().clone())?
             .with_eps(exp.settings.eps)?
-            .with_starts(exp.agents.x.clone())?;
+            .with_starts_at(offset, exp.agents.x.clone())?;
         let d = exp.fleet.dim();
-        let ens = Ensemble::from_vec(mine.count, d, mine.rows(&exp.agents.x, d).to_vec())?
-            .with_offset(mine.offset)?;
+        let ens = Ensemble::from_vec(count, d, exp.agents.x.clone())?.with_offset(offset)?;
         Ok(Self {
             centres: protocol.centres().to_vec(),
             bridge,
             ens,
             power: FleetPower::default(),
             moments: Moments::new(rec.mean_every.max(1), false),
-            group: GroupPower::new(&exp.agents.component, k_in),
+            group: GroupPower::new(&exp.agents.component, counts),
         })
     }
 }
@@ -609,14 +633,12 @@ struct GroupPower {
 }
 
 impl GroupPower {
-    fn new(labels: &[usize], k: usize) -> Self {
-        let mut counts = vec![0.0; k];
-        for &l in labels {
-            counts[l] += 1.0;
-        }
+    /// `labels`: this rank's agents' groups; `counts`: agents per group over every rank.
+    fn new(labels: &[usize], counts: &[i64]) -> Self {
+        let k = counts.len();
         Self {
             labels: labels.to_vec(),
-            counts,
+            counts: counts.iter().map(|&c| c as f64).collect(),
             power: vec![Vec::new(); k],
             buf: vec![0.0; k],
             partials: Vec::new(),
@@ -634,7 +656,7 @@ impl Observer for GroupPower {
 
     fn observe(&mut self, v: &StepView<'_>) {
         let Some(u) = v.drift else { return };
-        let (d, off, labels) = (v.dim, v.offset, &self.labels);
+        let (d, labels) = (v.dim, &self.labels);
         blocked_sum(
             v.comm,
             v.n_particles(),
@@ -642,7 +664,7 @@ impl Observer for GroupPower {
             &mut self.partials,
             &mut self.buf,
             |i, acc| {
-                acc[labels[off + i]] += u[i * d..(i + 1) * d].iter().map(|w| w * w).sum::<f64>();
+                acc[labels[i]] += u[i * d..(i + 1) * d].iter().map(|w| w * w).sum::<f64>();
             },
         );
         for ((p, s), c) in self.power.iter_mut().zip(&self.buf).zip(&self.counts) {

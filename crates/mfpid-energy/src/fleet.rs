@@ -133,12 +133,36 @@ impl Fleet {
     /// Draw `b` agents from `p_in`, reproducibly from `seed` (independent of thread count): the
     /// component (sub-population) of each agent is kept for per-sub-population metrics.
     pub fn sample_agents(&self, b: usize, seed: u64) -> Result<Agents> {
-        if b == 0 {
+        self.sample_agents_range(0, b, b, seed)
+    }
+
+    /// The agents `offset .. offset + count` of [`Fleet::sample_agents`]`(total, seed)` (one
+    /// rank's [`mfpid_sde::shard::Shard`]; `offset` a multiple of 64): bit-identical to those rows
+    /// of the whole draw, in `O(count d)` memory.
+    pub fn sample_agents_range(
+        &self,
+        offset: usize,
+        count: usize,
+        total: usize,
+        seed: u64,
+    ) -> Result<Agents> {
+        if count == 0 || total == 0 {
             return Err(EnergyError::NoAgents);
         }
-        let (x, component) = self.p_in.sample_with_components(b, seed)?;
+        if offset + count > total {
+            return Err(EnergyError::Invalid {
+                field: "agents",
+                value: format!("{offset} + {count} of {total}"),
+                reason: "the range of agents must lie inside the fleet",
+            });
+        }
+        let (x, component) = self
+            .p_in
+            .sample_range_with_components(offset, count, seed)?;
         Ok(Agents {
             d: self.dim(),
+            offset,
+            total,
             x,
             component,
         })
@@ -161,21 +185,33 @@ impl Fleet {
     }
 }
 
-/// A sampled fleet: agent states (row-major `B x d`) and the `p_in` component each agent was drawn
-/// from.
+/// A sampled fleet: agent states (row-major) and the `p_in` component each agent was drawn
+/// from; over several ranks, only this rank's agents `offset .. offset + local_len()` of `B`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Agents {
     d: usize,
-    /// States `x_0`, row-major `B x d`.
+    offset: usize,
+    total: usize,
+    /// States `x_0` of the agents held here, row-major `local_len() x d`.
     pub x: Vec<f64>,
-    /// Sub-population (component of `p_in`) of each agent, length `B`.
+    /// Sub-population (component of `p_in`) of each agent held here, length `local_len()`.
     pub component: Vec<usize>,
 }
 
 impl Agents {
-    /// Number of agents `B`.
+    /// Number of agents `B` of the whole fleet (over every rank).
     pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Number of agents held here (`B` in one process).
+    pub fn local_len(&self) -> usize {
         self.component.len()
+    }
+
+    /// Global index of the first agent held here (0 in one process).
+    pub fn offset(&self) -> usize {
+        self.offset
     }
 
     /// Whether there are no agents (never true for sampled fleets).

@@ -1,7 +1,8 @@
 //! Metrics: the outcome of one method ([`MethodRun`]), energy by sub-population, savings with paired standard errors, and the terminal-law
 //! error against `p_tar`.
 
-use mfpid_sde::observe::mean_stderr;
+use mfpid_sde::observe::{blocked_sum, mean_stderr_on};
+use mfpid_sde::{Communicator, SingleProcess};
 use serde::Serialize;
 use statrs::function::erf::erfc;
 
@@ -31,7 +32,8 @@ pub struct MethodRun {
     pub times: Vec<f64>,
     /// Power `P(t_n) = E|u|²` (fleet average).
     pub power: Vec<f64>,
-    /// Energy per agent `e_i = ∫ |u_i|² dt` (length `B`; paired comparisons between methods).
+    /// Energy per agent `e_i = ∫ |u_i|² dt` of the agents of this rank (length `B` in one
+    /// process; paired comparisons between methods, [`Saving::of_on`] over several ranks).
     pub per_agent: Vec<f64>,
     /// Energy by the `p_in` component each agent started in.
     pub subpopulations: Vec<SubpopEnergy>,
@@ -41,7 +43,7 @@ pub struct MethodRun {
     pub terminal: TerminalLaw,
     /// Fleet mean `(t, x̄(t))` every `Recording::mean_every` steps (and at `t = 1`), if recorded.
     pub mean_path: Vec<(f64, Vec<f64>)>,
-    /// Terminal states, row-major `B x d`, if recorded.
+    /// Terminal states of this rank's agents, row-major (`B x d` in one process), if recorded.
     #[serde(skip)]
     pub final_states: Option<Vec<f64>>,
     /// Wall time of the run that produced this result (bridge set-up, simulation and metrics),
@@ -67,22 +69,57 @@ pub struct SubpopEnergy {
 
 /// Group per-agent energies `e_i` by label (`labels[i] < k`).
 pub fn subpopulation_energies(per_agent: &[f64], labels: &[usize], k: usize) -> Vec<SubpopEnergy> {
-    let total: f64 = per_agent.iter().sum();
+    subpopulation_energies_on(&SingleProcess, per_agent, labels, k)
+}
+
+/// [`subpopulation_energies`] of agents spread over the ranks of `comm` (`per_agent`, `labels`
+/// this rank's agents, whole RNG blocks at their global offset): collective, reproducible block
+/// sums (`O(k)` numbers sent), the same on every rank for any number of ranks.
+pub fn subpopulation_energies_on(
+    comm: &dyn Communicator,
+    per_agent: &[f64],
+    labels: &[usize],
+    k: usize,
+) -> Vec<SubpopEnergy> {
+    let n = per_agent.len();
+    let mut partials = Vec::new();
+    // [count_c, Σ_{i in c} e_i] per group, then Σ_i e_i
+    let mut s1 = vec![0.0; 2 * k + 1];
+    blocked_sum(comm, n, 2 * k + 1, &mut partials, &mut s1, |i, acc| {
+        let c = labels[i];
+        acc[c] += 1.0;
+        acc[k + c] += per_agent[i];
+        acc[2 * k] += per_agent[i];
+    });
+    let mean: Vec<f64> = (0..k)
+        .map(|c| {
+            if s1[c] > 0.0 {
+                s1[k + c] / s1[c]
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    // Σ_{i in c} (e_i - m_c)²
+    let mut s2 = vec![0.0; k];
+    blocked_sum(comm, n, k, &mut partials, &mut s2, |i, acc| {
+        let c = labels[i];
+        acc[c] += (per_agent[i] - mean[c]) * (per_agent[i] - mean[c]);
+    });
     (0..k)
         .map(|c| {
-            let e: Vec<f64> = per_agent
-                .iter()
-                .zip(labels)
-                .filter(|(_, &l)| l == c)
-                .map(|(e, _)| *e)
-                .collect();
-            let (mean, se) = mean_stderr(&e);
+            let nc = s1[c];
             SubpopEnergy {
                 component: c,
-                agents: e.len(),
-                energy: mean,
-                stderr: se,
-                share_pct: 100.0 * e.iter().sum::<f64>() / total,
+                agents: nc as usize,
+                energy: mean[c],
+                // sqrt(s^2 / n), s^2 = Σ (e - m)² / (n - 1)
+                stderr: if nc >= 2.0 {
+                    (s2[c] / (nc - 1.0) / nc).sqrt()
+                } else {
+                    f64::NAN
+                },
+                share_pct: 100.0 * s1[k + c] / s1[2 * k],
             }
         })
         .collect()
@@ -99,22 +136,43 @@ pub struct Saving {
 }
 
 impl Saving {
-    /// Saving of `run` against `base`; both must come from the same [`crate::Experiment`].
+    /// Saving of `run` against `base`; both must come from the same [`crate::Experiment`] (in
+    /// one process; see [`Saving::of_on`] for runs over several ranks).
     pub fn of(run: &MethodRun, base: &MethodRun) -> Result<Self> {
+        Self::of_on(run, base, &SingleProcess)
+    }
+
+    /// [`Saving::of`] of runs over the ranks of `comm`, each rank holding its agents' energies
+    /// ([`MethodRun::per_agent`]): collective, reproducible block sums (a few numbers sent), the
+    /// same on every rank and bit-identical for any number of ranks.
+    pub fn of_on(run: &MethodRun, base: &MethodRun, comm: &dyn Communicator) -> Result<Self> {
         let (e, s) = (&run.per_agent, &base.per_agent);
-        if e.len() != s.len() || e.len() < 2 {
+        if e.len() != s.len() || run.agents != base.agents || run.agents < 2 {
             return Err(EnergyError::Invalid {
                 field: "runs",
-                value: format!("{} vs {} agents", e.len(), s.len()),
+                value: format!("{} vs {} agents", run.agents, base.agents),
                 reason: "a saving needs two runs on the same agents (at least 2)",
             });
         }
-        let n = e.len() as f64;
-        let (me, ms) = (e.iter().sum::<f64>() / n, s.iter().sum::<f64>() / n);
+        if comm.size() == 1 && e.len() != run.agents {
+            return Err(EnergyError::Invalid {
+                field: "runs",
+                value: format!("{} of {} agents", e.len(), run.agents),
+                reason:
+                    "the runs hold one rank's agents: use Saving::of_on with their communicator",
+            });
+        }
+        let n = run.agents as f64;
+        let mut sums = [0.0; 2];
+        blocked_sum(comm, e.len(), 2, &mut Vec::new(), &mut sums, |i, acc| {
+            acc[0] += e[i];
+            acc[1] += s[i];
+        });
+        let (me, ms) = (sums[0] / n, sums[1] / n);
         let ratio = me / ms;
         // linearisation of 1 - mean(e)/mean(s): g_i = (e_i - ratio s_i) / mean(s)
         let g: Vec<f64> = e.iter().zip(s).map(|(a, b)| (a - ratio * b) / ms).collect();
-        let (_, se) = mean_stderr(&g);
+        let (_, se) = mean_stderr_on(comm, &g, run.agents);
         Ok(Self {
             pct: 100.0 * (base.energy - run.energy) / base.energy,
             stderr_pct: 100.0 * se,
@@ -154,12 +212,26 @@ pub struct TerminalLaw {
 impl TerminalLaw {
     /// Assess terminal states `x1` (row-major `B x d`, `B >= 2`) against the fleet's `p_tar`.
     pub fn assess(fleet: &Fleet, x1: &[f64]) -> Result<Self> {
+        let b = x1.len() / fleet.dim().max(1);
+        Self::assess_on(fleet, x1, b, &SingleProcess)
+    }
+
+    /// [`TerminalLaw::assess`] of the `total` agents spread over the ranks of `comm` (`x1` this
+    /// rank's terminal states, whole RNG blocks at their global offset): every estimator is a
+    /// reproducible block sum over the agents (three collectives of `O(K d)` numbers), the same on
+    /// every rank and bit-identical for any number of ranks. Collective.
+    pub fn assess_on(
+        fleet: &Fleet,
+        x1: &[f64],
+        total: usize,
+        comm: &dyn Communicator,
+    ) -> Result<Self> {
         let d = fleet.dim();
         let k = fleet.weights_tar().len();
-        if !x1.len().is_multiple_of(d) || x1.len() < 2 * d {
+        if !x1.len().is_multiple_of(d) || total < 2 {
             return Err(EnergyError::Invalid {
                 field: "terminal states",
-                value: format!("length {}", x1.len()),
+                value: format!("length {} of {total} agents", x1.len()),
                 reason: "must be a multiple of d with at least 2 agents",
             });
         }
@@ -169,66 +241,56 @@ impl TerminalLaw {
         for (x, ri) in x1.chunks_exact(d).zip(r.chunks_exact_mut(k)) {
             fleet.target_responsibilities(x, ri, &mut work)?;
         }
-        let mut weights = vec![0.0; k];
-        let mut weight_stderr = vec![0.0; k];
-        let mut n = vec![0.0; k];
-        for c in 0..k {
-            let rc: Vec<f64> = r.iter().skip(c).step_by(k).copied().collect();
-            (weights[c], weight_stderr[c]) = mfpid_sde::observe::mean_stderr(&rc);
-            n[c] = rc.iter().sum();
-        }
-        // sums over agents in agent order for every (c, j) at once: row-wise passes over x1
-        // (a column at a time would stride through memory K d times)
-        let rows = || x1.chunks_exact(d).zip(r.chunks_exact(k));
-        // m_cj = sum_i r_ic x_ij / n_c
-        let mut means = vec![0.0; k * d];
-        for (x, ri) in rows() {
-            for (mc, &rv) in means.chunks_exact_mut(d).zip(ri) {
-                for (m, &xv) in mc.iter_mut().zip(x) {
-                    *m += rv * xv;
-                }
-            }
-        }
-        for (mc, &nc) in means.chunks_exact_mut(d).zip(&n) {
-            mc.iter_mut().for_each(|m| *m /= nc);
-        }
-        // v_cj = sum_i r_ic (x_ij - m_cj)² / n_c and the sum of r_ic² (x_ij - m_cj)²
-        let mut s_mean = vec![0.0; k * d];
-        let mut variances = vec![0.0; k * d];
-        for (x, ri) in rows() {
+        let bt = total as f64;
+        let kd = k * d;
+        let mut partials = Vec::new();
+        // pass 1: n_c = Σ_i r_ic and Σ_i r_ic x_ij
+        let mut s1 = vec![0.0; k + kd];
+        blocked_sum(comm, b, k + kd, &mut partials, &mut s1, |i, acc| {
+            let (x, ri) = (&x1[i * d..(i + 1) * d], &r[i * k..(i + 1) * k]);
             for (c, &rv) in ri.iter().enumerate() {
-                let at = c * d..(c + 1) * d;
-                for (((sm, v), &m), &xv) in s_mean[at.clone()]
-                    .iter_mut()
-                    .zip(&mut variances[at.clone()])
-                    .zip(&means[at])
-                    .zip(x)
-                {
-                    let dx = xv - m;
-                    *sm += rv * rv * dx * dx;
-                    *v += rv * dx * dx;
+                acc[c] += rv;
+                for (a, &xv) in acc[k + c * d..k + (c + 1) * d].iter_mut().zip(x) {
+                    *a += rv * xv;
                 }
             }
-        }
-        for (vc, &nc) in variances.chunks_exact_mut(d).zip(&n) {
-            vc.iter_mut().for_each(|v| *v /= nc);
-        }
-        // sum_i r_ic² ((x_ij - m_cj)² - v_cj)²
-        let mut s_var = vec![0.0; k * d];
-        for (x, ri) in rows() {
+        });
+        let n = s1[..k].to_vec();
+        let weights: Vec<f64> = n.iter().map(|nc| nc / bt).collect();
+        // m_cj = Σ_i r_ic x_ij / n_c
+        let means: Vec<f64> = (0..kd).map(|a| s1[k + a] / n[a / d]).collect();
+        // pass 2: Σ (r_ic - ŵ_c)², Σ r_ic² (x_ij - m_cj)², Σ r_ic (x_ij - m_cj)²
+        let mut s2 = vec![0.0; k + 2 * kd];
+        blocked_sum(comm, b, k + 2 * kd, &mut partials, &mut s2, |i, acc| {
+            let (x, ri) = (&x1[i * d..(i + 1) * d], &r[i * k..(i + 1) * k]);
             for (c, &rv) in ri.iter().enumerate() {
-                let at = c * d..(c + 1) * d;
-                for (((sv, &v), &m), &xv) in s_var[at.clone()]
-                    .iter_mut()
-                    .zip(&variances[at.clone()])
-                    .zip(&means[at])
-                    .zip(x)
-                {
-                    let e = (xv - m) * (xv - m) - v;
-                    *sv += rv * rv * e * e;
+                acc[c] += (rv - weights[c]) * (rv - weights[c]);
+                for (j, &xv) in x.iter().enumerate() {
+                    let dx = xv - means[c * d + j];
+                    acc[k + c * d + j] += rv * rv * dx * dx;
+                    acc[k + kd + c * d + j] += rv * dx * dx;
                 }
             }
-        }
+        });
+        // stderr of the mean of r_c: sqrt(s^2 / B), s^2 = Σ (r - ŵ)² / (B - 1)
+        let weight_stderr: Vec<f64> = s2[..k]
+            .iter()
+            .map(|v| (v / (bt - 1.0) / bt).sqrt())
+            .collect();
+        let s_mean = s2[k..k + kd].to_vec();
+        let variances: Vec<f64> = (0..kd).map(|a| s2[k + kd + a] / n[a / d]).collect();
+        // pass 3: Σ_i r_ic² ((x_ij - m_cj)² - v_cj)²
+        let mut s_var = vec![0.0; kd];
+        blocked_sum(comm, b, kd, &mut partials, &mut s_var, |i, acc| {
+            let (x, ri) = (&x1[i * d..(i + 1) * d], &r[i * k..(i + 1) * k]);
+            for (c, &rv) in ri.iter().enumerate() {
+                for (j, &xv) in x.iter().enumerate() {
+                    let a = c * d + j;
+                    let e = (xv - means[a]) * (xv - means[a]) - variances[a];
+                    acc[a] += rv * rv * e * e;
+                }
+            }
+        });
         let se = |s: Vec<f64>| -> Vec<f64> {
             s.chunks_exact(d)
                 .zip(&n)

@@ -12,6 +12,9 @@
 //! path potentials of the particle solver. Non-convergence is an error carrying the whole residual
 //! history ([`MeanFieldError::NotConverged`]), never a silent last iterate.
 
+use mfpid_sde::reduce::reproducible_sum;
+use mfpid_sde::rng::RNG_BLOCK;
+use mfpid_sde::Communicator;
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +96,39 @@ pub trait FixedPointSolver {
     /// Evaluate `F` at `state.x` through `map` and advance `state` by one iteration: set `fx`,
     /// `residual`, the new `x`, `step`, and increment `iter`.
     fn next_iter(&mut self, map: &mut dyn FixedPointMap, state: &mut IterState) -> Result<()>;
+    /// [`FixedPointSolver::next_iter`] for an iterate distributed over the ranks of `comm`: each
+    /// rank holds the rows of `x` of its particles (whole blocks of [`RNG_BLOCK`] at global
+    /// offsets, as in `mfpid_sde::shard`), `map` is collective, and every global quantity (the
+    /// residual and step maxima, inner products) is an exact or reproducible reduction, so the
+    /// iterates are bit-identical for any number of ranks (and the same with one rank).
+    fn next_iter_on(
+        &mut self,
+        map: &mut dyn FixedPointMap,
+        state: &mut IterState,
+        comm: &dyn Communicator,
+    ) -> Result<()>;
+}
+
+/// `max` over ranks of `[residual or step, non-finite flag]`; a non-finite value on any rank is
+/// an error on every rank (no rank may leave the collective loop alone).
+fn global_max_checked(
+    comm: &dyn Communicator,
+    what: &'static str,
+    q: f64,
+    v: &[f64],
+) -> Result<f64> {
+    let bad = v.iter().position(|x| !x.is_finite());
+    let mut buf = [q, if bad.is_some() { 1.0 } else { 0.0 }];
+    comm.all_reduce_max(&mut buf);
+    if buf[1] > 0.0 {
+        // the local index of the first bad row on the ranks that hold one (NaN elsewhere)
+        return Err(MeanFieldError::NonFinite {
+            what,
+            index: bad.unwrap_or(0),
+            value: bad.map_or(f64::NAN, |i| v[i]),
+        });
+    }
+    Ok(buf[0])
 }
 
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
@@ -160,6 +196,30 @@ impl FixedPointSolver for Picard {
             *x = new;
         }
         state.step = step;
+        state.iter += 1;
+        Ok(())
+    }
+    fn next_iter_on(
+        &mut self,
+        map: &mut dyn FixedPointMap,
+        state: &mut IterState,
+        comm: &dyn Communicator,
+    ) -> Result<()> {
+        let n = state.x.len();
+        state.fx.resize(n, 0.0);
+        map.apply(&state.x, &mut state.fx)?;
+        let residual =
+            global_max_checked(comm, "F(x)", max_abs_diff(&state.fx, &state.x), &state.fx)?;
+        state.residual = residual;
+        let z = self.zeta;
+        let mut step = 0.0f64;
+        for (x, f) in state.x.iter_mut().zip(&state.fx) {
+            // x_{k+1} = (1 - ζ) x_k + ζ F(x_k), row by row
+            let new = (1.0 - z) * *x + z * f;
+            step = step.max((new - *x).abs());
+            *x = new;
+        }
+        state.step = global_max_checked(comm, "picard iterate", step, &state.x)?;
         state.iter += 1;
         Ok(())
     }
@@ -264,8 +324,72 @@ impl FixedPointSolver for Anderson {
             self.g[i] = state.fx[i] - state.x[i];
         }
         state.residual = self.g.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        self.push_history(&state.x);
+
+        let m = self.dg.len();
+        let mut gamma = DVector::<f64>::zeros(m);
+        if m > 0 {
+            let dgm = DMatrix::from_fn(n, m, |i, j| self.dg[j][i]);
+            let gv = DVector::from_column_slice(&self.g);
+            gamma = self.solve_gamma(dgm.transpose() * &dgm, dgm.transpose() * gv);
+        }
+        let step = self.update(&mut state.x, &gamma);
+        check_finite("anderson iterate", &state.x)?;
+        state.step = step;
+        state.iter += 1;
+        Ok(())
+    }
+    fn next_iter_on(
+        &mut self,
+        map: &mut dyn FixedPointMap,
+        state: &mut IterState,
+        comm: &dyn Communicator,
+    ) -> Result<()> {
+        let n = state.x.len();
+        state.fx.resize(n, 0.0);
+        map.apply(&state.x, &mut state.fx)?;
+        for i in 0..n {
+            self.g[i] = state.fx[i] - state.x[i];
+        }
+        let local = self.g.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        state.residual = global_max_checked(comm, "F(x)", local, &state.fx)?;
+        self.push_history(&state.x);
+        let m = self.dg.len();
+        let mut gamma = DVector::<f64>::zeros(m);
+        if m > 0 {
+            // ΔGᵀΔG and ΔGᵀg over all ranks: per-block partials of the rows, reproducible sum
+            let width = m * m + m;
+            let (dg, g) = (&self.dg, &self.g);
+            let mut partials = vec![0.0; n.div_ceil(RNG_BLOCK) * width];
+            for (b, acc) in partials.chunks_exact_mut(width).enumerate() {
+                for i in b * RNG_BLOCK..((b + 1) * RNG_BLOCK).min(n) {
+                    for j in 0..m {
+                        for l in 0..m {
+                            acc[j * m + l] += dg[j][i] * dg[l][i];
+                        }
+                        acc[m * m + j] += dg[j][i] * g[i];
+                    }
+                }
+            }
+            let mut sums = vec![0.0; width];
+            reproducible_sum(comm, &partials, width, &mut sums);
+            let ata = DMatrix::from_row_slice(m, m, &sums[..m * m]);
+            let atb = DVector::from_column_slice(&sums[m * m..]);
+            gamma = self.solve_gamma(ata, atb);
+        }
+        let step = self.update(&mut state.x, &gamma);
+        state.step = global_max_checked(comm, "anderson iterate", step, &state.x)?;
+        state.iter += 1;
+        Ok(())
+    }
+}
+
+impl Anderson {
+    /// Store `Δx`, `Δg` of the last two iterates (dropping the oldest beyond the depth).
+    fn push_history(&mut self, x: &[f64]) {
+        let n = x.len();
         if self.have_prev {
-            let dxk: Vec<f64> = (0..n).map(|i| state.x[i] - self.prev_x[i]).collect();
+            let dxk: Vec<f64> = (0..n).map(|i| x[i] - self.prev_x[i]).collect();
             let dgk: Vec<f64> = (0..n).map(|i| self.g[i] - self.prev_g[i]).collect();
             if self.dx.len() == self.depth {
                 self.dx.remove(0);
@@ -274,45 +398,43 @@ impl FixedPointSolver for Anderson {
             self.dx.push(dxk);
             self.dg.push(dgk);
         }
-        self.prev_x.copy_from_slice(&state.x);
+        self.prev_x.copy_from_slice(x);
         self.prev_g.copy_from_slice(&self.g);
         self.have_prev = true;
+    }
 
-        let beta = self.beta;
-        let m = self.dg.len();
-        let mut gamma = DVector::<f64>::zeros(m);
-        if m > 0 {
-            // least squares min |g - ΔG γ|² + λ |ΔG|² |γ|² by normal equations (m <= depth, small)
-            let dgm = DMatrix::from_fn(n, m, |i, j| self.dg[j][i]);
-            let gv = DVector::from_column_slice(&self.g);
-            let mut ata = dgm.transpose() * &dgm;
-            let scale = ata.trace().max(f64::MIN_POSITIVE);
-            for j in 0..m {
-                ata[(j, j)] += self.lambda * scale;
-            }
-            let atb = dgm.transpose() * gv;
-            gamma = match ata.clone().cholesky() {
-                Some(ch) => ch.solve(&atb),
-                None => ata
-                    .svd(true, true)
-                    .solve(&atb, 1e-14 * scale)
-                    .unwrap_or_else(|_| DVector::zeros(m)),
-            };
+    /// `γ` of the least squares `min |g - ΔG γ|² + λ |ΔG|² |γ|²` from the normal equations
+    /// `(ΔGᵀΔG + λ tr(ΔGᵀΔG) I) γ = ΔGᵀ g` (`m <= depth`, small).
+    fn solve_gamma(&self, mut ata: DMatrix<f64>, atb: DVector<f64>) -> DVector<f64> {
+        let m = ata.nrows();
+        let scale = ata.trace().max(f64::MIN_POSITIVE);
+        for j in 0..m {
+            ata[(j, j)] += self.lambda * scale;
         }
+        match ata.clone().cholesky() {
+            Some(ch) => ch.solve(&atb),
+            None => ata
+                .svd(true, true)
+                .solve(&atb, 1e-14 * scale)
+                .unwrap_or_else(|_| DVector::zeros(m)),
+        }
+    }
+
+    /// `x_{k+1} = x_k + β g_k - (ΔX + β ΔG) γ` in place; returns the local `max |x_{k+1} - x_k|`.
+    fn update(&self, x: &mut [f64], gamma: &DVector<f64>) -> f64 {
+        let beta = self.beta;
+        let m = gamma.len();
         let mut step = 0.0f64;
-        for i in 0..n {
+        for (i, xi) in x.iter_mut().enumerate() {
             let mut corr = 0.0;
             for j in 0..m {
                 corr += (self.dx[j][i] + beta * self.dg[j][i]) * gamma[j];
             }
-            let new = state.x[i] + beta * self.g[i] - corr;
-            step = step.max((new - state.x[i]).abs());
-            state.x[i] = new;
+            let new = *xi + beta * self.g[i] - corr;
+            step = step.max((new - *xi).abs());
+            *xi = new;
         }
-        check_finite("anderson iterate", &state.x)?;
-        state.step = step;
-        state.iter += 1;
-        Ok(())
+        step
     }
 }
 
@@ -432,6 +554,33 @@ impl Executor {
         x0: Vec<f64>,
         observers: &mut [&mut dyn IterObserver],
     ) -> Result<FixedPointOutcome> {
+        self.run_impl(map, solver, x0, observers, None)
+    }
+
+    /// [`Executor::run`] for an iterate distributed over the ranks of `comm` (collective): `x0`
+    /// and the outcome's `x`, `fx` are this rank's rows (whole RNG blocks at global offsets), `map`
+    /// is collective, and the solver steps with [`FixedPointSolver::next_iter_on`], so the
+    /// iterates, the history and the stopping decision are bit-identical for any number of ranks.
+    /// A non-finite `F(x)` on any rank stops every rank.
+    pub fn run_on(
+        &self,
+        map: &mut dyn FixedPointMap,
+        solver: &mut dyn FixedPointSolver,
+        x0: Vec<f64>,
+        observers: &mut [&mut dyn IterObserver],
+        comm: &dyn Communicator,
+    ) -> Result<FixedPointOutcome> {
+        self.run_impl(map, solver, x0, observers, Some(comm))
+    }
+
+    fn run_impl(
+        &self,
+        map: &mut dyn FixedPointMap,
+        solver: &mut dyn FixedPointSolver,
+        x0: Vec<f64>,
+        observers: &mut [&mut dyn IterObserver],
+        comm: Option<&dyn Communicator>,
+    ) -> Result<FixedPointOutcome> {
         let n = map.dim();
         if x0.len() != n {
             return Err(MeanFieldError::BadLength {
@@ -440,13 +589,22 @@ impl Executor {
                 expected: format!("the map's dimension {n}"),
             });
         }
-        check_finite("x0", &x0)?;
+        match comm {
+            Some(c) => {
+                global_max_checked(c, "x0", 0.0, &x0)?;
+            }
+            None => check_finite("x0", &x0)?,
+        }
         solver.init(n)?;
         let mut state = IterState::new(x0);
         let mut history = Vec::new();
         let mut residuals = Vec::new();
         while state.iter < self.max_iter {
-            if let Err(e) = solver.next_iter(map, &mut state) {
+            let stepped = match comm {
+                Some(c) => solver.next_iter_on(map, &mut state, c),
+                None => solver.next_iter(map, &mut state),
+            };
+            if let Err(e) = stepped {
                 return Err(match e {
                     MeanFieldError::NonFinite { .. } => MeanFieldError::NotConverged {
                         solver: solver.name(),

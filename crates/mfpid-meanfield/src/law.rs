@@ -91,12 +91,34 @@ impl Law {
     /// systematic resampling (one uniform offset; with equal weights and `b` a multiple of `N`
     /// every point appears exactly `b / N` times, in order).
     pub fn sample(&self, b: usize, seed: u64) -> Result<Vec<f64>> {
-        if b == 0 {
+        self.sample_range(0, b, b, seed)
+    }
+
+    /// The samples `offset .. offset + count` of [`Law::sample`]`(total, seed)` (one rank's
+    /// [`mfpid_sde::shard::Shard`] of a population split across processes; `offset` a multiple of
+    /// [`mfpid_sde::rng::RNG_BLOCK`]): bit-identical to those rows of the whole draw, in
+    /// `O(count d)` memory. A point cloud's systematic resampling walks the cumulative weights
+    /// from the first point in the same order as the whole draw, so the rows agree exactly.
+    pub fn sample_range(
+        &self,
+        offset: usize,
+        count: usize,
+        total: usize,
+        seed: u64,
+    ) -> Result<Vec<f64>> {
+        if count == 0 {
             return Err(MeanFieldError::Empty { what: "samples" });
         }
-        let d = self.dim();
+        if offset + count > total {
+            return Err(MeanFieldError::OutOfRange {
+                what: "sample range end (offset + count)",
+                value: (offset + count) as f64,
+                range: "[1, total]",
+            });
+        }
+        let (b, d) = (total, self.dim());
         match self {
-            Law::Mixture(g) => Ok(g.sample(b, seed)?),
+            Law::Mixture(g) => Ok(g.sample_range(offset, count, seed)?),
             Law::Points {
                 points, weights, ..
             } => {
@@ -105,10 +127,10 @@ impl Law {
                 })?;
                 let u0 = ens.as_slice()[0];
                 let n = weights.len();
-                let mut out = Vec::with_capacity(b * d);
+                let mut out = Vec::with_capacity(count * d);
                 let mut j = 0usize;
                 let mut cum = weights[0];
-                for i in 0..b {
+                for i in offset..offset + count {
                     let u = (i as f64 + u0) / b as f64;
                     while u > cum && j + 1 < n {
                         j += 1;

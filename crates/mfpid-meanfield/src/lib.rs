@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+mod exact_sum;
 pub mod fixed_point;
 pub mod grid_mf;
 pub mod interaction;

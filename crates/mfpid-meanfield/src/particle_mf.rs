@@ -24,13 +24,28 @@
 //!
 //! Control energy: `E ∫|u|² dt = 2 KL(P* | R_c) + 2 c·E[x_1 - x_0] - |c|²`, with
 //! `KL ≈ Σ w_i log(N w_i)`.
+//!
+//! Over several processes ([`ParticleMf::new_on`]) each rank draws and holds only its
+//! [`Shard`] of the paths (whole RNG blocks: the rows of the single-process draw), and everything
+//! that couples paths is an exact reduction over the communicator, `O(bins)` numbers, independent
+//! of `N`: the quantile bin edges are exact order statistics (bisection on the `f64` order), the
+//! bin masses integer counts, the per-bin log-sum-exps of the weight fitting a global maximum and
+//! a fixed-point integer sum ([`crate::exact_sum`]), the binned deposit likewise, and moments,
+//! ESS and energy reproducible block sums. The outer fixed point runs on the distributed path
+//! potentials ([`Executor::run_on`]). Results are bit-identical for any number of ranks; the
+//! exact `O(N²)` estimator needs every path on every rank and is refused for more than one rank.
 
-use mfpid_sde::observe::Trajectories;
-use mfpid_sde::{run, Ensemble, FnDrift, Noise, RunConfig, Scheme, TimeGrid};
+use mfpid_sde::observe::{blocked_sum, Trajectories};
+use mfpid_sde::shard::{shard, Shard};
+use mfpid_sde::{
+    run_with_comm, Communicator, Ensemble, FnDrift, Noise, RunConfig, Scheme, SingleProcess,
+    TimeGrid,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_finite, MeanFieldError, Result};
+use crate::exact_sum::{exponent_above, order_statistics, GridSums};
 use crate::fixed_point::{
     Executor, FixedPointMap, FixedPointOutcome, FixedPointSolver, IterObserver,
 };
@@ -108,18 +123,20 @@ struct Bins {
 }
 
 impl Bins {
-    fn quantiles(d: usize, nb: usize, pts: &[f64]) -> Self {
-        let n = pts.len() / d;
+    /// Edges from the `n` points of every rank (`pts` this rank's, row-major): the midpoints of
+    /// the order statistics `v_(i-1)`, `v_(i)` at `i = k n / nb`, exactly as from one sort.
+    fn quantiles(comm: &dyn Communicator, d: usize, nb: usize, pts: &[f64], n: usize) -> Self {
+        let wanted: Vec<usize> = (1..nb)
+            .flat_map(|k| {
+                let i = (k * n) / nb;
+                [i.saturating_sub(1), i.min(n - 1)]
+            })
+            .collect();
         let edges = (0..d)
             .map(|j| {
-                let mut v: Vec<f64> = pts.chunks_exact(d).map(|p| p[j]).collect();
-                v.sort_by(f64::total_cmp);
-                let mut e: Vec<f64> = (1..nb)
-                    .map(|k| {
-                        let i = (k * n) / nb;
-                        0.5 * (v[i.saturating_sub(1)] + v[i.min(n - 1)])
-                    })
-                    .collect();
+                let v: Vec<f64> = pts.chunks_exact(d).map(|p| p[j]).collect();
+                let q = order_statistics(comm, &v, &wanted);
+                let mut e: Vec<f64> = q.chunks_exact(2).map(|p| 0.5 * (p[0] + p[1])).collect();
                 e.dedup();
                 e
             })
@@ -161,13 +178,17 @@ impl Bins {
     }
 }
 
-/// Particle solver of the mean-field bridge with a general interaction (see the module docs).
-pub struct ParticleMf {
+/// Particle solver of the mean-field bridge with a general interaction (see the module docs),
+/// on one rank of a communicator (`'c`; [`ParticleMf::new`] is the single-process solver).
+pub struct ParticleMf<'c> {
     cfg: ParticleMfConfig,
+    comm: &'c dyn Communicator,
+    /// This rank's paths of the population.
+    shard: Shard,
     d: usize,
     inter: Interaction,
     times: Vec<f64>,
-    /// positions, `(T + 1) x N x d`
+    /// this rank's positions, `(T + 1) x count x d`
     paths: Vec<f64>,
     bin0: Vec<usize>,
     bin1: Vec<usize>,
@@ -181,35 +202,51 @@ pub struct ParticleMf {
     lb: Vec<f64>,
 }
 
-fn logsumexp_update(acc: &mut [f64], idx: usize, v: f64) {
-    // running log-sum-exp in pairs (max, sum) stored as acc[2 idx], acc[2 idx + 1]
-    let (m, s) = (acc[2 * idx], acc[2 * idx + 1]);
-    if v > m {
-        acc[2 * idx + 1] = s * (m - v).exp() + 1.0;
-        acc[2 * idx] = v;
-    } else {
-        acc[2 * idx + 1] = s + (v - m).exp();
-    }
-}
-
-/// Log-sum-exp of `v(i)` grouped by bin `bin[i]`, into the (max, sum) pairs of `acc` (reset
-/// first); group `k`'s value is [`group_lse`]`(acc, k)`.
-fn binned_logsumexp(acc: &mut [f64], bin: &[usize], v: impl Fn(usize) -> f64) {
-    acc.chunks_exact_mut(2)
-        .for_each(|c| c.copy_from_slice(&[f64::NEG_INFINITY, 0.0]));
+/// `lse[k] = ln Σ_{i: bin[i] = k} exp(v(i))` over the particles of every rank (collective):
+/// `M_k = max v` by an exact all-reduce, then `Σ exp(v - M_k)` (terms in `(0, 1]`) as an exact
+/// fixed-point sum; `-inf` for empty groups. `O(groups)` numbers sent, bit-identical for any split.
+fn binned_logsumexp(
+    comm: &dyn Communicator,
+    lse: &mut [f64],
+    bin: &[usize],
+    v: impl Fn(usize) -> f64,
+) {
+    lse.fill(f64::NEG_INFINITY);
     for (i, &b) in bin.iter().enumerate() {
-        logsumexp_update(acc, b, v(i));
+        lse[b] = lse[b].max(v(i));
+    }
+    comm.all_reduce_max(lse);
+    let mut sums = GridSums::new(vec![1; lse.len()]);
+    for (i, &b) in bin.iter().enumerate() {
+        if lse[b].is_finite() {
+            sums.add(b, (v(i) - lse[b]).exp());
+        }
+    }
+    for (l, s) in lse.iter_mut().zip(sums.reduce(comm)) {
+        // ln Σ exp(v) = M + ln Σ exp(v - M)
+        *l = if l.is_finite() { *l + s.ln() } else { *l };
     }
 }
 
-/// `ln Σ exp(v)` of group `k` of a [`binned_logsumexp`] accumulator.
-fn group_lse(acc: &[f64], k: usize) -> f64 {
-    acc[2 * k] + acc[2 * k + 1].ln()
+impl ParticleMf<'static> {
+    /// Draw the reference paths and set up the marginal constraints (one process).
+    pub fn new(cfg: ParticleMfConfig, p_in: &Law, p_tar: &Law, inter: Interaction) -> Result<Self> {
+        Self::new_on(cfg, p_in, p_tar, inter, &SingleProcess)
+    }
 }
 
-impl ParticleMf {
-    /// Draw the reference paths and set up the marginal constraints.
-    pub fn new(cfg: ParticleMfConfig, p_in: &Law, p_tar: &Law, inter: Interaction) -> Result<Self> {
+impl<'c> ParticleMf<'c> {
+    /// The solver on rank `comm.rank()` of `comm.size()` (collective: every rank calls it with
+    /// the same arguments): draws and holds only this rank's [`shard`] of the reference paths;
+    /// every later call that couples paths reduces over `comm` (see the module docs). The exact
+    /// estimator is refused for more than one rank.
+    pub fn new_on(
+        cfg: ParticleMfConfig,
+        p_in: &Law,
+        p_tar: &Law,
+        inter: Interaction,
+        comm: &'c dyn Communicator,
+    ) -> Result<Self> {
         let d = p_in.dim();
         if p_tar.dim() != d {
             return Err(MeanFieldError::BadLength {
@@ -241,6 +278,13 @@ impl ParticleMf {
                 });
             }
         }
+        if cfg.estimator == VmfEstimator::Exact && comm.size() > 1 {
+            return Err(MeanFieldError::OutOfRange {
+                what: "ranks of the exact O(N^2) estimator (it needs every path on every rank)",
+                value: comm.size() as f64,
+                range: "1 (use VmfEstimator::Binned over several ranks)",
+            });
+        }
         if !(cfg.kde_bandwidth > 0.0 && cfg.kde_bandwidth.is_finite()) {
             return Err(MeanFieldError::OutOfRange {
                 what: "kde_bandwidth",
@@ -264,41 +308,46 @@ impl ParticleMf {
             None => m_tar.iter().zip(&m_in).map(|(a, b)| a - b).collect(),
         };
         let n = cfg.n_particles;
-        let starts = p_in.sample(n, cfg.start_seed)?;
+        let mine = shard(n, comm.size(), comm.rank())?;
+        let nl = mine.count;
+        let starts = p_in.sample_range(mine.offset, nl, n, cfg.start_seed)?;
         let grid = TimeGrid::uniform(0.0, 1.0, cfg.n_steps)?;
         let cc = c.clone();
         let mut drift = FnDrift::new(d, move |_t: f64, _x: &[f64], out: &mut [f64]| {
             out.copy_from_slice(&cc);
         });
-        let mut ens = Ensemble::from_vec(n, d, starts)?;
-        let mut traj = Trajectories::new((0..n).collect(), 1);
-        run(
+        let mut ens = Ensemble::from_vec(nl, d, starts)?.with_offset(mine.offset)?;
+        let mut traj = Trajectories::new((0..nl).collect(), 1);
+        run_with_comm(
             &mut drift,
             &Noise::Scalar(1.0),
             &grid,
             &mut ens,
             &RunConfig::new(Scheme::EulerMaruyama, cfg.seed),
             &mut [&mut traj],
+            comm,
         )?;
         let times = traj.times.clone();
         let paths: Vec<f64> = traj.states.concat();
         let t_last = times.len() - 1;
-        let first = &paths[..n * d];
-        let last = &paths[t_last * n * d..];
-        let b0 = Bins::quantiles(d, cfg.start_bins, first);
-        let b1 = Bins::quantiles(d, cfg.end_bins, last);
+        let first = &paths[..nl * d];
+        let last = &paths[t_last * nl * d..];
+        let b0 = Bins::quantiles(comm, d, cfg.start_bins, first, n);
+        let b1 = Bins::quantiles(comm, d, cfg.end_bins, last, n);
         let bin0: Vec<usize> = first.chunks_exact(d).map(|p| b0.index(p)).collect();
         let bin1: Vec<usize> = last.chunks_exact(d).map(|p| b1.index(p)).collect();
+        // paths per start bin and per end bin over every rank (integer counts: exact)
+        let mut counts = vec![0i64; b0.len() + b1.len()];
+        bin0.iter().for_each(|&k| counts[k] += 1);
+        bin1.iter().for_each(|&k| counts[b0.len() + k] += 1);
+        comm.all_reduce_sum_i64(&mut counts);
         // start masses: the sample fractions (the starts are p_in samples)
-        let mut mu = vec![0.0; b0.len()];
-        for &k in &bin0 {
-            mu[k] += 1.0 / n as f64;
-        }
+        let mu: Vec<f64> = counts[..b0.len()]
+            .iter()
+            .map(|&c| c as f64 / n as f64)
+            .collect();
         // end masses of p_tar; bins without particles are dropped and the rest renormalised
-        let mut occupied = vec![false; b1.len()];
-        for &k in &bin1 {
-            occupied[k] = true;
-        }
+        let occupied: Vec<bool> = counts[b0.len()..].iter().map(|&c| c > 0).collect();
         let mut nu = vec![0.0; b1.len()];
         let mut dropped = 0.0;
         for (k, o) in occupied.iter().enumerate() {
@@ -342,9 +391,16 @@ impl ParticleMf {
             bin0,
             bin1,
             c,
-            weights: vec![1.0 / n as f64; n],
+            weights: vec![1.0 / n as f64; nl],
             cfg,
+            comm,
+            shard: mine,
         })
+    }
+
+    /// This rank's paths: global offset, count and population size.
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
 
     /// Dimension `d`.
@@ -355,12 +411,12 @@ impl ParticleMf {
     pub fn times(&self) -> &[f64] {
         &self.times
     }
-    /// Positions at time index `k` (row-major `N x d`).
+    /// This rank's positions at time index `k` (row-major `count x d`).
     pub fn positions(&self, k: usize) -> &[f64] {
-        let nd = self.cfg.n_particles * self.d;
+        let nd = self.shard.count * self.d;
         &self.paths[k * nd..(k + 1) * nd]
     }
-    /// Current normalised weights.
+    /// This rank's current weights (normalised over every rank).
     pub fn weights(&self) -> &[f64] {
         &self.weights
     }
@@ -368,35 +424,52 @@ impl ParticleMf {
     pub fn dropped_mass(&self) -> f64 {
         self.dropped_mass
     }
-    /// Effective sample size `1 / Σ w_i²`.
+    /// Effective sample size `1 / Σ w_i²` (collective: a reproducible sum over the ranks).
     pub fn ess(&self) -> f64 {
-        1.0 / self.weights.iter().map(|w| w * w).sum::<f64>()
+        let w = &self.weights;
+        let mut s = [0.0];
+        blocked_sum(self.comm, w.len(), 1, &mut Vec::new(), &mut s, |i, acc| {
+            acc[0] += w[i] * w[i];
+        });
+        1.0 / s[0]
     }
 
-    /// Fit the weights to the marginal constraints for path potentials `l` (IPF in the log domain).
+    /// Fit the weights to the marginal constraints for path potentials `l` (this rank's paths;
+    /// IPF in the log domain; collective).
     #[allow(clippy::needless_range_loop)] // i indexes l, bin0 and bin1 together
     pub fn fit_weights(&mut self, l: &[f64]) -> Result<()> {
-        let n = self.cfg.n_particles;
+        let n = self.shard.count;
         if l.len() != n {
             return Err(MeanFieldError::BadLength {
                 what: "path potentials",
                 len: l.len(),
-                expected: format!("N = {n}"),
+                expected: format!("this rank's paths, {n}"),
             });
         }
-        check_finite("path potentials", l)?;
+        // a non-finite potential on any rank stops every rank
+        let bad = l.iter().position(|v| !v.is_finite());
+        let mut flag = [if bad.is_some() { 1.0 } else { 0.0 }];
+        self.comm.all_reduce_max(&mut flag);
+        if flag[0] > 0.0 {
+            return Err(MeanFieldError::NonFinite {
+                what: "path potentials",
+                index: bad.unwrap_or(0),
+                value: bad.map_or(f64::NAN, |i| l[i]),
+            });
+        }
+        let comm = self.comm;
         let (na, nb) = (self.la.len(), self.lb.len());
-        let mut acc_a = vec![0.0; 2 * na];
-        let mut acc_b = vec![0.0; 2 * nb];
+        let mut acc_a = vec![0.0; na];
+        let mut acc_b = vec![0.0; nb];
         let mut err = f64::INFINITY;
         let mut it = 0;
         while it < self.cfg.ipf_max_iter {
             it += 1;
             // a: start constraint
             let lb = &self.lb;
-            binned_logsumexp(&mut acc_a, &self.bin0, |i| -l[i] + lb[self.bin1[i]]);
+            binned_logsumexp(comm, &mut acc_a, &self.bin0, |i| -l[i] + lb[self.bin1[i]]);
             for k in 0..na {
-                let lse = group_lse(&acc_a, k);
+                let lse = acc_a[k];
                 self.la[k] = if lse.is_finite() {
                     self.log_mu[k] - lse
                 } else {
@@ -405,9 +478,9 @@ impl ParticleMf {
             }
             // b: end constraint (exact after this update)
             let la = &self.la;
-            binned_logsumexp(&mut acc_b, &self.bin1, |i| -l[i] + la[self.bin0[i]]);
+            binned_logsumexp(comm, &mut acc_b, &self.bin1, |i| -l[i] + la[self.bin0[i]]);
             for k in 0..nb {
-                let lse = group_lse(&acc_b, k);
+                let lse = acc_b[k];
                 self.lb[k] = if lse.is_finite() {
                     self.log_nu[k] - lse
                 } else {
@@ -416,12 +489,12 @@ impl ParticleMf {
             }
             // start-constraint error with the new b
             let (la, lb) = (&self.la, &self.lb);
-            binned_logsumexp(&mut acc_a, &self.bin0, |i| {
+            binned_logsumexp(comm, &mut acc_a, &self.bin0, |i| {
                 -l[i] + lb[self.bin1[i]] + la[self.bin0[i]]
             });
             err = 0.0;
             for k in 0..na {
-                let m = group_lse(&acc_a, k).exp();
+                let m = acc_a[k].exp();
                 let m = if m.is_finite() { m } else { 0.0 };
                 err = err.max((m - self.log_mu[k].exp()).abs());
             }
@@ -438,15 +511,18 @@ impl ParticleMf {
                 reason: "weight fitting budget exhausted".into(),
             });
         }
+        // w_i = exp(lw_i - max) / Σ_j exp(lw_j - max) over every rank
         let mut lw: Vec<f64> = (0..n)
             .map(|i| -l[i] + self.la[self.bin0[i]] + self.lb[self.bin1[i]])
             .collect();
-        let mx = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut s = 0.0;
+        let mut mx = [lw.iter().copied().fold(f64::NEG_INFINITY, f64::max)];
+        comm.all_reduce_max(&mut mx);
+        let mut sum = GridSums::new(vec![1]);
         for v in lw.iter_mut() {
-            *v = (*v - mx).exp();
-            s += *v;
+            *v = (*v - mx[0]).exp();
+            sum.add(0, *v);
         }
+        let s = sum.reduce(comm)[0];
         for (w, v) in self.weights.iter_mut().zip(&lw) {
             *w = v / s;
         }
@@ -468,9 +544,10 @@ impl ParticleMf {
         }
     }
 
-    /// `V^MF` at every particle at time index `k`, from the current weights, into `out` (length N).
+    /// `V^MF` at this rank's particles at time index `k`, from the current weights, into `out`
+    /// (length `count`; collective for the binned estimator).
     pub fn potential_at(&self, k: usize, out: &mut [f64]) {
-        let (d, n) = (self.d, self.cfg.n_particles);
+        let (d, n, comm) = (self.d, self.shard.count, self.comm);
         let x = self.positions(k);
         let t = self.times[k];
         let kern = self.pair_kernel();
@@ -492,15 +569,20 @@ impl ParticleMf {
                 });
             }
             VmfEstimator::Binned { bins } => {
-                // box with one spare cell on each side
-                let mut lo = vec![f64::INFINITY; d];
-                let mut hi = vec![f64::NEG_INFINITY; d];
+                // box with one spare cell on each side: [-min, max] per axis over every rank
+                // (exact), and the largest weight (the scale of the deposit's grid sums)
+                let mut ext = vec![f64::NEG_INFINITY; 2 * d + 1];
                 for p in x.chunks_exact(d) {
                     for a in 0..d {
-                        lo[a] = lo[a].min(p[a]);
-                        hi[a] = hi[a].max(p[a]);
+                        ext[a] = ext[a].max(-p[a]);
+                        ext[d + a] = ext[d + a].max(p[a]);
                     }
                 }
+                ext[2 * d] = w.iter().copied().fold(0.0, f64::max);
+                comm.all_reduce_max(&mut ext);
+                let lo: Vec<f64> = ext[..d].iter().map(|v| -v).collect();
+                let hi = &ext[d..2 * d];
+                let e_w = exponent_above(ext[2 * d]);
                 let hcell: Vec<f64> = (0..d)
                     .map(|a| ((hi[a] - lo[a]) / (bins - 2) as f64).max(1e-9))
                     .collect();
@@ -527,12 +609,14 @@ impl ParticleMf {
                     }
                 };
                 let nc = bins.pow(d as u32);
-                let mut dens = vec![0.0; nc];
                 let vol: f64 = hcell.iter().product();
+                // deposit Σ_i w_i f_ic per cell over every rank (terms <= max w: exact grid sums)
+                let mut mass = GridSums::new(vec![e_w; nc]);
                 for i in 0..n {
                     let wi = w[i];
-                    cic(&x[i * d..(i + 1) * d], &mut |c, f| dens[c] += wi * f / vol);
+                    cic(&x[i * d..(i + 1) * d], &mut |c, f| mass.add(c, wi * f));
                 }
+                let dens: Vec<f64> = mass.reduce(comm).into_iter().map(|m| m / vol).collect();
                 let mut vb = vec![0.0; nc];
                 if d == 1 {
                     potential_on_grid_1d(&kern, t, hcell[0], &dens, &mut vb);
@@ -556,9 +640,10 @@ impl ParticleMf {
         }
     }
 
-    /// Path potentials `L_i = ∫ V^MF dt` (trapezoid) from the current weights.
+    /// Path potentials `L_i = ∫ V^MF dt` (trapezoid) of this rank's paths from the current
+    /// weights (collective).
     pub fn path_potentials(&self) -> Vec<f64> {
-        let n = self.cfg.n_particles;
+        let n = self.shard.count;
         let mut l = vec![0.0; n];
         let mut v = vec![0.0; n];
         let last = self.times.len() - 1;
@@ -578,56 +663,65 @@ impl ParticleMf {
         l
     }
 
-    /// Weighted mean and per-coordinate variance at time index `k`.
+    /// Weighted mean and per-coordinate variance at time index `k` (collective: reproducible
+    /// block sums over the ranks).
     pub fn moments(&self, k: usize) -> (Vec<f64>, Vec<f64>) {
-        let d = self.d;
+        let (d, n, w) = (self.d, self.shard.count, &self.weights);
         let x = self.positions(k);
+        let mut partials = Vec::new();
         let mut m = vec![0.0; d];
-        for (p, w) in x.chunks_exact(d).zip(&self.weights) {
+        blocked_sum(self.comm, n, d, &mut partials, &mut m, |i, acc| {
             for a in 0..d {
-                m[a] += w * p[a];
+                acc[a] += w[i] * x[i * d + a];
             }
-        }
+        });
         let mut v = vec![0.0; d];
-        for (p, w) in x.chunks_exact(d).zip(&self.weights) {
+        let mean = &m;
+        blocked_sum(self.comm, n, d, &mut partials, &mut v, |i, acc| {
             for a in 0..d {
-                v[a] += w * (p[a] - m[a]).powi(2);
+                acc[a] += w[i] * (x[i * d + a] - mean[a]).powi(2);
             }
-        }
+        });
         (m, v)
     }
 
     /// Kernel density estimate of the weighted particles at time index `k`, at `points`
-    /// (row-major `P x d`), Gaussian bandwidth `h`.
+    /// (row-major `P x d`), Gaussian bandwidth `h` (collective: reproducible block sums, `P`
+    /// numbers per block of this rank in memory).
     pub fn density_at(&self, k: usize, points: &[f64], h: f64) -> Vec<f64> {
-        let d = self.d;
+        let (d, n, w) = (self.d, self.shard.count, &self.weights);
         let x = self.positions(k);
         let norm = (2.0 * std::f64::consts::PI * h * h).powf(0.5 * d as f64);
-        points
-            .par_chunks(d)
-            .map(|q| {
-                let mut s = 0.0;
-                for (p, w) in x.chunks_exact(d).zip(&self.weights) {
-                    let mut r2 = 0.0;
-                    for a in 0..d {
-                        r2 += (q[a] - p[a]).powi(2);
-                    }
-                    s += w * (-0.5 * r2 / (h * h)).exp();
+        let np = points.len() / d;
+        let mut s = vec![0.0; np];
+        if np == 0 {
+            return s;
+        }
+        blocked_sum(self.comm, n, np, &mut Vec::new(), &mut s, |i, acc| {
+            let p = &x[i * d..(i + 1) * d];
+            for (q, a) in points.chunks_exact(d).zip(acc.iter_mut()) {
+                let mut r2 = 0.0;
+                for j in 0..d {
+                    r2 += (q[j] - p[j]).powi(2);
                 }
-                s / norm
-            })
-            .collect()
+                *a += w[i] * (-0.5 * r2 / (h * h)).exp();
+            }
+        });
+        s.iter().map(|v| v / norm).collect()
     }
 
-    /// Control energy `E ∫|u|² dt` of the weighted path measure (see the module docs).
+    /// Control energy `E ∫|u|² dt` of the weighted path measure (see the module docs;
+    /// collective).
     pub fn energy(&self) -> f64 {
         let n = self.cfg.n_particles as f64;
-        let kl: f64 = self
-            .weights
-            .iter()
-            .filter(|w| **w > 0.0)
-            .map(|w| w * (n * w).ln())
-            .sum();
+        let w = &self.weights;
+        let mut kl = [0.0];
+        blocked_sum(self.comm, w.len(), 1, &mut Vec::new(), &mut kl, |i, acc| {
+            if w[i] > 0.0 {
+                acc[0] += w[i] * (n * w[i]).ln();
+            }
+        });
+        let kl = kl[0];
         let last = self.times.len() - 1;
         let (m0, _) = self.moments(0);
         let (m1, _) = self.moments(last);
@@ -640,23 +734,26 @@ impl ParticleMf {
         2.0 * kl + 2.0 * cross - c2
     }
 
-    /// Solve the outer fixed point on the path potentials, from `L = 0` (no interaction).
+    /// Solve the outer fixed point on the path potentials, from `L = 0` (no interaction);
+    /// collective: the iterate is distributed (each rank's outcome holds its paths' `L`, see
+    /// [`Executor::run_on`]), so it is bit-identical for any number of ranks.
     pub fn solve(
         &mut self,
         solver: &mut dyn FixedPointSolver,
         executor: &Executor,
         observers: &mut [&mut dyn IterObserver],
     ) -> Result<FixedPointOutcome> {
-        let n = self.cfg.n_particles;
-        let out = executor.run(self, solver, vec![0.0; n], observers)?;
+        let (n, comm) = (self.shard.count, self.comm);
+        let out = executor.run_on(self, solver, vec![0.0; n], observers, comm)?;
         self.fit_weights(&out.x)?;
         Ok(out)
     }
 }
 
-impl FixedPointMap for ParticleMf {
+impl FixedPointMap for ParticleMf<'_> {
+    /// This rank's paths (the iterate is distributed).
     fn dim(&self) -> usize {
-        self.cfg.n_particles
+        self.shard.count
     }
     fn apply(&mut self, l: &[f64], out: &mut [f64]) -> Result<()> {
         self.fit_weights(l)?;

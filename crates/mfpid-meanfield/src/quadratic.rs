@@ -10,10 +10,20 @@
 //!
 //! The linear-interpolant theorem ([`crate::interpolant_centres`]) gives the answer in closed form;
 //! [`QuadraticMf::solve`] is the general route it short-cuts.
+//!
+//! Over several processes ([`QuadraticMf::new_on`], [`QuadraticMf::solve_on`]) each rank holds and
+//! simulates only its [`mfpid_sde::shard::Shard`] of the population (whole RNG blocks: the same
+//! start samples and increments as the single-process run), and every population statistic is a
+//! reproducible sum over the communicator (`O(M d)` numbers per evaluation of `F`, `O((M d)²)` for
+//! the joint midpoint covariance): the iterates, the fixed point and every reported number are
+//! bit-identical for any number of ranks.
 
 use mfpid_bridge::{Bridge, GaussianMixture, Protocol};
-use mfpid_sde::observe::{blocked_sum, ControlEnergy, Observer, StepView};
-use mfpid_sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
+use mfpid_sde::observe::{blocked_sum, mean_stderr_on, ControlEnergy, Observer, StepView};
+use mfpid_sde::shard::{shard, Shard};
+use mfpid_sde::{
+    run_with_comm, Communicator, Ensemble, Noise, RunConfig, Scheme, SingleProcess, TimeGrid,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_finite, MeanFieldError, Result};
@@ -247,9 +257,10 @@ pub struct Simulation {
     pub mid_cov: Vec<f64>,
     /// Terminal mean (length `d`).
     pub terminal_mean: Vec<f64>,
-    /// Control energy `E(1) = sum_n h_n mean |u|²` and its standard error.
+    /// Control energy `E(1) = sum_n h_n mean |u|²`.
     pub energy: f64,
-    /// Standard error of `energy`.
+    /// Standard error of `energy` (of the mean of the per-particle energies, a reproducible sum
+    /// over ranks).
     pub energy_stderr: f64,
 }
 
@@ -260,6 +271,9 @@ pub struct QuadraticMf {
     p_in: Law,
     p_tar: Law,
     target: LawTarget,
+    /// This rank's particles of the population.
+    shard: Shard,
+    /// This rank's start samples, row-major `shard.count x d`.
     starts: Vec<f64>,
     midpoints: Vec<f64>,
     grid: TimeGrid,
@@ -267,8 +281,21 @@ pub struct QuadraticMf {
 }
 
 impl QuadraticMf {
-    /// Validate and draw the start samples from `p_in`.
+    /// Validate and draw the start samples from `p_in` (one process).
     pub fn new(config: QuadraticMfConfig, p_in: Law, p_tar: Law) -> Result<Self> {
+        Self::new_on(config, p_in, p_tar, &SingleProcess)
+    }
+
+    /// The problem on rank `comm.rank()` of `comm.size()`: validate and draw only this rank's
+    /// [`shard`] of the start samples (the rows of the single-process draw). Every rank builds it
+    /// with the same arguments; the map is then evaluated with [`QuadraticMf::simulate_on`] /
+    /// [`QuadraticMf::solve_on`] on the same communicator.
+    pub fn new_on(
+        config: QuadraticMfConfig,
+        p_in: Law,
+        p_tar: Law,
+        comm: &dyn Communicator,
+    ) -> Result<Self> {
         validate_breaks(&config.breaks)?;
         let m = config.breaks.len() - 1;
         if config.beta.len() != m {
@@ -300,7 +327,13 @@ impl QuadraticMf {
         marks.extend_from_slice(&midpoints);
         marks.sort_by(f64::total_cmp);
         let grid = TimeGrid::aligned(0.0, 1.0, &marks, config.n_steps)?;
-        let starts = p_in.sample(config.n_particles, config.start_seed)?;
+        let mine = shard(config.n_particles, comm.size(), comm.rank())?;
+        let starts = p_in.sample_range(
+            mine.offset,
+            mine.count,
+            config.n_particles,
+            config.start_seed,
+        )?;
         let target = p_tar.target()?;
         Ok(Self {
             config,
@@ -308,6 +341,7 @@ impl QuadraticMf {
             p_in,
             p_tar,
             target,
+            shard: mine,
             starts,
             midpoints,
             grid,
@@ -331,24 +365,52 @@ impl QuadraticMf {
     pub fn midpoints(&self) -> &[f64] {
         &self.midpoints
     }
-    /// The start samples (row-major `B x d`).
+    /// This rank's start samples (row-major `count x d`; all `B` of them in one process).
     pub fn starts(&self) -> &[f64] {
         &self.starts
+    }
+    /// This rank's particles: global offset, count and population size.
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
     /// `m̄_in` and `m̄_tar`, the global means of the two laws.
     pub fn means(&self) -> (Vec<f64>, Vec<f64>) {
         (self.p_in.mean(), self.p_tar.mean())
     }
-    /// Sample mean of the starts (length `d`).
-    pub fn start_mean(&self) -> Vec<f64> {
-        let d = self.d;
+    /// Sample mean of all the starts (length `d`), a reproducible sum over the ranks of `comm`
+    /// (collective; [`SingleProcess`] in one process).
+    pub fn start_mean(&self, comm: &dyn Communicator) -> Result<Vec<f64>> {
+        self.check_comm(comm)?;
+        let (d, x) = (self.d, &self.starts);
         let mut m = vec![0.0; d];
-        for row in self.starts.chunks_exact(d) {
-            m.iter_mut().zip(row).for_each(|(a, b)| *a += b);
-        }
-        let b = (self.starts.len() / d) as f64;
+        blocked_sum(
+            comm,
+            self.shard.count,
+            d,
+            &mut Vec::new(),
+            &mut m,
+            |i, acc| {
+                acc.iter_mut()
+                    .zip(&x[i * d..(i + 1) * d])
+                    .for_each(|(a, b)| *a += b);
+            },
+        );
+        let b = self.shard.total as f64;
         m.iter_mut().for_each(|a| *a /= b);
-        m
+        Ok(m)
+    }
+
+    /// `comm` must be the communicator this problem was built for (same rank and size).
+    fn check_comm(&self, comm: &dyn Communicator) -> Result<()> {
+        let expected = shard(self.shard.total, comm.size(), comm.rank())?;
+        if expected != self.shard {
+            return Err(MeanFieldError::OutOfRange {
+                what: "communicator size (the problem was built for another number of ranks)",
+                value: comm.size() as f64,
+                range: "the size of the communicator given to QuadraticMf::new_on",
+            });
+        }
+        Ok(())
     }
 
     /// The theorem's centres: the linear interpolant of the global means at the piece midpoints.
@@ -432,33 +494,46 @@ impl QuadraticMf {
 
     /// One particle simulation of the bridge under centres `nu` (same random numbers every call).
     pub fn simulate(&self, nu: &[f64]) -> Result<Simulation> {
+        self.simulate_on(nu, &SingleProcess)
+    }
+
+    /// [`QuadraticMf::simulate`] over the ranks of `comm` (collective): this rank moves its shard,
+    /// every statistic is a reproducible sum over the ranks, the result is the same on every rank
+    /// and bit-identical to the single-process simulation.
+    pub fn simulate_on(&self, nu: &[f64], comm: &dyn Communicator) -> Result<Simulation> {
+        self.check_comm(comm)?;
         let protocol = self.protocol(nu)?;
+        let Shard { offset, count, .. } = self.shard;
         let mut bridge = Bridge::new(&protocol, self.target.clone())?
             .with_eps(self.config.eps)?
-            .with_starts(self.starts.clone())?;
+            .with_starts_at(offset, self.starts.clone())?;
         let b = self.config.n_particles;
-        let mut ens = Ensemble::from_vec(b, self.d, self.starts.clone())?;
+        let mut ens =
+            Ensemble::from_vec(count, self.d, self.starts.clone())?.with_offset(offset)?;
         let mut mom = TimeMoments::new(self.midpoints.clone(), self.d);
         let mut joint = TimeCovariance::new(self.midpoints.clone(), self.d);
         let mut energy = ControlEnergy::new();
         let mut last = TimeMoments::new(vec![1.0], self.d);
         let cfg = RunConfig::new(Scheme::EulerMaruyama, self.config.seed);
-        run(
+        run_with_comm(
             &mut bridge,
             &Noise::Scalar(1.0),
             &self.grid,
             &mut ens,
             &cfg,
             &mut [&mut mom, &mut joint, &mut energy, &mut last],
+            comm,
         )?;
         let bf = b as f64;
+        // stderr of the per-particle energies' mean: reproducible over ranks
+        let (_, energy_stderr) = mean_stderr_on(comm, &energy.per_particle, b);
         Ok(Simulation {
             mid_cov: joint.cov.iter().map(|c| c / bf).collect(),
             mid_stderr: mom.var.iter().map(|v| (v / bf).sqrt()).collect(),
             mid_mean: mom.mean,
             terminal_mean: last.mean,
             energy: energy.total(),
-            energy_stderr: energy.stderr(),
+            energy_stderr,
         })
     }
 
@@ -475,11 +550,27 @@ impl QuadraticMf {
         nu0: Vec<f64>,
         observers: &mut [&mut dyn IterObserver],
     ) -> Result<MfSolution> {
+        self.solve_on(solver, executor, nu0, observers, &SingleProcess)
+    }
+
+    /// [`QuadraticMf::solve`] over the ranks of `comm` (collective: every rank calls it with the
+    /// same arguments). `F` is evaluated by [`QuadraticMf::simulate_on`], so every rank sees the
+    /// same `F(nu)` and takes the same solver steps: the iterates, the fixed point and the whole
+    /// [`MfSolution`] are identical on every rank and bit-identical to the single-process solve.
+    pub fn solve_on(
+        &mut self,
+        solver: &mut dyn FixedPointSolver,
+        executor: &Executor,
+        nu0: Vec<f64>,
+        observers: &mut [&mut dyn IterObserver],
+        comm: &dyn Communicator,
+    ) -> Result<MfSolution> {
+        self.check_comm(comm)?;
         let interp = self.interpolant()?;
         let exact = self.exact_fixed_point()?;
         let dm = self.delta_m();
-        let outcome = executor.run(self, solver, nu0, observers)?;
-        let sim = self.simulate(&outcome.x)?;
+        let outcome = executor.run(&mut MapOn { mf: self, comm }, solver, nu0, observers)?;
+        let sim = self.simulate_on(&outcome.x, comm)?;
         let n = interp.len();
         let fp_cov = self.fixed_point_covariance(&sim)?;
         let fp_stderr: Vec<f64> = (0..n).map(|k| fp_cov[k * n + k].max(0.0).sqrt()).collect();
@@ -617,10 +708,30 @@ impl FixedPointMap for QuadraticMf {
         self.pieces() * self.d
     }
     fn apply(&mut self, nu: &[f64], out: &mut [f64]) -> Result<()> {
+        MapOn {
+            mf: self,
+            comm: &SingleProcess,
+        }
+        .apply(nu, out)
+    }
+}
+
+/// The map `nu -> F(nu)` of a [`QuadraticMf`] evaluated over the ranks of a communicator.
+struct MapOn<'a> {
+    mf: &'a mut QuadraticMf,
+    comm: &'a dyn Communicator,
+}
+
+impl FixedPointMap for MapOn<'_> {
+    fn dim(&self) -> usize {
+        self.mf.pieces() * self.mf.d
+    }
+    fn apply(&mut self, nu: &[f64], out: &mut [f64]) -> Result<()> {
         check_finite("nu", nu)?;
-        let sim = self.simulate(nu)?;
+        // F(nu)_i: population mean at the piece midpoint s_i (reproducible sum over the ranks)
+        let sim = self.mf.simulate_on(nu, self.comm)?;
         out.copy_from_slice(&sim.mid_mean);
-        self.last = Some(sim);
+        self.mf.last = Some(sim);
         Ok(())
     }
 }

@@ -500,6 +500,19 @@ impl GaussianMixture {
     /// a uniform `u` picks the component `k` with `cum_{k-1} <= u < cum_k` (`cum` the cumulative
     /// normalised weights), then `x = L_k ξ + m_k` with `ξ ~ N(0, I)`.
     pub fn sample_with_components(&self, b: usize, seed: u64) -> Result<(Vec<f64>, Vec<usize>)> {
+        self.sample_range_with_components(0, b, seed)
+    }
+
+    /// The samples `offset .. offset + b` of [`GaussianMixture::sample_with_components`] of a
+    /// larger draw (one rank's shard of a population split across processes; `offset` a multiple
+    /// of the sde crate's `RNG_BLOCK`): bit-identical to those rows of the whole draw, without
+    /// drawing the others.
+    pub fn sample_range_with_components(
+        &self,
+        offset: usize,
+        b: usize,
+        seed: u64,
+    ) -> Result<(Vec<f64>, Vec<usize>)> {
         if b == 0 {
             return Err(BridgeError::Empty { what: "samples" });
         }
@@ -513,7 +526,7 @@ impl GaussianMixture {
             })
             .collect();
         // one extra coordinate carries the component label through the reproducible sampler
-        let ens = Ensemble::sample(b, d + 1, seed, |rng, row| {
+        let ens = Ensemble::sample_range(offset, b, d + 1, seed, |rng, row| {
             let u: f64 = rng.random();
             let k = cum.partition_point(|&c| c <= u).min(cum.len() - 1);
             let x = &mut row[..d];
@@ -526,8 +539,13 @@ impl GaussianMixture {
             }
             row[d] = k as f64;
         })
-        // `Ensemble::sample` fails only for zero samples or zero dimension, both excluded above
-        .map_err(|_| BridgeError::Empty { what: "samples" })?;
+        // `Ensemble::sample_range` fails only for zero samples or zero dimension (both excluded
+        // above) or an offset off the RNG block grid
+        .map_err(|_| BridgeError::OutOfRange {
+            what: "sample offset",
+            value: offset as f64,
+            range: "multiples of RNG_BLOCK (64)",
+        })?;
         let raw = ens.into_vec();
         let mut x = Vec::with_capacity(b * d);
         let mut component = Vec::with_capacity(b);
@@ -541,6 +559,12 @@ impl GaussianMixture {
     /// Draw `b` samples, row-major `b x d` (see [`GaussianMixture::sample_with_components`]).
     pub fn sample(&self, b: usize, seed: u64) -> Result<Vec<f64>> {
         Ok(self.sample_with_components(b, seed)?.0)
+    }
+
+    /// The samples `offset .. offset + b` of [`GaussianMixture::sample`] of a larger draw (see
+    /// [`GaussianMixture::sample_range_with_components`]).
+    pub fn sample_range(&self, offset: usize, b: usize, seed: u64) -> Result<Vec<f64>> {
+        Ok(self.sample_range_with_components(offset, b, seed)?.0)
     }
 
     /// Variances `Σ_k,jj` of component `k` (length `d`).

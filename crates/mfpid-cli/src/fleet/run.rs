@@ -54,8 +54,10 @@ fn body(config: &Path, out: Option<PathBuf>, common: &Common, ranks: &Ranks) -> 
     }
     // the shared estimator's time (a probe run), recorded beside the measured time
     let time_estimate = ranks.agree(estimate_seconds(&plan))?;
-    let exp =
-        ranks.agree(Experiment::new(plan.fleet.clone(), plan.settings.clone()).ctx("fleet"))?;
+    // every rank draws only its agents
+    let exp = ranks.agree(
+        Experiment::new_on(plan.fleet.clone(), plan.settings.clone(), ranks.comm()).ctx("fleet"),
+    )?;
     timings.lap("setup");
     let rec = Recording {
         mean_every: (plan.settings.n_steps / 100).max(1),
@@ -93,18 +95,21 @@ fn body(config: &Path, out: Option<PathBuf>, common: &Common, ranks: &Ranks) -> 
     }
     ranks.agree(outdir::check_cancel())?;
     bar.finish_and_clear();
+    // savings against the baseline (paired over the shared agents, each rank holding its agents'
+    // energies), from the library: collective reproducible sums, the same on every rank
+    let base = ranks.agree(
+        runs.iter()
+            .find(|r| r.method == plan.baseline)
+            .ok_or_else(|| AppError::Other(format!("baseline {} did not run", plan.baseline))),
+    )?;
+    let savings = ranks.agree(
+        runs.iter()
+            .map(|r| Saving::of_on(r, base, ranks.comm()).ctx("saving"))
+            .collect::<Result<Vec<Saving>>>(),
+    )?;
     timings.lap("simulate");
     // the other ranks are done; rank 0 writes (its outcome is agreed in `cmd`)
     let Some(dir) = dir else { return Ok(()) };
-    // savings against the baseline (paired over the shared agents), from the library
-    let base = runs
-        .iter()
-        .find(|r| r.method == plan.baseline)
-        .ok_or_else(|| AppError::Other(format!("baseline {} did not run", plan.baseline)))?;
-    let savings = runs
-        .iter()
-        .map(|r| Saving::of(r, base).ctx("saving"))
-        .collect::<Result<Vec<Saving>>>()?;
     // with [physical]: HVAC energy, peak power and effort against the baseline, paired
     let phys = match runs.iter().position(|r| r.method == plan.baseline) {
         Some(b) if !physical.is_empty() => Some(tables::Physical {
