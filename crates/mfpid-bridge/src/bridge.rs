@@ -334,8 +334,10 @@ impl<T: Target> Drift for Bridge<T> {
             } else if n == 1 {
                 // one common start
                 Some(Some(&self.starts[..d]))
-            } else if first + count <= n {
-                Some(Some(&self.starts[first * d..(first + count) * d]))
+            } else if first >= self.starts_offset && first - self.starts_offset + count <= n {
+                // particle i uses start row i - offset (a rank holding only its shard's starts)
+                let r0 = first - self.starts_offset;
+                Some(Some(&self.starts[r0 * d..(r0 + count) * d]))
             } else {
                 None
             };
