@@ -6,26 +6,37 @@
 /// Expected seconds of an entry not listed in [`EXPECTED_FULL_S`].
 pub const DEFAULT_S: f64 = 20.0;
 
-/// `(entry, expected full-settings seconds)`. Sources: mf-theorem, thermo-speciation and mf-general
-/// are the dev-profile times quoted in issue 18 (the release profile `cargo xtask` uses is faster);
-/// compose-exact is the full run recorded in the README (2,249 s); the others are earlier
-/// sessions' rough figures, not a recorded full run. Entries not listed count as [`DEFAULT_S`],
-/// and the progress line says how many of the remaining entries have a time here.
+/// `(entry, expected full-settings seconds)`. Source: the full `cargo xtask reproduce` run of
+/// 2026-12-06 (release profile, idle 2-core AMD EPYC; README "Results"), except compose-exact (its last
+/// full run, dev profile, loaded machine) and compose-mnist (not run yet: a guess). Entries not
+/// listed count as [`DEFAULT_S`], and the progress line says how many of the remaining entries have
+/// a time here.
 pub const EXPECTED_FULL_S: &[(&str, f64)] = &[
-    ("sde-convergence", 20.0),
-    ("pde-convergence", 30.0),
-    ("thermo-speciation", 127.0),
-    ("thermo-mnist-speciation", 60.0),
-    ("mf-theorem", 405.0),
-    ("mf-general", 124.0),
-    // two start conventions in lockstep: 2 x 0.75 x the 13 s of one convention run separately
-    ("dr-d-sweep", 20.0),
-    ("dr-k-sweep", 8.0),
-    ("dr-heatmap", 8.0),
-    ("dr-physical", 5.0),
-    ("compose-exact", 2249.0),
+    ("sde-convergence", 20.9),
+    ("pde-convergence", 6.2),
+    ("thermo-forward-backward", 36.2),
+    ("thermo-fluctuation", 1.1),
+    ("thermo-franz-parisi", 16.6),
+    ("thermo-phase-diagram", 0.1),
+    ("thermo-speciation", 104.0),
+    ("thermo-mnist-speciation", 53.2),
+    ("thermo-collapse", 9.3),
+    ("thermo-bridges", 19.6),
+    ("bridge-terminal", 5.2),
+    ("bridge-snapshots", 1.5),
+    ("bridge-moments", 2.7),
+    ("lqg-benchmark", 17.6),
+    ("mf-theorem", 444.0),
+    ("mf-general", 153.0),
+    ("dr-d-sweep", 16.4),
+    ("dr-k-sweep", 7.8),
+    ("dr-ar-coupling", 11.9),
+    ("dr-heatmap", 2.1),
+    ("dr-1d-scenarios", 1.2),
+    ("dr-physical", 4.5),
+    ("compose-exact", 226.0),
     ("compose-mnist", 600.0),
-    ("compose-unconditional", 120.0),
+    ("compose-unconditional", 63.0),
 ];
 
 /// Expected seconds of `name` at full settings.
@@ -94,12 +105,16 @@ mod tests {
 
     #[test]
     fn estimate_rescales_by_measured_ratio() {
+        let (a, b) = (expected_s("dr-d-sweep"), expected_s("dr-k-sweep"));
         // nothing run yet: the plain expectation
-        assert_eq!(seconds_left(&[], ["dr-d-sweep", "dr-k-sweep"]), 28.0);
+        assert_eq!(seconds_left(&[], ["dr-d-sweep", "dr-k-sweep"]), a + b);
         // the first entry took twice its expectation: the rest is expected to as well
-        let left = seconds_left(&[("mf-general", 248.0)], ["dr-d-sweep"]);
-        assert!((left - 40.0).abs() < 1e-12);
+        let twice = 2.0 * expected_s("mf-general");
+        let left = seconds_left(&[("mf-general", twice)], ["dr-d-sweep"]);
+        assert!((left - 2.0 * a).abs() < 1e-12);
         assert_eq!(seconds_left(&[("mf-general", 1.0)], []), 0.0);
+        // an unlisted name counts as the default
+        assert_eq!(seconds_left(&[], ["no-such-entry"]), DEFAULT_S);
     }
 
     /// Every name of the table is a registered entry (a renamed entry would silently count as
@@ -117,7 +132,8 @@ mod tests {
                 "{name} twice"
             );
         }
-        let b = basis(&[("dr-d-sweep", 40.0)], ["dr-k-sweep", "bridge-moments"]);
+        let twice = 2.0 * expected_s("dr-d-sweep");
+        let b = basis(&[("dr-d-sweep", twice)], ["dr-k-sweep", "no-such-entry"]);
         assert!(b.starts_with("1 of 2 remaining"), "{b}");
         assert!(b.ends_with("x2.00 as the finished entries ran"), "{b}");
     }
