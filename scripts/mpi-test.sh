@@ -202,9 +202,6 @@ cli() {
 
 compare mfpid-sde sharded_ensemble "$ENSEMBLE_ARGS"
 compare mfpid-energy sharded_fleet "$FLEET_ARGS"
-# np = 1 only: under mpirun -np 2 this example did not finish in 3 minutes on the 2-core machine
-# (rank 0 busy, rank 1 mostly idle; the single-process run takes 3 s) -- an open bug of issue 15.
-# Its bit-identity for 1-3 ranks is tested in-process (crates/mfpid-meanfield/tests/sharded.rs).
-compare mfpid-meanfield sharded_meanfield "$MEANFIELD_ARGS" "1"
+compare mfpid-meanfield sharded_meanfield "$MEANFIELD_ARGS"
 cli
 exit $fail

@@ -95,24 +95,19 @@ fn body(comm: &dyn Communicator) -> Result<(), Error> {
     let pex = Executor::new(1e-6, 100, Criterion::Step)?;
     let o = pm.solve(&mut Anderson::default(), &pex, &mut [])?;
     let last = pm.times().len() - 1;
+    // moments, ESS and energy are collectives: every rank calls each, in the same order
+    let (mid, end) = (pm.moments(last / 2), pm.moments(last));
+    let (ess, energy) = (pm.ess(), pm.energy());
     writeln!(
         global,
-        "binned: {} iterations, history {:?}, residuals {:?}, moments {:?} {:?}, ess {:?}, energy {:?}",
-        o.iterations,
-        o.history,
-        o.residuals,
-        pm.moments(last / 2),
-        pm.moments(last),
-        pm.ess(),
-        pm.energy()
+        "binned: {} iterations, history {:?}, residuals {:?}, moments {mid:?} {end:?}, ess {ess:?}, energy {energy:?}",
+        o.iterations, o.history, o.residuals,
     )?;
     writeln!(local, "L {}\nweights {}", hex(&o.x), hex(pm.weights()))?;
     if comm.rank() == 0 {
         eprintln!(
             "binned particle solve: {} iterations, ess {:.0}, energy {:.6}",
-            o.iterations,
-            pm.ess(),
-            pm.energy()
+            o.iterations, ess, energy
         );
     }
     if let Some(path) = out {
