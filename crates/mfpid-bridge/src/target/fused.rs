@@ -1,8 +1,8 @@
 //! The fused bridge drift for Gaussian-mixture targets with isotropic (`Σ_k = s_k I`) or diagonal
 //! covariances: for a batch of particles, the probe mean, the responsibilities and the drift in
-//! `O(K d)` scalar arithmetic per particle, no allocation once warm, in three passes that the
-//! compiler vectorises (over coordinates, then over particles for the soft-max, then over
-//! coordinates again), with the AVX2 build of the same code where the CPU has it (same operations,
+//! `O(K d)` scalar arithmetic per particle, no allocation once warm, block by block of 64 particles
+//! in passes that the compiler vectorises (the probe means of the block, the log-weights, the
+//! soft-max and the per-particle scalars over the block's rows, the drift over its coordinates), with the AVX2 build of the same code where the CPU has it (same operations,
 //! no fused multiply-add: bit-identical to the portable build).
 //!
 //! Per particle, with the time-only constants of [`IsoStep`] / [`DiagStep`]:
@@ -68,7 +68,7 @@ impl Step<'_> {
 
 /// Scratch length of [`drift_rows`] for `n` components in dimension `d`.
 pub(crate) fn work_len(n: usize, d: usize) -> usize {
-    n * ROWS + 2 * ROWS + 2 * d + n
+    n * ROWS + 3 * ROWS + ROWS * d + d
 }
 
 /// The fused drift of every row of `x` (row-major, `d` columns) into `out`; `z` the starts: one
@@ -105,29 +105,6 @@ unsafe fn drift_rows_avx2(
     work: &mut [f64],
 ) {
     drift_rows_impl(step, d, form, x, z, out, work);
-}
-
-/// One row's inputs: state, start (zeros for the origin) and the affine form.
-#[derive(Clone, Copy)]
-struct Row<'a> {
-    x: &'a [f64],
-    z: &'a [f64],
-    form: &'a DriftForm<'a>,
-}
-
-impl Row<'_> {
-    /// Probe mean coordinate `mu_j = (x_probe x_j + c_probe_j) / K + z_probe z_j`.
-    #[inline(always)]
-    fn mu(&self, j: usize) -> f64 {
-        (self.form.x_probe * self.x[j] + self.form.c_probe[j]) * self.form.inv_k
-            + self.form.z_probe * self.z[j]
-    }
-
-    /// Drift without the target's term: `-a x_j + c_drift_j + z_drift z_j`.
-    #[inline(always)]
-    fn base(&self, j: usize) -> f64 {
-        -self.form.a * self.x[j] + self.form.c_drift[j] + self.form.z_drift * self.z[j]
-    }
 }
 
 /// [`drift_rows_dim`] with the dimension a compile-time constant for `d <= 4` (where the
@@ -167,9 +144,9 @@ fn drift_rows_dim<const D: usize>(
     let (lw, rest) = work.split_at_mut(n * ROWS);
     let (top, rest) = rest.split_at_mut(ROWS);
     let (inv, rest) = rest.split_at_mut(ROWS);
-    let (zeros, rest) = rest.split_at_mut(d);
-    let (mu, rest) = rest.split_at_mut(d);
-    let q = &mut rest[..n];
+    let (gy, rest) = rest.split_at_mut(ROWS);
+    let (mub, rest) = rest.split_at_mut(ROWS * d);
+    let zeros = &mut rest[..d];
     zeros.iter_mut().for_each(|v| *v = 0.0);
     let zeros = &*zeros;
     let form = &DriftForm {
@@ -178,208 +155,245 @@ fn drift_rows_dim<const D: usize>(
         ..*form
     };
     let rows = x.len() / d;
-    // one start row for every particle (stride 0) or one per particle
-    let zs = z.map_or(0, |z| if z.len() == d { 0 } else { d });
-    let row = |i: usize| Row {
-        x: &x[i * d..(i + 1) * d],
-        z: z.map_or(zeros, |z| &z[i * zs..i * zs + d]),
-        form,
+    let starts = match z {
+        // one start row per particle, or one row for every particle
+        Some(z) if z.len() != d => Starts::Rows(z),
+        Some(z) => Starts::Common(&z[..d]),
+        None => Starts::Common(zeros),
     };
     let mut lo = 0;
     while lo < rows {
         let m = ROWS.min(rows - lo);
-        // pass 1: log-weights l_k of each row (row r of component k at lw[k ROWS + r])
-        for r in 0..m {
-            let rw = row(lo + r);
-            match step {
-                Step::Iso(s) => {
-                    quad_forms(rw, s.means, None, d, q);
-                    for c in 0..n {
-                        lw[c * ROWS + r] = s.logc[c] - 0.5 * (q[c] * s.s_inv[c]);
-                    }
-                }
-                Step::Diag(s) => {
-                    quad_forms(rw, s.means, Some(s.s_inv), d, q);
-                    for c in 0..n {
-                        lw[c * ROWS + r] = s.logc[c] - 0.5 * q[c];
-                    }
-                }
-            }
-        }
-        // pass 2 (over rows): relative weights exp(l_k - max l) in place, 1 / their sum
-        softmax_block(lw, n, m, top, inv);
-        // pass 3: the drift of each row, u = base + y_drift ŷ
-        for r in 0..m {
-            let rw = row(lo + r);
-            let or = &mut out[(lo + r) * d..(lo + r + 1) * d];
-            let yw = form.y_drift * inv[r];
-            match step {
-                Step::Iso(s) => {
-                    // ŷ = (Σ w_k g_k) mu + Σ w_k (1 - g_k) m_k: q holds y_drift w_k (1 - g_k)
-                    let mut g = 0.0;
-                    for c in 0..n {
-                        let w = lw[c * ROWS + r];
-                        g += w * s.gain[c];
-                        q[c] = yw * (w * s.keep[c]);
-                    }
-                    iso_drift(rw, yw * g, s.means, q, d, or);
-                }
-                Step::Diag(s) => {
-                    for c in 0..n {
-                        q[c] = yw * lw[c * ROWS + r];
-                    }
-                    diag_drift(rw, s.means, s.gain, q, d, mu, or);
-                }
-            }
-        }
+        let blk = Block {
+            d,
+            form,
+            x: &x[lo * d..(lo + m) * d],
+            z: starts.rows(lo, m, d),
+        };
+        let out = &mut out[lo * d..(lo + m) * d];
+        blk.drift::<D>(step, lw, top, inv, gy, &mut mub[..m * d], out);
         lo += m;
     }
 }
 
-/// `q_k = |mu - m_k|²` (`s_inv: None`) or `Σ_j s_inv_kj (mu_j - m_kj)²` for every component,
-/// components four at a time in one sweep over the coordinates, each sum in four interleaved
-/// partial sums (lanes `j mod 4`, vectorisable) added pairwise at the end.
-#[inline(always)]
-fn quad_forms(rw: Row<'_>, means: &[f64], s_inv: Option<&[f64]>, d: usize, q: &mut [f64]) {
-    let n = q.len();
-    let mut c = 0;
-    while c < n {
-        match n - c {
-            1 => quad_group::<1>(rw, means, s_inv, d, c, &mut q[c..]),
-            2 => quad_group::<2>(rw, means, s_inv, d, c, &mut q[c..]),
-            3 => quad_group::<3>(rw, means, s_inv, d, c, &mut q[c..]),
-            _ => quad_group::<4>(rw, means, s_inv, d, c, &mut q[c..]),
+/// The starts of a batch: one row per particle, or one row for all.
+#[derive(Clone, Copy)]
+enum Starts<'a> {
+    Rows(&'a [f64]),
+    Common(&'a [f64]),
+}
+
+impl<'a> Starts<'a> {
+    /// The starts of rows `lo .. lo + m`.
+    fn rows(self, lo: usize, m: usize, d: usize) -> Starts<'a> {
+        match self {
+            Starts::Rows(z) => Starts::Rows(&z[lo * d..(lo + m) * d]),
+            Starts::Common(z) => Starts::Common(z),
         }
-        c += 4;
     }
 }
 
-#[inline(always)]
-fn quad_group<const N: usize>(
-    rw: Row<'_>,
-    means: &[f64],
-    s_inv: Option<&[f64]>,
+/// One block of at most [`ROWS`] rows, each pass a loop over the whole block (over rows and
+/// coordinates, or over rows for the per-row scalars), so that the passes vectorise for every `d`,
+/// `d = 1` included. Bit-identical to the per-row formulas of the module docs evaluated in order
+/// (test `blocks_match_the_row_formulas`).
+struct Block<'a> {
     d: usize,
-    c0: usize,
-    q: &mut [f64],
-) {
-    let m: [&[f64]; N] = std::array::from_fn(|c| &means[(c0 + c) * d..(c0 + c + 1) * d]);
-    let si: [&[f64]; N] =
-        std::array::from_fn(|c| s_inv.map_or(&[][..], |s| &s[(c0 + c) * d..(c0 + c + 1) * d]));
-    let mut acc = [[0.0f64; 4]; N];
-    let full = d / 4 * 4;
-    let mut j = 0;
-    while j < full {
-        let mu: [f64; 4] = std::array::from_fn(|l| rw.mu(j + l));
-        for c in 0..N {
-            for l in 0..4 {
-                let e = mu[l] - m[c][j + l];
-                acc[c][l] += match s_inv {
-                    None => e * e,
-                    Some(_) => e * (si[c][j + l] * e),
-                };
+    form: &'a DriftForm<'a>,
+    /// states, `m x d`
+    x: &'a [f64],
+    /// starts of the block's rows
+    z: Starts<'a>,
+}
+
+impl Block<'_> {
+    /// Start row `r`.
+    #[inline(always)]
+    fn z(&self, r: usize, d: usize) -> &[f64] {
+        match self.z {
+            Starts::Rows(z) => &z[r * d..(r + 1) * d],
+            Starts::Common(z) => &z[..d],
+        }
+    }
+
+    /// `mub = (x_probe x + c_probe) / K + z_probe z`, row by row.
+    #[inline(always)]
+    fn probe_means<const D: usize>(&self, mub: &mut [f64]) {
+        let (d, f) = (if D == 0 { self.d } else { D }, self.form);
+        let (cp, xp, ik, zp) = (&f.c_probe[..d], f.x_probe, f.inv_k, f.z_probe);
+        for (r, (mr, xr)) in mub
+            .chunks_exact_mut(d)
+            .zip(self.x.chunks_exact(d))
+            .enumerate()
+        {
+            let zr = self.z(r, d);
+            for (((m, &x), &c), &z) in mr.iter_mut().zip(xr).zip(cp).zip(zr) {
+                *m = (xp * x + c) * ik + zp * z;
             }
         }
-        j += 4;
     }
-    for (l, j) in (full..d).enumerate() {
-        let mu = rw.mu(j);
-        for c in 0..N {
-            let e = mu - m[c][j];
-            acc[c][l] += match s_inv {
-                None => e * e,
-                Some(_) => e * (si[c][j] * e),
-            };
-        }
-    }
-    for c in 0..N {
-        q[c] = (acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]);
-    }
-}
 
-/// Isotropic drift of one row: `u_j = base_j + gy mu_j + Σ_k ck_k m_kj`.
-#[inline(always)]
-fn iso_drift(rw: Row<'_>, gy: f64, means: &[f64], ck: &[f64], d: usize, out: &mut [f64]) {
-    let n = ck.len();
-    match n {
-        1 => iso_group::<1>(rw, gy, means, ck, d, 0, true, out),
-        2 => iso_group::<2>(rw, gy, means, ck, d, 0, true, out),
-        3 => iso_group::<3>(rw, gy, means, ck, d, 0, true, out),
-        _ => {
-            iso_group::<4>(rw, gy, means, ck, d, 0, true, out);
-            let mut c = 4;
-            while c < n {
-                match n - c {
-                    1 => iso_group::<1>(rw, gy, means, ck, d, c, false, out),
-                    2 => iso_group::<2>(rw, gy, means, ck, d, c, false, out),
-                    3 => iso_group::<3>(rw, gy, means, ck, d, c, false, out),
-                    _ => iso_group::<4>(rw, gy, means, ck, d, c, false, out),
+    /// The drift without the target's term, `-a x + c_drift + z_drift z`, plus `gy[r] mu` when
+    /// `gy` is given, row by row.
+    #[inline(always)]
+    fn base<const D: usize>(&self, gy: Option<&[f64]>, mub: &[f64], out: &mut [f64]) {
+        let (d, f) = (if D == 0 { self.d } else { D }, self.form);
+        let (cd, a, zd) = (&f.c_drift[..d], f.a, f.z_drift);
+        let rows = out.chunks_exact_mut(d).zip(self.x.chunks_exact(d));
+        for (r, ((or, xr), mr)) in rows.zip(mub.chunks_exact(d)).enumerate() {
+            let zr = self.z(r, d);
+            let base = or.iter_mut().zip(xr).zip(cd).zip(zr);
+            match gy {
+                Some(gy) => {
+                    let g = gy[r];
+                    for ((((o, &x), &c), &z), &mu) in base.zip(mr) {
+                        *o = (-a * x + c + zd * z) + g * mu;
+                    }
                 }
-                c += 4;
+                None => {
+                    for (((o, &x), &c), &z) in base {
+                        *o = -a * x + c + zd * z;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The drift of the block into `out`: probe means, log-weights, soft-max, then the drift.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn drift<const D: usize>(
+        &self,
+        step: &Step<'_>,
+        lw: &mut [f64],
+        top: &mut [f64],
+        inv: &mut [f64],
+        gy: &mut [f64],
+        mub: &mut [f64],
+        out: &mut [f64],
+    ) {
+        let d = if D == 0 { self.d } else { D };
+        let (n, m, yd) = (step.n(), mub.len() / d, self.form.y_drift);
+        self.probe_means::<D>(mub);
+        // log-weights, row r of component k at lw[k ROWS + r]:
+        // l_k = log c_k - |mu - m_k|² / (2 (s_k + 1/K)) (isotropic),
+        // l_k = log c_k - Σ_j (mu_j - m_kj)² / (2 (s_kj + 1/K)) (diagonal)
+        for c in 0..n {
+            let lwc = &mut lw[c * ROWS..c * ROWS + m];
+            let rows = lwc.iter_mut().zip(mub.chunks_exact(d));
+            match step {
+                Step::Iso(s) => {
+                    let (mc, lc, sc) = (&s.means[c * d..(c + 1) * d], s.logc[c], s.s_inv[c]);
+                    for (l, mr) in rows {
+                        *l = lc - 0.5 * (sq_dist::<D>(mr, mc, None, d) * sc);
+                    }
+                }
+                Step::Diag(s) => {
+                    let (mc, lc) = (&s.means[c * d..(c + 1) * d], s.logc[c]);
+                    let sc = &s.s_inv[c * d..(c + 1) * d];
+                    for (l, mr) in rows {
+                        *l = lc - 0.5 * sq_dist::<D>(mr, mc, Some(sc), d);
+                    }
+                }
+            }
+        }
+        // relative weights w_k = exp(l_k - max l) in place, inv = 1 / Σ_k w_k
+        softmax_block(lw, n, m, top, inv);
+        let inv = &inv[..m];
+        match step {
+            Step::Iso(s) => {
+                // ŷ = (Σ w_k g_k) mu + Σ w_k (1 - g_k) m_k: per row gy = y_drift inv Σ_k w_k g_k,
+                // and ck_k = y_drift inv w_k (1 - g_k) in place of w_k
+                let gy = &mut gy[..m];
+                gy.iter_mut().for_each(|g| *g = 0.0);
+                for c in 0..n {
+                    let gc = s.gain[c];
+                    for (g, &w) in gy.iter_mut().zip(&lw[c * ROWS..c * ROWS + m]) {
+                        *g += w * gc;
+                    }
+                }
+                for (g, &v) in gy.iter_mut().zip(inv) {
+                    *g *= yd * v;
+                }
+                for c in 0..n {
+                    let kc = s.keep[c];
+                    for (w, &v) in lw[c * ROWS..c * ROWS + m].iter_mut().zip(inv) {
+                        *w = (yd * v) * (*w * kc);
+                    }
+                }
+                // u = base + gy mu + Σ_k ck_k m_k
+                self.base::<D>(Some(gy), mub, out);
+                for (r, or) in out.chunks_exact_mut(d).enumerate() {
+                    for c in 0..n {
+                        let (k, mc) = (lw[c * ROWS + r], &s.means[c * d..(c + 1) * d]);
+                        for (o, &mv) in or.iter_mut().zip(mc) {
+                            *o += k * mv;
+                        }
+                    }
+                }
+            }
+            Step::Diag(s) => {
+                // ck_k = y_drift inv w_k; u = base + Σ_k ck_k (m_k + G_k (mu - m_k))
+                for c in 0..n {
+                    for (w, &v) in lw[c * ROWS..c * ROWS + m].iter_mut().zip(inv) {
+                        *w *= yd * v;
+                    }
+                }
+                self.base::<D>(None, mub, out);
+                for (r, (or, mr)) in out.chunks_exact_mut(d).zip(mub.chunks_exact(d)).enumerate() {
+                    for c in 0..n {
+                        let k = lw[c * ROWS + r];
+                        if k == 0.0 {
+                            continue;
+                        }
+                        let (mc, gc) = (&s.means[c * d..(c + 1) * d], &s.gain[c * d..(c + 1) * d]);
+                        for (((o, &mu), &mv), &g) in or.iter_mut().zip(mr).zip(mc).zip(gc) {
+                            *o += k * (mv + g * (mu - mv));
+                        }
+                    }
+                }
             }
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `|mu - m|²` (`s_inv: None`) or `Σ_j s_inv_j (mu_j - m_j)²`, summed in four interleaved partial
+/// sums (lane `j mod 4`, vectorisable) added pairwise at the end.
 #[inline(always)]
-fn iso_group<const N: usize>(
-    rw: Row<'_>,
-    gy: f64,
-    means: &[f64],
-    ck: &[f64],
-    d: usize,
-    c0: usize,
-    first: bool,
-    out: &mut [f64],
-) {
-    let m: [&[f64]; N] = std::array::from_fn(|c| &means[(c0 + c) * d..(c0 + c + 1) * d]);
-    let k: [f64; N] = std::array::from_fn(|c| ck[c0 + c]);
-    let out = &mut out[..d];
-    if first {
-        for j in 0..d {
-            let mut u = rw.base(j) + gy * rw.mu(j);
-            for c in 0..N {
-                u += k[c] * m[c][j];
+fn sq_dist<const D: usize>(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>, d: usize) -> f64 {
+    let d = if D == 0 { d } else { D };
+    let (mu, m) = (&mu[..d], &m[..d]);
+    let full = d / 4 * 4;
+    let mut acc = [0.0f64; 4];
+    match s_inv {
+        None => {
+            for (mc, mm) in mu[..full].chunks_exact(4).zip(m[..full].chunks_exact(4)) {
+                for l in 0..4 {
+                    let e = mc[l] - mm[l];
+                    acc[l] += e * e;
+                }
             }
-            out[j] = u;
-        }
-    } else {
-        for j in 0..d {
-            let mut u = out[j];
-            for c in 0..N {
-                u += k[c] * m[c][j];
+            for (l, j) in (full..d).enumerate() {
+                let e = mu[j] - m[j];
+                acc[l] += e * e;
             }
-            out[j] = u;
+        }
+        Some(si) => {
+            let si = &si[..d];
+            let quads = mu[..full].chunks_exact(4).zip(m[..full].chunks_exact(4));
+            for ((mc, mm), sc) in quads.zip(si[..full].chunks_exact(4)) {
+                for l in 0..4 {
+                    let e = mc[l] - mm[l];
+                    acc[l] += e * (sc[l] * e);
+                }
+            }
+            for (l, j) in (full..d).enumerate() {
+                let e = mu[j] - m[j];
+                acc[l] += e * (si[j] * e);
+            }
         }
     }
-}
-
-/// Diagonal drift of one row: `u_j = base_j + Σ_k ck_k (m_kj + G_kj (mu_j - m_kj))`.
-#[inline(always)]
-fn diag_drift(
-    rw: Row<'_>,
-    means: &[f64],
-    gain: &[f64],
-    ck: &[f64],
-    d: usize,
-    mu: &mut [f64],
-    out: &mut [f64],
-) {
-    let (mu, out) = (&mut mu[..d], &mut out[..d]);
-    for j in 0..d {
-        mu[j] = rw.mu(j);
-        out[j] = rw.base(j);
-    }
-    for (c, &k) in ck.iter().enumerate() {
-        if k == 0.0 {
-            continue;
-        }
-        let (mc, gc) = (&means[c * d..(c + 1) * d], &gain[c * d..(c + 1) * d]);
-        for j in 0..d {
-            out[j] += k * (mc[j] + gc[j] * (mu[j] - mc[j]));
-        }
-    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// Soft-max over the components of `m` rows: `lw[k ROWS + r] <- exp(l_k - max_k l)` (zero below
@@ -477,5 +491,156 @@ mod tests {
         assert_eq!(exp_nonpositive(-1000.0), 0.0);
         assert_eq!(exp_nonpositive(f64::NEG_INFINITY), 0.0);
         assert!(exp_nonpositive(f64::NAN).is_nan());
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The module docs' per-particle formulas, one row at a time, in the kernel's order of
+    /// operations (no fused multiply-add): the reference the block kernel must equal bit for bit.
+    fn row_reference(
+        step: &Step<'_>,
+        d: usize,
+        f: &DriftForm<'_>,
+        x: &[f64],
+        z: &[f64],
+    ) -> Vec<f64> {
+        let n = step.n();
+        let mu: Vec<f64> = (0..d)
+            .map(|j| (f.x_probe * x[j] + f.c_probe[j]) * f.inv_k + f.z_probe * z[j])
+            .collect();
+        let base = |j: usize| -f.a * x[j] + f.c_drift[j] + f.z_drift * z[j];
+        // |mu - m|² (weighted), lanes j mod 4, (a0 + a1) + (a2 + a3)
+        let q = |m: &[f64], w: Option<&[f64]>| {
+            let mut acc = [0.0; 4];
+            for j in 0..d {
+                let e = mu[j] - m[j];
+                acc[j % 4] += w.map_or(e * e, |w| e * (w[j] * e));
+            }
+            (acc[0] + acc[1]) + (acc[2] + acc[3])
+        };
+        let l: Vec<f64> = (0..n)
+            .map(|c| match step {
+                Step::Iso(s) => {
+                    s.logc[c] - 0.5 * (q(&s.means[c * d..(c + 1) * d], None) * s.s_inv[c])
+                }
+                Step::Diag(s) => {
+                    s.logc[c]
+                        - 0.5
+                            * q(
+                                &s.means[c * d..(c + 1) * d],
+                                Some(&s.s_inv[c * d..(c + 1) * d]),
+                            )
+                }
+            })
+            .collect();
+        let top = l.iter().fold(l[0], |t, &v| if v > t { v } else { t });
+        let w: Vec<f64> = l.iter().map(|&v| exp_nonpositive(v - top)).collect();
+        let yw = f.y_drift * (1.0 / w.iter().fold(0.0, |s, v| s + v));
+        (0..d)
+            .map(|j| match step {
+                Step::Iso(s) => {
+                    let g = (0..n).fold(0.0, |g, c| g + w[c] * s.gain[c]);
+                    let mut u = base(j) + (yw * g) * mu[j];
+                    for c in 0..n {
+                        u += (yw * (w[c] * s.keep[c])) * s.means[c * d + j];
+                    }
+                    u
+                }
+                Step::Diag(s) => {
+                    let mut u = base(j);
+                    for c in 0..n {
+                        let k = yw * w[c];
+                        if k != 0.0 {
+                            let (m, g) = (s.means[c * d + j], s.gain[c * d + j]);
+                            u += k * (m + g * (mu[j] - m));
+                        }
+                    }
+                    u
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blocks_match_the_row_formulas() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut checked = 0;
+        for &d in &[1, 2, 3, 4, 5, 7, 8, 13, 32] {
+            for &n in &[1, 2, 3, 5] {
+                for starts in 0..3 {
+                    let rows = rng.random_range(1..150);
+                    let mut v = |len: usize, lo: f64, hi: f64| -> Vec<f64> {
+                        (0..len).map(|_| rng.random_range(lo..hi)).collect()
+                    };
+                    let (means, s_inv, gain) =
+                        (v(n * d, -2.0, 2.0), v(n * d, 0.5, 3.0), v(n * d, 0.0, 1.0));
+                    let (logc, keep, c_probe, c_drift) = (
+                        v(n, -3.0, 0.0),
+                        v(n, 0.0, 1.0),
+                        v(d, -1.0, 1.0),
+                        v(d, -1.0, 1.0),
+                    );
+                    let x = v(rows * d, -3.0, 3.0);
+                    // starts: the origin, one common row, or one row per particle
+                    let z = match starts {
+                        0 => None,
+                        1 => Some(v(d, -1.0, 1.0)),
+                        _ => Some(v(rows * d, -1.0, 1.0)),
+                    };
+                    let f = DriftForm {
+                        x_probe: 0.7,
+                        c_probe: &c_probe,
+                        inv_k: 1.0 / 1.3,
+                        z_probe: if starts == 0 { 0.0 } else { 0.4 },
+                        a: 1.1,
+                        c_drift: &c_drift,
+                        y_drift: 0.9,
+                        z_drift: -0.3,
+                    };
+                    let steps = [
+                        Step::Iso(IsoStep {
+                            logc: &logc,
+                            s_inv: &s_inv[..n],
+                            gain: &gain[..n],
+                            keep: &keep,
+                            means: &means,
+                        }),
+                        Step::Diag(DiagStep {
+                            logc: &logc,
+                            s_inv: &s_inv,
+                            gain: &gain,
+                            means: &means,
+                        }),
+                    ];
+                    for step in &steps {
+                        let mut out = vec![f64::NAN; rows * d];
+                        let mut work = vec![0.0; work_len(n, d)];
+                        drift_rows(step, d, &f, &x, z.as_deref(), &mut out, &mut work);
+                        let zero = vec![0.0; d];
+                        for r in 0..rows {
+                            let zr = match &z {
+                                None => &zero[..],
+                                Some(z) if z.len() == d => &z[..],
+                                Some(z) => &z[r * d..(r + 1) * d],
+                            };
+                            let want = row_reference(step, d, &f, &x[r * d..(r + 1) * d], zr);
+                            for j in 0..d {
+                                assert_eq!(
+                                    out[r * d + j].to_bits(),
+                                    want[j].to_bits(),
+                                    "d {d} n {n} starts {starts} row {r} coord {j}"
+                                );
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
     }
 }
