@@ -89,7 +89,7 @@ pub(crate) fn drift_rows(
         unsafe { drift_rows_avx2(step, d, form, x, z, out, work) };
         return;
     }
-    drift_rows_impl(step, d, form, x, z, out, work);
+    drift_rows_impl::<Portable>(step, d, form, x, z, out, work);
 }
 
 /// [`drift_rows_impl`] compiled for AVX2 (no FMA: the same roundings as the portable build).
@@ -104,13 +104,13 @@ unsafe fn drift_rows_avx2(
     out: &mut [f64],
     work: &mut [f64],
 ) {
-    drift_rows_impl(step, d, form, x, z, out, work);
+    drift_rows_impl::<Avx2>(step, d, form, x, z, out, work);
 }
 
 /// [`drift_rows_dim`] with the dimension a compile-time constant for `d <= 4` (where the
 /// per-particle loop overhead would otherwise dominate).
 #[inline(always)]
-fn drift_rows_impl(
+fn drift_rows_impl<Q: SqDist>(
     step: &Step<'_>,
     d: usize,
     form: &DriftForm<'_>,
@@ -120,17 +120,17 @@ fn drift_rows_impl(
     work: &mut [f64],
 ) {
     match d {
-        1 => drift_rows_dim::<1>(step, d, form, x, z, out, work),
-        2 => drift_rows_dim::<2>(step, d, form, x, z, out, work),
-        3 => drift_rows_dim::<3>(step, d, form, x, z, out, work),
-        4 => drift_rows_dim::<4>(step, d, form, x, z, out, work),
-        _ => drift_rows_dim::<0>(step, d, form, x, z, out, work),
+        1 => drift_rows_dim::<Q, 1>(step, d, form, x, z, out, work),
+        2 => drift_rows_dim::<Q, 2>(step, d, form, x, z, out, work),
+        3 => drift_rows_dim::<Q, 3>(step, d, form, x, z, out, work),
+        4 => drift_rows_dim::<Q, 4>(step, d, form, x, z, out, work),
+        _ => drift_rows_dim::<Q, 0>(step, d, form, x, z, out, work),
     }
 }
 
 /// The three passes over blocks of [`ROWS`] particles; `D > 0` fixes `d = D`.
 #[inline(always)]
-fn drift_rows_dim<const D: usize>(
+fn drift_rows_dim<Q: SqDist, const D: usize>(
     step: &Step<'_>,
     d: usize,
     form: &DriftForm<'_>,
@@ -171,7 +171,7 @@ fn drift_rows_dim<const D: usize>(
             z: starts.rows(lo, m, d),
         };
         let out = &mut out[lo * d..(lo + m) * d];
-        blk.drift::<D>(step, lw, top, inv, gy, &mut mub[..m * d], out);
+        blk.drift::<Q, D>(step, lw, top, inv, gy, &mut mub[..m * d], out);
         lo += m;
     }
 }
@@ -262,7 +262,7 @@ impl Block<'_> {
     /// The drift of the block into `out`: probe means, log-weights, soft-max, then the drift.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn drift<const D: usize>(
+    fn drift<Q: SqDist, const D: usize>(
         &self,
         step: &Step<'_>,
         lw: &mut [f64],
@@ -285,14 +285,14 @@ impl Block<'_> {
                 Step::Iso(s) => {
                     let (mc, lc, sc) = (&s.means[c * d..(c + 1) * d], s.logc[c], s.s_inv[c]);
                     for (l, mr) in rows {
-                        *l = lc - 0.5 * (sq_dist::<D>(mr, mc, None, d) * sc);
+                        *l = lc - 0.5 * (Q::sq_dist::<D>(mr, mc, None, d) * sc);
                     }
                 }
                 Step::Diag(s) => {
                     let (mc, lc) = (&s.means[c * d..(c + 1) * d], s.logc[c]);
                     let sc = &s.s_inv[c * d..(c + 1) * d];
                     for (l, mr) in rows {
-                        *l = lc - 0.5 * sq_dist::<D>(mr, mc, Some(sc), d);
+                        *l = lc - 0.5 * Q::sq_dist::<D>(mr, mc, Some(sc), d);
                     }
                 }
             }
@@ -358,20 +358,102 @@ impl Block<'_> {
 }
 
 /// `|mu - m|²` (`s_inv: None`) or `Σ_j s_inv_j (mu_j - m_j)²`, summed in four interleaved partial
-/// sums (lane `j mod 4`, vectorisable) added pairwise at the end.
+/// sums (lane `j mod 4`) added pairwise at the end, `(a0 + a1) + (a2 + a3)`; each implementation
+/// performs the same IEEE operations (no fused multiply-add), so their bits agree.
+trait SqDist {
+    fn sq_dist<const D: usize>(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>, d: usize) -> f64;
+}
+
+/// The portable build (the compiler's vectorisation).
+struct Portable;
+
+impl SqDist for Portable {
+    #[inline(always)]
+    fn sq_dist<const D: usize>(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>, d: usize) -> f64 {
+        sq_dist_portable::<D>(mu, m, s_inv, d)
+    }
+}
+
+/// The AVX2 build: the four partial sums in one 256-bit register (the compiler splits them into
+/// scalar and 128-bit pieces otherwise).
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl SqDist for Avx2 {
+    #[inline(always)]
+    fn sq_dist<const D: usize>(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>, d: usize) -> f64 {
+        let d = if D == 0 { d } else { D };
+        if d < 4 {
+            return sq_dist_portable::<D>(mu, m, s_inv, d);
+        }
+        // SAFETY: `Avx2` is used only by `drift_rows_avx2`, which runs only on CPUs with AVX2.
+        unsafe { sq_dist_avx2(&mu[..d], &m[..d], s_inv.map(|w| &w[..d])) }
+    }
+}
+
+/// [`SqDist`] with 256-bit vectors for the whole quadruples, then the portable tail and sum.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn sq_dist_avx2(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>) -> f64 {
+    use std::arch::x86_64::{
+        _mm256_add_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_setzero_pd, _mm256_storeu_pd,
+        _mm256_sub_pd,
+    };
+    let d = mu.len().min(m.len());
+    let full = d / 4 * 4;
+    let (mq, _) = mu[..full].as_chunks::<4>();
+    let (mm, _) = m[..full].as_chunks::<4>();
+    let mut v = _mm256_setzero_pd();
+    let mut acc = [0.0f64; 4];
+    // SAFETY (loads, store): every pointer is a whole `[f64; 4]`
+    unsafe {
+        match s_inv {
+            None => {
+                for (a, b) in mq.iter().zip(mm) {
+                    let e = _mm256_sub_pd(_mm256_loadu_pd(a.as_ptr()), _mm256_loadu_pd(b.as_ptr()));
+                    v = _mm256_add_pd(v, _mm256_mul_pd(e, e));
+                }
+            }
+            Some(si) => {
+                let (sq, _) = si[..full].as_chunks::<4>();
+                for ((a, b), w) in mq.iter().zip(mm).zip(sq) {
+                    let e = _mm256_sub_pd(_mm256_loadu_pd(a.as_ptr()), _mm256_loadu_pd(b.as_ptr()));
+                    v = _mm256_add_pd(
+                        v,
+                        _mm256_mul_pd(e, _mm256_mul_pd(_mm256_loadu_pd(w.as_ptr()), e)),
+                    );
+                }
+            }
+        }
+        _mm256_storeu_pd(acc.as_mut_ptr(), v);
+    }
+    for (l, j) in (full..d).enumerate() {
+        let e = mu[j] - m[j];
+        acc[l] += match s_inv {
+            None => e * e,
+            Some(si) => e * (si[j] * e),
+        };
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// [`SqDist`] as plain loops over arrays of four lanes.
 #[inline(always)]
-fn sq_dist<const D: usize>(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>, d: usize) -> f64 {
+fn sq_dist_portable<const D: usize>(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>, d: usize) -> f64 {
     let d = if D == 0 { d } else { D };
     let (mu, m) = (&mu[..d], &m[..d]);
     let full = d / 4 * 4;
     let mut acc = [0.0f64; 4];
+    // whole quadruples as arrays (one vector each), then the tail into the first lanes
+    let (mq, _) = mu[..full].as_chunks::<4>();
+    let (mm, _) = m[..full].as_chunks::<4>();
     match s_inv {
         None => {
-            for (mc, mm) in mu[..full].chunks_exact(4).zip(m[..full].chunks_exact(4)) {
-                for l in 0..4 {
-                    let e = mc[l] - mm[l];
-                    acc[l] += e * e;
-                }
+            for (a, b) in mq.iter().zip(mm) {
+                let e: [f64; 4] = std::array::from_fn(|l| a[l] - b[l]);
+                acc = std::array::from_fn(|l| acc[l] + e[l] * e[l]);
             }
             for (l, j) in (full..d).enumerate() {
                 let e = mu[j] - m[j];
@@ -380,12 +462,10 @@ fn sq_dist<const D: usize>(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>, d: usiz
         }
         Some(si) => {
             let si = &si[..d];
-            let quads = mu[..full].chunks_exact(4).zip(m[..full].chunks_exact(4));
-            for ((mc, mm), sc) in quads.zip(si[..full].chunks_exact(4)) {
-                for l in 0..4 {
-                    let e = mc[l] - mm[l];
-                    acc[l] += e * (sc[l] * e);
-                }
+            let (sq, _) = si[..full].as_chunks::<4>();
+            for ((a, b), w) in mq.iter().zip(mm).zip(sq) {
+                let e: [f64; 4] = std::array::from_fn(|l| a[l] - b[l]);
+                acc = std::array::from_fn(|l| acc[l] + e[l] * (w[l] * e[l]));
             }
             for (l, j) in (full..d).enumerate() {
                 let e = mu[j] - m[j];
@@ -620,6 +700,25 @@ mod block_tests {
                         let mut out = vec![f64::NAN; rows * d];
                         let mut work = vec![0.0; work_len(n, d)];
                         drift_rows(step, d, &f, &x, z.as_deref(), &mut out, &mut work);
+                        // the portable build (the one above is AVX2 where the CPU has it)
+                        let mut portable = vec![f64::NAN; rows * d];
+                        drift_rows_impl::<Portable>(
+                            step,
+                            d,
+                            &f,
+                            &x,
+                            z.as_deref(),
+                            &mut portable,
+                            &mut work,
+                        );
+                        let same = out
+                            .iter()
+                            .zip(&portable)
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(
+                            same,
+                            "portable and dispatched builds differ: d {d} n {n} starts {starts}"
+                        );
                         let zero = vec![0.0; d];
                         for r in 0..rows {
                             let zr = match &z {
