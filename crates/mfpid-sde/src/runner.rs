@@ -791,9 +791,16 @@ pub(crate) fn eval_drift_chunks<D: Drift + ?Sized>(
     Ok(())
 }
 
-/// Whether every entry is finite (no early exit: the and-reduction vectorises).
+/// Whether every entry is finite, on the bits (no early exit, integer lanes that vectorise):
+/// `v` is infinite or NaN iff its exponent field `e = bits & EXP` is all ones, iff `e + 2^52`
+/// carries into bit 63; the or of those sums over the slice has bit 63 clear iff all are finite.
 pub(crate) fn all_finite(c: &[f64]) -> bool {
-    c.iter().fold(true, |ok, v| ok & v.is_finite())
+    const EXP: u64 = 0x7FF0_0000_0000_0000;
+    const UNIT: u64 = 1 << 52;
+    let any = c
+        .iter()
+        .fold(0u64, |acc, v| acc | ((v.to_bits() & EXP) + UNIT));
+    any >> 63 == 0
 }
 
 /// `out = x + a * f`.
@@ -802,4 +809,43 @@ fn axpy_into(out: &mut [f64], x: &[f64], a: f64, f: &[f64]) {
         .zip(x.par_iter())
         .zip(f.par_iter())
         .for_each(|((o, xi), fi)| *o = xi + a * fi);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::all_finite;
+
+    #[test]
+    fn all_finite_agrees_with_is_finite() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -2.5e300,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0x7FF0_0000_0000_0001), // signalling NaN
+            f64::from_bits(0x7FEF_FFFF_FFFF_FFFF), // largest finite
+        ];
+        for &a in &specials {
+            for &b in &specials {
+                for len in 1..9 {
+                    for at in 0..len {
+                        let mut v = vec![1.0; len];
+                        v[at] = a;
+                        v[len - 1 - at] = b;
+                        assert_eq!(all_finite(&v), v.iter().all(|x| x.is_finite()), "{v:?}");
+                    }
+                }
+            }
+        }
+        assert!(all_finite(&[]));
+    }
 }
