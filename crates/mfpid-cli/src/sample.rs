@@ -1015,6 +1015,7 @@ fn simulate<C: Job>(plan: &Plan, common: &Common, ranks: &Ranks<C>, sh: Shard) -
         _ => starts.clone().map(|z| (0, z)),
     };
     let comm = ranks.comm();
+    // building the bridge is agreed (`?`); the run's own error is `ran`
     let ran = with_bridge_starts(plan, starts_for_bridge, comm, |bridge| {
         let mut progress = Progress::new(&bar, 0.0, 1.0);
         let mut obs: Vec<&mut dyn Observer> =
@@ -1025,7 +1026,7 @@ fn simulate<C: Job>(plan: &Plan, common: &Common, ranks: &Ranks<C>, sh: Shard) -
         if let Some(v) = variances.as_mut() {
             obs.push(v);
         }
-        run_with_comm(
+        Ok(run_with_comm(
             bridge,
             &Noise::Scalar(1.0),
             &plan.grid,
@@ -1034,10 +1035,9 @@ fn simulate<C: Job>(plan: &Plan, common: &Common, ranks: &Ranks<C>, sh: Shard) -
             &mut obs,
             comm,
         )
-        .map_err(|e| outdir::map_run_error(e, "running the bridge"))?;
-        Ok(())
-    });
-    match ran {
+        .map_err(|e| outdir::map_run_error(e, "running the bridge")))
+    })?;
+    match ran.map(|_| ()) {
         // the runner agrees on Ctrl-C: every rank stops at the same step
         Err(AppError::Interrupted) => return Err(AppError::Interrupted),
         Err(e) if ranks.size() > 1 => ranks.abort(&e.to_string()),
