@@ -17,9 +17,14 @@
 #   - the program: `mfpid fleet` on examples/fleet-two-component.toml (MF, IA0, IAm, half; every
 #     CSV / JSON table and every figure of the output directory, byte for byte, except run.json and
 #     the wall-time column `wall_s`), and run.json records the ranks;
+#   - the program: `mfpid sample` on examples/sample-mixture-2d.toml (a sampled start population,
+#     a full-covariance mixture target, recorded paths: samples / starts / paths NPY and CSV,
+#     moments, energy, checks, summary and every figure, byte for byte, except run.json), and
+#     run.json records the ranks;
 #   - failures: a rank-0-only failure (an existing --out) and a config error end every rank
-#     non-zero with one message and no output directory; the non-MPI build, and a subcommand
-#     other than fleet, refuse to run as several MPI tasks.
+#     non-zero with one message and no output directory (fleet and sample); the non-MPI build
+#     (fleet and sample), and a subcommand other than fleet and sample, refuse to run as several
+#     MPI tasks.
 # Not covered: the exact O(N^2) estimator of the particle solver (refused over several ranks).
 #
 #   scripts/mpi-test.sh          # needs mpirun (Debian: openmpi-bin libopenmpi-dev) and libclang-dev
@@ -34,6 +39,8 @@ FLEET_ARGS=${FLEET_ARGS:-""} # default: the settings of examples/fleet-two-compo
 MEANFIELD_ARGS=${MEANFIELD_ARGS:-"--particles 2000"}
 CLI_CONFIG=${CLI_CONFIG:-examples/fleet-two-component.toml}
 CLI_ARGS=${CLI_ARGS:-"--quick"}
+SAMPLE_CONFIG=${SAMPLE_CONFIG:-examples/sample-mixture-2d.toml}
+SAMPLE_ARGS=${SAMPLE_ARGS:-"--quick"} # 2000 particles, 400 steps
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -155,23 +162,33 @@ cli() {
     cargo build -q -p mfpid-cli
     # shellcheck disable=SC2086
     "$exe" fleet "$CLI_CONFIG" $CLI_ARGS --quiet --out "$tmp/cli.single"
-    # the non-MPI build under mpirun refuses (each task would run the whole fleet)
+    # shellcheck disable=SC2086
+    "$exe" sample "$SAMPLE_CONFIG" $SAMPLE_ARGS --quiet --out "$tmp/sample.single"
+    # the non-MPI build under mpirun refuses (each task would run the whole population)
     refused "non-MPI build" fleet "$CLI_CONFIG" --quick --quiet --out "$tmp/refused.fleet"
+    refused "non-MPI build (sample)" sample "$SAMPLE_CONFIG" --quick --quiet --out "$tmp/refused.sample"
     cargo build -q -p mfpid-cli --features mpi
+    local np cmd ref cfg args size n
     for np in $NP_LIST; do
-        # shellcheck disable=SC2086
-        "${MPIRUN[@]}" -np "$np" "$exe" fleet "$CLI_CONFIG" $CLI_ARGS --quiet --out "$tmp/cli.np$np"
-        local size
-        size=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ranks"]["size"])' "$tmp/cli.np$np/run.json")
-        if [ "$size" != "$np" ]; then
-            echo "mpi-test: mfpid fleet np = $np: run.json records $size ranks" >&2
-            fail=1
-        elif n=$(same_outputs "$tmp/cli.single" "$tmp/cli.np$np"); then
-            echo "mpi-test: mfpid fleet np = $np: identical to the non-MPI build ($n)"
-        else
-            echo "mpi-test: mfpid fleet np = $np: DIFFERS from the non-MPI build: $n" >&2
-            fail=1
-        fi
+        for cmd in fleet sample; do
+            if [ $cmd = fleet ]; then
+                ref=cli cfg=$CLI_CONFIG args=$CLI_ARGS
+            else
+                ref=sample cfg=$SAMPLE_CONFIG args=$SAMPLE_ARGS
+            fi
+            # shellcheck disable=SC2086
+            timeout 600 "${MPIRUN[@]}" -np "$np" "$exe" $cmd "$cfg" $args --quiet --out "$tmp/$ref.np$np" || true
+            size=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ranks"]["size"])' "$tmp/$ref.np$np/run.json" 2>/dev/null || echo none)
+            if [ "$size" != "$np" ]; then
+                echo "mpi-test: mfpid $cmd np = $np: run.json records $size ranks" >&2
+                fail=1
+            elif n=$(same_outputs "$tmp/$ref.single" "$tmp/$ref.np$np"); then
+                echo "mpi-test: mfpid $cmd np = $np: identical to the non-MPI build ($n)"
+            else
+                echo "mpi-test: mfpid $cmd np = $np: DIFFERS from the non-MPI build: $n" >&2
+                fail=1
+            fi
+        done
     done
     # a subcommand that does not share its work over ranks refuses under mpirun
     refused "lqg" lqg --quiet --out "$tmp/refused.lqg"
@@ -179,24 +196,27 @@ cli() {
     # exits non-zero, one message, no output directory
     mkdir -p "$tmp/taken" && touch "$tmp/taken/keep"
     local case args
-    for case in taken missing; do
-        if [ $case = taken ]; then
-            args=(fleet "$CLI_CONFIG" --quick --quiet --out "$tmp/taken")
-        else
-            args=(fleet "$tmp/missing.toml" --quiet --out "$tmp/fail.$case")
-        fi
-        local rc=0
-        "${MPIRUN[@]}" -np 2 "$exe" "${args[@]}" >"$tmp/fail.out" 2>&1 || rc=$?
-        local msgs
-        msgs=$(grep -c '^mfpid: error' "$tmp/fail.out" || true)
-        if [ $rc -ne 0 ] && [ "$msgs" = 1 ] && [ ! -e "$tmp/fail.$case" ] &&
-            [ "$(ls -A "$tmp/taken")" = keep ] && ! ls -d "$tmp"/.*mfpid-partial* >/dev/null 2>&1; then
-            echo "mpi-test: mfpid fleet failing ($case) on np = 2: exit $rc, one message, no output"
-        else
-            echo "mpi-test: mfpid fleet failing ($case) on np = 2: exit $rc, $msgs messages:" >&2
-            cat "$tmp/fail.out" >&2
-            fail=1
-        fi
+    for cmd in fleet sample; do
+        [ $cmd = fleet ] && cfg=$CLI_CONFIG || cfg=$SAMPLE_CONFIG
+        for case in taken missing; do
+            if [ $case = taken ]; then
+                args=($cmd "$cfg" --quick --quiet --out "$tmp/taken")
+            else
+                args=($cmd "$tmp/missing.toml" --quiet --out "$tmp/fail.$case")
+            fi
+            local rc=0
+            "${MPIRUN[@]}" -np 2 "$exe" "${args[@]}" >"$tmp/fail.out" 2>&1 || rc=$?
+            local msgs
+            msgs=$(grep -c '^mfpid: error' "$tmp/fail.out" || true)
+            if [ $rc -ne 0 ] && [ "$msgs" = 1 ] && [ ! -e "$tmp/fail.$case" ] &&
+                [ "$(ls -A "$tmp/taken")" = keep ] && ! ls -d "$tmp"/.*mfpid-partial* >/dev/null 2>&1; then
+                echo "mpi-test: mfpid $cmd failing ($case) on np = 2: exit $rc, one message, no output"
+            else
+                echo "mpi-test: mfpid $cmd failing ($case) on np = 2: exit $rc, $msgs messages:" >&2
+                cat "$tmp/fail.out" >&2
+                fail=1
+            fi
+        done
     done
 }
 

@@ -253,13 +253,12 @@ fn real_main(cli: Cli) -> Result<()> {
             .num_threads(n)
             .build_global();
     }
-    // only `fleet` shares its work over MPI ranks; `info` and `validate` write nothing
+    // only `fleet` and `sample` share their work over MPI ranks; `info` and `validate` write nothing
     let single = match &cli.cmd {
-        Cmd::Sample { .. } => Some("sample"),
         Cmd::Lqg { .. } => Some("lqg"),
         Cmd::Thermo(_) => Some("thermo"),
         Cmd::Bridge(_) => Some("bridge"),
-        Cmd::Info | Cmd::Validate { .. } | Cmd::Fleet { .. } => None,
+        Cmd::Info | Cmd::Validate { .. } | Cmd::Fleet { .. } | Cmd::Sample { .. } => None,
     };
     if let Some(command) = single {
         ranks::single_task(command)?;

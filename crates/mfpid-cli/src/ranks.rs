@@ -1,10 +1,12 @@
-//! One population over the ranks of an MPI job: `mpirun -np N mfpid fleet CONFIG` with the cargo
-//! feature `mpi`; without it the process is the only rank and every call here is the identity.
+//! One population over the ranks of an MPI job: `mpirun -np N mfpid fleet CONFIG` and
+//! `mpirun -np N mfpid sample CONFIG` with the cargo feature `mpi`; without it the process is the
+//! only rank and every call here is the identity.
 //!
-//! Every rank reads the config, draws and simulates only its share of the agents (whole 64-agent
-//! RNG blocks, [`Experiment::new_on`], [`Experiment::run_on`]); the per-agent metrics and paired
-//! savings are reproducible sums over the ranks, so no rank holds or receives the whole fleet's
-//! per-agent values. Only rank 0 prints, shows progress and writes the output directory.
+//! Every rank reads the config, draws and simulates only its share of the agents or particles
+//! (whole 64-particle RNG blocks, [`shard`]; fleet: [`Experiment::new_on`], [`Experiment::run_on`]);
+//! every statistic is a reproducible sum over the ranks. `fleet` never gathers per-agent values;
+//! `sample` gathers its samples file (terminal samples, sampled starts, recorded paths) to rank 0
+//! once after the run. Only rank 0 prints, shows progress and writes the output directory.
 //! Failures are agreed on ([`Ranks::agree`]: a collective after each fallible phase), so a failing
 //! rank makes every rank exit non-zero with one message, from rank 0, and no output. A failure
 //! inside a run (where the other ranks wait in a collective) or a panic ends the job with
@@ -54,15 +56,34 @@ fn launched_tasks() -> usize {
 pub fn single_task(command: &str) -> Result<()> {
     match launched_tasks() {
         n if n > 1 => Err(AppError::Other(format!(
-            "launched as one of {n} MPI tasks, but `mfpid {command}` runs in one process (only `fleet` runs over MPI ranks): run it without mpirun / srun"
+            "launched as one of {n} MPI tasks, but `mfpid {command}` runs in one process (only `fleet` and `sample` run over MPI ranks): run it without mpirun / srun"
         ))),
         _ => Ok(()),
     }
 }
 
-/// This process's place in the job, and the communicator (counting what it sends).
-pub struct Ranks {
-    comm: Counted<Transport>,
+/// A communicator that can end the whole job after an error only one rank has seen (MPI:
+/// `MPI_Abort`; a single process or in-process test ranks: exit this process).
+pub trait Job: Communicator {
+    /// End every rank with `code`.
+    fn abort_job(&self, code: i32) -> ! {
+        std::process::exit(code)
+    }
+}
+
+#[cfg(feature = "mpi")]
+impl Job for mfpid::sde::comm::mpi::MpiCommunicator {
+    fn abort_job(&self, code: i32) -> ! {
+        self.abort(code)
+    }
+}
+impl Job for mfpid::sde::SingleProcess {}
+impl Job for mfpid::sde::comm::local::LocalRank<'_> {}
+
+/// This process's place in the job, and the communicator (counting what it sends): the process's
+/// transport ([`Ranks::init`]), or any [`Job`] ([`Ranks::over`], e.g. in-process test ranks).
+pub struct Ranks<C: Job = Transport> {
+    comm: Counted<C>,
 }
 
 impl Ranks {
@@ -79,13 +100,51 @@ impl Ranks {
         let transport = match launched_tasks() {
             1 => Transport::default(),
             n => return Err(AppError::Other(format!(
-                "launched as one of {n} MPI tasks, but this mfpid was built without the `mpi` feature, so every task would run the whole fleet: rebuild with `cargo build --release -p mfpid-cli --features mpi`, or run one task"
+                "launched as one of {n} MPI tasks, but this mfpid was built without the `mpi` feature, so every task would run the whole population: rebuild with `cargo build --release -p mfpid-cli --features mpi`, or run one task"
             ))),
         };
         SPEAKS.store(transport.rank() == 0, Ordering::Relaxed);
         Ok(Self {
             comm: Counted::new(transport),
         })
+    }
+
+    /// [`Experiment::run_on`] over the ranks: the run on every rank (its per-agent vectors hold
+    /// this rank's agents).
+    /// Collective. The checks that fail alike on every rank are agreed first; any other failure
+    /// ends the job (`MPI_Abort`) with the failing rank's message.
+    pub fn run(
+        &self,
+        exp: &Experiment,
+        method: &Method,
+        opts: &RunOptions,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<Option<MethodRun>> {
+        let c = &self.comm;
+        let context = || format!("method {}", method.name);
+        self.agree(exp.protocol(method).ctx(context()))?;
+        self.agree(shard(exp.agents().len(), c.size(), c.rank()).ctx("ranks"))?;
+        match exp.run_on(method, opts, observers, c) {
+            // the runner agrees on Ctrl-C: every rank stops at the same step
+            Err(EnergyError::Cancelled) => Err(AppError::Interrupted),
+            Err(e) if c.size() > 1 => self.abort(&format!("{}: {e}", context())),
+            r => r.ctx(context()),
+        }
+    }
+
+    /// For `run.json`: the ranks, each one's agents, and what rank 0 sent and waited.
+    pub fn record(&self, agents: usize) -> serde_json::Value {
+        self.record_shards(agents, "first_agent", "agents")
+    }
+}
+
+impl<C: Job> Ranks<C> {
+    /// The ranks of an existing communicator (e.g. one in-process test rank), counting its traffic.
+    #[cfg(test)]
+    pub fn over(comm: C) -> Self {
+        Self {
+            comm: Counted::new(comm),
+        }
     }
 
     /// Rank 0 writes, prints and shows progress.
@@ -138,48 +197,38 @@ impl Ranks {
         &self.comm
     }
 
-    /// [`Experiment::run_on`] over the ranks: the run on every rank (its per-agent vectors hold
-    /// this rank's agents).
-    /// Collective. The checks that fail alike on every rank are agreed first; any other failure
-    /// ends the job (`MPI_Abort`) with the failing rank's message.
-    pub fn run(
-        &self,
-        exp: &Experiment,
-        method: &Method,
-        opts: &RunOptions,
-        observers: &mut [&mut dyn Observer],
-    ) -> Result<Option<MethodRun>> {
-        let c = &self.comm;
-        let context = || format!("method {}", method.name);
-        self.agree(exp.protocol(method).ctx(context()))?;
-        self.agree(shard(exp.agents().len(), c.size(), c.rank()).ctx("ranks"))?;
-        match exp.run_on(method, opts, observers, c) {
-            // the runner agrees on Ctrl-C: every rank stops at the same step
-            Err(EnergyError::Cancelled) => Err(AppError::Interrupted),
-            Err(e) if c.size() > 1 => self.abort(&format!("{}: {e}", context())),
-            r => r.ctx(context()),
-        }
+    /// This rank's index.
+    pub fn rank(&self) -> usize {
+        self.comm.rank()
+    }
+
+    /// The number of ranks.
+    pub fn size(&self) -> usize {
+        self.comm.size()
     }
 
     /// End the whole job after an error only this rank may have seen.
-    fn abort(&self, message: &str) -> ! {
+    pub fn abort(&self, message: &str) -> ! {
         eprintln!(
             "mfpid: error on rank {} of {}: {message}",
             self.comm.rank(),
             self.comm.size()
         );
-        #[cfg(feature = "mpi")]
-        self.comm.inner().abort(1);
-        #[cfg(not(feature = "mpi"))]
-        std::process::exit(1)
+        self.comm.inner().abort_job(1)
     }
 
-    /// For `run.json`: the ranks, each one's agents, and what rank 0 sent and waited.
-    pub fn record(&self, agents: usize) -> serde_json::Value {
+    /// For `run.json`: the ranks, each one's share of `total` (keys `first` and `count`), and what
+    /// rank 0 sent and waited.
+    pub fn record_shards(&self, total: usize, first: &str, count: &str) -> serde_json::Value {
         let size = self.comm.size();
         let shards: Vec<serde_json::Value> = (0..size)
-            .filter_map(|r| shard(agents, size, r).ok())
-            .map(|s| serde_json::json!({ "first_agent": s.offset, "agents": s.count }))
+            .filter_map(|r| shard(total, size, r).ok())
+            .map(|s| {
+                let mut m = serde_json::Map::new();
+                m.insert(first.into(), s.offset.into());
+                m.insert(count.into(), s.count.into());
+                serde_json::Value::Object(m)
+            })
             .collect();
         let t = self.comm.traffic();
         serde_json::json!({
@@ -195,7 +244,7 @@ impl Ranks {
 
 /// Every rank's outcome of the same phase, agreed: `Err` on every rank if any rank failed. Rank 0
 /// reports its own error, or else that of the lowest failing rank. Collective.
-fn agree<T>(c: &dyn Communicator, outcome: Result<T>) -> Result<T> {
+pub(crate) fn agree<T>(c: &dyn Communicator, outcome: Result<T>) -> Result<T> {
     if c.size() == 1 {
         return outcome;
     }

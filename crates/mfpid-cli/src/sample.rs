@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use mfpid::bridge::{Bridge, Empirical, GaussianMixture, Protocol, Target};
 use mfpid::meanfield::Law;
 use mfpid::sde::observe::{
-    blocked_sum, ControlEnergy, Moments, Observer, Snapshot, Snapshots, Trajectories,
+    blocked_sum, mean_stderr_on, ControlEnergy, Moments, Observer, Snapshot, Snapshots,
+    Trajectories,
 };
-use mfpid::sde::{run, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
+use mfpid::sde::shard::{shard, Shard};
+use mfpid::sde::{run, run_with_comm, Communicator, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
 use serde::{Deserialize, Serialize};
 
 use crate::common::{default_out, human_num, human_seconds, Common};
@@ -19,6 +21,7 @@ use crate::data::{self, Cell, Points, Table};
 use crate::error::{AppError, LibContext, Result};
 use crate::mixture::{MixtureFields, ProtocolKind, ProtocolSection};
 use crate::outdir::{self, OutDir, Progress, Timings};
+use crate::ranks::{Job, Ranks};
 use mfpid_report::plot::{self, Chart, Mark, Series};
 
 /// A `sample` config file.
@@ -274,6 +277,12 @@ fn load_points(
 
 /// Parse and check a sample config; `quick` caps particles at 2000 and steps at 400.
 pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
+    plan_on(src, common, 1)
+}
+
+/// [`plan`] for a run over `ranks` processes: the memory estimate (and check) is rank 0's, which
+/// holds the most (the largest shard and the gathered samples).
+pub fn plan_on(src: &Source, common: &Common, ranks: usize) -> Result<Plan> {
     let config: SampleConfig = src.parse()?;
     let t = &config.target;
     let (target, d) = match (&t.file, t.any()) {
@@ -370,7 +379,7 @@ pub fn plan(src: &Source, common: &Common) -> Result<Plan> {
         (r.particles, r.steps)
     };
     // the memory check comes before the protocol and grid are allocated
-    let cost = estimate(&config, d, particles, steps, &target, &start);
+    let cost = estimate(&config, d, particles, steps, &target, &start, ranks);
     cost.check(common)?;
     let protocol = config.protocol.build(src, d)?;
     if r.particles == 0 {
@@ -437,7 +446,10 @@ fn full_covariance(o: &OutputSection, d: usize) -> bool {
 
 /// Memory of a `sample` run, part by part (see `crate::cost`); computed from the config before
 /// anything run-sized is allocated. Coefficients are the buffers of the code that holds them
-/// (ensemble, runner stages, bridge starts, snapshots, recorded moments and paths).
+/// (ensemble, runner stages, bridge starts, snapshots, recorded moments and paths). Over `ranks`
+/// processes this is rank 0's memory, the most of any rank: its shard (`B_0 <= ceil(B / 64 /
+/// ranks) * 64` particles) plus the samples gathered to it (`B x d` terminal samples, the start
+/// points of a population, the recorded paths); every other rank holds its shard only.
 fn estimate(
     config: &SampleConfig,
     d: usize,
@@ -445,8 +457,19 @@ fn estimate(
     steps: usize,
     target: &TargetLaw,
     start: &StartLaw,
+    ranks: usize,
 ) -> Cost {
     let (b, df, n) = (particles as f64, d as f64, steps as f64);
+    // rank 0's particles (the first shard is the largest)
+    let b0 = shard(particles.max(1), ranks.max(1), 0).map_or(b, |s| s.count as f64);
+    let many = ranks > 1;
+    let mine = |what: &str| {
+        if many {
+            format!("{what}, rank 0's {} of the B particles", human_num(b0))
+        } else {
+            what.to_string()
+        }
+    };
     let o = &config.output;
     let mut c = Cost::new();
     // runner: state, drift and noise (Euler-Maruyama); Heun adds a predictor, its drift and noise
@@ -457,26 +480,44 @@ fn estimate(
     c.add(
         "run.particles",
         b,
-        "particle states and the runner's stage buffers (B x d)",
-        stages * b * df,
+        &mine("particle states and the runner's stage buffers (B x d)"),
+        stages * b0 * df,
         8.0,
     );
     c.add(
         "run.particles",
         b,
-        "terminal samples and per-particle energy",
-        b * (df + 1.0),
+        &mine("terminal samples and per-particle energy"),
+        b0 * (df + 1.0),
         8.0,
     );
+    if many {
+        c.add(
+            "run.particles",
+            b,
+            "terminal samples gathered on rank 0 (B x d)",
+            b * df,
+            8.0,
+        );
+    }
     match start {
         StartLaw::Population(_) => {
             c.add(
                 "run.particles",
                 b,
-                "sampled start points (B x d, three copies)",
-                3.0 * b * df,
+                &mine("sampled start points (B x d, three copies)"),
+                3.0 * b0 * df,
                 8.0,
             );
+            if many {
+                c.add(
+                    "run.particles",
+                    b,
+                    "start points gathered on rank 0 (B x d), and the analytic marginal's first start rows (at most min(B, 200000) x d)",
+                    b * df + b.min(200_000.0) * df,
+                    8.0,
+                );
+            }
         }
         StartLaw::File { points, .. } => {
             c.add(
@@ -519,8 +560,8 @@ fn estimate(
     c.add(
         "output.checks",
         checks,
-        "snapshots at the check times (checks x min(B, 200000) x d)",
-        checks * b.min(200_000.0) * df,
+        &mine("snapshots at the check times (checks x min(B, 200000) x d)"),
+        checks * b0.min(200_000.0) * df,
         8.0,
     );
     // analytic marginals: at most 200000 / K start rows, K components each
@@ -555,6 +596,15 @@ fn estimate(
             ntraj * records * df,
             per,
         );
+        if many {
+            c.add(
+                "output.trajectories",
+                ntraj,
+                "recorded paths gathered on rank 0, and their send buffer (2 x paths x points x d)",
+                2.0 * ntraj * records * df,
+                8.0,
+            );
+        }
     }
     let mrec = (n / (steps / 200).max(1) as f64).floor() + 2.0;
     if full_covariance(o, d) {
@@ -562,7 +612,7 @@ fn estimate(
             "output.covariance",
             df,
             "covariance over time (records x d x d, and B/64 partial sums)",
-            (mrec + b / 64.0 + 1.0) * df * df,
+            (mrec + b0 / 64.0 + 1.0) * df * df,
             8.0,
         );
     } else {
@@ -570,7 +620,7 @@ fn estimate(
             "run.particles",
             b,
             "moments over time (records x d) and partial sums",
-            mrec * 2.0 * df + 2.0 * (b / 64.0 + 1.0) * df,
+            mrec * 2.0 * df + 2.0 * (b0 / 64.0 + 1.0) * df,
             8.0,
         );
     }
@@ -731,7 +781,8 @@ impl Plan {
                 .collect(),
             None => vec![0.0; probe_b * self.d],
         };
-        with_bridge_starts(self, starts, |bridge| {
+        let starts = starts.map(|z| (0, z));
+        with_bridge_starts(self, starts, &mfpid::sde::SingleProcess, |bridge| {
             let mut ens = Ensemble::from_vec(probe_b, self.d, x0).ctx("probe ensemble")?;
             let mut obs: Vec<&mut dyn Observer> = vec![&mut energy, &mut moments];
             if !full {
@@ -838,14 +889,26 @@ fn bin_probs(m: &GaussianMixture, lo: f64, hi: f64, bins: usize) -> Vec<f64> {
         .collect()
 }
 
-fn mixture_check(t: f64, j: usize, x: &[f64], d: usize, m: &GaussianMixture, bins: usize) -> Check {
+/// The check of coordinate `j` at time `t` against the 1-D marginal `m`, on the particles of
+/// `x` (this rank's share of the `total` checked particles). Collective.
+#[allow(clippy::too_many_arguments)]
+fn mixture_check(
+    comm: &dyn Communicator,
+    t: f64,
+    j: usize,
+    x: &[f64],
+    total: usize,
+    d: usize,
+    m: &GaussianMixture,
+    bins: usize,
+) -> Check {
     let v = column(x, d, j);
-    let n = v.len() as f64;
-    let (mean, var) = mean_var(&v);
+    let n = total as f64;
+    let (mean, var) = mean_var_on(comm, &v, total);
     let (mean_ref, var_ref) = (m.mean()[0], m.covariance()[0]);
     let sd = var_ref.sqrt();
     let (lo, hi) = (mean_ref - 6.0 * sd, mean_ref + 6.0 * sd);
-    let (_, dens) = histogram(&v, lo, hi, bins);
+    let (_, dens) = histogram_on(comm, &v, total, lo, hi, bins);
     let p = bin_probs(m, lo, hi, bins);
     let w = (hi - lo) / bins as f64;
     let inside_particles = dens.iter().sum::<f64>() * w;
@@ -871,47 +934,61 @@ fn mixture_check(t: f64, j: usize, x: &[f64], d: usize, m: &GaussianMixture, bin
     }
 }
 
-/// What a run produced.
+/// What a run produced on this rank (its shard of the particles).
 struct Outcome {
+    /// This rank's particles.
+    shard: Shard,
+    /// Terminal states of this rank's particles (row-major `count x d`).
     x1: Vec<f64>,
+    /// Start rows: this rank's sampled starts (population), the point, or the file's rows.
     starts: Option<Vec<f64>>,
     energy: ControlEnergy,
     moments: Moments,
     variances: Option<Variances>,
+    /// Paths of this rank's share of the first `trajectories` particles.
     trajectories: Option<Trajectories>,
+    /// This rank's share of the first [`Plan::snapshot_keep`] particles at the check times.
     snapshots: Snapshots,
 }
 
-fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
+/// The particles of this rank's shard: initial states keyed by global RNG block (the sampled
+/// population is the stream `seed + 1`, rows `offset .. offset + count` of the one-process draw),
+/// then the run over the communicator. Collective; a failure that only this rank sees inside the
+/// run ends the job ([`Ranks::abort`]).
+fn simulate<C: Job>(plan: &Plan, common: &Common, ranks: &Ranks<C>, sh: Shard) -> Result<Outcome> {
     let d = plan.d;
-    let b = plan.particles;
+    let (b, n, offset) = (plan.particles, sh.count, sh.offset);
     let seed = plan.seed;
     // start points: a separate stream from the Brownian increments' (seed + 1, same per-block scheme)
-    let (ens, starts): (Ensemble, Option<Vec<f64>>) = match &plan.start {
-        StartLaw::Origin => (Ensemble::filled(b, &vec![0.0; d]).ctx("ensemble")?, None),
-        StartLaw::Point(z) => (Ensemble::filled(b, z).ctx("ensemble")?, Some(z.clone())),
-        StartLaw::Population(g) => {
-            let z = Law::Mixture(g.clone())
-                .sample(b, seed.wrapping_add(1))
-                .ctx("sampling the start population")?;
-            (
-                Ensemble::from_vec(b, d, z.clone()).ctx("ensemble")?,
-                Some(z),
-            )
-        }
-        StartLaw::File { points, .. } => {
-            let mut x = Vec::with_capacity(b * d);
-            for i in 0..b {
-                let r = i % points.n;
-                x.extend_from_slice(&points.values[r * d..(r + 1) * d]);
+    let setup = || -> Result<(Ensemble, Option<Vec<f64>>)> {
+        let (ens, starts) = match &plan.start {
+            StartLaw::Origin => (Ensemble::filled(n, &vec![0.0; d]).ctx("ensemble")?, None),
+            StartLaw::Point(z) => (Ensemble::filled(n, z).ctx("ensemble")?, Some(z.clone())),
+            StartLaw::Population(g) => {
+                let z = Law::Mixture(g.clone())
+                    .sample_range(offset, n, b, seed.wrapping_add(1))
+                    .ctx("sampling the start population")?;
+                (
+                    Ensemble::from_vec(n, d, z.clone()).ctx("ensemble")?,
+                    Some(z),
+                )
             }
-            (
-                Ensemble::from_vec(b, d, x).ctx("ensemble")?,
-                Some(points.values.clone()),
-            )
-        }
+            StartLaw::File { points, .. } => {
+                // global particle i starts at row i mod n
+                let mut x = Vec::with_capacity(n * d);
+                for i in offset..offset + n {
+                    let r = i % points.n;
+                    x.extend_from_slice(&points.values[r * d..(r + 1) * d]);
+                }
+                (
+                    Ensemble::from_vec(n, d, x).ctx("ensemble")?,
+                    Some(points.values.clone()),
+                )
+            }
+        };
+        Ok((ens.with_offset(offset).ctx("ensemble")?, starts))
     };
-    let mut ens = ens;
+    let (mut ens, starts) = ranks.agree(setup())?;
     let steps = plan.steps;
     let mut energy = ControlEnergy::new();
     let every = (steps / 200).max(1);
@@ -919,20 +996,27 @@ fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
     let full = full_covariance(&plan.config.output, d);
     let mut moments = Moments::new(every, full);
     let mut variances = (!full).then(|| Variances::new(every));
+    // this rank's share of the first `trajectories` particles (local indices)
     let ntraj = plan.config.output.trajectories.min(b);
-    let mut traj = (ntraj > 0).then(|| Trajectories::new((0..ntraj).collect(), plan.traj_every()));
-    let mut snaps = Snapshots::at_steps(plan.check_steps()).keep_first(plan.snapshot_keep());
+    let mine = ntraj.saturating_sub(offset).min(n);
+    let mut traj = (ntraj > 0).then(|| Trajectories::new((0..mine).collect(), plan.traj_every()));
+    let keep = plan.snapshot_keep().saturating_sub(offset).min(n);
+    let mut snaps = Snapshots::at_steps(plan.check_steps()).keep_first(keep);
     let bar = outdir::progress(common.quiet, "sample");
     let cfg = RunConfig {
         threads: common.threads,
         cancel: Some(outdir::cancel_token()),
         ..RunConfig::new(plan.config.run.scheme.scheme(), seed)
     };
+    // the bridge holds this rank's starts only (population), or every row (a point, a file)
     let starts_for_bridge = match &plan.start {
         StartLaw::Origin => None,
-        _ => starts.clone(),
+        StartLaw::Population(_) => starts.clone().map(|z| (offset, z)),
+        _ => starts.clone().map(|z| (0, z)),
     };
-    with_bridge_starts(plan, starts_for_bridge, |bridge| {
+    let comm = ranks.comm();
+    // building the bridge is agreed (`?`); the run's own error is `ran`
+    let ran = with_bridge_starts(plan, starts_for_bridge, comm, |bridge| {
         let mut progress = Progress::new(&bar, 0.0, 1.0);
         let mut obs: Vec<&mut dyn Observer> =
             vec![&mut energy, &mut moments, &mut snaps, &mut progress];
@@ -942,19 +1026,26 @@ fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
         if let Some(v) = variances.as_mut() {
             obs.push(v);
         }
-        run(
+        Ok(run_with_comm(
             bridge,
             &Noise::Scalar(1.0),
             &plan.grid,
             &mut ens,
             &cfg,
             &mut obs,
+            comm,
         )
-        .map_err(|e| outdir::map_run_error(e, "running the bridge"))?;
-        Ok(())
+        .map_err(|e| outdir::map_run_error(e, "running the bridge")))
     })?;
+    match ran.map(|_| ()) {
+        // the runner agrees on Ctrl-C: every rank stops at the same step
+        Err(AppError::Interrupted) => return Err(AppError::Interrupted),
+        Err(e) if ranks.size() > 1 => ranks.abort(&e.to_string()),
+        r => r?,
+    }
     bar.finish_and_clear();
     Ok(Outcome {
+        shard: sh,
         x1: ens.into_vec(),
         starts,
         energy,
@@ -963,6 +1054,308 @@ fn simulate(plan: &Plan, common: &Common) -> Result<Outcome> {
         trajectories: traj,
         snapshots: snaps,
     })
+}
+
+/// The statistics `sample` writes, computed on every rank from its shard: every sum over
+/// particles is a reproducible sum over the ranks ([`blocked_sum`]), so each is bit-identical
+/// for any number of ranks. Collective.
+struct Stats {
+    /// Standard error of the control energy over particles.
+    energy_stderr: f64,
+    /// Marginal checks against the analytic law or the target samples.
+    checks: Vec<Check>,
+    /// Panels of `marginals.svg`: the particle histogram of `x0` and the analytic density.
+    marginal_charts: Vec<Chart>,
+    /// Start rows used by the analytic marginal.
+    rows_used: Option<usize>,
+    /// Mean of the starts actually used (mixture targets; `None`: the origin).
+    mean_start: Option<Vec<f64>>,
+    /// Mean distance of terminal samples to the nearest target point (file targets).
+    atom_distance: Option<f64>,
+}
+
+/// `(mean, variance)` with divisor `n - 1` of values spread over the ranks (`v` this rank's
+/// values of the first `total`, in whole RNG blocks): two reproducible sums. Collective.
+fn mean_var_on(comm: &dyn Communicator, v: &[f64], total: usize) -> (f64, f64) {
+    let n = total as f64;
+    let (mut partials, mut s) = (Vec::new(), [0.0]);
+    blocked_sum(comm, v.len(), 1, &mut partials, &mut s, |i, acc| {
+        acc[0] += v[i];
+    });
+    let m = s[0] / n;
+    // var = Σ_i (v_i - m)² / (n - 1)
+    blocked_sum(comm, v.len(), 1, &mut partials, &mut s, |i, acc| {
+        acc[0] += (v[i] - m) * (v[i] - m);
+    });
+    let var = if total > 1 { s[0] / (n - 1.0) } else { 0.0 };
+    (m, var)
+}
+
+/// Histogram density of values spread over the ranks (`v` this rank's, `total` over all ranks)
+/// on `bins` equal bins of `[lo, hi]`: `(centres, densities)`; the counts are exact sums over
+/// the ranks. Collective.
+fn histogram_on(
+    comm: &dyn Communicator,
+    v: &[f64],
+    total: usize,
+    lo: f64,
+    hi: f64,
+    bins: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let w = (hi - lo) / bins as f64;
+    let (mut partials, mut counts) = (Vec::new(), vec![0.0; bins]);
+    blocked_sum(comm, v.len(), bins, &mut partials, &mut counts, |i, acc| {
+        let x = v[i];
+        if x >= lo && x < hi {
+            acc[(((x - lo) / w) as usize).min(bins - 1)] += 1.0;
+        }
+    });
+    let n = total as f64;
+    let centres = (0..bins).map(|b| lo + (b as f64 + 0.5) * w).collect();
+    let dens = counts.iter().map(|&c| c / (n * w)).collect();
+    (centres, dens)
+}
+
+/// The first `keep` start rows of the whole population (the analytic marginal's rows; `None`:
+/// the origin). A population's rows are drawn again from their global blocks where this rank does
+/// not hold them all (`O(keep d)`, `keep <= 200000 / K`).
+fn first_start_rows(
+    plan: &Plan,
+    res: &Outcome,
+    max_rows: usize,
+) -> Result<Option<(Vec<f64>, usize)>> {
+    let d = plan.d;
+    let Some(s) = &res.starts else {
+        return Ok(None);
+    };
+    Ok(Some(match &plan.start {
+        StartLaw::Population(g) => {
+            let keep = plan.particles.min(max_rows.max(1));
+            if res.shard.offset == 0 && res.shard.count >= keep {
+                (s[..keep * d].to_vec(), keep)
+            } else {
+                let z = Law::Mixture(g.clone())
+                    .sample_range(0, keep, plan.particles, plan.seed.wrapping_add(1))
+                    .ctx("analytic marginal")?;
+                (z, keep)
+            }
+        }
+        _ => {
+            let keep = (s.len() / d).min(max_rows.max(1));
+            (s[..keep * d].to_vec(), keep)
+        }
+    }))
+}
+
+/// The statistics of [`Stats`] from this rank's [`Outcome`]. Collective.
+fn statistics(plan: &Plan, res: &Outcome, comm: &dyn Communicator) -> Result<Stats> {
+    let d = plan.d;
+    let b = plan.particles;
+    let o = &plan.config.output;
+    let (offset, count) = (res.shard.offset, res.shard.count);
+    let energy_stderr = mean_stderr_on(comm, &res.energy.per_particle, b).1;
+    // the mean of the starts used: particle i starts at row i mod rows
+    let mean_start = match (&plan.target, &plan.start, &res.starts) {
+        (TargetLaw::Mixture(_), StartLaw::Point(z), _) => Some(z.clone()),
+        (TargetLaw::Mixture(_), _, Some(s)) => {
+            let rows = s.len() / d;
+            // a population's rows are this rank's particles; a file's rows are global
+            let row = |i: usize| match &plan.start {
+                StartLaw::Population(_) => i,
+                _ => (offset + i) % rows,
+            };
+            let (mut partials, mut sum) = (Vec::new(), vec![0.0; d]);
+            blocked_sum(comm, count, d, &mut partials, &mut sum, |i, acc| {
+                let r = row(i);
+                for (a, v) in acc.iter_mut().zip(&s[r * d..(r + 1) * d]) {
+                    *a += v;
+                }
+            });
+            sum.iter_mut().for_each(|v| *v /= b as f64);
+            Some(sum)
+        }
+        _ => None,
+    };
+    // analytic references (mixture target)
+    let analytic = match &plan.target {
+        TargetLaw::Mixture(g) => {
+            let max_rows = (200_000 / g.components()).max(1);
+            let rows = first_start_rows(plan, res, max_rows)?;
+            Some(analytic_bridge(plan, g, rows)?)
+        }
+        TargetLaw::Samples { .. } => None,
+    };
+    // checks on the first min(B, 200000) particles (this rank's share of them)
+    let kept = plan.snapshot_keep();
+    let mut checks = Vec::new();
+    let dcheck = d.min(8);
+    let mut marginal_charts = Vec::new();
+    let mut rows_used = None;
+    for Snapshot { t, x, .. } in &res.snapshots.taken {
+        crate::ranks::agree(comm, crate::outdir::check_cancel())?;
+        match (&plan.target, &analytic) {
+            (TargetLaw::Mixture(g), Some((ab, used))) => {
+                rows_used = Some(*used);
+                let m = if *t >= 1.0 {
+                    g.clone()
+                } else {
+                    ab.marginal(*t).ctx("analytic marginal")?
+                };
+                for j in 0..dcheck {
+                    let cm = m.coordinate_marginal(j).ctx("coordinate marginal")?;
+                    checks.push(mixture_check(comm, *t, j, x, kept, d, &cm, o.bins));
+                    if j == 0 {
+                        let v = column(x, d, 0);
+                        let (mr, vr) = (cm.mean()[0], cm.covariance()[0]);
+                        let (lo, hi) = (mr - 4.0 * vr.sqrt(), mr + 4.0 * vr.sqrt());
+                        let (c, h) = histogram_on(comm, &v, kept, lo, hi, o.bins);
+                        let dens: Vec<(f64, f64)> = (0..=200)
+                            .map(|i| {
+                                let xx = lo + (hi - lo) * i as f64 / 200.0;
+                                (xx, mix_pdf(&cm, xx))
+                            })
+                            .collect();
+                        marginal_charts.push(
+                            Chart::new(format!("t = {t:.3}"), "x0", "density")
+                                .with(Series::new(
+                                    "particles",
+                                    c.into_iter().zip(h).collect(),
+                                    Mark::LinePoints,
+                                ))
+                                .with(Series::new("analytic p*_t", dens, Mark::Line)),
+                        );
+                    }
+                }
+            }
+            (TargetLaw::Samples { points, .. }, _) if *t >= 1.0 - 1e-12 => {
+                for j in 0..dcheck {
+                    let v = column(x, d, j);
+                    let n = kept as f64;
+                    let (mean, var) = mean_var_on(comm, &v, kept);
+                    let (mr, vr) = mean_var(&column(&points.values, d, j));
+                    let se = (var / n).sqrt();
+                    checks.push(Check {
+                        t: *t,
+                        coord: j,
+                        mean,
+                        mean_stderr: se,
+                        mean_ref: mr,
+                        mean_z: (mean - mr) / se,
+                        var,
+                        var_ref: vr,
+                        l1: None,
+                        l1_noise: None,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    // nearest target atom (file targets): terminal samples should sit on the target points; the
+    // mean over the first min(B, 2000) particles
+    let atom_distance = match &plan.target {
+        TargetLaw::Samples { points, .. } => {
+            let m = b.min(2000);
+            let mine = m.saturating_sub(offset).min(count);
+            let x1 = &res.x1;
+            let (mut partials, mut total) = (Vec::new(), [0.0]);
+            blocked_sum(comm, mine, 1, &mut partials, &mut total, |i, acc| {
+                let xi = &x1[i * d..(i + 1) * d];
+                let best = points
+                    .values
+                    .chunks_exact(d)
+                    .map(|y| {
+                        y.iter()
+                            .zip(xi)
+                            .map(|(a, c)| (a - c) * (a - c))
+                            .sum::<f64>()
+                    })
+                    .fold(f64::INFINITY, f64::min);
+                acc[0] += best.sqrt();
+            });
+            Some(total[0] / m as f64)
+        }
+        _ => None,
+    };
+    Ok(Stats {
+        energy_stderr,
+        checks,
+        marginal_charts,
+        rows_used,
+        mean_start,
+        atom_distance,
+    })
+}
+
+/// The samples files' contents on rank 0 (`None` elsewhere): every rank's rows in rank order,
+/// which is the one-process order.
+struct Gathered {
+    /// Terminal samples, `B x d`.
+    x1: Vec<f64>,
+    /// Sampled start points (population), `B x d`.
+    starts: Option<Vec<f64>>,
+    /// Recorded paths: times and, per time, the first `trajectories` particles' states.
+    trajectories: Option<(Vec<f64>, Vec<Vec<f64>>)>,
+}
+
+/// `local` of every rank concatenated in rank order on rank 0 (`None` elsewhere) through the
+/// communicator's gather (one process keeps its buffer). Collective.
+fn gather(comm: &dyn Communicator, local: Vec<f64>, what: &str) -> Result<Option<Vec<f64>>> {
+    if comm.size() == 1 {
+        return Ok(Some(local));
+    }
+    comm.gather_to_root(&local).ctx(what)
+}
+
+/// Gather the samples files to rank 0 (`O(B d)` there, once after the run; the per-step exchange
+/// stays `O(d)`). Collective.
+fn gather_outputs(
+    plan: &Plan,
+    res: &mut Outcome,
+    comm: &dyn Communicator,
+) -> Result<Option<Gathered>> {
+    let d = plan.d;
+    let x1 = gather(
+        comm,
+        std::mem::take(&mut res.x1),
+        "gathering the terminal samples",
+    )?;
+    let starts = match (&plan.start, res.starts.take()) {
+        (StartLaw::Population(_), Some(z)) => gather(comm, z, "gathering the start points")?,
+        _ => None,
+    };
+    let trajectories = match res.trajectories.take() {
+        Some(tr) => {
+            let records = tr.times.len();
+            let flat: Vec<f64> = tr.states.into_iter().flatten().collect();
+            gather(comm, flat, "gathering the paths")?.map(|all| {
+                // rank r sent `records` rows of its n_r paths: interleave them per record
+                let ntraj = plan.config.output.trajectories.min(plan.particles);
+                let size = comm.size();
+                let counts: Vec<usize> = (0..size)
+                    .map(|r| {
+                        shard(plan.particles, size, r)
+                            .map_or(0, |s| ntraj.saturating_sub(s.offset).min(s.count))
+                    })
+                    .collect();
+                let mut states = vec![Vec::with_capacity(ntraj * d); records];
+                let mut at = 0;
+                for &nr in &counts {
+                    for s in states.iter_mut() {
+                        s.extend_from_slice(&all[at..at + nr * d]);
+                        at += nr * d;
+                    }
+                }
+                (tr.times, states)
+            })
+        }
+        None => None,
+    };
+    Ok(x1.map(|x1| Gathered {
+        x1,
+        starts,
+        trajectories,
+    }))
 }
 
 /// Per-coordinate variances (divisor `B - 1`) every `every` steps and at the end, on the same
@@ -1024,72 +1417,101 @@ impl Observer for Variances {
     }
 }
 
+/// `f` on the bridge of the plan's target, with start rows `(offset, rows)` (the global index of
+/// the particle of row 0; `None`: the origin); building it is agreed over `comm`'s ranks.
 fn with_bridge_starts<R>(
     plan: &Plan,
-    starts: Option<Vec<f64>>,
+    starts: Option<(usize, Vec<f64>)>,
+    comm: &dyn Communicator,
     f: impl FnOnce(&mut dyn BridgeDyn) -> Result<R>,
 ) -> Result<R> {
     fn go<T: Target, R>(
         plan: &Plan,
         t: T,
-        starts: Option<Vec<f64>>,
+        starts: Option<(usize, Vec<f64>)>,
+        comm: &dyn Communicator,
         f: impl FnOnce(&mut dyn BridgeDyn) -> Result<R>,
     ) -> Result<R> {
-        let mut b = make_bridge(plan, t)?;
-        if let Some(s) = starts {
-            b = b.with_starts(s).ctx("start points")?;
-        }
+        let built = make_bridge(plan, t).and_then(|b| match starts {
+            Some((offset, s)) => b.with_starts_at(offset, s).ctx("start points"),
+            None => Ok(b),
+        });
+        let mut b = crate::ranks::agree(comm, built)?;
         f(&mut b)
     }
     match &plan.target {
-        TargetLaw::Mixture(g) => go(plan, g.clone(), starts, f),
+        TargetLaw::Mixture(g) => go(plan, g.clone(), starts, comm, f),
         TargetLaw::Samples { points, .. } => {
-            let e = Empirical::new(points.d, points.values.clone()).ctx("target samples")?;
-            go(plan, e, starts, f)
+            let e = crate::ranks::agree(
+                comm,
+                Empirical::new(points.d, points.values.clone()).ctx("target samples"),
+            )?;
+            go(plan, e, starts, comm, f)
         }
     }
 }
 
-/// Analytic marginals `p*_t` for a mixture target (conditional on the realised start rows; at most
-/// `max_rows` rows are used, the first ones, which are an i.i.d. subsample for a population).
+/// Analytic marginals `p*_t` for a mixture target (conditional on the realised start rows: the
+/// first ones, at most `200000 / K`, an i.i.d. subsample for a population; see
+/// [`first_start_rows`]), and the number of rows used.
 fn analytic_bridge(
     plan: &Plan,
     g: &GaussianMixture,
-    starts: &Option<Vec<f64>>,
-    max_rows: usize,
+    rows: Option<(Vec<f64>, usize)>,
 ) -> Result<(Bridge<GaussianMixture>, usize)> {
     let mut b = Bridge::new(&plan.protocol, g.clone()).ctx("analytic marginal")?;
     let mut used = 1;
-    if let Some(s) = starts {
-        let rows = s.len() / plan.d;
-        let keep = rows.min(max_rows.max(1));
+    if let Some((s, keep)) = rows {
         used = keep;
-        b = b
-            .with_starts(s[..keep * plan.d].to_vec())
-            .ctx("analytic marginal")?;
+        b = b.with_starts(s).ctx("analytic marginal")?;
     }
     Ok((b, used))
 }
 
-/// Run `sample` with a config file.
+/// Run `sample` with a config file: one population over the MPI ranks under `mpirun` with the
+/// feature `mpi` (see [`crate::ranks`]), else in this process.
 pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
+    let ranks = Ranks::init()?;
+    let outcome = run_on(config, out, &ranks.common(common), &ranks);
+    ranks.finish(outcome)
+}
+
+/// `sample` over `ranks`: every rank draws and simulates only its shard of whole 64-particle RNG
+/// blocks of the one global ensemble and computes every statistic by reproducible sums over the
+/// ranks; the samples files are gathered to rank 0, which alone writes the output directory. Every
+/// fallible step before the last collective is agreed over the ranks. Collective; pass
+/// [`Ranks::common`]'s flags (quiet on every rank but 0).
+pub fn run_on<C: Job>(
+    config: &Path,
+    out: Option<PathBuf>,
+    common: &Common,
+    ranks: &Ranks<C>,
+) -> Result<()> {
     let mut timings = Timings::start();
-    let src = Source::load(config)?;
-    let plan = plan(&src, common)?;
+    let src = ranks.agree(Source::load(config))?;
+    let plan = ranks.agree(plan_on(&src, common, ranks.size()))?;
     let out = out.unwrap_or_else(|| default_out(config));
-    let dir = OutDir::create(&out, common.force)?;
+    let dir = ranks.on_root(|| OutDir::create(&out, common.force))?;
     timings.lap("setup");
     if !common.quiet {
         for l in plan.describe() {
             eprintln!("{l}");
         }
     }
-    // the shared estimator's time (a probe run), recorded beside the measured time
-    let time_estimate = plan.estimate_seconds()?;
+    // the shared estimator's time of the whole run in one process (a probe run on rank 0),
+    // recorded beside the measured time
+    let time_estimate = ranks.on_root(|| plan.estimate_seconds())?;
     timings.lap("estimate");
-    let res = simulate(&plan, common)?;
+    let sh = ranks.agree(shard(plan.particles, ranks.size(), ranks.rank()).ctx("ranks"))?;
+    let mut res = simulate(&plan, common, ranks, sh)?;
+    let stats = ranks.agree(statistics(&plan, &res, ranks.comm()))?;
+    let gathered = ranks.agree(gather_outputs(&plan, &mut res, ranks.comm()))?;
     timings.lap("simulate");
-    let summary = write_outputs(&plan, &res, &dir)?;
+    // the other ranks are done; rank 0 writes (its outcome is agreed in `cmd`)
+    let (Some(dir), Some(gathered)) = (dir, gathered) else {
+        return Ok(());
+    };
+    let summary = write_outputs(&plan, &res, &stats, &gathered, &dir)?;
     timings.lap("write");
     let run_json = serde_json::json!({
         "command": "sample",
@@ -1101,6 +1523,7 @@ pub fn cmd(config: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
         "threads": common.threads.unwrap_or_else(rayon::current_num_threads),
         "memory_estimate_bytes": plan.cost.bytes_u64(),
         "time_estimate_s": time_estimate,
+        "ranks": ranks.record_shards(plan.particles, "first_particle", "particles"),
     });
     crate::outdir::write_run_json(&dir, run_json, common.quick, &timings)?;
     let final_dir = dir.commit()?;
@@ -1196,15 +1619,23 @@ struct Summary {
     mean_nearest_target_point_distance: Option<f64>,
 }
 
-fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
+/// Write the output directory (rank 0) from the statistics every rank computed and the gathered
+/// samples.
+fn write_outputs(
+    plan: &Plan,
+    res: &Outcome,
+    stats: &Stats,
+    gathered: &Gathered,
+    dir: &OutDir,
+) -> Result<Summary> {
     let d = plan.d;
     let b = plan.particles;
     let o = &plan.config.output;
-    data::write_npy(&dir.file("samples.npy"), &[b, d], &res.x1)?;
+    data::write_npy(&dir.file("samples.npy"), &[b, d], &gathered.x1)?;
     if o.csv {
-        data::write_points_csv(&dir.file("samples.csv"), d, &res.x1)?;
+        data::write_points_csv(&dir.file("samples.csv"), d, &gathered.x1)?;
     }
-    if let (StartLaw::Population(_), Some(z)) = (&plan.start, &res.starts) {
+    if let Some(z) = &gathered.starts {
         data::write_npy(&dir.file("starts.npy"), &[b, d], z)?;
     }
     // energy
@@ -1214,32 +1645,13 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
         et.push(vec![(*t).into(), (*p).into(), (*c).into()]);
     }
     et.write_csv(&dir.file("energy.csv"))?;
-    // analytic references (mixture target)
-    let analytic = match &plan.target {
-        TargetLaw::Mixture(g) => {
-            let max_rows = (200_000 / g.components()).max(1);
-            Some(analytic_bridge(plan, g, &res.starts, max_rows)?)
-        }
-        TargetLaw::Samples { .. } => None,
-    };
     // the mean of p*_t is affine in the start, so one bridge from the mean start gives x̄*_t
-    let mean_bridge = match (&plan.target, &res.starts) {
-        (TargetLaw::Mixture(g), Some(s)) => {
-            // particle i starts at row i mod rows: the exact mean of the starts actually used
-            let rows = s.len() / d;
-            let mut used = vec![0.0; d];
-            for i in 0..b {
-                let r = i % rows;
-                used.iter_mut()
-                    .zip(&s[r * d..(r + 1) * d])
-                    .for_each(|(a, v)| *a += v / b as f64);
-            }
-            Some(
-                Bridge::new(&plan.protocol, g.clone())
-                    .and_then(|br| br.with_start(&used))
-                    .ctx("analytic mean")?,
-            )
-        }
+    let mean_bridge = match (&plan.target, &stats.mean_start) {
+        (TargetLaw::Mixture(g), Some(used)) => Some(
+            Bridge::new(&plan.protocol, g.clone())
+                .and_then(|br| br.with_start(used))
+                .ctx("analytic mean")?,
+        ),
         (TargetLaw::Mixture(g), None) => {
             Some(Bridge::new(&plan.protocol, g.clone()).ctx("analytic mean")?)
         }
@@ -1285,70 +1697,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
     }
     mt.write_csv(&dir.file("moments.csv"))?;
     // checks
-    let mut checks = Vec::new();
-    let dcheck = d.min(8);
-    let mut marginal_charts = Vec::new();
-    let mut rows_used = None;
-    for Snapshot { t, x, .. } in &res.snapshots.taken {
-        crate::outdir::check_cancel()?;
-        match (&plan.target, &analytic) {
-            (TargetLaw::Mixture(g), Some((ab, used))) => {
-                rows_used = Some(*used);
-                let m = if *t >= 1.0 {
-                    g.clone()
-                } else {
-                    ab.marginal(*t).ctx("analytic marginal")?
-                };
-                for j in 0..dcheck {
-                    let cm = m.coordinate_marginal(j).ctx("coordinate marginal")?;
-                    checks.push(mixture_check(*t, j, x, d, &cm, o.bins));
-                    if j == 0 {
-                        let v = column(x, d, 0);
-                        let (mr, vr) = (cm.mean()[0], cm.covariance()[0]);
-                        let (lo, hi) = (mr - 4.0 * vr.sqrt(), mr + 4.0 * vr.sqrt());
-                        let (c, h) = histogram(&v, lo, hi, o.bins);
-                        let dens: Vec<(f64, f64)> = (0..=200)
-                            .map(|i| {
-                                let xx = lo + (hi - lo) * i as f64 / 200.0;
-                                (xx, mix_pdf(&cm, xx))
-                            })
-                            .collect();
-                        marginal_charts.push(
-                            Chart::new(format!("t = {t:.3}"), "x0", "density")
-                                .with(Series::new(
-                                    "particles",
-                                    c.into_iter().zip(h).collect(),
-                                    Mark::LinePoints,
-                                ))
-                                .with(Series::new("analytic p*_t", dens, Mark::Line)),
-                        );
-                    }
-                }
-            }
-            (TargetLaw::Samples { points, .. }, _) if *t >= 1.0 - 1e-12 => {
-                for j in 0..dcheck {
-                    let v = column(x, d, j);
-                    let n = v.len() as f64;
-                    let (mean, var) = mean_var(&v);
-                    let (mr, vr) = mean_var(&column(&points.values, d, j));
-                    let se = (var / n).sqrt();
-                    checks.push(Check {
-                        t: *t,
-                        coord: j,
-                        mean,
-                        mean_stderr: se,
-                        mean_ref: mr,
-                        mean_z: (mean - mr) / se,
-                        var,
-                        var_ref: vr,
-                        l1: None,
-                        l1_noise: None,
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
+    let checks = &stats.checks;
     let mut ct = Table::with_columns([
         "t",
         "coord",
@@ -1361,7 +1710,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
         "l1",
         "l1_noise_floor",
     ]);
-    for c in &checks {
+    for c in checks {
         ct.push(vec![
             c.t.into(),
             c.coord.into(),
@@ -1376,48 +1725,17 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
         ]);
     }
     ct.write_csv(&dir.file("checks.csv"))?;
-    // nearest target atom (file targets): terminal samples should sit on the target points
-    let atom_distance = match &plan.target {
-        TargetLaw::Samples { points, .. } => {
-            let m = b.min(2000);
-            let mut total = 0.0;
-            for i in 0..m {
-                let xi = &res.x1[i * d..(i + 1) * d];
-                let best = points
-                    .values
-                    .chunks_exact(d)
-                    .map(|y| {
-                        y.iter()
-                            .zip(xi)
-                            .map(|(a, c)| (a - c) * (a - c))
-                            .sum::<f64>()
-                    })
-                    .fold(f64::INFINITY, f64::min);
-                total += best.sqrt();
-            }
-            Some(total / m as f64)
-        }
-        _ => None,
-    };
     // trajectories
-    if let Some(tr) = &res.trajectories {
-        let n = tr.states.first().map(|s| s.len() / d).unwrap_or(0);
-        let flat: Vec<f64> = tr.states.iter().flatten().copied().collect();
-        data::write_npy(
-            &dir.file("trajectories.npy"),
-            &[tr.times.len(), n, d],
-            &flat,
-        )?;
-        data::write_npy(
-            &dir.file("trajectory_times.npy"),
-            &[tr.times.len()],
-            &tr.times,
-        )?;
+    if let Some((times, states)) = &gathered.trajectories {
+        let n = states.first().map(|s| s.len() / d).unwrap_or(0);
+        let flat: Vec<f64> = states.iter().flatten().copied().collect();
+        data::write_npy(&dir.file("trajectories.npy"), &[times.len(), n, d], &flat)?;
+        data::write_npy(&dir.file("trajectory_times.npy"), &[times.len()], times)?;
         if o.csv {
             let mut cols = vec!["t".to_string(), "particle".to_string()];
             cols.extend((0..d).map(|j| format!("x{j}")));
             let mut t = Table::with_columns(cols);
-            for (time, s) in tr.times.iter().zip(&tr.states) {
+            for (time, s) in times.iter().zip(states) {
                 for (p, row) in s.chunks_exact(d).enumerate() {
                     let mut r: Vec<Cell> = vec![(*time).into(), p.into()];
                     r.extend(row.iter().map(|&v| Cell::Num(v)));
@@ -1442,16 +1760,16 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
         particles: b,
         steps: plan.steps,
         energy: e.total(),
-        energy_stderr: e.stderr(),
+        energy_stderr: stats.energy_stderr,
         energy_per_coord: e.per_coord.clone(),
         peak_power: e.peak_power(),
         terminal_mean: last.map(|r| r.mean.clone()),
         terminal_cov: last.and_then(|r| r.cov.clone()),
         max_abs_mean_z: if checks.is_empty() { None } else { Some(max_z) },
         max_l1_over_noise: if max_l1.is_nan() { None } else { Some(max_l1) },
-        checks,
-        analytic_start_rows: rows_used,
-        mean_nearest_target_point_distance: atom_distance,
+        checks: checks.clone(),
+        analytic_start_rows: stats.rows_used,
+        mean_nearest_target_point_distance: stats.atom_distance,
     };
     // through a JSON value, so keys are written in the same (sorted) order as before
     let value = serde_json::to_value(&summary).map_err(|e| AppError::Other(e.to_string()))?;
@@ -1487,7 +1805,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
         // terminal histograms per coordinate
         let mut charts = Vec::new();
         for j in 0..d.min(4) {
-            let v = column(&res.x1, d, j);
+            let v = column(&gathered.x1, d, j);
             let (lo, hi) = {
                 let mut s = v.clone();
                 s.sort_by(f64::total_cmp);
@@ -1520,8 +1838,8 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
             charts.push(ch);
         }
         plot::save(dir.path(), "terminal", &charts, 2)?;
-        if !marginal_charts.is_empty() {
-            plot::save(dir.path(), "marginals", &marginal_charts, 2)?;
+        if !stats.marginal_charts.is_empty() {
+            plot::save(dir.path(), "marginals", &stats.marginal_charts, 2)?;
         }
         let mut mc = Chart::new("mean of x0", "t", "x0").with(Series::new(
             "particles",
@@ -1532,14 +1850,13 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
             mc = mc.with(Series::new("analytic", analytic_path, Mark::Dashed));
         }
         let mut panels = vec![mc];
-        if let Some(tr) = &res.trajectories {
-            let n = tr.states.first().map(|s| s.len() / d).unwrap_or(0);
+        if let Some((times, states)) = &gathered.trajectories {
+            let n = states.first().map(|s| s.len() / d).unwrap_or(0);
             let mut pc = Chart::new("paths of x0", "t", "x0");
             for p in 0..n.min(50) {
-                let pts = tr
-                    .times
+                let pts = times
                     .iter()
-                    .zip(&tr.states)
+                    .zip(states)
                     .map(|(t, s)| (*t, s[p * d]))
                     .collect();
                 pc = pc.with(Series::new("", pts, Mark::Line).color(p));
@@ -1548,7 +1865,7 @@ fn write_outputs(plan: &Plan, res: &Outcome, dir: &OutDir) -> Result<Summary> {
         }
         plot::save(dir.path(), "paths", &panels, 2)?;
         if d >= 2 {
-            let pts: Vec<(f64, f64)> = res
+            let pts: Vec<(f64, f64)> = gathered
                 .x1
                 .chunks_exact(d)
                 .take(4000)
@@ -1587,4 +1904,241 @@ pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
         plan.cost.describe_memory()
     ));
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    //! `sample` over in-process ranks (`mfpid_sde::comm::local`): each rank simulates its shard
+    //! of whole RNG blocks, the statistics are reproducible sums and the samples are gathered to
+    //! rank 0, so the output directory is byte for byte the one-process run's for 1, 2, 3 ranks.
+
+    use super::*;
+    use mfpid::sde::comm::local::LocalRanks;
+    use std::collections::BTreeMap;
+
+    /// A population bridged to a 2-D mixture with full covariances, with paths of particles on
+    /// two ranks (700 particles: 11 blocks, the last partial; 3 ranks hold 4, 4 and 3 blocks).
+    const POPULATION: &str = r#"
+[run]
+particles = 700
+steps = 48
+seed = 5
+
+[protocol]
+kind = "geometric"
+pieces = 4
+centre = [1.0, 1.0]
+
+[start.population]
+weights = [0.5, 0.5]
+means = [[3.0, 3.0], [4.0, 1.0]]
+variance = [0.3, 0.3]
+
+[target]
+weights = [0.5, 0.3, 0.2]
+means = [[-1.5, 0.0], [1.5, 1.0], [0.0, -2.0]]
+cov = [
+  [[0.20, 0.08], [0.08, 0.10]],
+  [[0.10, -0.05], [-0.05, 0.30]],
+  [[0.05, 0.00], [0.00, 0.05]],
+]
+
+[output]
+trajectories = 300
+trajectory_every = 5
+checks = [0.5, 1.0]
+bins = 16
+"#;
+
+    /// Start rows and target samples from files, per-coordinate variances (no covariance); 4200
+    /// particles: on 3 ranks (1408 each) rank 2 holds none of the first 2000 (nearest-point
+    /// distance) and none of the paths.
+    const FILES: &str = r#"
+[run]
+particles = 4200
+steps = 30
+scheme = "heun"
+
+[protocol]
+kind = "constant"
+beta = 4.0
+
+[start]
+file = "starts.csv"
+
+[target]
+file = "target.csv"
+
+[output]
+trajectories = 5
+checks = [1.0]
+bins = 12
+covariance = false
+"#;
+
+    fn write_data(dir: &Path) {
+        let pts = |n: usize, r: f64| {
+            let mut s = String::from("x,y\n");
+            for i in 0..n {
+                let a = i as f64 * 0.7;
+                s.push_str(&format!(
+                    "{},{}\n",
+                    r * a.cos(),
+                    r * a.sin() + 0.1 * i as f64
+                ));
+            }
+            s
+        };
+        std::fs::write(dir.join("starts.csv"), pts(7, 0.5)).unwrap();
+        std::fs::write(dir.join("target.csv"), pts(40, 2.0)).unwrap();
+    }
+
+    /// Every file of an output directory but `run.json`, by name.
+    fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().is_some_and(|n| n != "run.json"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect()
+    }
+
+    fn common() -> Common {
+        Common {
+            quiet: true,
+            ..Common::default()
+        }
+    }
+
+    /// `sample` over `size` in-process ranks; rank 0 writes `out`. Its `run.json`.
+    fn over_ranks(config: &Path, out: &Path, size: usize) -> serde_json::Value {
+        let ranks = LocalRanks::new(size);
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..size)
+                .map(|r| {
+                    let comm = ranks.rank(r);
+                    s.spawn(move || {
+                        let ranks = Ranks::over(comm);
+                        run_on(
+                            config,
+                            Some(out.to_path_buf()),
+                            &ranks.common(&common()),
+                            &ranks,
+                        )
+                    })
+                })
+                .collect();
+            for (r, h) in hs.into_iter().enumerate() {
+                h.join()
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("rank {r}: {e}"));
+            }
+        });
+        let text = std::fs::read_to_string(out.join("run.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn sharded_sample_writes_the_one_process_output_byte_for_byte() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_data(tmp.path());
+        for (name, text) in [("population", POPULATION), ("files", FILES)] {
+            let config = tmp.path().join(format!("{name}.toml"));
+            std::fs::write(&config, text).unwrap();
+            let one = tmp.path().join(format!("{name}.one"));
+            let single = Ranks::over(mfpid::sde::SingleProcess);
+            run_on(&config, Some(one.clone()), &common(), &single).unwrap();
+            let want = files(&one);
+            assert!(want.contains_key("samples.npy") && want.contains_key("checks.csv"));
+            assert!(want.contains_key("trajectories.npy"));
+            assert_eq!(want.contains_key("starts.npy"), name == "population");
+            for size in 1..=3 {
+                let out = tmp.path().join(format!("{name}.np{size}"));
+                let run = over_ranks(&config, &out, size);
+                assert_eq!(run["ranks"]["size"], size, "{name}");
+                let shards = run["ranks"]["shards"].as_array().unwrap();
+                assert_eq!(shards.len(), size);
+                let total: u64 = shards
+                    .iter()
+                    .map(|s| s["particles"].as_u64().unwrap())
+                    .sum();
+                assert_eq!(total, run["particles"].as_u64().unwrap());
+                let got = files(&out);
+                assert_eq!(
+                    got.keys().collect::<Vec<_>>(),
+                    want.keys().collect::<Vec<_>>(),
+                    "{name}, {size} ranks"
+                );
+                for (file, bytes) in &want {
+                    assert!(
+                        got[file] == *bytes,
+                        "{name}, {size} ranks: {file} differs from the one-process run"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_failure_on_rank_0_only_fails_every_rank_and_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("population.toml");
+        std::fs::write(&config, POPULATION).unwrap();
+        // the output directory exists (no --force): only rank 0 creates it
+        let out = tmp.path().join("taken");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("keep"), "").unwrap();
+        let ranks = LocalRanks::new(2);
+        let errs: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2)
+                .map(|r| {
+                    let (comm, config, out) = (ranks.rank(r), &config, &out);
+                    s.spawn(move || {
+                        let ranks = Ranks::over(comm);
+                        run_on(config, Some(out.clone()), &ranks.common(&common()), &ranks)
+                            .unwrap_err()
+                            .to_string()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        // rank 0 reports its own error; the other ranks only know that a rank failed
+        assert!(errs[0].contains("taken"), "{}", errs[0]);
+        assert_eq!(errs[1], "failed on another rank");
+        let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+        assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn rank_0_memory_counts_its_shard_and_the_gathered_samples() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("population.toml");
+        let big = POPULATION.replace("particles = 700", "particles = 640000");
+        std::fs::write(&config, big).unwrap();
+        let src = Source::load(&config).unwrap();
+        let parts = |ranks| {
+            let p = plan_on(&src, &common(), ranks).unwrap();
+            (p.cost.bytes(), p.cost)
+        };
+        let (one, _) = parts(1);
+        let (four, cost) = parts(4);
+        // the runner's buffers shrink by 4, the gathered samples (B x d) come on top
+        assert!(four < one, "{four} >= {one}");
+        let gathered = cost
+            .parts
+            .iter()
+            .find(|p| p.what.starts_with("terminal samples gathered on rank 0"))
+            .unwrap();
+        assert_eq!(gathered.bytes, 640000.0 * 2.0 * 8.0);
+        let stages = cost
+            .parts
+            .iter()
+            .find(|p| p.what.starts_with("particle states"))
+            .unwrap();
+        assert_eq!(stages.bytes, 3.0 * 160000.0 * 2.0 * 8.0);
+    }
 }
