@@ -34,6 +34,7 @@ pub const LIMBS: usize = 3;
 /// `K 2^24 < 2^63`.
 pub const MAX_BLOCKS: usize = 1 << 39;
 
+#[cfg(test)]
 const DIGIT_MASK: i128 = (1 << DIGIT_BITS) - 1;
 
 /// `out[j] = sum_k partials[k * width + j]` over the blocks `k` of every rank, reproducibly (see the
@@ -113,10 +114,9 @@ fn local_limb_sums(partials: &[f64], width: usize, exps: &[i32], max_abs: &[f64]
                 if !max_abs[j].is_finite() || max_abs[j] == 0.0 {
                     continue;
                 }
-                let n = to_grid(p, exps[j]);
                 for (a, l) in acc[j * LIMBS..(j + 1) * LIMBS]
                     .iter_mut()
-                    .zip(split_limbs(n))
+                    .zip(grid_limbs(p, exps[j]))
                 {
                     *a += l;
                 }
@@ -129,7 +129,26 @@ fn local_limb_sums(partials: &[f64], width: usize, exps: &[i32], max_abs: &[f64]
         })
 }
 
-/// `N = round(p 2^(F - e))` as an integer, `|N| < 2^F` when `|p| < 2^e`.
+/// The limbs `N = l_0 + l_1 2^24 + l_2 2^48` (low digits in `[0, 2^24)`, signed top limb) of
+/// `N = round(p 2^(F - e))`, `|N| < 2^F` when `|p| < 2^e`, in `f64` arithmetic that is exact here
+/// (the same limbs as [`split_limbs`]`(`[`to_grid`]`)` without 128-bit integers): `N` is an
+/// integer-valued `f64`; scaling by powers of two, `floor`, and the subtraction of the part above a
+/// digit (an integer below `2^48`, so representable) lose nothing.
+#[inline]
+fn grid_limbs(p: f64, e: i32) -> [i64; LIMBS] {
+    const DIGIT: f64 = (1u64 << DIGIT_BITS) as f64;
+    const TWO_DIGITS: f64 = DIGIT * DIGIT;
+    let n = ldexp(p, FRACTION_BITS - e).round();
+    let top = (n * (1.0 / TWO_DIGITS)).floor();
+    let rest = n - top * TWO_DIGITS;
+    let mid = (rest * (1.0 / DIGIT)).floor();
+    let low = rest - mid * DIGIT;
+    [low as i64, mid as i64, top as i64]
+}
+
+/// `N = round(p 2^(F - e))` as an integer, `|N| < 2^F` when `|p| < 2^e` (the reference of
+/// [`grid_limbs`]).
+#[cfg(test)]
 fn to_grid(p: f64, e: i32) -> i128 {
     // scaling by a power of two is exact here (the result only grows, or shrinks to a value whose
     // lost bits are below the rounding point anyway)
@@ -137,6 +156,7 @@ fn to_grid(p: f64, e: i32) -> i128 {
 }
 
 /// `N = l_0 + l_1 2^24 + l_2 2^48`, low digits in `[0, 2^24)`, signed top limb.
+#[cfg(test)]
 fn split_limbs(n: i128) -> [i64; LIMBS] {
     [
         (n & DIGIT_MASK) as i64,
@@ -185,6 +205,30 @@ fn pow2(k: i32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grid_limbs_equal_the_integer_split() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut checked = 0;
+        for _ in 0..200_000 {
+            // a partial below 2^e of any magnitude, sign and grid offset (halves included)
+            let e = rng.random_range(-1000..1000);
+            let frac: f64 = match rng.random_range(0..4) {
+                0 => rng.random_range(-1.0..1.0),
+                1 => (rng.random_range(-(1i64 << 40)..(1i64 << 40)) as f64 + 0.5) * 2f64.powi(-40),
+                2 => rng.random_range(-1e-12..1e-12),
+                _ => 1.0 - f64::EPSILON / 2.0 * rng.random_range(1.0..4.0),
+            };
+            let p = ldexp(frac, e);
+            let want = split_limbs(to_grid(p, e));
+            assert_eq!(grid_limbs(p, e), want, "p = {p:e}, e = {e}");
+            checked += 1;
+        }
+        for p in [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 0.75, f64::MIN_POSITIVE] {
+            assert_eq!(grid_limbs(p, 1), split_limbs(to_grid(p, 1)), "{p}");
+        }
+        assert_eq!(checked, 200_000);
+    }
     use crate::comm::local::LocalRanks;
     use crate::comm::SingleProcess;
     use rand::{Rng, SeedableRng};
