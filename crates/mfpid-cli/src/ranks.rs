@@ -289,22 +289,13 @@ mod tests {
 
     /// `agree` on 3 in-process ranks where `fails` lists the failing ranks: each rank's outcome.
     fn agree_over(fails: &[usize]) -> Vec<std::result::Result<usize, String>> {
-        let ranks = LocalRanks::new(3);
-        std::thread::scope(|s| {
-            let hs: Vec<_> = (0..3)
-                .map(|r| {
-                    let comm = ranks.rank(r);
-                    s.spawn(move || {
-                        let mine = if fails.contains(&r) {
-                            Err(AppError::Other(format!("bad input on {r} (ü)")))
-                        } else {
-                            Ok(r)
-                        };
-                        agree(&comm, mine).map_err(|e| e.to_string())
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        LocalRanks::run(3, |comm, r| {
+            let mine = if fails.contains(&r) {
+                Err(AppError::Other(format!("bad input on {r} (ü)")))
+            } else {
+                Ok(r)
+            };
+            agree(&comm, mine).map_err(|e| e.to_string())
         })
     }
 

@@ -2015,28 +2015,18 @@ covariance = false
 
     /// `sample` over `size` in-process ranks; rank 0 writes `out`. Its `run.json`.
     fn over_ranks(config: &Path, out: &Path, size: usize) -> serde_json::Value {
-        let ranks = LocalRanks::new(size);
-        std::thread::scope(|s| {
-            let hs: Vec<_> = (0..size)
-                .map(|r| {
-                    let comm = ranks.rank(r);
-                    s.spawn(move || {
-                        let ranks = Ranks::over(comm);
-                        run_on(
-                            config,
-                            Some(out.to_path_buf()),
-                            &ranks.common(&common()),
-                            &ranks,
-                        )
-                    })
-                })
-                .collect();
-            for (r, h) in hs.into_iter().enumerate() {
-                h.join()
-                    .unwrap()
-                    .unwrap_or_else(|e| panic!("rank {r}: {e}"));
-            }
+        let results = LocalRanks::run(size, |comm, _| {
+            let ranks = Ranks::over(comm);
+            run_on(
+                config,
+                Some(out.to_path_buf()),
+                &ranks.common(&common()),
+                &ranks,
+            )
         });
+        for (r, res) in results.into_iter().enumerate() {
+            res.unwrap_or_else(|e| panic!("rank {r}: {e}"));
+        }
         let text = std::fs::read_to_string(out.join("run.json")).unwrap();
         serde_json::from_str(&text).unwrap()
     }
@@ -2091,20 +2081,11 @@ covariance = false
         let out = tmp.path().join("taken");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join("keep"), "").unwrap();
-        let ranks = LocalRanks::new(2);
-        let errs: Vec<String> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..2)
-                .map(|r| {
-                    let (comm, config, out) = (ranks.rank(r), &config, &out);
-                    s.spawn(move || {
-                        let ranks = Ranks::over(comm);
-                        run_on(config, Some(out.clone()), &ranks.common(&common()), &ranks)
-                            .unwrap_err()
-                            .to_string()
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        let errs: Vec<String> = LocalRanks::run(2, |comm, _| {
+            let ranks = Ranks::over(comm);
+            run_on(&config, Some(out.clone()), &ranks.common(&common()), &ranks)
+                .unwrap_err()
+                .to_string()
         });
         // rank 0 reports its own error; the other ranks only know that a rank failed
         assert!(errs[0].contains("taken"), "{}", errs[0]);

@@ -34,30 +34,22 @@ type RankRun = (MethodRun, Vec<Traffic>, Traffic);
 /// Run `method` on a fleet of `d` zones and `agents` agents over `size` in-process ranks, each
 /// rank drawing only its agents ([`Experiment::new_on`]).
 fn run_ranks(d: usize, agents: usize, method: &Method, size: usize) -> Vec<RankRun> {
-    let ranks = LocalRanks::new(size);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..size)
-            .map(|r| {
-                let comm = Counted::new(ranks.rank(r));
-                s.spawn(move || {
-                    let fleet = scenario::b_nd(d).unwrap().fleet;
-                    let settings = Settings::paper(agents).with_steps(40);
-                    let exp = Experiment::new_on(fleet, settings, &comm).unwrap();
-                    assert_eq!(exp.agents().local_len(), exp.shard().count);
-                    let mut probe = Probe {
-                        comm: &comm,
-                        marks: Vec::new(),
-                    };
-                    let out = exp.run_on(method, REC, &mut [&mut probe], &comm).unwrap();
-                    let once = comm.traffic() - *probe.marks.last().unwrap();
-                    // the last mark is the final state (no drift, fewer reductions): drop it
-                    let m = &probe.marks[..probe.marks.len() - 1];
-                    let steps = m.windows(2).map(|w| w[1] - w[0]).collect();
-                    (out.expect("every rank holds the result"), steps, once)
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    LocalRanks::run(size, |rank, _| {
+        let comm = Counted::new(rank);
+        let fleet = scenario::b_nd(d).unwrap().fleet;
+        let settings = Settings::paper(agents).with_steps(40);
+        let exp = Experiment::new_on(fleet, settings, &comm).unwrap();
+        assert_eq!(exp.agents().local_len(), exp.shard().count);
+        let mut probe = Probe {
+            comm: &comm,
+            marks: Vec::new(),
+        };
+        let out = exp.run_on(method, REC, &mut [&mut probe], &comm).unwrap();
+        let once = comm.traffic() - *probe.marks.last().unwrap();
+        // the last mark is the final state (no drift, fewer reductions): drop it
+        let m = &probe.marks[..probe.marks.len() - 1];
+        let steps = m.windows(2).map(|w| w[1] - w[0]).collect();
+        (out.expect("every rank holds the result"), steps, once)
     })
 }
 
@@ -125,19 +117,14 @@ fn sharded_fleet_is_bit_identical_to_one_process() {
             per_method.push(runs);
         }
         // paired savings over the ranks (each rank holds its agents' energies)
-        let ranks = LocalRanks::new(size);
         let single = Saving::of(&singles[0], &singles[1]).unwrap();
-        std::thread::scope(|s| {
-            for (r, (a, b)) in per_method[0].iter().zip(&per_method[1]).enumerate() {
-                let (comm, a, b) = (ranks.rank(r), &a.0, &b.0);
-                s.spawn(move || {
-                    let got = Saving::of_on(a, b, &comm).unwrap();
-                    assert_eq!(format!("{got:?}"), format!("{single:?}"), "{size} ranks");
-                    if size > 1 {
-                        // rank-local energies are refused by the single-process saving
-                        assert!(Saving::of(a, b).is_err());
-                    }
-                });
+        LocalRanks::run(size, |comm, r| {
+            let (a, b) = (&per_method[0][r].0, &per_method[1][r].0);
+            let got = Saving::of_on(a, b, &comm).unwrap();
+            assert_eq!(format!("{got:?}"), format!("{single:?}"), "{size} ranks");
+            if size > 1 {
+                // rank-local energies are refused by the single-process saving
+                assert!(Saving::of(a, b).is_err());
             }
         });
     }

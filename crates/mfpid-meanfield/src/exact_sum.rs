@@ -165,15 +165,10 @@ mod tests {
         let expect: Vec<u64> = wanted.iter().map(|&q| sorted[q].to_bits()).collect();
         let one = order_statistics(&SingleProcess, &v, &wanted);
         assert_eq!(one.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), expect);
-        let ranks = LocalRanks::new(3);
-        std::thread::scope(|s| {
-            for (r, part) in [&v[..100], &v[100..640], &v[640..]].into_iter().enumerate() {
-                let (comm, expect) = (ranks.rank(r), expect.clone());
-                s.spawn(move || {
-                    let got = order_statistics(&comm, part, &wanted);
-                    assert_eq!(got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), expect);
-                });
-            }
+        let parts = [&v[..100], &v[100..640], &v[640..]];
+        LocalRanks::run(3, |comm, r| {
+            let got = order_statistics(&comm, parts[r], &wanted);
+            assert_eq!(got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), expect);
         });
     }
 
@@ -196,14 +191,9 @@ mod tests {
             "{} vs {serial}",
             one[0]
         );
-        let ranks = LocalRanks::new(2);
-        std::thread::scope(|s| {
-            // split at an even index so the group of each term is the same
-            for (r, part) in [&t[..1234], &t[1234..]].into_iter().enumerate() {
-                let (comm, one) = (ranks.rank(r), one.clone());
-                s.spawn(move || assert_eq!(sum_of(&comm, part), one));
-            }
-        });
+        // split at an even index so the group of each term is the same
+        let parts = [&t[..1234], &t[1234..]];
+        LocalRanks::run(2, |comm, r| assert_eq!(sum_of(&comm, parts[r]), one));
         assert_eq!(exponent_above(1.0), 1);
         assert_eq!(exponent_above(0.75), 0);
     }

@@ -75,26 +75,17 @@ fn solve_one(d: usize, n: usize, name: &str) -> String {
 
 /// Every rank's fingerprint of the solve over `size` in-process ranks.
 fn solve_ranks(d: usize, n: usize, name: &str, size: usize) -> Vec<String> {
-    let ranks = LocalRanks::new(size);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..size)
-            .map(|r| {
-                let comm = ranks.rank(r);
-                s.spawn(move || {
-                    let (p_in, p_tar) = laws(d);
-                    let mut mf = QuadraticMf::new_on(config(n), p_in, p_tar, &comm).unwrap();
-                    assert!(mf.shard().count < n || size == 1);
-                    let nu0 = mf.perturbed_start(0.35).unwrap();
-                    let ex = Executor::new(1e-6, 60, Criterion::Step).unwrap();
-                    let mut trace = IterateTrace::default();
-                    let sol = mf
-                        .solve_on(&mut *solver(name), &ex, nu0, &mut [&mut trace], &comm)
-                        .unwrap();
-                    fingerprint(&sol, &trace)
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    LocalRanks::run(size, |comm, _| {
+        let (p_in, p_tar) = laws(d);
+        let mut mf = QuadraticMf::new_on(config(n), p_in, p_tar, &comm).unwrap();
+        assert!(mf.shard().count < n || size == 1);
+        let nu0 = mf.perturbed_start(0.35).unwrap();
+        let ex = Executor::new(1e-6, 60, Criterion::Step).unwrap();
+        let mut trace = IterateTrace::default();
+        let sol = mf
+            .solve_on(&mut *solver(name), &ex, nu0, &mut [&mut trace], &comm)
+            .unwrap();
+        fingerprint(&sol, &trace)
     })
 }
 
@@ -119,19 +110,12 @@ fn sharded_start_mean_and_wrong_communicator() {
     let (p_in, p_tar) = laws(1);
     let one = QuadraticMf::new(config(700), p_in.clone(), p_tar.clone()).unwrap();
     let reference = one.start_mean(&SingleProcess).unwrap();
-    let ranks = LocalRanks::new(2);
-    std::thread::scope(|s| {
-        for r in 0..2 {
-            let comm = ranks.rank(r);
-            let (p_in, p_tar, reference) = (p_in.clone(), p_tar.clone(), reference.clone());
-            s.spawn(move || {
-                let mf = QuadraticMf::new_on(config(700), p_in, p_tar, &comm).unwrap();
-                // the shard's starts are the single-process rows
-                assert_eq!(mf.start_mean(&comm).unwrap(), reference);
-                // a problem built for two ranks refuses a single-process evaluation
-                assert!(mf.simulate(&[0.0; 4]).is_err());
-            });
-        }
+    LocalRanks::run(2, |comm, _| {
+        let mf = QuadraticMf::new_on(config(700), p_in.clone(), p_tar.clone(), &comm).unwrap();
+        // the shard's starts are the single-process rows
+        assert_eq!(mf.start_mean(&comm).unwrap(), reference);
+        // a problem built for two ranks refuses a single-process evaluation
+        assert!(mf.simulate(&[0.0; 4]).is_err());
     });
     let shard = |r: usize| {
         let comm = LocalRanks::new(2);
@@ -148,23 +132,16 @@ fn sharded_start_mean_and_wrong_communicator() {
 
 /// Bytes rank 0 sends in one evaluation of `F` (one particle simulation) on `size` ranks.
 fn bytes_per_evaluation(n: usize, size: usize) -> Traffic {
-    let ranks = LocalRanks::new(size);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..size)
-            .map(|r| {
-                let comm = Counted::new(ranks.rank(r));
-                s.spawn(move || {
-                    let (p_in, p_tar) = laws(2);
-                    let mf = QuadraticMf::new_on(config(n), p_in, p_tar, &comm).unwrap();
-                    let nu = mf.interpolant().unwrap();
-                    let before = comm.traffic();
-                    mf.simulate_on(&nu, &comm).unwrap();
-                    comm.traffic() - before
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).next().unwrap()
-    })
+    let rank0 = LocalRanks::run(size, |rank, _| {
+        let comm = Counted::new(rank);
+        let (p_in, p_tar) = laws(2);
+        let mf = QuadraticMf::new_on(config(n), p_in, p_tar, &comm).unwrap();
+        let nu = mf.interpolant().unwrap();
+        let before = comm.traffic();
+        mf.simulate_on(&nu, &comm).unwrap();
+        comm.traffic() - before
+    });
+    rank0[0]
 }
 
 #[test]
@@ -239,21 +216,10 @@ fn sharded_binned_particle_solver_is_bit_identical_to_one_process() {
         let mut pm = ParticleMf::new(cfg.clone(), &p_in, &p_tar, inter.clone()).unwrap();
         let (global, local) = particle_solve(&mut pm, name);
         for size in 1..=3 {
-            let ranks = LocalRanks::new(size);
-            let parts: Vec<(String, Vec<u64>)> = std::thread::scope(|s| {
-                let hs: Vec<_> = (0..size)
-                    .map(|r| {
-                        let comm = ranks.rank(r);
-                        let (cfg, p_in, p_tar, inter) =
-                            (cfg.clone(), p_in.clone(), p_tar.clone(), inter.clone());
-                        s.spawn(move || {
-                            let mut pm =
-                                ParticleMf::new_on(cfg, &p_in, &p_tar, inter, &comm).unwrap();
-                            particle_solve(&mut pm, name)
-                        })
-                    })
-                    .collect();
-                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            let parts: Vec<(String, Vec<u64>)> = LocalRanks::run(size, |comm, _| {
+                let mut pm =
+                    ParticleMf::new_on(cfg.clone(), &p_in, &p_tar, inter.clone(), &comm).unwrap();
+                particle_solve(&mut pm, name)
             });
             for (r, (g, _)) in parts.iter().enumerate() {
                 assert!(
@@ -287,40 +253,27 @@ fn sharded_binned_particle_solver_is_bit_identical_to_one_process() {
 fn exact_estimator_is_refused_over_several_ranks() {
     let (mut cfg, p_in, p_tar, inter) = particle_case(1);
     cfg.estimator = VmfEstimator::Exact;
-    let ranks = LocalRanks::new(2);
-    std::thread::scope(|s| {
-        for r in 0..2 {
-            let comm = ranks.rank(r);
-            let (cfg, p_in, p_tar, inter) =
-                (cfg.clone(), p_in.clone(), p_tar.clone(), inter.clone());
-            s.spawn(move || assert!(ParticleMf::new_on(cfg, &p_in, &p_tar, inter, &comm).is_err()));
-        }
+    LocalRanks::run(2, |comm, _| {
+        assert!(ParticleMf::new_on(cfg.clone(), &p_in, &p_tar, inter.clone(), &comm).is_err())
     });
 }
 
 /// Bytes rank 0 sends in one evaluation of the particle map (weight fitting and `V^MF` at every
 /// time) on 2 ranks.
 fn particle_bytes(n: usize) -> Traffic {
-    let ranks = LocalRanks::new(2);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..2)
-            .map(|r| {
-                let comm = Counted::new(ranks.rank(r));
-                s.spawn(move || {
-                    let (mut cfg, p_in, p_tar, inter) = particle_case(1);
-                    cfg.n_particles = n;
-                    let mut pm = ParticleMf::new_on(cfg, &p_in, &p_tar, inter, &comm).unwrap();
-                    let l = vec![0.0; pm.shard().count];
-                    let before = comm.traffic();
-                    pm.fit_weights(&l).unwrap();
-                    let v = pm.path_potentials();
-                    assert_eq!(v.len(), pm.shard().count);
-                    comm.traffic() - before
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).next().unwrap()
-    })
+    let rank0 = LocalRanks::run(2, |rank, _| {
+        let comm = Counted::new(rank);
+        let (mut cfg, p_in, p_tar, inter) = particle_case(1);
+        cfg.n_particles = n;
+        let mut pm = ParticleMf::new_on(cfg, &p_in, &p_tar, inter, &comm).unwrap();
+        let l = vec![0.0; pm.shard().count];
+        let before = comm.traffic();
+        pm.fit_weights(&l).unwrap();
+        let v = pm.path_potentials();
+        assert_eq!(v.len(), pm.shard().count);
+        comm.traffic() - before
+    });
+    rank0[0]
 }
 
 #[test]

@@ -268,23 +268,14 @@ mod tests {
     /// Split `p` (whole blocks of `width`) at `cuts` over threads-as-ranks; every rank's result.
     fn sum_split(p: &[f64], width: usize, cuts: &[usize]) -> Vec<Vec<f64>> {
         let size = cuts.len() + 1;
-        let all = LocalRanks::new(size);
         let mut bounds = vec![0];
         bounds.extend_from_slice(cuts);
         bounds.push(p.len() / width);
-        std::thread::scope(|s| {
-            let hs: Vec<_> = (0..size)
-                .map(|r| {
-                    let (lo, hi) = (bounds[r] * width, bounds[r + 1] * width);
-                    let (comm, part) = (all.rank(r), &p[lo..hi]);
-                    s.spawn(move || {
-                        let mut out = vec![0.0; width];
-                        reproducible_sum(&comm, part, width, &mut out);
-                        out
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        LocalRanks::run(size, |comm, r| {
+            let (lo, hi) = (bounds[r] * width, bounds[r + 1] * width);
+            let mut out = vec![0.0; width];
+            reproducible_sum(&comm, &p[lo..hi], width, &mut out);
+            out
         })
     }
 

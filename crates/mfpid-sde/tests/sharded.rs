@@ -100,18 +100,9 @@ fn sharded_runs_are_bit_identical_to_the_single_process_run() {
     single.final_states = bits(&x);
     single.per_particle = bits(&e);
     for size in 1..=3 {
-        let ranks = LocalRanks::new(size);
-        let parts: Vec<(Outcome, Vec<f64>, Vec<f64>)> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..size)
-                .map(|r| {
-                    let comm = ranks.rank(r);
-                    s.spawn(move || {
-                        let sh = shard(B, size, r).unwrap();
-                        run_shard(sh.offset, sh.count, Some(&comm))
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        let parts: Vec<(Outcome, Vec<f64>, Vec<f64>)> = LocalRanks::run(size, |comm, r| {
+            let sh = shard(B, size, r).unwrap();
+            run_shard(sh.offset, sh.count, Some(&comm))
         });
         let mut all_x = Vec::new();
         let mut all_e = Vec::new();

@@ -54,6 +54,23 @@ impl LocalRanks {
         }
     }
 
+    /// Run `f` on `size` in-process ranks, each on its own scoped thread with its communicator and
+    /// rank index; the results in rank order. A panic on any rank is re-raised here (the other
+    /// ranks may then wait in a collective forever, so `f` must call the same collectives on every
+    /// rank, as under MPI).
+    pub fn run<T: Send>(size: usize, f: impl Fn(LocalRank<'_>, usize) -> T + Sync) -> Vec<T> {
+        let ranks = Self::new(size);
+        let (ranks, f) = (&ranks, &f);
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..ranks.size)
+                .map(|r| s.spawn(move || f(ranks.rank(r), r)))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    }
+
     /// The communicator of rank `rank < size` (run each on its own thread).
     pub fn rank(&self, rank: usize) -> LocalRank<'_> {
         assert!(
