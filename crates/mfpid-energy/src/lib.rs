@@ -51,6 +51,7 @@ pub mod hvac;
 pub mod method;
 pub mod metrics;
 pub mod scenario;
+mod schedule;
 pub mod thermal;
 
 pub use error::{EnergyError, Result};
