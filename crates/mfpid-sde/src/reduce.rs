@@ -138,12 +138,41 @@ fn local_limb_sums(partials: &[f64], width: usize, exps: &[i32], max_abs: &[f64]
 fn grid_limbs(p: f64, e: i32) -> [i64; LIMBS] {
     const DIGIT: f64 = (1u64 << DIGIT_BITS) as f64;
     const TWO_DIGITS: f64 = DIGIT * DIGIT;
-    let n = ldexp(p, FRACTION_BITS - e).round();
-    let top = (n * (1.0 / TWO_DIGITS)).floor();
-    let rest = n - top * TWO_DIGITS;
-    let mid = (rest * (1.0 / DIGIT)).floor();
-    let low = rest - mid * DIGIT;
-    [low as i64, mid as i64, top as i64]
+    let n = round_half_away(ldexp(p, FRACTION_BITS - e));
+    let top = floor_small(n * (1.0 / TWO_DIGITS));
+    let rest = n - top as f64 * TWO_DIGITS;
+    let mid = floor_small(rest * (1.0 / DIGIT));
+    let low = rest - mid as f64 * DIGIT;
+    [low as i64, mid, top]
+}
+
+/// `floor(v)` for `|v| < 2^62` by a truncating conversion (one instruction; `f64::floor` is a C
+/// library call on baseline x86-64).
+#[inline(always)]
+fn floor_small(v: f64) -> i64 {
+    let t = v as i64;
+    t - i64::from((t as f64) > v)
+}
+
+/// `f64::round` (halves away from zero) without the C library call: values of magnitude `2^52`
+/// and above are integers already; below, the truncation `t` and the exact fraction `v - t`.
+#[inline(always)]
+fn round_half_away(v: f64) -> f64 {
+    const INTEGRAL: f64 = (1u64 << 52) as f64;
+    // NaN and infinities, and every value of magnitude 2^52 or more, are their own rounding
+    if v.is_nan() || v.abs() >= INTEGRAL {
+        return v;
+    }
+    let t = (v as i64) as f64;
+    let f = v - t;
+    if f >= 0.5 {
+        t + 1.0
+    } else if f <= -0.5 {
+        t - 1.0
+    } else {
+        // keep the sign of a zero result (as `round` does: round(-0.3) = -0.0)
+        t.copysign(v)
+    }
 }
 
 /// `N = round(p 2^(F - e))` as an integer, `|N| < 2^F` when `|p| < 2^e` (the reference of
@@ -205,6 +234,40 @@ fn pow2(k: i32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_half_away_is_f64_round() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let specials = [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            0.49999999999999994,
+            -0.49999999999999994,
+            4503599627370495.5,
+            -4503599627370495.5,
+            4503599627370496.0,
+            1e300,
+            -1e300,
+            f64::INFINITY,
+            5e-324,
+        ];
+        for v in specials {
+            let (got, want) = (round_half_away(v), v.round());
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "{v:e}"
+            );
+        }
+        for _ in 0..200_000 {
+            let v: f64 = rng.random_range(-1.0..1.0) * 2f64.powi(rng.random_range(-5..60));
+            assert_eq!(round_half_away(v).to_bits(), v.round().to_bits(), "{v:e}");
+        }
+    }
 
     #[test]
     fn grid_limbs_equal_the_integer_split() {
