@@ -150,29 +150,35 @@ pub(crate) const EXP_NEGLIGIBLE: f64 = -40.0;
 
 /// `exp(e)` for a log-weight difference `e = l - max(l) <= 0`, with the two shortcuts used by the
 /// softmax loops: `None` for a negligible component (`e < EXP_NEGLIGIBLE`: skip it), `1` at the
-/// maximum (`exp(0) = 1` exactly). NaN goes through `exp` (stays NaN).
+/// maximum (`exp(0) = 1` exactly). NaN stays NaN. The exponential is the fused drift's
+/// [`fused::exp_nonpositive`] (within 2 ulp of `f64::exp`, branch-free), so every soft-max of the
+/// crate uses the same one.
 #[inline]
 pub(crate) fn relative_weight(e: f64) -> Option<f64> {
     if e < EXP_NEGLIGIBLE {
         None
-    } else if e == 0.0 {
-        Some(1.0)
     } else {
-        Some(e.exp())
+        Some(fused::exp_nonpositive(e))
     }
 }
 
 /// Softmax-combine: given log-weights `l` (length n) and rows `rows` (n x d), write the weighted
 /// mean into `out`. Entries with `l = -inf`, or more than 40 below the maximum (weight below
-/// `4.2e-18` of the largest, see [`EXP_NEGLIGIBLE`]), get zero weight.
+/// `4.2e-18` of the largest, see [`EXP_NEGLIGIBLE`]), get zero weight. `l` is left holding the
+/// relative weights `exp(l - max l)`.
 pub(crate) fn softmax_combine(l: &mut [f64], rows: &[f64], d: usize, out: &mut [f64]) {
     let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // the relative weights in place, in one loop that vectorises (zero for the negligible ones,
+    // which are then skipped as by `relative_weight`)
+    for li in l.iter_mut() {
+        *li = fused::exp_nonpositive(*li - m);
+    }
     out.iter_mut().for_each(|o| *o = 0.0);
     let mut s = 0.0;
-    for (li, row) in l.iter().zip(rows.chunks_exact(d)) {
-        let Some(w) = relative_weight(*li - m) else {
+    for (&w, row) in l.iter().zip(rows.chunks_exact(d)) {
+        if w == 0.0 {
             continue;
-        };
+        }
         s += w;
         for (o, r) in out.iter_mut().zip(row) {
             *o += w * r;
