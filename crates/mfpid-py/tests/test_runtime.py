@@ -37,7 +37,22 @@ def test_gil_released_during_run():
     assert len(ticks) > 0.2 * dt * 1000
 
 
-def test_keyboard_interrupt_in_process():
+@pytest.fixture
+def sigint_handled():
+    """Python's own SIGINT handler for the test. A process started in the background by a
+    non-interactive shell (`nohup ... &`) inherits SIGINT ignored; Python then leaves it ignored,
+    and neither Ctrl-C nor `_thread.interrupt_main` reaches it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _sigint_default():
+    # in the child, before Python starts: SIGINT not ignored, so Python installs its handler
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_keyboard_interrupt_in_process(sigint_handled):
     import _thread
 
     fleet = guide_fleet()
@@ -64,7 +79,12 @@ def test_ctrl_c_subprocess():
             sys.exit(3)
         """
     )
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_sigint_default,
+    )
     assert p.stdout.readline().strip() == "ready"
     time.sleep(0.5)
     t0 = time.perf_counter()
