@@ -429,6 +429,20 @@ fn sq_dist_avx2(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>) -> f64 {
         }
         _mm256_storeu_pd(acc.as_mut_ptr(), v);
     }
+    finish_sq_dist(acc, mu, m, s_inv, full, d)
+}
+
+/// The coordinates `full .. d` (after the whole quadruples) into the first lanes of the partial
+/// sums `acc`, then the pairwise total `(a0 + a1) + (a2 + a3)`.
+#[inline(always)]
+fn finish_sq_dist(
+    mut acc: [f64; 4],
+    mu: &[f64],
+    m: &[f64],
+    s_inv: Option<&[f64]>,
+    full: usize,
+    d: usize,
+) -> f64 {
     for (l, j) in (full..d).enumerate() {
         let e = mu[j] - m[j];
         acc[l] += match s_inv {
@@ -455,25 +469,16 @@ fn sq_dist_portable<const D: usize>(mu: &[f64], m: &[f64], s_inv: Option<&[f64]>
                 let e: [f64; 4] = std::array::from_fn(|l| a[l] - b[l]);
                 acc = std::array::from_fn(|l| acc[l] + e[l] * e[l]);
             }
-            for (l, j) in (full..d).enumerate() {
-                let e = mu[j] - m[j];
-                acc[l] += e * e;
-            }
         }
         Some(si) => {
-            let si = &si[..d];
             let (sq, _) = si[..full].as_chunks::<4>();
             for ((a, b), w) in mq.iter().zip(mm).zip(sq) {
                 let e: [f64; 4] = std::array::from_fn(|l| a[l] - b[l]);
                 acc = std::array::from_fn(|l| acc[l] + e[l] * (w[l] * e[l]));
             }
-            for (l, j) in (full..d).enumerate() {
-                let e = mu[j] - m[j];
-                acc[l] += e * (si[j] * e);
-            }
         }
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
+    finish_sq_dist(acc, mu, m, s_inv, full, d)
 }
 
 /// Soft-max over the components of `m` rows: `lw[k ROWS + r] <- exp(l_k - max_k l)` (zero below
