@@ -146,6 +146,16 @@ impl Cost {
     }
 }
 
+/// The fastest of `n` timings of a probe (a probe lasts milliseconds, so scheduling noise is
+/// large and only ever adds time).
+pub fn fastest(n: usize, mut probe: impl FnMut() -> Result<f64>) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..n.max(1) {
+        best = best.min(probe()?);
+    }
+    Ok(best)
+}
+
 /// Extrapolate a probe: `probe_seconds` measured for `probe_units` units of work, the run has
 /// `units` (particle-steps, agent-steps...).
 pub fn extrapolate(probe_seconds: f64, probe_units: f64, units: f64) -> f64 {

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use mfpid::bridge::{Bridge, Empirical, GaussianMixture, Protocol, Target};
 use mfpid::meanfield::Law;
 use mfpid::sde::observe::{
-    blocked_sum, mean_stderr_on, ControlEnergy, Moments, Observer, Snapshot, Snapshots,
+    self, blocked_sum, mean_stderr_on, ControlEnergy, Moments, Observer, Snapshot, Snapshots,
     Trajectories,
 };
 use mfpid::sde::shard::{shard, Shard};
-use mfpid::sde::{run, run_with_comm, Communicator, Ensemble, Noise, RunConfig, Scheme, TimeGrid};
+use mfpid::sde::{
+    run, run_with_comm, Communicator, Ensemble, Noise, RunConfig, Scheme, SingleProcess, TimeGrid,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::common::{default_out, human_num, human_seconds, Common};
@@ -747,10 +749,21 @@ impl Plan {
         steps
     }
 
-    /// Measure the drift on a short probe run and extrapolate the wall time of the whole run.
+    /// Measure a short probe run (the faster of two, at most 16384 particles and 20 steps) and
+    /// extrapolate the wall time of the whole run by particle-steps.
     pub fn estimate_seconds(&self) -> Result<f64> {
         let probe_b = self.particles.min(16384);
         let probe_steps = self.steps.min(20);
+        let seconds = cost::fastest(2, || self.probe_seconds(probe_b, probe_steps))?;
+        Ok(cost::extrapolate(
+            seconds,
+            probe_b as f64 * probe_steps as f64,
+            self.particles as f64 * self.steps as f64,
+        ))
+    }
+
+    /// Wall time of one probe run of `probe_b` particles over `probe_steps` steps.
+    fn probe_seconds(&self, probe_b: usize, probe_steps: usize) -> Result<f64> {
         let grid = TimeGrid::uniform(0.25, 0.75, probe_steps).ctx("probe grid")?;
         let t0 = std::time::Instant::now();
         // the observers of the run, recording as often (per step) as the run will
@@ -782,7 +795,7 @@ impl Plan {
             None => vec![0.0; probe_b * self.d],
         };
         let starts = starts.map(|z| (0, z));
-        with_bridge_starts(self, starts, &mfpid::sde::SingleProcess, |bridge| {
+        with_bridge_starts(self, starts, &SingleProcess, |bridge| {
             let mut ens = Ensemble::from_vec(probe_b, self.d, x0).ctx("probe ensemble")?;
             let mut obs: Vec<&mut dyn Observer> = vec![&mut energy, &mut moments];
             if !full {
@@ -799,11 +812,7 @@ impl Plan {
             .ctx("probe run")?;
             Ok(())
         })?;
-        Ok(cost::extrapolate(
-            t0.elapsed().as_secs_f64(),
-            probe_b as f64 * probe_steps as f64,
-            self.particles as f64 * self.steps as f64,
-        ))
+        Ok(t0.elapsed().as_secs_f64())
     }
 }
 
@@ -861,21 +870,6 @@ fn mean_var(v: &[f64]) -> (f64, f64) {
         0.0
     };
     (m, var)
-}
-
-/// Histogram density of `v` on `bins` equal bins of `[lo, hi]`: `(centres, densities)`.
-fn histogram(v: &[f64], lo: f64, hi: f64, bins: usize) -> (Vec<f64>, Vec<f64>) {
-    let w = (hi - lo) / bins as f64;
-    let mut counts = vec![0usize; bins];
-    for &x in v {
-        if x >= lo && x < hi {
-            counts[(((x - lo) / w) as usize).min(bins - 1)] += 1;
-        }
-    }
-    let n = v.len() as f64;
-    let centres = (0..bins).map(|b| lo + (b as f64 + 0.5) * w).collect();
-    let dens = counts.iter().map(|&c| c as f64 / (n * w)).collect();
-    (centres, dens)
 }
 
 /// Bin probabilities of a 1-D mixture by Simpson's rule on each bin.
@@ -1074,21 +1068,12 @@ struct Stats {
     atom_distance: Option<f64>,
 }
 
-/// `(mean, variance)` with divisor `n - 1` of values spread over the ranks (`v` this rank's
-/// values of the first `total`, in whole RNG blocks): two reproducible sums. Collective.
+/// `(mean, variance)` with divisor `n - 1` of values spread over the ranks
+/// ([`mfpid::sde::observe::mean_var_on`]), the variance of fewer than two values taken as 0.
+/// Collective.
 fn mean_var_on(comm: &dyn Communicator, v: &[f64], total: usize) -> (f64, f64) {
-    let n = total as f64;
-    let (mut partials, mut s) = (Vec::new(), [0.0]);
-    blocked_sum(comm, v.len(), 1, &mut partials, &mut s, |i, acc| {
-        acc[0] += v[i];
-    });
-    let m = s[0] / n;
-    // var = Σ_i (v_i - m)² / (n - 1)
-    blocked_sum(comm, v.len(), 1, &mut partials, &mut s, |i, acc| {
-        acc[0] += (v[i] - m) * (v[i] - m);
-    });
-    let var = if total > 1 { s[0] / (n - 1.0) } else { 0.0 };
-    (m, var)
+    let (m, var) = observe::mean_var_on(comm, v, total);
+    (m, if total > 1 { var } else { 0.0 })
 }
 
 /// Histogram density of values spread over the ranks (`v` this rank's, `total` over all ranks)
@@ -1504,9 +1489,11 @@ pub fn run_on<C: Job>(
     timings.lap("estimate");
     let sh = ranks.agree(shard(plan.particles, ranks.size(), ranks.rank()).ctx("ranks"))?;
     let mut res = simulate(&plan, common, ranks, sh)?;
+    // the simulation alone (what the time estimate models), then the checks and the gathers
+    timings.lap("simulate");
     let stats = ranks.agree(statistics(&plan, &res, ranks.comm()))?;
     let gathered = ranks.agree(gather_outputs(&plan, &mut res, ranks.comm()))?;
-    timings.lap("simulate");
+    timings.lap("statistics");
     // the other ranks are done; rank 0 writes (its outcome is agreed in `cmd`)
     let (Some(dir), Some(gathered)) = (dir, gathered) else {
         return Ok(());
@@ -1814,7 +1801,8 @@ fn write_outputs(
                 let pad = 0.1 * (c - a).max(1e-6);
                 (a - pad, c + pad)
             };
-            let (c, h) = histogram(&v, lo, hi, o.bins);
+            // all samples are here (gathered): one process's histogram
+            let (c, h) = histogram_on(&SingleProcess, &v, v.len(), lo, hi, o.bins);
             let mut ch = Chart::new(
                 format!("terminal samples, x{j}"),
                 format!("x{j}"),

@@ -67,11 +67,19 @@ pub fn mean_stderr(v: &[f64]) -> (f64, f64) {
 }
 
 /// [`mean_stderr`] of values spread over ranks (`v` the local values of particles
-/// `offset .. offset + v.len()` of `total`, in whole RNG blocks), by two [`blocked_sum`]s:
-/// `m = sum_i v_i / n`, `s^2 = sum_i (v_i - m)^2 / (n - 1)`. Collective; the result is the same
-/// on every rank and bit-identical for any number of ranks (not bit-identical to the serial fold of
-/// [`mean_stderr`]). Traffic: two reproducible sums of one number, independent of `total`.
+/// `offset .. offset + v.len()` of `total`, in whole RNG blocks): [`mean_var_on`], then
+/// `sqrt(s^2 / n)`. Collective; the result is the same on every rank and bit-identical for any
+/// number of ranks (not bit-identical to the serial fold of [`mean_stderr`]). Traffic: two
+/// reproducible sums of one number, independent of `total`.
 pub fn mean_stderr_on(comm: &dyn Communicator, v: &[f64], total: usize) -> (f64, f64) {
+    let (m, var) = mean_var_on(comm, v, total);
+    (m, (var / total as f64).sqrt())
+}
+
+/// Mean and variance (divisor `n - 1`) of values spread over ranks, as [`mean_stderr_on`], by two
+/// [`blocked_sum`]s: `m = sum_i v_i / n`, `s^2 = sum_i (v_i - m)^2 / (n - 1)`; `(NaN, NaN)` for
+/// `total = 0` and `(m, NaN)` for `total = 1` (one sum). Collective.
+pub fn mean_var_on(comm: &dyn Communicator, v: &[f64], total: usize) -> (f64, f64) {
     if total == 0 {
         return (f64::NAN, f64::NAN);
     }
@@ -87,7 +95,7 @@ pub fn mean_stderr_on(comm: &dyn Communicator, v: &[f64], total: usize) -> (f64,
     blocked_sum(comm, v.len(), 1, &mut partials, &mut s, |i, acc| {
         acc[0] += (v[i] - m) * (v[i] - m);
     });
-    (m, (s[0] / (n - 1.0) / n).sqrt())
+    (m, s[0] / (n - 1.0))
 }
 
 /// Deterministic blocked sum over all ranks: `out = sum_i f(i)` over the particles `i` of every

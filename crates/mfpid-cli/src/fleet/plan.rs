@@ -674,37 +674,61 @@ fn estimate(fleet: &Fleet, s: &Settings, methods: usize, physical: bool, r: &Fle
     c
 }
 
-/// The run's wall time from a probe: one method on a smaller fleet and grid (with the physical
-/// recorders when the run has them), extrapolated by agent-steps and methods.
+/// The run's wall time from probes: one method on smaller fleets over at most 64 steps (with the
+/// physical recorders when the run has them); a fleet larger than the probe is charged the
+/// probe's per-run time once and its per-agent time per agent, then everything is scaled by steps
+/// and methods.
 pub fn estimate_seconds(p: &Plan) -> Result<f64> {
     let s = &p.settings;
-    let probe = Settings {
-        agents: s.agents.min(8192),
-        n_steps: s.n_steps.min(64).max(s.pieces),
-        ..s.clone()
-    };
-    let t0 = std::time::Instant::now();
-    let exp = Experiment::new(p.fleet.clone(), probe.clone()).ctx("probe fleet")?;
-    let rec = Recording {
-        mean_every: (probe.n_steps / 100).max(1),
-        subpop_power: true,
-        keep_final: false,
-    };
-    match &p.layer {
-        Some(l) => {
-            let mut h = HvacObserver::new(l);
-            let mut r = HvacRecorder::new(l, probe.agents);
-            exp.run(&p.methods[0], rec, &mut [&mut h, &mut r])
+    let steps = s.n_steps.min(64).max(s.pieces);
+    // one probe run of `agents` agents over `steps` steps, drawing included: its wall time
+    let probe = |agents: usize| -> Result<f64> {
+        let probe = Settings {
+            agents,
+            n_steps: steps,
+            ..s.clone()
+        };
+        let t0 = std::time::Instant::now();
+        let exp = Experiment::new(p.fleet.clone(), probe.clone()).ctx("probe fleet")?;
+        let rec = Recording {
+            mean_every: (probe.n_steps / 100).max(1),
+            subpop_power: true,
+            keep_final: false,
+        };
+        match &p.layer {
+            Some(l) => {
+                let mut h = HvacObserver::new(l);
+                let mut r = HvacRecorder::new(l, probe.agents);
+                exp.run(&p.methods[0], rec, &mut [&mut h, &mut r])
+            }
+            None => exp.run(&p.methods[0], rec, &mut []),
         }
-        None => exp.run(&p.methods[0], rec, &mut []),
+        .ctx("probe run")?;
+        Ok(t0.elapsed().as_secs_f64())
+    };
+    // the run's work in probe units (agents x steps x methods over the probe's steps)
+    let scale = s.n_steps as f64 / steps as f64 * p.methods.len() as f64;
+    let (n1, n2) = (s.agents.min(PROBE_AGENTS / 8), s.agents.min(PROBE_AGENTS));
+    if n2 == s.agents {
+        return Ok(crate::cost::extrapolate(probe(n2)?, 1.0, scale));
     }
-    .ctx("probe run")?;
-    Ok(crate::cost::extrapolate(
-        t0.elapsed().as_secs_f64(),
-        probe.agents as f64 * probe.n_steps as f64,
-        s.agents as f64 * s.n_steps as f64 * p.methods.len() as f64,
-    ))
+    // a probe's time is a per-run part (threads, bridges, metrics; independent of the agents) plus
+    // a part per agent: two probe sizes separate them (a first small probe warms up the threads),
+    // so a large fleet is not charged the small probe's overhead per agent
+    probe(n1)?;
+    let t2 = crate::cost::fastest(2, || probe(n2))?;
+    let t1 = crate::cost::fastest(2, || probe(n1))?;
+    let per_agent = if t2 > t1 {
+        (t2 - t1) / (n2 - n1) as f64
+    } else {
+        t2 / n2 as f64
+    };
+    let fixed = (t2 - per_agent * n2 as f64).max(0.0);
+    Ok((fixed + per_agent * s.agents as f64) * scale)
 }
+
+/// Agents of the larger probe run of [`estimate_seconds`] (the smaller has an eighth).
+const PROBE_AGENTS: usize = 16384;
 
 /// `validate` for a fleet config.
 pub fn validate(src: &Source, common: &Common) -> Result<Vec<String>> {
