@@ -407,6 +407,9 @@ impl<'a> Progress<'a> {
 }
 
 impl Observer for Progress<'_> {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn observe(&mut self, v: &StepView<'_>) {
         let frac = ((v.t - self.t0) / (self.t1 - self.t0)).clamp(0.0, 1.0);
         self.bar.set_position((frac * 1000.0) as u64);

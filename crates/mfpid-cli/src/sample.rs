@@ -1364,12 +1364,15 @@ impl Variances {
 }
 
 impl Observer for Variances {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn start(&mut self, _grid: &TimeGrid, _n: usize, _d: usize) {
         self.records.clear();
     }
 
     fn observe(&mut self, v: &mfpid::sde::observe::StepView<'_>) {
-        if v.drift.is_some() && !v.step.is_multiple_of(self.every) {
+        if !v.last && !v.step.is_multiple_of(self.every) {
             return;
         }
         let (d, x, n) = (v.dim, v.x, v.n_particles());

@@ -69,6 +69,9 @@ impl TimeMoments {
 }
 
 impl Observer for TimeMoments {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn start(&mut self, _grid: &TimeGrid, _n: usize, d: usize) {
         self.d = d;
         let m = self.times.len();
@@ -152,6 +155,9 @@ impl TimeCovariance {
 }
 
 impl Observer for TimeCovariance {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn start(&mut self, _grid: &TimeGrid, n: usize, d: usize) {
         self.d = d;
         let kd = self.times.len() * d;

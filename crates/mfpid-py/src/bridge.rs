@@ -21,6 +21,9 @@ struct Snapshots {
 }
 
 impl Observer for Snapshots {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn observe(&mut self, v: &StepView<'_>) {
         // a step may be requested more than once (two times closest to one grid point)
         for _ in self.steps.iter().filter(|&&s| s == v.step) {

@@ -141,6 +141,9 @@ impl<'a> Progress<'a> {
 }
 
 impl Observer for Progress<'_> {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn start(&mut self, grid: &mfpid_sde::TimeGrid, _n: usize, _d: usize) {
         self.span = (grid.start(), grid.end());
     }

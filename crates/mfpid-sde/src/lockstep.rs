@@ -294,6 +294,8 @@ impl<'c> Lockstep<'c> {
             h,
             x: m.ens.as_slice(),
             drift: drift.then_some(self.f[k].as_slice()),
+            // the final state is the one observation without a drift
+            last: !drift,
             dim: self.d,
             offset: self.offset,
             total_particles: self.total,

@@ -21,8 +21,11 @@ pub struct StepView<'a> {
     pub h: f64,
     /// States `x_n`, row-major `B x d`.
     pub x: &'a [f64],
-    /// Drift `b(t_n, x_n)`, row-major `B x d`; `None` for the final state.
+    /// Drift `b(t_n, x_n)`, row-major `B x d`; `None` for the final state, and at every step of
+    /// a run none of whose observers [needs the drift](Observer::needs_drift).
     pub drift: Option<&'a [f64]>,
+    /// Whether this is the final state `t_N` (no step follows; `h = 0`).
+    pub last: bool,
     /// State dimension `d`.
     pub dim: usize,
     /// Global index of local particle 0.
@@ -46,8 +49,14 @@ pub trait Observer: Send {
     fn start(&mut self, grid: &TimeGrid, n_particles: usize, dim: usize) {
         let _ = (grid, n_particles, dim);
     }
-    /// Called at `t_0 .. t_{N-1}` before each step (with the drift) and at `t_N` (without).
+    /// Called at `t_0 .. t_{N-1}` before each step and at `t_N` (`view.last`).
     fn observe(&mut self, view: &StepView<'_>);
+    /// Whether [`observe`](Self::observe) reads [`StepView::drift`] (default `true`). When no
+    /// observer of a run needs it, Euler-Maruyama and Milstein evaluate the drift block by block
+    /// inside the update, so the `B x d` drift array is neither stored nor read back (same bits).
+    fn needs_drift(&self) -> bool {
+        true
+    }
 }
 
 /// Sample mean `m = sum_i v_i / n` and standard error of the mean `sqrt(s^2 / n)` with
@@ -168,11 +177,14 @@ impl Moments {
 }
 
 impl Observer for Moments {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn start(&mut self, _grid: &TimeGrid, _n: usize, _d: usize) {
         self.records.clear();
     }
     fn observe(&mut self, v: &StepView<'_>) {
-        if v.drift.is_some() && !v.step.is_multiple_of(self.every) {
+        if !v.last && !v.step.is_multiple_of(self.every) {
             return;
         }
         let (d, x, n) = (v.dim, v.x, v.n_particles());
@@ -317,6 +329,9 @@ impl Histogram {
 }
 
 impl Observer for Histogram {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn start(&mut self, _grid: &TimeGrid, _n: usize, _d: usize) {
         self.records.clear();
     }
@@ -371,6 +386,9 @@ impl Trajectories {
 }
 
 impl Observer for Trajectories {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn start(&mut self, grid: &TimeGrid, n: usize, _d: usize) {
         self.particles.retain(|&i| i < n);
         self.times.clear();
@@ -378,7 +396,7 @@ impl Observer for Trajectories {
         self.times.reserve(grid.n_steps() / self.every + 2);
     }
     fn observe(&mut self, v: &StepView<'_>) {
-        if v.drift.is_some() && !v.step.is_multiple_of(self.every) {
+        if !v.last && !v.step.is_multiple_of(self.every) {
             return;
         }
         let d = v.dim;
@@ -429,6 +447,9 @@ impl Snapshots {
 }
 
 impl Observer for Snapshots {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn observe(&mut self, v: &StepView<'_>) {
         if self.steps.contains(&v.step) {
             let n = v.n_particles().min(self.keep);

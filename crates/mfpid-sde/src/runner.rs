@@ -158,6 +158,8 @@ struct Runner<'a, D: ?Sized> {
     nscratch: Vec<Vec<f64>>,
     /// per-chunk normals of one block for one step (`RNG_BLOCK x` draws per particle)
     zs: Vec<Vec<f64>>,
+    /// per-chunk drift of one block (`RNG_BLOCK x d`; the fused Euler-Maruyama/Milstein pass)
+    fblock: Vec<Vec<f64>>,
     /// stage buffers (B x d); allocated once
     f0: Vec<f64>,
     f1: Vec<f64>,
@@ -220,6 +222,7 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             scratch: vec![Vec::new(); n_chunks],
             nscratch: vec![Vec::new(); n_chunks],
             zs: vec![Vec::new(); n_chunks],
+            fblock: vec![Vec::new(); n_chunks],
             f0: vec![0.0; b * d],
             f1: Vec::new(),
             xs: Vec::new(),
@@ -295,6 +298,7 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
             h,
             x: self.x,
             drift: if with_drift { Some(&self.f0) } else { None },
+            last: step == self.grid.n_steps(),
             dim: self.d,
             offset: self.offset,
             total_particles: self.total,
@@ -356,16 +360,31 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
         for o in observers.iter_mut() {
             o.start(self.grid, b, d);
         }
+        // Euler-Maruyama and Milstein read b(t_n, x_n) once, in the update: unless an observer
+        // needs the whole array, each block's drift is evaluated there, into an L1-sized buffer
+        let fused = matches!(scheme, Scheme::EulerMaruyama | Scheme::Milstein)
+            && observers.iter().all(|o| !o.needs_drift());
+        if fused {
+            self.f0 = Vec::new();
+            for f in self.fblock.iter_mut() {
+                f.resize(RNG_BLOCK * d, 0.0);
+            }
+        }
         let n_steps = self.grid.n_steps();
         for n in 0..n_steps {
             let t = self.grid.times()[n];
             let h = self.grid.step(n);
             self.check_cancel(n, t)?;
-            self.drift_pass(n, t, Stage::X, Out::F0)?;
-            self.observe(observers, n, t, h, true);
+            if fused {
+                self.prepare(t)?;
+                self.passes += 1;
+            } else {
+                self.drift_pass(n, t, Stage::X, Out::F0)?;
+            }
+            self.observe(observers, n, t, h, !fused);
             let finite = match scheme {
                 Scheme::EulerMaruyama | Scheme::Milstein => {
-                    self.em_milstein_pass(noise, scheme, t, h)
+                    self.em_milstein_pass(noise, scheme, n, t, h, fused)?
                 }
                 Scheme::ExactOu => self.exact_ou_pass(noise, h)?,
                 Scheme::Heun => {
@@ -397,26 +416,52 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
 
     /// Euler-Maruyama (any noise) and Milstein (diagonal noise) updates in one pass, block by
     /// block: the block's normals of the step in one `fill`, then the update over them; returns
-    /// whether every updated state is finite.
-    fn em_milstein_pass(&mut self, noise: &Noise, scheme: Scheme, t: f64, h: f64) -> bool {
+    /// whether every updated state is finite. With `fused` the block's drift `b(t, x)` is evaluated
+    /// here, into the chunk's block buffer, instead of read from the stored pass (`f0`): the same
+    /// calls of [`Drift::eval`] on 64-particle chunks, so the same bits, and a non-finite drift
+    /// gives the error of the stored pass (the first entry in particle order; blocks of other
+    /// chunks may have been updated by then).
+    fn em_milstein_pass(
+        &mut self,
+        noise: &Noise,
+        scheme: Scheme,
+        step: usize,
+        t: f64,
+        h: f64,
+        fused: bool,
+    ) -> Result<bool, SdeError> {
         let (d, cx, sh) = (self.d, self.chunk * self.d, h.sqrt());
         noise.additive_at(t, &mut self.g0);
         let (g0, g_uniform) = (&self.g0, uniform(&self.g0));
         let milstein = scheme == Scheme::Milstein;
         let r = draws_per_particle(scheme, noise, d);
         let blocks_per_chunk = self.chunk / RNG_BLOCK;
-        self.x
+        let (drift, f0, offset) = (&*self.drift, &self.f0, self.offset);
+        let outcome = self
+            .x
             .par_chunks_mut(cx)
-            .zip(self.f0.par_chunks(cx))
+            .enumerate()
             .zip(self.rngs.par_chunks_mut(blocks_per_chunk))
             .zip(self.nscratch.par_iter_mut())
             .zip(self.zs.par_iter_mut())
-            .map(|((((xc, fc), rc), ns), zs)| {
-                let blocks = xc
-                    .chunks_mut(RNG_BLOCK * d)
-                    .zip(fc.chunks(RNG_BLOCK * d))
-                    .zip(rc.iter_mut());
-                for ((xb, fb), rng) in blocks {
+            .zip(self.scratch.par_iter_mut())
+            .zip(self.fblock.par_iter_mut())
+            .map(|((((((c, xc), rc), ns), zs), s), fbuf)| {
+                let blocks = xc.chunks_mut(RNG_BLOCK * d).zip(rc.iter_mut());
+                for (k, (xb, rng)) in blocks.enumerate() {
+                    // flat index of the block's first entry in the local states
+                    let at = (c * blocks_per_chunk + k) * RNG_BLOCK * d;
+                    let fb: &[f64] = if fused {
+                        let fb = &mut fbuf[..xb.len()];
+                        drift.eval(t, offset + at / d, xb, fb, s);
+                        if !all_finite(fb) {
+                            let j = fb.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                            return Err((at + j, fb[j]));
+                        }
+                        fb
+                    } else {
+                        &f0[at..at + xb.len()]
+                    };
                     // ξ: r normals per particle of the block, particle order
                     let xi = &mut zs[..xb.len() / d * r];
                     rng.fill(xi);
@@ -459,9 +504,24 @@ impl<'a, D: Drift + ?Sized> Runner<'a, D> {
                         _ => em_additive_block(xb, fb, xi, g0, g_uniform, sh, h),
                     }
                 }
-                all_finite(xc)
+                Ok(all_finite(xc))
             })
-            .reduce(|| true, |a, b| a && b)
+            .reduce(
+                || Ok(true),
+                |a, b| match (a, b) {
+                    // the first non-finite drift entry in particle order
+                    (Err(p), Err(q)) => Err(if p.0 <= q.0 { p } else { q }),
+                    (Err(p), _) | (_, Err(p)) => Err(p),
+                    (Ok(a), Ok(b)) => Ok(a && b),
+                },
+            );
+        outcome.map_err(|(k, value)| SdeError::NonFiniteDrift {
+            step,
+            t,
+            particle: offset + k / d,
+            coord: k % d,
+            value,
+        })
     }
 
     /// Exact OU transition for constant additive noise; returns whether every state is finite.

@@ -529,3 +529,137 @@ fn cancel_token_stops_at_the_next_step() {
         "{r:?}"
     );
 }
+
+/// A drift that depends on the particle's global index (so the block offsets of the fused pass are
+/// exercised) and turns NaN at coordinate 1 of particles 700 and 130 from `t > 0.45` when `poison`.
+struct Indexed {
+    poison: bool,
+}
+impl Drift for Indexed {
+    fn dim(&self) -> usize {
+        3
+    }
+    fn eval(&self, t: f64, first: usize, x: &[f64], out: &mut [f64], _s: &mut Vec<f64>) {
+        for (i, (xp, op)) in x.chunks_exact(3).zip(out.chunks_exact_mut(3)).enumerate() {
+            let p = first + i;
+            for j in 0..3 {
+                op[j] = (xp[j] * (1.0 + t)).sin() - 0.3 * xp[(j + 1) % 3] + 1e-3 * (p % 7) as f64;
+            }
+            if self.poison && t > 0.45 && (p == 700 || p == 130) {
+                op[1] = f64::NAN;
+            }
+        }
+    }
+}
+
+struct Sq;
+impl DiagonalNoise for Sq {
+    fn eval(&self, _t: f64, x: &[f64], g: &mut [f64], dg: &mut [f64]) {
+        for j in 0..x.len() {
+            g[j] = 0.3 + 0.1 * x[j].sin();
+            dg[j] = 0.1 * x[j].cos();
+        }
+    }
+}
+
+struct Mixing;
+impl mfpid_sde::MatrixNoise for Mixing {
+    fn noise_dim(&self) -> usize {
+        2
+    }
+    fn eval(&self, t: f64, x: &[f64], g: &mut [f64]) {
+        for (k, gk) in g.iter_mut().enumerate() {
+            *gk = 0.2 + 0.05 * (k as f64 + t) * x[k % 3].cos();
+        }
+    }
+}
+
+/// One run of [`Indexed`] (1000 particles, 50 steps) with a `Moments` observer, plus a
+/// `ControlEnergy` (whose need of the stored drift array turns the fused update off) when `stored`.
+fn indexed_run(
+    scheme: Scheme,
+    noise: &Noise,
+    threads: usize,
+    chunk: usize,
+    stored: bool,
+    poison: bool,
+) -> (Result<(), SdeError>, Vec<f64>, Vec<f64>) {
+    let grid = TimeGrid::uniform(0.0, 1.0, 50).unwrap();
+    let mut ens = Ensemble::sample(1000, 3, 5, |r, x| {
+        x.iter_mut().for_each(|v| *v = r.sample(StandardNormal))
+    })
+    .unwrap();
+    let mut moments = Moments::new(10, true);
+    let mut energy = ControlEnergy::new();
+    let cfg = RunConfig {
+        scheme,
+        seed: 3,
+        chunk_size: chunk,
+        threads: Some(threads),
+        cancel: None,
+    };
+    let mut obs: Vec<&mut dyn mfpid_sde::observe::Observer> = vec![&mut moments];
+    if stored {
+        obs.push(&mut energy);
+    }
+    let r = run(
+        &mut Indexed { poison },
+        noise,
+        &grid,
+        &mut ens,
+        &cfg,
+        &mut obs,
+    )
+    .map(|_| ());
+    let m = moments
+        .records
+        .iter()
+        .flat_map(|r| r.mean.iter().chain(r.cov.iter().flatten()).copied())
+        .collect();
+    (r, ens.into_vec(), m)
+}
+
+#[test]
+fn fused_update_equals_the_stored_drift_pass() {
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let noises = [
+        (Scheme::EulerMaruyama, Noise::Diagonal(vec![0.5, 1.0, 1.5])),
+        (Scheme::EulerMaruyama, Noise::Scalar(0.7)),
+        (Scheme::EulerMaruyama, Noise::Matrix(Arc::new(Mixing))),
+        (Scheme::Milstein, Noise::DiagonalState(Arc::new(Sq))),
+    ];
+    for (scheme, noise) in &noises {
+        let (r, want, want_m) = indexed_run(*scheme, noise, 1, 256, true, false);
+        r.unwrap();
+        for (threads, chunk) in [(1, 64), (2, 64), (2, 320), (1, 1024)] {
+            let (r, got, got_m) = indexed_run(*scheme, noise, threads, chunk, false, false);
+            r.unwrap();
+            assert_eq!(
+                bits(&got),
+                bits(&want),
+                "{scheme:?} {noise:?} {threads} {chunk}"
+            );
+            assert_eq!(bits(&got_m), bits(&want_m), "{scheme:?} {noise:?} moments");
+        }
+    }
+    // a non-finite drift: the same error (the first entry in particle order) either way
+    let noise = Noise::Scalar(0.7);
+    let (want, ..) = indexed_run(Scheme::EulerMaruyama, &noise, 1, 256, true, true);
+    let want = want.unwrap_err();
+    assert!(
+        matches!(
+            want,
+            SdeError::NonFiniteDrift {
+                step: 23,
+                particle: 130,
+                coord: 1,
+                ..
+            }
+        ),
+        "{want}"
+    );
+    for (threads, chunk) in [(1, 64), (2, 64), (2, 640)] {
+        let (got, ..) = indexed_run(Scheme::EulerMaruyama, &noise, threads, chunk, false, true);
+        assert_eq!(got.unwrap_err().to_string(), want.to_string());
+    }
+}

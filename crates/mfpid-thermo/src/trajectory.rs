@@ -142,6 +142,9 @@ where
     A: Fn(&[f64]) -> f64 + Send + Sync,
     B: Fn(&[f64]) -> f64 + Send + Sync,
 {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn start(&mut self, _grid: &TimeGrid, n_particles: usize, dim: usize) {
         self.d = dim;
         let nd = n_particles * dim;
@@ -172,7 +175,7 @@ where
             self.error = Some(e);
             return;
         }
-        if view.drift.is_none() {
+        if view.last {
             let lp = &self.ln_p_end;
             self.system
                 .par_iter_mut()

@@ -27,6 +27,9 @@ struct ProgressObs<'a> {
 }
 
 impl Observer for ProgressObs<'_> {
+    fn needs_drift(&self) -> bool {
+        false
+    }
     fn observe(&mut self, v: &StepView<'_>) {
         self.bar
             .set_position(((self.offset + self.share * v.t) * 1000.0) as u64);
