@@ -52,14 +52,30 @@ command -v mpirun >/dev/null || {
 fail=0
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none
     -x RAYON_NUM_THREADS=1 -x OMPI_MCA_btl_vader_single_copy_mechanism=none)
-# compare PACKAGE EXAMPLE ARGS: the plain build is the reference; both builds write the same
-# binary path, so each runs right after it is built
+# the programs, copied into $tmp/plain and $tmp/mpi (both builds write the same paths). Plain: as
+# `cargo test --workspace` builds them (the README's test command, which builds every example and
+# program; a no-op right after it, as in CI). MPI: the four packages in one build, so that every
+# dependency is compiled once, with one feature set (a build per package resolved the features of
+# each package's dependencies alone and compiled them again)
+EXAMPLES="sharded_ensemble sharded_fleet sharded_meanfield"
+build() {
+    mkdir -p "$tmp/plain" "$tmp/mpi"
+    cargo test -q --workspace --no-run 2>/dev/null
+    for ex in $EXAMPLES; do cp target/debug/examples/$ex "$tmp/plain/"; done
+    cp target/debug/mfpid "$tmp/plain/"
+    # shellcheck disable=SC2046
+    cargo build -q -p mfpid-sde -p mfpid-energy -p mfpid-meanfield -p mfpid-cli \
+        --features "mfpid-sde/mpi mfpid-energy/mpi mfpid-meanfield/mpi mfpid-cli/mpi" \
+        $(printf -- '--example %s ' $EXAMPLES) --bin mfpid
+    for ex in $EXAMPLES; do cp target/debug/examples/$ex "$tmp/mpi/"; done
+    cp target/debug/mfpid "$tmp/mpi/"
+}
+
+# compare EXAMPLE ARGS: the plain build is the reference
 compare() {
-    local pkg=$1 ex=$2 args=$3 nps=${4:-$NP_LIST} exe=target/debug/examples/$2
-    cargo build -q -p "$pkg" --example "$ex"
+    local ex=$1 args=$2 nps=${3:-$NP_LIST} exe=$tmp/mpi/$1
     # shellcheck disable=SC2086
-    "$exe" $args --out "$tmp/$ex.single"
-    cargo build -q -p "$pkg" --features mpi --example "$ex"
+    "$tmp/plain/$ex" $args --out "$tmp/$ex.single"
     for np in $nps; do
         # shellcheck disable=SC2086
         timeout 600 "${MPIRUN[@]}" -np "$np" "$exe" $args --out "$tmp/$ex.np$np" || true
@@ -141,12 +157,12 @@ print(f"{len(fa) - 1} files")
 PY
 }
 
-# refused WHAT ARGS...: `mpirun -np 2 mfpid ARGS` fails on every task and writes nothing (its
+# refused EXE WHAT ARGS...: `mpirun -np 2 EXE ARGS` (a build of mfpid) fails on every task and writes nothing (its
 # --out is the last argument)
 refused() {
-    local what=$1 rc=0
-    shift
-    "${MPIRUN[@]}" -np 2 target/debug/mfpid "$@" >"$tmp/refused.out" 2>&1 || rc=$?
+    local exe=$1 what=$2 rc=0
+    shift 2
+    "${MPIRUN[@]}" -np 2 "$exe" "$@" >"$tmp/refused.out" 2>&1 || rc=$?
     if [ $rc -ne 0 ] && grep -q "MPI tasks" "$tmp/refused.out" && [ ! -e "${*: -1}" ]; then
         echo "mpi-test: $what under mpirun -np 2: refused (exit $rc), no output"
     else
@@ -158,16 +174,15 @@ refused() {
 
 # the program: one population over np ranks against the non-MPI build, then the failure paths
 cli() {
-    local exe=target/debug/mfpid
-    cargo build -q -p mfpid-cli
+    local exe=$tmp/plain/mfpid
     # shellcheck disable=SC2086
     "$exe" fleet "$CLI_CONFIG" $CLI_ARGS --quiet --out "$tmp/cli.single"
     # shellcheck disable=SC2086
     "$exe" sample "$SAMPLE_CONFIG" $SAMPLE_ARGS --quiet --out "$tmp/sample.single"
     # the non-MPI build under mpirun refuses (each task would run the whole population)
-    refused "non-MPI build" fleet "$CLI_CONFIG" --quick --quiet --out "$tmp/refused.fleet"
-    refused "non-MPI build (sample)" sample "$SAMPLE_CONFIG" --quick --quiet --out "$tmp/refused.sample"
-    cargo build -q -p mfpid-cli --features mpi
+    refused "$exe" "non-MPI build" fleet "$CLI_CONFIG" --quick --quiet --out "$tmp/refused.fleet"
+    refused "$exe" "non-MPI build (sample)" sample "$SAMPLE_CONFIG" --quick --quiet --out "$tmp/refused.sample"
+    exe=$tmp/mpi/mfpid
     local np cmd ref cfg args size n
     for np in $NP_LIST; do
         for cmd in fleet sample; do
@@ -191,7 +206,7 @@ cli() {
         done
     done
     # a subcommand that does not share its work over ranks refuses under mpirun
-    refused "lqg" lqg --quiet --out "$tmp/refused.lqg"
+    refused "$exe" "lqg" lqg --quiet --out "$tmp/refused.lqg"
     # failing on rank 0 only (its --out exists), and on every rank (no such config): every rank
     # exits non-zero, one message, no output directory
     mkdir -p "$tmp/taken" && touch "$tmp/taken/keep"
@@ -220,8 +235,9 @@ cli() {
     done
 }
 
-compare mfpid-sde sharded_ensemble "$ENSEMBLE_ARGS"
-compare mfpid-energy sharded_fleet "$FLEET_ARGS"
-compare mfpid-meanfield sharded_meanfield "$MEANFIELD_ARGS"
+build
+compare sharded_ensemble "$ENSEMBLE_ARGS"
+compare sharded_fleet "$FLEET_ARGS"
+compare sharded_meanfield "$MEANFIELD_ARGS"
 cli
 exit $fail

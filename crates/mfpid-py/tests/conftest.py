@@ -5,6 +5,7 @@ are skipped when cargo or the repository is not there (set MFPID_REQUIRE_RUST=1 
 failure instead, as ci.sh does).
 """
 
+import functools
 import json
 import os
 import shutil
@@ -28,23 +29,36 @@ def _need_rust() -> None:
         pytest.skip("needs cargo and the repository checkout")
 
 
-def cargo(*args: str, timeout: float = 1800) -> str:
-    """Run `cargo ARGS` at the repository root and return stdout."""
-    _need_rust()
-    r = subprocess.run(
-        ["cargo", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
+def _run(argv: list, timeout: float) -> str:
+    r = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
-        raise AssertionError(f"cargo {' '.join(args)} failed:\n{r.stderr[-4000:]}")
+        raise AssertionError(f"{' '.join(map(str, argv))} failed:\n{r.stderr[-4000:]}")
     return r.stdout
+
+
+@functools.lru_cache(maxsize=None)
+def _debug_dir() -> Path:
+    """The workspace's `target/debug`, brought up to date by `cargo test --workspace --no-run`.
+
+    That is the build of the README's test command (a no-op after it, as in CI), which also builds
+    every example and program. `cargo run -p PACKAGE` would resolve the features of that package's
+    dependencies alone, which differ from the workspace's, and rebuild them (about 4 minutes).
+    """
+    _need_rust()
+    _run(["cargo", "test", "--workspace", "--no-run", "-q"], timeout=3600)
+    meta = json.loads(_run(["cargo", "metadata", "--format-version", "1", "--no-deps"], timeout=600))
+    return Path(meta["target_directory"]) / "debug"
+
+
+def built(name: str, *args: str, timeout: float = 1800) -> str:
+    """Run the workspace program or example `name` (`mfpid`, `examples/fleet_rust`) with `args` at
+    the repository root and return its stdout."""
+    return _run([str(_debug_dir() / name), *args], timeout=timeout)
 
 
 def rust_fleet(agents: int, steps: int, seed: int, threads: int = 0) -> dict:
     """The guide's fleet compared by the Rust API (examples/fleet_rust.rs)."""
-    out = cargo(
-        "run", "-q", "-p", "mfpid-py", "--example", "fleet_rust", "--",
-        str(agents), str(steps), str(seed), str(threads),
-    )
+    out = built("examples/fleet_rust", str(agents), str(steps), str(seed), str(threads))
     return json.loads(out)
 
 

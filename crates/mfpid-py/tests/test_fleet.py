@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mfpid
-from conftest import GUIDE_FLEET, GUIDE_METHODS, REPO, cargo, guide_fleet, rust_fleet
+from conftest import GUIDE_FLEET, GUIDE_METHODS, REPO, built, guide_fleet, rust_fleet
 
 SMALL = dict(agents=300, steps=80, seed=5)
 
@@ -77,7 +77,7 @@ def test_identical_to_rust_api(fleet):
 def test_identical_to_cli(tmp_path, fleet):
     """The guide's example fleet through `mfpid fleet --quick` (1000 agents, 400 steps)."""
     out = tmp_path / "fleet"
-    cargo("run", "-q", "-p", "mfpid-cli", "--", "fleet", str(GUIDE_FLEET), "--quick", "--quiet", "--out", str(out))
+    built("mfpid", "fleet", str(GUIDE_FLEET), "--quick", "--quiet", "--out", str(out))
     summary = json.loads((out / "summary.json").read_text())
     cmp = mfpid.compare(fleet, GUIDE_METHODS, agents=1000, steps=400, seed=0)
     cli = {m["method"]: m for m in summary["methods"]}
