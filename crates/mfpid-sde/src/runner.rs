@@ -162,8 +162,10 @@ struct Runner<'a> {
     nscratch: Vec<Vec<f64>>,
     /// per-chunk normals of one block for one step (`RNG_BLOCK x` draws per particle)
     zs: Vec<Vec<f64>>,
-    /// per-chunk drift of one block (`RNG_BLOCK x d`; the fused Euler-Maruyama/Milstein pass)
-    fblock: Vec<Vec<f64>>,
+    /// the fused Euler-Maruyama/Milstein pass: chunks per work group, and each group's drift
+    /// buffer (one chunk, `chunk x d`, reused chunk after chunk; empty Vecs when not fused)
+    chunks_per_group: usize,
+    fgroup: Vec<Vec<f64>>,
     /// stage buffers (B x d); allocated once
     f0: Vec<f64>,
     f1: Vec<f64>,
@@ -226,7 +228,8 @@ impl<'a> Runner<'a> {
             scratch: vec![Vec::new(); n_chunks],
             nscratch: vec![Vec::new(); n_chunks],
             zs: vec![Vec::new(); n_chunks],
-            fblock: vec![Vec::new(); n_chunks],
+            chunks_per_group: 1,
+            fgroup: vec![Vec::new(); n_chunks],
             f0: vec![0.0; b * d],
             f1: Vec::new(),
             xs: Vec::new(),
@@ -365,14 +368,17 @@ impl<'a> Runner<'a> {
             o.start(self.grid, b, d);
         }
         // Euler-Maruyama and Milstein read b(t_n, x_n) once, in the update: unless an observer
-        // needs the whole array, each block's drift is evaluated there, into an L1-sized buffer
+        // needs the whole array, each chunk's drift is evaluated there, into its work group's
+        // buffer (a few groups per thread, each reusing one chunk-sized buffer, so the buffer stays
+        // in cache and the B x d array is never written)
         let fused = matches!(scheme, Scheme::EulerMaruyama | Scheme::Milstein)
             && observers.iter().all(|o| !o.needs_drift());
         if fused {
+            let n_chunks = self.scratch.len();
+            let groups = (4 * rayon::current_num_threads()).clamp(1, n_chunks.max(1));
+            self.chunks_per_group = n_chunks.div_ceil(groups).max(1);
             self.f0 = Vec::new();
-            for f in self.fblock.iter_mut() {
-                f.resize(RNG_BLOCK * d, 0.0);
-            }
+            self.fgroup = vec![vec![0.0; self.chunk * d]; n_chunks.div_ceil(self.chunks_per_group)];
         }
         let n_steps = self.grid.n_steps();
         for n in 0..n_steps {
@@ -420,11 +426,11 @@ impl<'a> Runner<'a> {
 
     /// Euler-Maruyama (any noise) and Milstein (diagonal noise) updates in one pass, block by
     /// block: the block's normals of the step in one `fill`, then the update over them; returns
-    /// whether every updated state is finite. With `fused` the block's drift `b(t, x)` is evaluated
-    /// here, into the chunk's block buffer, instead of read from the stored pass (`f0`): the same
-    /// calls of [`Drift::eval`] on 64-particle chunks, so the same bits, and a non-finite drift
-    /// gives the error of the stored pass (the first entry in particle order; blocks of other
-    /// chunks may have been updated by then).
+    /// whether every updated state is finite. With `fused` each chunk's drift `b(t, x)` is
+    /// evaluated here, into its work group's buffer, instead of read from the stored pass (`f0`):
+    /// the same calls of [`Drift::eval`] on the same chunks, so the same bits, and a non-finite
+    /// drift gives the error of the stored pass (the first entry in particle order; other chunks
+    /// may have been updated by then).
     fn em_milstein_pass(
         &mut self,
         noise: &Noise,
@@ -434,81 +440,96 @@ impl<'a> Runner<'a> {
         h: f64,
         fused: bool,
     ) -> Result<bool, SdeError> {
-        let (d, cx, sh) = (self.d, self.chunk * self.d, h.sqrt());
+        let (d, chunk, sh) = (self.d, self.chunk, h.sqrt());
+        let cx = chunk * d;
         noise.additive_at(t, &mut self.g0);
         let (g0, g_uniform) = (&self.g0, uniform(&self.g0));
         let milstein = scheme == Scheme::Milstein;
         let r = draws_per_particle(scheme, noise, d);
-        let blocks_per_chunk = self.chunk / RNG_BLOCK;
+        let blocks_per_chunk = chunk / RNG_BLOCK;
+        // work groups of whole chunks (one chunk each when the drift was stored)
+        let cpg = if fused { self.chunks_per_group } else { 1 };
         let (drift, f0, offset) = (&*self.drift, &self.f0, self.offset);
         let outcome = self
             .x
-            .par_chunks_mut(cx)
+            .par_chunks_mut(cpg * cx)
             .enumerate()
-            .zip(self.rngs.par_chunks_mut(blocks_per_chunk))
-            .zip(self.nscratch.par_iter_mut())
-            .zip(self.zs.par_iter_mut())
-            .zip(self.scratch.par_iter_mut())
-            .zip(self.fblock.par_iter_mut())
-            .map(|((((((c, xc), rc), ns), zs), s), fbuf)| {
-                let blocks = xc.chunks_mut(RNG_BLOCK * d).zip(rc.iter_mut());
-                for (k, (xb, rng)) in blocks.enumerate() {
-                    // flat index of the block's first entry in the local states
-                    let at = (c * blocks_per_chunk + k) * RNG_BLOCK * d;
-                    let fb: &[f64] = if fused {
-                        let fb = &mut fbuf[..xb.len()];
-                        drift.eval(t, offset + at / d, xb, fb, s);
-                        if !all_finite(fb) {
-                            let j = fb.iter().position(|v| !v.is_finite()).unwrap_or(0);
-                            return Err((at + j, fb[j]));
+            .zip(self.rngs.par_chunks_mut(cpg * blocks_per_chunk))
+            .zip(self.nscratch.par_chunks_mut(cpg))
+            .zip(self.zs.par_chunks_mut(cpg))
+            .zip(self.scratch.par_chunks_mut(cpg))
+            .zip(self.fgroup.par_iter_mut())
+            .map(|((((((gi, xg), rg), nsg), zsg), sg), fbuf)| {
+                let mut finite = true;
+                let chunks = xg
+                    .chunks_mut(cx)
+                    .zip(rg.chunks_mut(blocks_per_chunk))
+                    .zip(nsg.iter_mut().zip(zsg.iter_mut()).zip(sg.iter_mut()));
+                for (i, ((xc, rc), ((ns, zs), s))) in chunks.enumerate() {
+                    let c = gi * cpg + i;
+                    // flat index of the chunk's first entry in the local states
+                    let at = c * cx;
+                    let fc: &[f64] = if fused {
+                        let fc = &mut fbuf[..xc.len()];
+                        drift.eval(t, offset + c * chunk, xc, fc, s);
+                        if !all_finite(fc) {
+                            let j = fc.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                            return Err((at + j, fc[j]));
                         }
-                        fb
+                        fc
                     } else {
-                        &f0[at..at + xb.len()]
+                        &f0[at..at + xc.len()]
                     };
-                    // ξ: r normals per particle of the block, particle order
-                    let xi = &mut zs[..xb.len() / d * r];
-                    rng.fill(xi);
-                    let particles = xb.chunks_exact_mut(d).zip(fb.chunks_exact(d));
-                    match noise {
-                        Noise::DiagonalState(gfun) => {
-                            let (g, rest) = ns.split_at_mut(d);
-                            let dg = &mut rest[..d];
-                            for ((xp, fp), zp) in particles.zip(xi.chunks_exact(d)) {
-                                gfun.eval(t, xp, g, dg);
-                                for j in 0..d {
-                                    let dw = sh * zp[j];
-                                    xp[j] = if milstein {
-                                        scheme::milstein(xp[j], fp[j], g[j], dg[j], dw, h)
-                                    } else {
-                                        scheme::em(xp[j], fp[j], g[j], dw, h)
-                                    };
+                    let blocks = xc
+                        .chunks_mut(RNG_BLOCK * d)
+                        .zip(fc.chunks(RNG_BLOCK * d))
+                        .zip(rc.iter_mut());
+                    for ((xb, fb), rng) in blocks {
+                        // ξ: r normals per particle of the block, particle order
+                        let xi = &mut zs[..xb.len() / d * r];
+                        rng.fill(xi);
+                        let particles = xb.chunks_exact_mut(d).zip(fb.chunks_exact(d));
+                        match noise {
+                            Noise::DiagonalState(gfun) => {
+                                let (g, rest) = ns.split_at_mut(d);
+                                let dg = &mut rest[..d];
+                                for ((xp, fp), zp) in particles.zip(xi.chunks_exact(d)) {
+                                    gfun.eval(t, xp, g, dg);
+                                    for j in 0..d {
+                                        let dw = sh * zp[j];
+                                        xp[j] = if milstein {
+                                            scheme::milstein(xp[j], fp[j], g[j], dg[j], dw, h)
+                                        } else {
+                                            scheme::em(xp[j], fp[j], g[j], dw, h)
+                                        };
+                                    }
                                 }
                             }
-                        }
-                        Noise::Matrix(gfun) => {
-                            let g = &mut ns[..d * r];
-                            for ((xp, fp), dw) in particles.zip(xi.chunks_exact_mut(r)) {
-                                gfun.eval(t, xp, g);
-                                // ΔW = sqrt(h) ξ, then x += b h + g ΔW
-                                for w in dw.iter_mut() {
-                                    *w *= sh;
-                                }
-                                for j in 0..d {
-                                    let gdw: f64 = g[j * r..(j + 1) * r]
-                                        .iter()
-                                        .zip(dw.iter())
-                                        .map(|(a, b)| a * b)
-                                        .sum();
-                                    xp[j] += fp[j] * h + gdw;
+                            Noise::Matrix(gfun) => {
+                                let g = &mut ns[..d * r];
+                                for ((xp, fp), dw) in particles.zip(xi.chunks_exact_mut(r)) {
+                                    gfun.eval(t, xp, g);
+                                    // ΔW = sqrt(h) ξ, then x += b h + g ΔW
+                                    for w in dw.iter_mut() {
+                                        *w *= sh;
+                                    }
+                                    for j in 0..d {
+                                        let gdw: f64 = g[j * r..(j + 1) * r]
+                                            .iter()
+                                            .zip(dw.iter())
+                                            .map(|(a, b)| a * b)
+                                            .sum();
+                                        xp[j] += fp[j] * h + gdw;
+                                    }
                                 }
                             }
+                            // additive: g0 holds sigma_j(t); Milstein reduces to Euler-Maruyama
+                            _ => em_additive_block(xb, fb, xi, g0, g_uniform, sh, h),
                         }
-                        // additive: g0 holds sigma_j(t); Milstein reduces to Euler-Maruyama
-                        _ => em_additive_block(xb, fb, xi, g0, g_uniform, sh, h),
                     }
+                    finite &= all_finite(xc);
                 }
-                Ok(all_finite(xc))
+                Ok(finite)
             })
             .reduce(
                 || Ok(true),
