@@ -60,7 +60,7 @@ MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none
 EXAMPLES="sharded_ensemble sharded_fleet sharded_meanfield"
 build() {
     mkdir -p "$tmp/plain" "$tmp/mpi"
-    cargo test -q --workspace --no-run 2>/dev/null
+    cargo test -q --workspace --no-run
     for ex in $EXAMPLES; do cp target/debug/examples/$ex "$tmp/plain/"; done
     cp target/debug/mfpid "$tmp/plain/"
     # shellcheck disable=SC2046

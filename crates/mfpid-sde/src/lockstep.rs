@@ -17,8 +17,8 @@ use crate::noise::Noise;
 use crate::observe::{Observer, StepView};
 use crate::rng::{block_normals, BlockNormals, DOMAIN_INCREMENTS, RNG_BLOCK};
 use crate::runner::{
-    all_finite, check_cancel, em_additive_block, eval_drift_chunks, in_pool, uniform, ChunkLayout,
-    RunConfig, RunSummary,
+    all_finite, check_cancel, em_additive_block, eval_drift_chunks, in_pool, AdditiveStep,
+    ChunkLayout, RunConfig, RunSummary,
 };
 use crate::scheme::Scheme;
 use rayon::prelude::*;
@@ -222,7 +222,6 @@ impl<'c> Lockstep<'c> {
     /// of every member over them; returns whether every updated state is finite.
     fn em_pass(&mut self, members: &mut [Member<'_>], h: f64) -> bool {
         let (d, cx, k) = (self.d, self.chunk * self.d, members.len());
-        let sh = h.sqrt();
         // chunk-major list of the members' state chunks: entry c k + i is member i's chunk c
         let mut xs = recycle(std::mem::take(&mut self.spare));
         let n_chunks = self.z.len();
@@ -232,8 +231,7 @@ impl<'c> Lockstep<'c> {
                 xs[c * k + i] = chunk;
             }
         }
-        let (g, f) = (&self.g, &self.f);
-        let g_uniform = uniform(g);
+        let (add, f) = (AdditiveStep::new(&self.g, h), &self.f);
         let blocks_per_chunk = self.chunk / RNG_BLOCK;
         let finite = xs
             .par_chunks_mut(k)
@@ -249,7 +247,7 @@ impl<'c> Lockstep<'c> {
                     rng.fill(xi);
                     for (x, fk) in xc.iter_mut().zip(f) {
                         let fb = &fk[c * cx + lo..c * cx + hi];
-                        em_additive_block(&mut x[lo..hi], fb, xi, g, g_uniform, sh, h);
+                        em_additive_block(&mut x[lo..hi], fb, xi, &add);
                     }
                 }
                 xc.iter().all(|x| all_finite(x))

@@ -52,7 +52,7 @@ pub trait Observer: Send {
     /// Called at `t_0 .. t_{N-1}` before each step and at `t_N` (`view.last`).
     fn observe(&mut self, view: &StepView<'_>);
     /// Whether [`observe`](Self::observe) reads [`StepView::drift`] (default `true`). When no
-    /// observer of a run needs it, Euler-Maruyama and Milstein evaluate the drift block by block
+    /// observer of a run needs it, Euler-Maruyama and Milstein evaluate the drift chunk by chunk
     /// inside the update, so the `B x d` drift array is neither stored nor read back (same bits).
     fn needs_drift(&self) -> bool {
         true

@@ -95,7 +95,7 @@ pub fn run_with_comm<D: Drift + ?Sized>(
     observers: &mut [&mut dyn Observer],
     comm: &dyn Communicator,
 ) -> Result<RunSummary, SdeError> {
-    // the runner is compiled once, on `dyn Drift` (one virtual call per block of particles),
+    // the runner is compiled once, on `dyn Drift` (one virtual call per chunk of particles),
     // instead of once per drift type in every crate that runs one
     let mut drift = drift;
     let mut r = Runner::new(&mut drift, grid, ens, cfg, comm)?;
@@ -440,15 +440,16 @@ impl<'a> Runner<'a> {
         h: f64,
         fused: bool,
     ) -> Result<bool, SdeError> {
-        let (d, chunk, sh) = (self.d, self.chunk, h.sqrt());
+        let (d, chunk) = (self.d, self.chunk);
         let cx = chunk * d;
         noise.additive_at(t, &mut self.g0);
-        let (g0, g_uniform) = (&self.g0, uniform(&self.g0));
+        let add = AdditiveStep::new(&self.g0, h);
+        let sh = add.sh;
         let milstein = scheme == Scheme::Milstein;
         let r = draws_per_particle(scheme, noise, d);
         let blocks_per_chunk = chunk / RNG_BLOCK;
         // work groups of whole chunks (one chunk each when the drift was stored)
-        let cpg = if fused { self.chunks_per_group } else { 1 };
+        let cpg = self.chunks_per_group;
         let (drift, f0, offset) = (&*self.drift, &self.f0, self.offset);
         let outcome = self
             .x
@@ -471,11 +472,7 @@ impl<'a> Runner<'a> {
                     let at = c * cx;
                     let fc: &[f64] = if fused {
                         let fc = &mut fbuf[..xc.len()];
-                        drift.eval(t, offset + c * chunk, xc, fc, s);
-                        if !all_finite(fc) {
-                            let j = fc.iter().position(|v| !v.is_finite()).unwrap_or(0);
-                            return Err((at + j, fc[j]));
-                        }
+                        eval_drift_chunk(drift, t, (offset + c * chunk, at), xc, fc, s)?;
                         fc
                     } else {
                         &f0[at..at + xc.len()]
@@ -524,7 +521,7 @@ impl<'a> Runner<'a> {
                                 }
                             }
                             // additive: g0 holds sigma_j(t); Milstein reduces to Euler-Maruyama
-                            _ => em_additive_block(xb, fb, xi, g0, g_uniform, sh, h),
+                            _ => em_additive_block(xb, fb, xi, &add),
                         }
                     }
                     finite &= all_finite(xc);
@@ -534,19 +531,12 @@ impl<'a> Runner<'a> {
             .reduce(
                 || Ok(true),
                 |a, b| match (a, b) {
-                    // the first non-finite drift entry in particle order
-                    (Err(p), Err(q)) => Err(if p.0 <= q.0 { p } else { q }),
-                    (Err(p), _) | (_, Err(p)) => Err(p),
                     (Ok(a), Ok(b)) => Ok(a && b),
+                    // the first non-finite drift entry in particle order
+                    (a, b) => first_bad(a.map(drop), b.map(drop)).map(|()| false),
                 },
             );
-        outcome.map_err(|(k, value)| SdeError::NonFiniteDrift {
-            step,
-            t,
-            particle: offset + k / d,
-            coord: k % d,
-            value,
-        })
+        outcome.map_err(|bad| bad.into_error(step, t, offset, d))
     }
 
     /// Exact OU transition for constant additive noise; returns whether every state is finite.
@@ -796,55 +786,60 @@ pub(crate) fn uniform(g: &[f64]) -> Option<f64> {
     g.iter().all(|v| v.to_bits() == g0.to_bits()).then_some(g0)
 }
 
-/// Euler-Maruyama with additive noise over the particles of one block:
-/// `x_k = x_k + b_k h + g_j sqrt(h) ξ_k` (`j = k mod d`, [`scheme::em`]). With `g_uniform =
-/// Some(g)` (every `g_j` equal) one flat loop, which vectorises for any `d`; the same bits either way.
-/// Runs on AVX2 where the CPU has it: the same operations (no fused multiply-add), so the same bits.
-#[inline]
-pub(crate) fn em_additive_block(
-    x: &mut [f64],
-    f: &[f64],
-    xi: &[f64],
-    g: &[f64],
+/// Time-only constants of an Euler-Maruyama step with additive noise: `g_j(t_n)`, `sqrt(h)`, `h`.
+#[derive(Clone, Copy)]
+pub(crate) struct AdditiveStep<'a> {
+    /// `g_j(t_n)`, length `d`.
+    g: &'a [f64],
+    /// `Some(g)` when every `g_j` has the same bits ([`uniform`]).
     g_uniform: Option<f64>,
-    sh: f64,
+    /// `sqrt(h)`.
+    pub sh: f64,
     h: f64,
-) {
+}
+
+impl<'a> AdditiveStep<'a> {
+    pub(crate) fn new(g: &'a [f64], h: f64) -> Self {
+        Self {
+            g,
+            g_uniform: uniform(g),
+            sh: h.sqrt(),
+            h,
+        }
+    }
+}
+
+/// Euler-Maruyama with additive noise over the particles of one block:
+/// `x_k = x_k + b_k h + g_j sqrt(h) ξ_k` (`j = k mod d`, [`scheme::em`]). With every `g_j` equal,
+/// one flat loop, which vectorises for any `d`; the same bits either way. Runs on AVX2 where the
+/// CPU has it: the same operations (no fused multiply-add), so the same bits.
+#[inline]
+pub(crate) fn em_additive_block(x: &mut [f64], f: &[f64], xi: &[f64], step: &AdditiveStep<'_>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, the only feature the function is compiled for.
-        unsafe { em_additive_block_avx2(x, f, xi, g, g_uniform, sh, h) };
+        unsafe { em_additive_block_avx2(x, f, xi, step) };
         return;
     }
-    em_additive_rows(x, f, xi, g, g_uniform, sh, h)
+    em_additive_rows(x, f, xi, step)
 }
 
 /// [`em_additive_rows`] compiled for AVX2 (4 lanes instead of SSE2's 2; no FMA).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn em_additive_block_avx2(
-    x: &mut [f64],
-    f: &[f64],
-    xi: &[f64],
-    g: &[f64],
-    g_uniform: Option<f64>,
-    sh: f64,
-    h: f64,
-) {
-    em_additive_rows(x, f, xi, g, g_uniform, sh, h)
+unsafe fn em_additive_block_avx2(x: &mut [f64], f: &[f64], xi: &[f64], step: &AdditiveStep<'_>) {
+    em_additive_rows(x, f, xi, step)
 }
 
 /// The body of [`em_additive_block`].
 #[inline(always)]
-fn em_additive_rows(
-    x: &mut [f64],
-    f: &[f64],
-    xi: &[f64],
-    g: &[f64],
-    g_uniform: Option<f64>,
-    sh: f64,
-    h: f64,
-) {
+fn em_additive_rows(x: &mut [f64], f: &[f64], xi: &[f64], step: &AdditiveStep<'_>) {
+    let &AdditiveStep {
+        g,
+        g_uniform,
+        sh,
+        h,
+    } = step;
     match g_uniform {
         Some(g) => {
             for ((xv, &fv), &z) in x.iter_mut().zip(f).zip(xi) {
@@ -889,27 +884,66 @@ pub(crate) fn eval_drift_chunks<D: Drift + ?Sized>(
 ) -> Result<(), SdeError> {
     let ChunkLayout { d, chunk, offset } = at;
     let cx = chunk * d;
-    let ok = out
-        .par_chunks_mut(cx)
+    out.par_chunks_mut(cx)
         .zip(x.par_chunks(cx))
         .zip(scratch.par_iter_mut())
         .enumerate()
-        .map(|(c, ((o, xc), s))| {
-            drift.eval(t, offset + c * chunk, xc, o, s);
-            all_finite(o)
-        })
-        .reduce(|| true, |a, b| a && b);
-    if !ok {
-        let k = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(SdeError::NonFiniteDrift {
+        .map(|(c, ((o, xc), s))| eval_drift_chunk(drift, t, (offset + c * chunk, c * cx), xc, o, s))
+        .reduce(|| Ok(()), first_bad)
+        .map_err(|bad| bad.into_error(step, t, offset, d))
+}
+
+/// A non-finite drift entry: its flat index in the local `B x d` array, and its value.
+#[derive(Clone, Copy)]
+pub(crate) struct BadDrift {
+    k: usize,
+    value: f64,
+}
+
+impl BadDrift {
+    /// The error naming the entry, for a run whose local particle 0 is global particle `offset`.
+    fn into_error(self, step: usize, t: f64, offset: usize, d: usize) -> SdeError {
+        SdeError::NonFiniteDrift {
             step,
             t,
-            particle: offset + k / d,
-            coord: k % d,
-            value: out[k],
-        });
+            particle: offset + self.k / d,
+            coord: self.k % d,
+            value: self.value,
+        }
     }
-    Ok(())
+}
+
+/// `out = b(t, x)` for the rows of one chunk (`first`: the global index of its first particle,
+/// `at`: the flat index of its first entry in the local `B x d` array), then the finiteness check:
+/// `Err` with the chunk's first non-finite entry. The per-chunk call of the stored drift pass and
+/// of the fused Euler-Maruyama pass.
+#[inline]
+fn eval_drift_chunk<D: Drift + ?Sized>(
+    drift: &D,
+    t: f64,
+    (first, at): (usize, usize),
+    x: &[f64],
+    out: &mut [f64],
+    scratch: &mut Vec<f64>,
+) -> Result<(), BadDrift> {
+    drift.eval(t, first, x, out, scratch);
+    if all_finite(out) {
+        return Ok(());
+    }
+    let j = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
+    Err(BadDrift {
+        k: at + j,
+        value: out[j],
+    })
+}
+
+/// Reduction of chunk outcomes to the first non-finite drift entry in particle order.
+fn first_bad(a: Result<(), BadDrift>, b: Result<(), BadDrift>) -> Result<(), BadDrift> {
+    match (a, b) {
+        (Err(p), Err(q)) => Err(if p.k <= q.k { p } else { q }),
+        (Err(p), _) | (_, Err(p)) => Err(p),
+        (Ok(()), Ok(())) => Ok(()),
+    }
 }
 
 /// Whether every entry is finite, on the bits (no early exit, integer lanes that vectorise):

@@ -293,24 +293,14 @@ pub enum Transform {
 /// Box-Muller) instead of waiting on one long dependency chain per chunk.
 const BATCH: usize = 8;
 
-/// The words `(a, b)` of `chunks` (at most [`BATCH`]) chunks whose first counter is `(n_lo,
-/// n_hi)` (counters `n_lo + i`, no carry into `n_hi`), lane by lane.
-#[inline(always)]
-fn batch_words(philox: &PhiloxLanes, n_lo: u64, ab: &mut [MaybeUninit<ChunkWords>]) {
-    for (j, ab) in ab.iter_mut().enumerate() {
-        let n = n_lo + (j * LANES) as u64;
-        let (a, b) = join(philox.words(lanes::<_, LANES>(|i| n + i as u64)));
-        ab.write([a, b]);
-    }
-}
-
 /// The words of a batch.
 type BatchWords = [MaybeUninit<ChunkWords>; BATCH];
 /// The words `(a, b)` of one chunk.
 type ChunkWords = [[u64; LANES]; 2];
 
-/// The words of the first `n` chunks of a batch, computed (the buffer is not zeroed first: at 1 kB a
-/// memset per `fill` was 4 % of a d = 1 Euler-Maruyama run).
+/// The words `(a, b)` of the first `n` (at most [`BATCH`]) chunks of a batch whose first counter is
+/// `(n_lo, n_hi)` (counters `n_lo + i`, no carry into `n_hi`), lane by lane, written into `ab`
+/// (which is not zeroed first: at 1 kB a memset per `fill` was 4 % of a d = 1 Euler-Maruyama run).
 #[inline(always)]
 fn words_of<'w>(
     philox: &PhiloxLanes,
@@ -319,9 +309,13 @@ fn words_of<'w>(
     n: usize,
 ) -> &'w [ChunkWords] {
     let ab = &mut ab[..n];
-    batch_words(philox, n_lo, ab);
-    // SAFETY: `batch_words` wrote every one of the `n` entries, and `MaybeUninit<T>` has the
-    // layout of `T`.
+    for (j, ab) in ab.iter_mut().enumerate() {
+        let n = n_lo + (j * LANES) as u64;
+        let (a, b) = join(philox.words(lanes::<_, LANES>(|i| n + i as u64)));
+        ab.write([a, b]);
+    }
+    // SAFETY: the loop wrote every one of the `n` entries, and `MaybeUninit<T>` has the layout of
+    // `T`.
     unsafe { &*(ab as *const [MaybeUninit<ChunkWords>] as *const [ChunkWords]) }
 }
 
