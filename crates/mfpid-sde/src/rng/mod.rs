@@ -35,6 +35,7 @@
 //! `(philox_key(seed, DOMAIN_INITIAL), k)` and calls the sampling closure for its particles in
 //! order.
 
+pub mod aes;
 pub mod normal;
 pub mod philox;
 mod ziggurat;
