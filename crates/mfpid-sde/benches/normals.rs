@@ -6,7 +6,10 @@
 //! wall time, so that a machine shared with other jobs does not bill their time slices to the
 //! candidate; elsewhere it is wall time.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mfpid_sde::rng::{self, normal, philox_key, BlockNormals, Path, PhiloxStream, Transform};
+use mfpid_sde::rng::{
+    self, aes_key, normal, philox_key, AesPath, BlockNormals, Generator, Path, PhiloxStream,
+    Transform,
+};
 use rand::Rng;
 use rand_core::RngCore;
 use rand_distr::StandardNormal;
@@ -164,7 +167,7 @@ fn normals(c: &mut Criterion) {
             BenchmarkId::new(format!("philox_{t:?}_fill"), format!("{path:?}")),
             &path,
             |b, &path| {
-                let mut r = BlockNormals::with(SEED, DOMAIN, 0, t, path);
+                let mut r = BlockNormals::with(SEED, DOMAIN, 0, Generator::Philox(t), path);
                 b.iter_custom(|it| {
                     timed(it, || {
                         r.fill(&mut out);
@@ -174,8 +177,71 @@ fn normals(c: &mut Criterion) {
             },
         );
     }
+    for (gen, path) in [Generator::AesZiggurat, Generator::AesBoxMuller]
+        .into_iter()
+        .flat_map(|gen| [Path::Scalar, Path::Avx2].map(|p| (gen, p)))
+    {
+        if !path.available() {
+            continue;
+        }
+        g.bench_with_input(
+            BenchmarkId::new(format!("{gen:?}_fill"), format!("{path:?}")),
+            &path,
+            |b, &path| {
+                let mut r = BlockNormals::with(SEED, DOMAIN, 0, gen, path);
+                b.iter_custom(|it| {
+                    timed(it, || {
+                        r.fill(&mut out);
+                        black_box(&out);
+                    })
+                })
+            },
+        );
+    }
+    for path in [AesPath::Soft, AesPath::AesNi, AesPath::Vaes] {
+        if !path.available() {
+            continue;
+        }
+        // the AES words alone, as doubles in [1, 2) (the generator's share of a normal)
+        g.bench_with_input(
+            BenchmarkId::new("aes_words_only", format!("{path:?}")),
+            &path,
+            |b, &path| {
+                let rk = aes_key(SEED, DOMAIN);
+                let mut words = vec![0u64; N];
+                let mut n = 0u64;
+                b.iter_custom(|it| {
+                    timed(it, || {
+                        path.fill(&rk, 0, n, &mut words);
+                        n += (N / 2) as u64;
+                        for (z, w) in out.iter_mut().zip(&words) {
+                            *z = f64::from_bits(0x3FF0_0000_0000_0000 | (w >> 12));
+                        }
+                        black_box(&out);
+                    })
+                })
+            },
+        );
+    }
+    g.bench_function("aes_Ziggurat_next", |b| {
+        let mut r = BlockNormals::new(SEED, DOMAIN, 0);
+        b.iter_custom(|it| {
+            timed(it, || {
+                for z in out.iter_mut() {
+                    *z = r.next();
+                }
+                black_box(&out);
+            })
+        })
+    });
     g.bench_function("philox_BoxMuller_next", |b| {
-        let mut r = BlockNormals::with(SEED, DOMAIN, 0, Transform::BoxMuller, Path::detect());
+        let mut r = BlockNormals::with(
+            SEED,
+            DOMAIN,
+            0,
+            Generator::Philox(Transform::BoxMuller),
+            Path::detect(),
+        );
         b.iter_custom(|it| {
             timed(it, || {
                 for z in out.iter_mut() {

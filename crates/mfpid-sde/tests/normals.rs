@@ -3,7 +3,7 @@
 //! 10^8 draws in the ignored `*_1e8` tests (`cargo test -p mfpid-sde --release --test normals --
 //! --ignored`). Thresholds are 5 standard errors (moments, tails) and the KS critical value at level
 //! 0.001 (`sqrt(N) D < 1.95`), so a correct generator fails with probability about 10^-5 per check.
-use mfpid_sde::rng::{BlockNormals, Path, Transform, DOMAIN_INCREMENTS};
+use mfpid_sde::rng::{BlockNormals, Generator, Path, Transform, DOMAIN_INCREMENTS};
 use statrs::function::erf::erfc;
 
 /// Equiprobable cells of `u = Phi(z)` for the KS statistic: `D` on this grid is within
@@ -26,7 +26,7 @@ struct Summary {
 
 /// `blocks` block streams under one seed, `per_block` normals each, read in slices of 1000 (the
 /// runner's pattern: a block's draws for one step at a time).
-fn summarise(t: Transform, blocks: u64, per_block: usize) -> Summary {
+fn summarise(t: Generator, blocks: u64, per_block: usize) -> Summary {
     let mut sum = Summary {
         n: 0.0,
         s: [0.0; 4],
@@ -60,7 +60,7 @@ fn summarise(t: Transform, blocks: u64, per_block: usize) -> Summary {
 }
 
 /// Assert moments, tails and KS; returns a one-line report.
-fn check(t: Transform, blocks: u64, per_block: usize) -> String {
+fn check(t: Generator, blocks: u64, per_block: usize) -> String {
     let r = summarise(t, blocks, per_block);
     let n = r.n;
     let [m1, m2, m3, m4] = r.s.map(|s| s / n);
@@ -115,24 +115,43 @@ fn check(t: Transform, blocks: u64, per_block: usize) -> String {
     )
 }
 
+const PHILOX_BOX_MULLER: Generator = Generator::Philox(Transform::BoxMuller);
+const PHILOX_ZIGGURAT: Generator = Generator::Philox(Transform::Ziggurat);
+
 #[test]
 fn box_muller_normals_1e6() {
-    eprintln!("{}", check(Transform::BoxMuller, 100, 10_000));
+    eprintln!("{}", check(PHILOX_BOX_MULLER, 100, 10_000));
 }
 
 #[test]
 fn ziggurat_normals_1e6() {
-    eprintln!("{}", check(Transform::Ziggurat, 100, 10_000));
+    eprintln!("{}", check(PHILOX_ZIGGURAT, 100, 10_000));
+}
+
+#[test]
+fn aes_ziggurat_normals_1e6() {
+    eprintln!("{}", check(Generator::AesZiggurat, 100, 10_000));
+}
+
+#[test]
+fn aes_box_muller_normals_1e6() {
+    eprintln!("{}", check(Generator::AesBoxMuller, 100, 10_000));
 }
 
 #[test]
 #[ignore = "10^8 draws: run once with --release --ignored (result in the README)"]
 fn box_muller_normals_1e8() {
-    eprintln!("{}", check(Transform::BoxMuller, 1000, 100_000));
+    eprintln!("{}", check(PHILOX_BOX_MULLER, 1000, 100_000));
 }
 
 #[test]
 #[ignore = "10^8 draws: run once with --release --ignored (result in the README)"]
 fn ziggurat_normals_1e8() {
-    eprintln!("{}", check(Transform::Ziggurat, 1000, 100_000));
+    eprintln!("{}", check(PHILOX_ZIGGURAT, 1000, 100_000));
+}
+
+#[test]
+#[ignore = "10^8 draws: run once with --release --ignored (result in the README)"]
+fn aes_ziggurat_normals_1e8() {
+    eprintln!("{}", check(Generator::AesZiggurat, 1000, 100_000));
 }

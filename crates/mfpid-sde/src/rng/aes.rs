@@ -150,6 +150,19 @@ impl AesPath {
             .unwrap_or(AesPath::Soft)
     }
 
+    /// Word pair `n` of stream `block` (one counter; [`word_pair`] on this path).
+    #[inline]
+    pub fn pair(self, rk: &RoundKeys, block: u64, n: u64) -> [u64; 2] {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `available` checked the features the function is compiled for.
+            AesPath::Vaes | AesPath::AesNi if self.available() => unsafe {
+                x86::pair(rk, block, n)
+            },
+            _ => word_pair(rk, block, n),
+        }
+    }
+
     /// Word pairs `n0, n0 + 1, ...` of stream `block` into `out` (`out[2i], out[2i + 1]` = pair
     /// `n0 + i`; an odd last word is left untouched). A path this CPU lacks runs as `Soft`.
     pub fn fill(self, rk: &RoundKeys, block: u64, n0: u64, out: &mut [u64]) {
@@ -201,6 +214,13 @@ mod x86 {
         assert!(out.len() >= 2);
         // SAFETY: 16 writable bytes checked above; unaligned store.
         unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), s) }
+    }
+
+    #[target_feature(enable = "aes,sse2")]
+    pub(super) fn pair(rk: &RoundKeys, block: u64, n: u64) -> [u64; 2] {
+        let mut w = [0u64; 2];
+        store(one(&keys(rk), block, n), &mut w);
+        w
     }
 
     #[target_feature(enable = "aes,sse2")]
@@ -278,6 +298,7 @@ mod x86 {
 #[derive(Debug, Clone)]
 pub struct AesStream {
     rk: RoundKeys,
+    path: AesPath,
     block: u64,
     /// next word pair to encrypt
     n: u64,
@@ -294,8 +315,14 @@ impl AesStream {
 
     /// Stream `block` under `rk`, from word pair `n` (word `2 n`).
     pub fn at(rk: RoundKeys, block: u64, n: u64) -> Self {
+        Self::on(AesPath::detect(), rk, block, n)
+    }
+
+    /// As [`at`](Self::at) on a given path (same words on every path).
+    pub fn on(path: AesPath, rk: RoundKeys, block: u64, n: u64) -> Self {
         Self {
             rk,
+            path,
             block,
             n,
             pair: [0; 2],
@@ -310,7 +337,7 @@ impl RngCore for AesStream {
     }
     fn next_u64(&mut self) -> u64 {
         if self.next == 2 {
-            AesPath::detect().fill(&self.rk, self.block, self.n, &mut self.pair);
+            self.pair = self.path.pair(&self.rk, self.block, self.n);
             self.n = self.n.wrapping_add(1);
             self.next = 0;
         }

@@ -5,9 +5,11 @@
 //! blocks, so the numbers a particle receives depend only on `(seed, domain, particle index,
 //! step)`, never on the thread count, the chunk size or the rank's particle offset.
 //!
-//! - [`BlockNormals`]: standard normals of a block, Philox4x32-10 ([`philox`]) counters through
-//!   the vectorised Box-Muller transform ([`normal`]); normal `n` of block `k` is a function of
-//!   `(key, k, n)` alone, identical bit for bit on every instruction set.
+//! - [`BlockNormals`]: standard normals of a block by a [`Generator`]; the runner's
+//!   ([`DEFAULT_GENERATOR`]) is Philox4x32-10 ([`philox`]) counters through the vectorised
+//!   Box-Muller transform ([`normal`]). The alternatives: AES-128 counter-mode words ([`aes`])
+//!   through the ziggurat or Box-Muller, and Philox through the ziggurat. Normal `n` of block `k`
+//!   is a function of `(key, k, n)` alone, identical bit for bit on every instruction set.
 //! - [`PhiloxStream`]: the same counters as uniform words (`RngCore`), for generic sampling; the
 //!   generator [`crate::Ensemble::sample`] hands its closure ([`SampleRng`]).
 //! - [`stream`]: a ChaCha8 stream under the same `(seed, domain)` keying, for code outside the
@@ -41,6 +43,7 @@ pub mod philox;
 mod ziggurat;
 mod ziggurat_tables;
 
+pub use aes::{AesPath, AesStream, RoundKeys};
 pub use normal::{Path, Transform};
 pub use philox::PhiloxStream;
 
@@ -88,8 +91,9 @@ pub fn stream(seed: u64, domain: u64, stream: u64) -> ChaCha8Rng {
 /// multiple of [`RNG_BLOCK`]): block `offset / RNG_BLOCK + i` at index `i`.
 pub(crate) fn block_normals(seed: u64, domain: u64, offset: usize, n: usize) -> Vec<BlockNormals> {
     let first = offset / RNG_BLOCK;
+    let rk = round_keys(DEFAULT_GENERATOR, seed, domain);
     (0..n.div_ceil(RNG_BLOCK))
-        .map(|k| BlockNormals::new(seed, domain, (first + k) as u64))
+        .map(|k| BlockNormals::keyed(seed, domain, rk, (first + k) as u64))
         .collect()
 }
 
@@ -115,23 +119,54 @@ pub fn philox_key(seed: u64, domain: u64) -> [u32; 2] {
     [k as u32, (k >> 32) as u32]
 }
 
-/// The transform the runner uses (chosen by measurement, README "Generator").
-pub const DEFAULT_TRANSFORM: Transform = Transform::BoxMuller;
+/// The AES-128 round keys of `(seed, domain)`: the 128-bit key is two further SplitMix64 outputs
+/// after the domain is mixed in, as for [`philox_key`].
+pub fn aes_key(seed: u64, domain: u64) -> RoundKeys {
+    let mut s = seed;
+    let mut t = splitmix64(&mut s) ^ domain;
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&splitmix64(&mut t).to_le_bytes());
+    key[8..].copy_from_slice(&splitmix64(&mut t).to_le_bytes());
+    aes::expand_key(key)
+}
+
+/// The AES round keys a generator needs under `(seed, domain)` (none for Philox).
+fn round_keys(gen: Generator, seed: u64, domain: u64) -> RoundKeys {
+    match gen {
+        Generator::AesZiggurat | Generator::AesBoxMuller => aes_key(seed, domain),
+        Generator::Philox(_) => [[0; 16]; 11],
+    }
+}
+
+/// A generator of standard normals: the uniform words and the transform that turns them into
+/// normals (README "Generator" compares them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generator {
+    /// AES-128 counter-mode words ([`aes`]) through the 256-layer ziggurat: normal `n` of a block
+    /// is word `n` of its AES stream, through the fast path or its own slow path.
+    AesZiggurat,
+    /// AES-128 counter-mode words through the Box-Muller transform ([`normal`]'s chunk layout:
+    /// word pair `n` plays the part of Philox counter `n`).
+    AesBoxMuller,
+    /// Philox4x32-10 counters ([`philox`]) through a transform ([`normal`]'s chunk layout).
+    Philox(Transform),
+}
+
+/// The generator the runner uses (chosen by measurement, README "Generator"; AES + ziggurat is
+/// faster in bulk but not yet the default, which would change every published number).
+pub const DEFAULT_GENERATOR: Generator = Generator::Philox(Transform::BoxMuller);
 
 /// Chunks buffered per block (256 normals, 2 KiB): refills are rare enough that `next` costs
 /// little more than `fill`.
 const BUF_CHUNKS: usize = 256usize.div_ceil(CHUNK);
 const BUF: usize = BUF_CHUNKS * CHUNK;
 
-/// Standard normals of one particle block: `z_n` for `n = 0, 1, ...` is the Box-Muller normal of
-/// Philox counter `n / 2` (layout in [`normal`]) of block `block` under the key of
-/// `(seed, domain)`. [`next`](Self::next) and [`fill`](Self::fill) consume the same sequence.
+/// Standard normals of one particle block: `z_n` for `n = 0, 1, ...` is normal `n` of block
+/// `block` under the key of `(seed, domain)` by the [`Generator`]. [`next`](Self::next) and
+/// [`fill`](Self::fill) consume the same sequence.
 #[derive(Debug, Clone)]
 pub struct BlockNormals {
-    key: [u32; 2],
-    block: u64,
-    transform: Transform,
-    path: Path,
+    src: Source,
     /// next chunk to generate
     chunk: u64,
     buf: [f64; BUF],
@@ -139,21 +174,94 @@ pub struct BlockNormals {
     next: usize,
 }
 
+/// What a block's normals are a function of: the generator, its keys and the block; and the
+/// instruction set that computes them.
+#[derive(Debug, Clone)]
+struct Source {
+    gen: Generator,
+    key: [u32; 2],
+    rk: RoundKeys,
+    block: u64,
+    path: Path,
+    /// the AES kernel and whether the ziggurat's fast path runs on AVX2 (from `path`)
+    aes: AesPath,
+    avx2: bool,
+}
+
+impl Source {
+    /// Chunks `first, first + 1, ...` of the block's sequence into `out` (a whole number of
+    /// chunks).
+    fn chunks(&self, first: u64, out: &mut [f64]) {
+        match self.gen {
+            Generator::AesZiggurat => ziggurat::fill_aes(
+                &self.rk,
+                self.block,
+                first.wrapping_mul(CHUNK as u64),
+                self.aes,
+                self.avx2,
+                out,
+            ),
+            Generator::AesBoxMuller => {
+                let path = if self.aes == AesPath::Soft {
+                    Path::Scalar
+                } else {
+                    self.path
+                };
+                path.fill_aes_chunks(self.aes, &self.rk, self.block, first, out)
+            }
+            Generator::Philox(t) => self.path.fill_chunks(t, self.key, self.block, first, out),
+        }
+    }
+}
+
 impl BlockNormals {
-    /// Block `block` under `(seed, domain)` by the [`DEFAULT_TRANSFORM`], on the widest
+    /// Block `block` under `(seed, domain)` by the [`DEFAULT_GENERATOR`], on the widest
     /// instruction set of this CPU.
     pub fn new(seed: u64, domain: u64, block: u64) -> Self {
-        Self::with(seed, domain, block, DEFAULT_TRANSFORM, Path::detect())
+        Self::with(seed, domain, block, DEFAULT_GENERATOR, Path::detect())
     }
 
-    /// As [`new`](Self::new) with a given transform and [`Path`] (the bits depend on the
-    /// transform, not on the path).
-    pub fn with(seed: u64, domain: u64, block: u64, transform: Transform, path: Path) -> Self {
-        Self {
-            key: philox_key(seed, domain),
+    /// As [`new`](Self::new) with the AES round keys of `(seed, domain)` already expanded.
+    fn keyed(seed: u64, domain: u64, rk: RoundKeys, block: u64) -> Self {
+        Self::build(seed, domain, rk, block, DEFAULT_GENERATOR, Path::detect())
+    }
+
+    /// As [`new`](Self::new) with a given generator and [`Path`] (the bits depend on the
+    /// generator, not on the path).
+    pub fn with(seed: u64, domain: u64, block: u64, gen: Generator, path: Path) -> Self {
+        Self::build(
+            seed,
+            domain,
+            round_keys(gen, seed, domain),
             block,
-            transform,
+            gen,
             path,
+        )
+    }
+
+    fn build(
+        seed: u64,
+        domain: u64,
+        rk: RoundKeys,
+        block: u64,
+        gen: Generator,
+        path: Path,
+    ) -> Self {
+        let simd = path != Path::Scalar && path.available();
+        Self {
+            src: Source {
+                gen,
+                key: philox_key(seed, domain),
+                rk,
+                block,
+                path,
+                aes: if simd {
+                    AesPath::detect()
+                } else {
+                    AesPath::Soft
+                },
+                avx2: simd && Path::Avx2.available(),
+            },
             chunk: 0,
             buf: [0.0; BUF],
             next: BUF,
@@ -161,13 +269,7 @@ impl BlockNormals {
     }
 
     fn refill(&mut self) {
-        self.path.fill_chunks(
-            self.transform,
-            self.key,
-            self.block,
-            self.chunk,
-            &mut self.buf,
-        );
+        self.src.chunks(self.chunk, &mut self.buf);
         self.chunk = self.chunk.wrapping_add(BUF_CHUNKS as u64);
         self.next = 0;
     }
@@ -196,8 +298,7 @@ impl BlockNormals {
         // the buffer is empty here: whole chunks straight into `out`, the tail through the buffer
         let whole = rest.len() / CHUNK * CHUNK;
         let (body, tail) = rest.split_at_mut(whole);
-        self.path
-            .fill_chunks(self.transform, self.key, self.block, self.chunk, body);
+        self.src.chunks(self.chunk, body);
         self.chunk = self.chunk.wrapping_add((whole / CHUNK) as u64);
         if !tail.is_empty() {
             self.refill();
@@ -235,21 +336,42 @@ mod tests {
     fn normal_n_is_the_reference_pair() {
         let (seed, block) = (99, 4);
         let key = philox_key(seed, DOMAIN_INITIAL);
+        let philox = |t| Generator::Philox(t);
         let mut bm = BlockNormals::with(
             seed,
             DOMAIN_INITIAL,
             block,
-            Transform::BoxMuller,
+            philox(Transform::BoxMuller),
             Path::Scalar,
         );
         let mut zig = BlockNormals::with(
             seed,
             DOMAIN_INITIAL,
             block,
-            Transform::Ziggurat,
+            philox(Transform::Ziggurat),
             Path::detect(),
         );
+        let rk = aes_key(seed, DOMAIN_INITIAL);
+        let mut aes = [Path::Scalar, Path::detect()]
+            .map(|p| BlockNormals::with(seed, DOMAIN_INITIAL, block, Generator::AesZiggurat, p));
+        let mut abm = [Path::Scalar, Path::detect()]
+            .map(|p| BlockNormals::with(seed, DOMAIN_INITIAL, block, Generator::AesBoxMuller, p));
+        let mut rejected = 0;
         for n in 0..(40 * CHUNK) {
+            let (c, j) = (n / CHUNK, n % CHUNK);
+            let pair = (c * normal::LANES + j % normal::LANES) as u64;
+            let (z0, z1) = normal::aes_box_muller_pair(&rk, block, pair);
+            let want = if j < normal::LANES { z0 } else { z1 };
+            for g in &mut abm {
+                assert_eq!(g.next().to_bits(), want.to_bits());
+            }
+            let want = ziggurat::aes_normal(&rk, block, n as u64);
+            rejected += usize::from(
+                ziggurat::fast(aes::word_pair(&rk, block, n as u64 / 2)[n % 2]).is_nan(),
+            );
+            for g in &mut aes {
+                assert_eq!(g.next().to_bits(), want.to_bits());
+            }
             let (c, j) = (n / CHUNK, n % CHUNK);
             let lane = (c * normal::LANES + j % normal::LANES) as u64;
             let (z0, z1) = normal::box_muller_pair(key, block, lane);
@@ -257,6 +379,33 @@ mod tests {
             assert_eq!(bm.next().to_bits(), want.to_bits());
             let want = normal::ziggurat_normal(key, block, c as u64, j);
             assert_eq!(zig.next().to_bits(), want.to_bits());
+        }
+        // the slow path was exercised (about 1.5 % of 640 normals)
+        assert!(rejected > 0);
+    }
+
+    #[test]
+    fn aes_fill_equals_the_reference_on_every_path_and_across_batches() {
+        let rk = aes_key(5, DOMAIN_INCREMENTS);
+        for n0 in [0u64, 1000, (1 << 40) - 301] {
+            let n0 = n0 & !1;
+            let want: Vec<u64> = (0..600u64)
+                .map(|k| ziggurat::aes_normal(&rk, 7, n0.wrapping_add(k)).to_bits())
+                .collect();
+            for aes in [AesPath::Soft, AesPath::AesNi, AesPath::Vaes] {
+                for avx2 in [false, Path::Avx2.available()] {
+                    if !aes.available() {
+                        continue;
+                    }
+                    // lengths within a batch, across batches, and with a remainder of the quads
+                    for len in [2usize, 18, 256, 600] {
+                        let mut got = vec![0.0; len];
+                        ziggurat::fill_aes(&rk, 7, n0, aes, avx2, &mut got);
+                        let got: Vec<u64> = got.iter().map(|z| z.to_bits()).collect();
+                        assert_eq!(got, want[..len], "{aes:?} avx2 {avx2} from {n0} len {len}");
+                    }
+                }
+            }
         }
     }
 

@@ -18,6 +18,7 @@
 // fdlibm's constants as published (a digit or two beyond f64)
 #![allow(clippy::excessive_precision)]
 
+use super::aes::{self, AesPath, RoundKeys};
 use super::philox::{counter, lanes, philox4x32_10, PhiloxLanes};
 use super::ziggurat;
 use std::mem::MaybeUninit;
@@ -391,6 +392,47 @@ fn chunks_generic(t: Transform, key: [u32; 2], block: u64, first: u64, out: &mut
     }
 }
 
+/// The two normals of AES word pair `n` of `block` (the one-counter reference of the AES
+/// Box-Muller generator): Box-Muller on words `2n`, `2n + 1`.
+pub fn aes_box_muller_pair(rk: &RoundKeys, block: u64, n: u64) -> (f64, f64) {
+    let [a, b] = aes::word_pair(rk, block, n);
+    box_muller_bits(a, b)
+}
+
+/// Chunks `first, first + 1, ...` by Box-Muller on AES words, in the layout of the Philox chunks:
+/// lane `i` of chunk `c` is word pair `c L + i`, whose normals go to `out[i]` and `out[L + i]`.
+#[inline(always)]
+fn aes_chunks_generic(aes: AesPath, rk: &RoundKeys, block: u64, first: u64, out: &mut [f64]) {
+    let whole = out.len() / CHUNK * CHUNK;
+    let mut buf = [MaybeUninit::<u64>::uninit(); BATCH * CHUNK];
+    for (j, o) in out[..whole].chunks_mut(BATCH * CHUNK).enumerate() {
+        let c = first.wrapping_add((j * BATCH) as u64);
+        let words = &mut buf[..o.len()];
+        // SAFETY: `u64` has no invalid bit patterns and `fill` writes before anything reads.
+        let words = unsafe { &mut *(words as *mut [MaybeUninit<u64>] as *mut [u64]) };
+        aes.fill(rk, block, c.wrapping_mul(LANES as u64), words);
+        for (oc, wc) in o.chunks_exact_mut(CHUNK).zip(words.chunks_exact(CHUNK)) {
+            let a = lanes::<_, LANES>(|i| wc[2 * i]);
+            let b = lanes::<_, LANES>(|i| wc[2 * i + 1]);
+            let (z0, z1) = box_muller_lanes(a, b);
+            oc[..LANES].copy_from_slice(&z0);
+            oc[LANES..].copy_from_slice(&z1);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn aes_chunks_avx2(aes: AesPath, rk: &RoundKeys, block: u64, first: u64, out: &mut [f64]) {
+    aes_chunks_generic(aes, rk, block, first, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+fn aes_chunks_avx512(aes: AesPath, rk: &RoundKeys, block: u64, first: u64, out: &mut [f64]) {
+    aes_chunks_generic(aes, rk, block, first, out)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn chunks_avx2(t: Transform, key: [u32; 2], block: u64, first: u64, out: &mut [f64]) {
@@ -456,6 +498,31 @@ impl Path {
             // SAFETY: as above.
             Path::Avx2 if self.available() => unsafe { chunks_avx2(t, key, block, first, out) },
             _ => chunks_generic(t, key, block, first, out),
+        }
+    }
+
+    /// As [`fill_chunks`](Self::fill_chunks) by Box-Muller on AES words (`aes` picks the cipher's
+    /// kernel; every choice gives the same bits).
+    pub fn fill_aes_chunks(
+        self,
+        aes: AesPath,
+        rk: &RoundKeys,
+        block: u64,
+        first: u64,
+        out: &mut [f64],
+    ) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `available` checked the features the function is compiled for.
+            Path::Avx512 if self.available() => unsafe {
+                aes_chunks_avx512(aes, rk, block, first, out)
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Path::Avx2 if self.available() => unsafe {
+                aes_chunks_avx2(aes, rk, block, first, out)
+            },
+            _ => aes_chunks_generic(aes, rk, block, first, out),
         }
     }
 }

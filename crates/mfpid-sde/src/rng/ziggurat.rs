@@ -2,13 +2,19 @@
 //! form, the algorithm of `rand_distr`), split so that the common case vectorises: the *fast path*
 //! (probability ~0.99) is a table lookup, a product and a comparison on one 64-bit word; a rejected
 //! lane is marked NaN and finished by the scalar *slow path* (wedge and tail), which draws its
-//! extra uniforms from an auxiliary Philox counter region owned by that normal alone. Normal `n` of
-//! a block is therefore a function of `(key, block, n)` only, as on the Box-Muller path.
+//! extra uniforms from an auxiliary counter region owned by that normal alone. Normal `n` of a
+//! block is therefore a function of `(key, block, n)` only, as on the Box-Muller path.
+//!
+//! Two word sources: Philox counters ([`super::normal`]'s chunk layout, rejected lanes marked NaN
+//! and fixed afterwards) and AES counters ([`fill_aes`]: normal `n` of a block is word `n` of its
+//! AES stream, the fast path written for AVX2 with a scalar twin of the same bits).
 
+use super::aes::{AesPath, RoundKeys};
 use super::normal::ln;
 use super::philox::PhiloxStream;
 use super::ziggurat_tables::{F, R, X};
 use rand_core::RngCore;
+use std::mem::MaybeUninit;
 
 /// Bits of 2.0: `from_bits(TWO_BITS | m) - 3` is `u = m 2^-51 - 1` in `[-1, 1)` for a 52-bit `m`.
 const TWO_BITS: u64 = 0x4000_0000_0000_0000;
@@ -51,15 +57,74 @@ fn open01(w: u64) -> f64 {
 /// `F[i+1] + (F[i] - F[i+1]) U < exp(-x^2/2)` (compared in logs), the tail beyond `R` for the
 /// base layer (Marsaglia 1964: `x = -ln U1 / R`, accept when `-2 ln U2 >= x^2`), and a fresh
 /// word on rejection.
-pub(crate) fn slow(key: [u32; 2], block: u64, n: u64, mut w: u64) -> f64 {
-    let mut aux = PhiloxStream::at(key, block | AUX_BLOCK, n << AUX_SHIFT);
+pub(crate) fn slow(key: [u32; 2], block: u64, n: u64, w: u64) -> f64 {
+    slow_with(
+        w,
+        &mut PhiloxStream::at(key, block | AUX_BLOCK, n << AUX_SHIFT),
+    )
+}
+
+/// As [`slow`] on AES words: normal `n` owns word pairs `n 2^7 .. (n + 1) 2^7` (`2^8` words) of the
+/// auxiliary stream `block + 2^63`.
+#[inline(always)]
+pub(crate) fn slow_aes(aes: AesPath, rk: &RoundKeys, block: u64, n: u64, w: u64) -> f64 {
+    let mut aux = AuxWords {
+        aes,
+        rk,
+        block: block | AUX_BLOCK,
+        n: n << (AUX_SHIFT - 1),
+        pair: [0; 2],
+        next: 2,
+    };
+    slow_with(w, &mut aux)
+}
+
+/// [`slow_aes`] out of line (the baseline target's code).
+#[cold]
+#[inline(never)]
+fn slow_aes_cold(aes: AesPath, rk: &RoundKeys, block: u64, n: u64, w: u64) -> f64 {
+    slow_aes(aes, rk, block, n, w)
+}
+
+/// The auxiliary AES words of one normal, read in order (an [`AesStream`] that borrows its keys).
+struct AuxWords<'k> {
+    aes: AesPath,
+    rk: &'k RoundKeys,
+    block: u64,
+    n: u64,
+    pair: [u64; 2],
+    next: usize,
+}
+
+impl RngCore for AuxWords<'_> {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    #[inline(always)]
+    fn next_u64(&mut self) -> u64 {
+        if self.next == 2 {
+            self.pair = self.aes.pair(self.rk, self.block, self.n);
+            self.n = self.n.wrapping_add(1);
+            self.next = 0;
+        }
+        self.next += 1;
+        self.pair[self.next - 1]
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dst)
+    }
+}
+
+/// The slow path drawing its extra uniforms from `aux`.
+#[inline(always)]
+fn slow_with(mut w: u64, aux: &mut impl RngCore) -> f64 {
     loop {
         let (i, u, x) = layer_point(w);
         if x.abs() < X[i + 1] {
             return x;
         }
         if i == 0 {
-            return tail(u, &mut aux);
+            return tail(u, aux);
         }
         let y = F[i + 1] + (F[i] - F[i + 1]) * unit(aux.next_u64());
         if ln(y) < -0.5 * x * x {
@@ -70,13 +135,146 @@ pub(crate) fn slow(key: [u32; 2], block: u64, n: u64, mut w: u64) -> f64 {
 }
 
 /// A normal beyond `R` with the sign of `u`.
-fn tail(u: f64, aux: &mut PhiloxStream) -> f64 {
+fn tail(u: f64, aux: &mut impl RngCore) -> f64 {
     loop {
         let x = ln(open01(aux.next_u64())) / R;
         let y = ln(open01(aux.next_u64()));
         if -2.0 * y >= x * x {
             return if u < 0.0 { x - R } else { R - x };
         }
+    }
+}
+
+/// Normal `n` of stream `block` by the ziggurat on AES words (the one-normal reference of
+/// [`fill_aes`]).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn aes_normal(rk: &RoundKeys, block: u64, n: u64) -> f64 {
+    let w = super::aes::word_pair(rk, block, n >> 1)[(n & 1) as usize];
+    let z = fast(w);
+    if z.is_nan() {
+        slow_aes_cold(AesPath::Soft, rk, block, n, w)
+    } else {
+        z
+    }
+}
+
+/// Words per batch of [`fill_aes`]: encrypted into a buffer on the stack (2 KiB, in L1), then
+/// transformed.
+const BATCH: usize = 256;
+
+/// Normals `n0, n0 + 1, ...` (`n0` even) of stream `block` into `out` (even length) by the
+/// ziggurat on AES words: word `n` through the fast path, else [`slow_aes`]. `aes` picks the
+/// cipher's kernel, `avx2` the fast path's; every choice gives the same bits.
+pub(crate) fn fill_aes(
+    rk: &RoundKeys,
+    block: u64,
+    n0: u64,
+    aes: AesPath,
+    avx2: bool,
+    out: &mut [f64],
+) {
+    let mut buf = [MaybeUninit::<u64>::uninit(); BATCH];
+    for (j, o) in out.chunks_mut(BATCH).enumerate() {
+        let n = n0.wrapping_add((j * BATCH) as u64);
+        let words = &mut buf[..o.len()];
+        // SAFETY: `u64` has no invalid bit patterns and `fill` writes before anything reads.
+        let words = unsafe { &mut *(words as *mut [MaybeUninit<u64>] as *mut [u64]) };
+        aes.fill(rk, block, n >> 1, words);
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the caller checked AVX2.
+            unsafe { x86::fast_fill(aes, rk, block, n, words, o) };
+            continue;
+        }
+        let _ = avx2;
+        for (k, (z, &w)) in o.iter_mut().zip(words.iter()).enumerate() {
+            *z = fast(w);
+            if z.is_nan() {
+                *z = slow_aes_cold(aes, rk, block, n.wrapping_add(k as u64), w);
+            }
+        }
+    }
+}
+
+/// `(X[i], X[i + 1])`: one 16-byte load gives a layer's point scale and its acceptance bound.
+static XX: [[f64; 2]; 256] = {
+    let mut t = [[0.0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [X[i], X[i + 1]];
+        i += 1;
+    }
+    t
+};
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{slow_aes, AesPath, RoundKeys, TWO_BITS, XX};
+    use std::arch::x86_64::*;
+
+    /// The fast path on 4 words per step, the same operations as [`super::fast`] (`u` by bit
+    /// operations and one exact subtraction, one product, one comparison). The rejected lanes of
+    /// 16 steps are collected in a bitmap without branches, then finished by [`slow_aes`] in place.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn fast_fill(
+        aes: AesPath,
+        rk: &RoundKeys,
+        block: u64,
+        n0: u64,
+        words: &[u64],
+        out: &mut [f64],
+    ) {
+        let two = _mm256_set1_epi64x(TWO_BITS as i64);
+        let three = _mm256_set1_pd(3.0);
+        let abs = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
+        let whole = words.len() / 64 * 64;
+        for (g, (wg, og)) in words[..whole]
+            .chunks_exact(64)
+            .zip(out.chunks_exact_mut(64))
+            .enumerate()
+        {
+            let mut rejected = 0u64;
+            for (q, (w, o)) in wg.chunks_exact(4).zip(og.chunks_exact_mut(4)).enumerate() {
+                // SAFETY: `w` has 4 words, `o` 4 doubles; unaligned loads and stores.
+                let v = unsafe { _mm256_loadu_si256(w.as_ptr().cast()) };
+                let u = _mm256_sub_pd(
+                    _mm256_castsi256_pd(_mm256_or_si256(two, _mm256_srli_epi64::<12>(v))),
+                    three,
+                );
+                // SAFETY: the layer index is below 256; a 16-byte row of `XX`.
+                let row = |l: usize| unsafe { _mm_loadu_pd(XX[(w[l] & 0xFF) as usize].as_ptr()) };
+                // (X[i0], X[i0 + 1], X[i2], X[i2 + 1]) and the same for lanes 1 and 3
+                let a = _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(row(0)), row(2));
+                let b = _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(row(1)), row(3));
+                let x = _mm256_mul_pd(u, _mm256_unpacklo_pd(a, b));
+                let bound = _mm256_unpackhi_pd(a, b);
+                // SAFETY: as above.
+                unsafe { _mm256_storeu_pd(o.as_mut_ptr(), x) };
+                let bad = _mm256_cmp_pd::<_CMP_GE_OQ>(_mm256_and_pd(x, abs), bound);
+                rejected |= (_mm256_movemask_pd(bad) as u64) << (4 * q);
+            }
+            while rejected != 0 {
+                let k = rejected.trailing_zeros() as usize;
+                rejected &= rejected - 1;
+                let n = n0.wrapping_add((64 * g + k) as u64);
+                og[k] = slow(aes, rk, block, n, wg[k]);
+            }
+        }
+        for k in whole..words.len() {
+            let z = super::fast(words[k]);
+            out[k] = if z.is_nan() {
+                slow(aes, rk, block, n0.wrapping_add(k as u64), words[k])
+            } else {
+                z
+            };
+        }
+    }
+
+    /// [`slow_aes`] compiled with FMA (its `mul_add`s in hardware; the same bits).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    fn slow(aes: AesPath, rk: &RoundKeys, block: u64, n: u64, w: u64) -> f64 {
+        slow_aes(aes, rk, block, n, w)
     }
 }
 
