@@ -46,7 +46,7 @@ impl Ensemble {
     }
 
     /// Sample initial states with `f(rng, x_i)` reproducibly: particle `i` draws from the
-    /// counter-based stream of its block ([`SampleRng`], Philox4x32-10 keyed by
+    /// counter-based stream of its block ([`SampleRng`], AES-128 in counter mode keyed by
     /// `(seed, DOMAIN_INITIAL)`), the block's particles in order, independent of the thread count.
     /// `rng` is a `rand::Rng`: `rng.random::<f64>()`, `rng.sample(StandardNormal)`, any
     /// `Distribution`.

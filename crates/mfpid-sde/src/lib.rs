@@ -3,9 +3,10 @@
 //! Particle-ensemble integrators for Itô SDEs `dx = b(t, x) dt + g(t, x) dW` and ODEs
 //! `dx/dt = b(t, x)`, built for large ensembles (`B x d` states, contiguous, row-major) and exact
 //! reproducibility: each block of [`rng::RNG_BLOCK`] particles owns a counter-based sequence of
-//! standard normals ([`rng::BlockNormals`]: Philox4x32-10 through a vectorised Box-Muller
-//! transform) keyed by `(seed, block index)`, so the output is bit-identical for any thread count,
-//! chunk size, particle offset and instruction set (the order of the draws: [`rng`]).
+//! standard normals ([`rng::BlockNormals`]: AES-128 counter-mode words through a 1024-layer
+//! ziggurat with a vectorised fast path) keyed by `(seed, block index)`, so the output is
+//! bit-identical for any thread count, chunk size, particle offset and instruction set (the order
+//! of the draws: [`rng`]).
 //!
 //! - [`Drift`]: the drift seam, evaluated on batches into caller-owned buffers, with a serial
 //!   [`Drift::prepare`] hook for time-only work;

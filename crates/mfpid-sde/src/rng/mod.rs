@@ -6,12 +6,15 @@
 //! step)`, never on the thread count, the chunk size or the rank's particle offset.
 //!
 //! - [`BlockNormals`]: standard normals of a block by a [`Generator`]; the runner's
-//!   ([`DEFAULT_GENERATOR`]) is Philox4x32-10 ([`philox`]) counters through the vectorised
-//!   Box-Muller transform ([`normal`]). The alternatives: AES-128 counter-mode words ([`aes`])
-//!   through the ziggurat or Box-Muller, and Philox through the ziggurat. Normal `n` of block `k`
-//!   is a function of `(key, k, n)` alone, identical bit for bit on every instruction set.
-//! - [`PhiloxStream`]: the same counters as uniform words (`RngCore`), for generic sampling; the
-//!   generator [`crate::Ensemble::sample`] hands its closure ([`SampleRng`]).
+//!   ([`DEFAULT_GENERATOR`]) is AES-128 counter-mode words ([`aes`]) through the 1024-layer
+//!   ziggurat (module `ziggurat`): normal `n` of block `k` is word `n` of the block's AES stream
+//!   through the fast path, or through its own slow path. The alternatives: AES words through
+//!   Box-Muller, and Philox4x32-10 ([`philox`]) counters through Box-Muller ([`normal`]) or the
+//!   256-layer ziggurat. Normal `n` of block `k` is a function of `(key, k, n)` alone, identical
+//!   bit for bit on every instruction set.
+//! - [`AesStream`]: the same AES words as an `RngCore`, for generic sampling: the generator
+//!   [`crate::Ensemble::sample`] hands its closure ([`SampleRng`]); [`PhiloxStream`] likewise for
+//!   Philox counters.
 //! - [`stream`]: a ChaCha8 stream under the same `(seed, domain)` keying, for code outside the
 //!   runner that wants a generic `rand` generator (convergence study, test data).
 //!
@@ -33,8 +36,8 @@
 //! same bits. [`crate::run_lockstep`] draws exactly as Euler-Maruyama with additive noise does, so
 //! each member equals its own [`crate::run`].
 //!
-//! Initial states ([`crate::Ensemble::sample`]): block `k` owns the [`PhiloxStream`] of
-//! `(philox_key(seed, DOMAIN_INITIAL), k)` and calls the sampling closure for its particles in
+//! Initial states ([`crate::Ensemble::sample`]): block `k` owns the [`AesStream`] of
+//! `(aes_key(seed, DOMAIN_INITIAL), k)` and calls the sampling closure for its particles in
 //! order.
 
 pub mod aes;
@@ -99,15 +102,15 @@ pub(crate) fn block_normals(seed: u64, domain: u64, offset: usize, n: usize) -> 
 }
 
 /// The uniform generator [`crate::Ensemble::sample`] hands its closure (any `rand::Rng` use works).
-pub type SampleRng = PhiloxStream;
+pub type SampleRng = AesStream;
 
 /// The uniform streams of all blocks covering global particles `offset .. offset + n` under
 /// `(seed, domain)` (offset a multiple of [`RNG_BLOCK`]).
 pub(crate) fn block_uniforms(seed: u64, domain: u64, offset: usize, n: usize) -> Vec<SampleRng> {
-    let key = philox_key(seed, domain);
+    let rk = aes_key(seed, domain);
     let first = offset / RNG_BLOCK;
     (0..n.div_ceil(RNG_BLOCK))
-        .map(|k| PhiloxStream::new(key, (first + k) as u64))
+        .map(|k| AesStream::new(rk, (first + k) as u64))
         .collect()
 }
 
@@ -153,9 +156,8 @@ pub enum Generator {
     Philox(Transform),
 }
 
-/// The generator the runner uses (chosen by measurement, README "Generator"; AES + ziggurat is
-/// faster in bulk but not yet the default, which would change every published number).
-pub const DEFAULT_GENERATOR: Generator = Generator::Philox(Transform::BoxMuller);
+/// The generator the runner uses (chosen by measurement, README "Generator").
+pub const DEFAULT_GENERATOR: Generator = Generator::AesZiggurat;
 
 /// Chunks buffered per block (256 normals, 2 KiB): refills are rare enough that `next` costs
 /// little more than `fill`.
