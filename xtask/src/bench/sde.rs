@@ -1,6 +1,6 @@
 //! `cargo xtask bench sde`: Euler-Maruyama throughput on d-dimensional OU against NumPy and against
-//! the cost of drawing the Gaussian increments alone with the runner's generator (Philox4x32-10
-//! counters through the vectorised Box-Muller transform, `rng::BlockNormals::fill`).
+//! the cost of drawing the Gaussian increments alone with the runner's generator (AES-128 counter
+//! words through the 1024-layer ziggurat, `rng::BlockNormals::fill`).
 
 use crate::bench::python;
 use crate::table::{Cell, Table};
@@ -35,7 +35,7 @@ fn em_seconds(b: usize, d: usize, steps: usize, threads: usize) -> Result<f64> {
 }
 
 /// The floor: the runner's own generator alone, one [`BlockNormals`] per 64-particle block drawing
-/// its `64 d` normals of each step with one `fill` (Philox4x32-10 + Box-Muller, the draws of the
+/// its `64 d` normals of each step with one `fill` (`rng::DEFAULT_GENERATOR`, the draws of the
 /// EM step without the update), into a `B x d` buffer.
 fn normals_seconds(b: usize, d: usize, steps: usize, threads: usize) -> Result<f64> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -87,7 +87,7 @@ pub fn run(out: &Path, steps: usize, b: usize, numpy: bool) -> Result<()> {
         "cost_vs_normals_floor",
     ]);
     let mut md = vec![
-        format!("EM on d-dim OU, B = {b}, {steps} steps; {all} threads available; floor: Philox4x32-10 Box-Muller `fill`"),
+        format!("EM on d-dim OU, B = {b}, {steps} steps; {all} threads available; floor: AES-128 CTR + 1024-layer ziggurat `fill`"),
         String::new(),
         "| d | implementation | threads | seconds | particle-steps/s | x NumPy | / normals floor |".into(),
         "|---|---|---|---|---|---|---|".into(),
@@ -112,12 +112,7 @@ pub fn run(out: &Path, steps: usize, b: usize, numpy: bool) -> Result<()> {
         for threads in THREADS {
             let floor = normals_seconds(b, d, steps, threads)?;
             let em = em_seconds(b, d, steps, threads)?;
-            rows.push((
-                "normals floor (Philox Box-Muller)".into(),
-                threads,
-                floor,
-                floor,
-            ));
+            rows.push(("normals floor (AES ziggurat)".into(), threads, floor, floor));
             rows.push(("mfpid-sde EM".into(), threads, em, floor));
         }
         for (name, threads, s, floor) in rows {
@@ -180,7 +175,7 @@ mod tests {
         assert_eq!(rows.len(), 3 * 2 * THREADS.len());
         for d in ["1", "8", "32"] {
             for t in ["1", "2"] {
-                for name in ["normals floor (Philox Box-Muller)", "mfpid-sde EM"] {
+                for name in ["normals floor (AES ziggurat)", "mfpid-sde EM"] {
                     let row = rows.iter().find(|r| r[..3] == [d, name, t]);
                     let s: f64 = row.unwrap_or_else(|| panic!("{d} {name} {t}"))[3]
                         .parse()
