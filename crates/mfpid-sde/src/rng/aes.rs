@@ -10,6 +10,7 @@
 //! (AVX2 registers, two counters per instruction, 16 in flight).
 
 use rand_core::{impls, RngCore};
+use std::borrow::Borrow;
 
 /// The eleven round keys of AES-128 (FIPS-197 section 5.2), bytes in cipher order.
 pub type RoundKeys = [[u8; 16]; 11];
@@ -293,11 +294,12 @@ mod x86 {
 }
 
 /// The uniform words of one AES counter stream as an `RngCore`: `next_u64` returns words `0, 1,
-/// 2, ...` of stream `block` under `rk` (from word `2 n` for [`at`](Self::at)); `next_u32` is the
-/// high half of the next word.
+/// 2, ...` of stream `block` under the round keys `rk` (from word `2 n` for [`at`](Self::at));
+/// `next_u32` is the high half of the next word. `K` holds the keys: owned (`RoundKeys`, the
+/// default) or borrowed (`&RoundKeys`, the ziggurat's auxiliary words).
 #[derive(Debug, Clone)]
-pub struct AesStream {
-    rk: RoundKeys,
+pub struct AesStream<K: Borrow<RoundKeys> = RoundKeys> {
+    rk: K,
     path: AesPath,
     block: u64,
     /// next word pair to encrypt
@@ -307,19 +309,19 @@ pub struct AesStream {
     next: usize,
 }
 
-impl AesStream {
+impl<K: Borrow<RoundKeys>> AesStream<K> {
     /// Stream `block` under `rk`, from its first word.
-    pub fn new(rk: RoundKeys, block: u64) -> Self {
+    pub fn new(rk: K, block: u64) -> Self {
         Self::at(rk, block, 0)
     }
 
     /// Stream `block` under `rk`, from word pair `n` (word `2 n`).
-    pub fn at(rk: RoundKeys, block: u64, n: u64) -> Self {
+    pub fn at(rk: K, block: u64, n: u64) -> Self {
         Self::on(AesPath::detect(), rk, block, n)
     }
 
     /// As [`at`](Self::at) on a given path (same words on every path).
-    pub fn on(path: AesPath, rk: RoundKeys, block: u64, n: u64) -> Self {
+    pub fn on(path: AesPath, rk: K, block: u64, n: u64) -> Self {
         Self {
             rk,
             path,
@@ -331,13 +333,14 @@ impl AesStream {
     }
 }
 
-impl RngCore for AesStream {
+impl<K: Borrow<RoundKeys>> RngCore for AesStream<K> {
     fn next_u32(&mut self) -> u32 {
         (self.next_u64() >> 32) as u32
     }
+    #[inline(always)]
     fn next_u64(&mut self) -> u64 {
         if self.next == 2 {
-            self.pair = self.path.pair(&self.rk, self.block, self.n);
+            self.pair = self.path.pair(self.rk.borrow(), self.block, self.n);
             self.n = self.n.wrapping_add(1);
             self.next = 0;
         }

@@ -11,7 +11,7 @@
 //! [`fill_aes`]: normal `n` of a block is word `n` of its AES stream, the fast path written for
 //! AVX2 with a scalar twin of the same bits).
 
-use super::aes::{AesPath, RoundKeys};
+use super::aes::{AesPath, AesStream, RoundKeys};
 use super::normal::ln;
 use super::philox::PhiloxStream;
 use super::{ziggurat_tables, ziggurat_tables_1024};
@@ -132,15 +132,8 @@ pub(crate) fn slow(key: [u32; 2], block: u64, n: u64, w: u64) -> f64 {
 /// auxiliary stream `block + 2^63`.
 #[inline(always)]
 pub(crate) fn slow_aes(aes: AesPath, rk: &RoundKeys, block: u64, n: u64, w: u64) -> f64 {
-    let mut aux = AuxWords {
-        aes,
-        rk,
-        block: block | AUX_BLOCK,
-        n: n << (AUX_SHIFT - 1),
-        pair: [0; 2],
-        next: 2,
-    };
-    Z1024.slow_with(w, &mut aux)
+    let aux = n << (AUX_SHIFT - 1);
+    Z1024.slow_with(w, &mut AesStream::on(aes, rk, block | AUX_BLOCK, aux))
 }
 
 /// [`slow_aes`] out of line (the baseline target's code).
@@ -148,35 +141,6 @@ pub(crate) fn slow_aes(aes: AesPath, rk: &RoundKeys, block: u64, n: u64, w: u64)
 #[inline(never)]
 fn slow_aes_cold(aes: AesPath, rk: &RoundKeys, block: u64, n: u64, w: u64) -> f64 {
     slow_aes(aes, rk, block, n, w)
-}
-
-/// The auxiliary AES words of one normal, read in order (an [`AesStream`] that borrows its keys).
-struct AuxWords<'k> {
-    aes: AesPath,
-    rk: &'k RoundKeys,
-    block: u64,
-    n: u64,
-    pair: [u64; 2],
-    next: usize,
-}
-
-impl RngCore for AuxWords<'_> {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-    #[inline(always)]
-    fn next_u64(&mut self) -> u64 {
-        if self.next == 2 {
-            self.pair = self.aes.pair(self.rk, self.block, self.n);
-            self.n = self.n.wrapping_add(1);
-            self.next = 0;
-        }
-        self.next += 1;
-        self.pair[self.next - 1]
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dst)
-    }
 }
 
 /// Normal `n` of stream `block` by the ziggurat on AES words (the one-normal reference of
