@@ -171,11 +171,17 @@ pub(crate) fn fill_aes(
     avx2: bool,
     out: &mut [f64],
 ) {
+    // whole word pairs: `fill` writes every word the transform reads
+    assert!(
+        n0.is_multiple_of(2) && out.len().is_multiple_of(2),
+        "fill_aes: whole word pairs"
+    );
     let mut buf = [MaybeUninit::<u64>::uninit(); BATCH];
     for (j, o) in out.chunks_mut(BATCH).enumerate() {
         let n = n0.wrapping_add((j * BATCH) as u64);
         let words = &mut buf[..o.len()];
-        // SAFETY: `u64` has no invalid bit patterns and `fill` writes before anything reads.
+        // SAFETY: `u64` has no invalid bit patterns, and `fill` writes all of `words` (an even
+        // number, asserted above) before anything reads them.
         let words = unsafe { &mut *(words as *mut [MaybeUninit<u64>] as *mut [u64]) };
         aes.fill(rk, block, n >> 1, words);
         #[cfg(target_arch = "x86_64")]
@@ -212,8 +218,9 @@ mod x86 {
     use super::{slow_aes, AesPath, RoundKeys, TWO_BITS, XX};
     use std::arch::x86_64::*;
 
-    /// The fast path on 4 words per step, the same operations as [`super::fast`] (`u` by bit
-    /// operations and one exact subtraction, one product, one comparison). The rejected lanes of
+    /// The fast path on 4 words per step, the same operations as [`super::Layers::fast`] on
+    /// [`super::Z1024`] (`u` by bit operations and one exact subtraction, one product, one
+    /// comparison). The rejected lanes of
     /// 16 steps are collected in a bitmap without branches, then finished by [`slow_aes`] in place.
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn fast_fill(
