@@ -259,6 +259,40 @@ impl Block<'_> {
         }
     }
 
+    /// The isotropic drift of two components, `u = ((base + gy mu) + ck_0 m_0) + ck_1 m_1` entry
+    /// by entry in one sweep over the rows: the additions of [`Self::base`] followed by the
+    /// component loop, in their order (the same bits), without storing and reloading `u` between.
+    #[inline(always)]
+    fn iso_drift2<const D: usize>(
+        &self,
+        gy: &[f64],
+        ck0: &[f64],
+        ck1: &[f64],
+        means: &[f64],
+        mub: &[f64],
+        out: &mut [f64],
+    ) {
+        let (d, f) = (if D == 0 { self.d } else { D }, self.form);
+        let (cd, a, zd) = (&f.c_drift[..d], f.a, f.z_drift);
+        let (m0, m1) = (&means[..d], &means[d..2 * d]);
+        let rows = out.chunks_exact_mut(d).zip(self.x.chunks_exact(d));
+        for (r, ((or, xr), mr)) in rows.zip(mub.chunks_exact(d)).enumerate() {
+            let zr = self.z(r, d);
+            let (g, k0, k1) = (gy[r], ck0[r], ck1[r]);
+            let terms = or
+                .iter_mut()
+                .zip(xr)
+                .zip(cd)
+                .zip(zr)
+                .zip(mr)
+                .zip(m0)
+                .zip(m1);
+            for ((((((o, &x), &c), &z), &mu), &v0), &v1) in terms {
+                *o = (((-a * x + c + zd * z) + g * mu) + k0 * v0) + k1 * v1;
+            }
+        }
+    }
+
     /// The drift of the block into `out`: probe means, log-weights, soft-max, then the drift.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
@@ -322,12 +356,26 @@ impl Block<'_> {
                     }
                 }
                 // u = base + gy mu + Σ_k ck_k m_k
+                if n == 2 && D != 1 {
+                    // two components: the whole sum in one sweep over each row's coordinates
+                    self.iso_drift2::<D>(gy, &lw[..ROWS], &lw[ROWS..2 * ROWS], s.means, mub, out);
+                    return;
+                }
+                // component by component over the block's rows (each entry receives its terms in
+                // the order k = 0, 1, ..; for d = 1 the loop over rows vectorises)
                 self.base::<D>(Some(gy), mub, out);
-                for (r, or) in out.chunks_exact_mut(d).enumerate() {
-                    for c in 0..n {
-                        let (k, mc) = (lw[c * ROWS + r], &s.means[c * d..(c + 1) * d]);
-                        for (o, &mv) in or.iter_mut().zip(mc) {
+                for c in 0..n {
+                    let (kc, mc) = (&lw[c * ROWS..c * ROWS + m], &s.means[c * d..(c + 1) * d]);
+                    if D == 1 {
+                        let mv = mc[0];
+                        for (o, &k) in out.iter_mut().zip(kc) {
                             *o += k * mv;
+                        }
+                    } else {
+                        for (or, &k) in out.chunks_exact_mut(d).zip(kc) {
+                            for (o, &mv) in or.iter_mut().zip(mc) {
+                                *o += k * mv;
+                            }
                         }
                     }
                 }
@@ -493,6 +541,26 @@ fn softmax_block(lw: &mut [f64], n: usize, m: usize, top: &mut [f64], inv: &mut 
         }
     }
     let inv = &mut inv[..m];
+    if n == 2 {
+        // two components: the larger log-weight's `l - max l` is exactly 0 (weight exp(0) = 1),
+        // so `e_0 + e_1` is the other one's exponent and one exponential per row gives both
+        // weights with the bits of the general loop below (NaN in either stays NaN; log-weights
+        // are never +inf: l_k = log c_k - (a sum of squares) / 2)
+        let (l0, l1) = lw.split_at_mut(ROWS);
+        for (((w0, w1), &t), s) in l0[..m]
+            .iter_mut()
+            .zip(&mut l1[..m])
+            .zip(&*top)
+            .zip(inv.iter_mut())
+        {
+            let (e0, e1) = (*w0 - t, *w1 - t);
+            let y = exp_nonpositive(e0 + e1);
+            *w0 = if e0 == 0.0 { 1.0 } else { y };
+            *w1 = if e1 == 0.0 { 1.0 } else { y };
+            *s = 1.0 / ((0.0 + *w0) + *w1);
+        }
+        return;
+    }
     inv.iter_mut().for_each(|s| *s = 0.0);
     for c in 0..n {
         for ((l, &t), s) in lw[c * ROWS..c * ROWS + m]
@@ -648,6 +716,47 @@ mod block_tests {
                 }
             })
             .collect()
+    }
+
+    /// The two-component soft-max (one exponential per row) against the general loop's formulas,
+    /// bit for bit (NaN for NaN), on ties, signed zeros, NaN, -inf and weights below
+    /// `EXP_NEGLIGIBLE`.
+    #[test]
+    fn two_component_softmax_matches_the_general_loop() {
+        let v = [
+            0.0,
+            -0.0,
+            1.5,
+            -2.25,
+            -40.0,
+            -800.0,
+            3.0e-300,
+            f64::NAN,
+            f64::NEG_INFINITY,
+        ];
+        let pairs: Vec<(f64, f64)> = v
+            .iter()
+            .flat_map(|&a| v.iter().map(move |&b| (a, b)))
+            .collect();
+        for rows in pairs.chunks(ROWS) {
+            let m = rows.len();
+            let mut lw = vec![0.0; 2 * ROWS];
+            for (r, &(a, b)) in rows.iter().enumerate() {
+                (lw[r], lw[ROWS + r]) = (a, b);
+            }
+            let (mut top, mut inv) = (vec![0.0; ROWS], vec![0.0; ROWS]);
+            softmax_block(&mut lw, 2, m, &mut top, &mut inv);
+            for (r, &(a, b)) in rows.iter().enumerate() {
+                let t = if b > a { b } else { a };
+                let (w0, w1) = (exp_nonpositive(a - t), exp_nonpositive(b - t));
+                let s = 1.0 / ((0.0 + w0) + w1);
+                for (got, want) in [(lw[r], w0), (lw[ROWS + r], w1), (inv[r], s)] {
+                    // bit for bit, NaN for NaN (x86 arithmetic does not keep NaN payloads)
+                    let same = got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan());
+                    assert!(same, "l = ({a}, {b}): {got} vs {want}");
+                }
+            }
+        }
     }
 
     #[test]
