@@ -17,8 +17,8 @@ use crate::noise::Noise;
 use crate::observe::{Observer, StepView};
 use crate::rng::{block_normals, BlockNormals, DOMAIN_INCREMENTS, RNG_BLOCK};
 use crate::runner::{
-    all_finite, check_cancel, em_additive_block, eval_drift_chunks, in_pool, AdditiveStep,
-    ChunkLayout, RunConfig, RunSummary,
+    check_cancel, em_additive_block, eval_drift_chunks, in_pool, AdditiveStep, ChunkLayout,
+    RunConfig, RunSummary,
 };
 use crate::scheme::Scheme;
 use rayon::prelude::*;
@@ -240,6 +240,8 @@ impl<'c> Lockstep<'c> {
             .enumerate()
             .map(|(c, ((xc, rc), z))| {
                 let len = xc.first().map_or(0, |x| x.len());
+                // every member's new states finite (checked by the update as it writes them)
+                let mut finite = true;
                 for (blk, rng) in rc.iter_mut().enumerate() {
                     let lo = blk * RNG_BLOCK * d;
                     let hi = (lo + RNG_BLOCK * d).min(len);
@@ -247,10 +249,10 @@ impl<'c> Lockstep<'c> {
                     rng.fill(xi);
                     for (x, fk) in xc.iter_mut().zip(f) {
                         let fb = &fk[c * cx + lo..c * cx + hi];
-                        em_additive_block(&mut x[lo..hi], fb, xi, &add);
+                        finite &= em_additive_block(&mut x[lo..hi], fb, xi, &add);
                     }
                 }
-                xc.iter().all(|x| all_finite(x))
+                finite
             })
             .reduce(|| true, |a, b| a && b);
         self.spare = recycle(xs);

@@ -501,6 +501,7 @@ impl<'a> Runner<'a> {
                                         };
                                     }
                                 }
+                                finite &= all_finite(xb);
                             }
                             Noise::Matrix(gfun) => {
                                 let g = &mut ns[..d * r];
@@ -519,12 +520,13 @@ impl<'a> Runner<'a> {
                                         xp[j] += fp[j] * h + gdw;
                                     }
                                 }
+                                finite &= all_finite(xb);
                             }
-                            // additive: g0 holds sigma_j(t); Milstein reduces to Euler-Maruyama
-                            _ => em_additive_block(xb, fb, xi, &add),
+                            // additive: g0 holds sigma_j(t); Milstein reduces to Euler-Maruyama;
+                            // the update checks the finiteness of what it writes
+                            _ => finite &= em_additive_block(xb, fb, xi, &add),
                         }
                     }
-                    finite &= all_finite(xc);
                 }
                 Ok(finite)
             })
@@ -810,16 +812,22 @@ impl<'a> AdditiveStep<'a> {
 }
 
 /// Euler-Maruyama with additive noise over the particles of one block:
-/// `x_k = x_k + b_k h + g_j sqrt(h) ξ_k` (`j = k mod d`, [`scheme::em`]). With every `g_j` equal,
-/// one flat loop, which vectorises for any `d`; the same bits either way. Runs on AVX2 where the
-/// CPU has it: the same operations (no fused multiply-add), so the same bits.
+/// `x_k = x_k + b_k h + g_j sqrt(h) ξ_k` (`j = k mod d`, [`scheme::em`]); returns whether every
+/// updated state is finite ([`all_finite`]'s test on the values as they are written, so the block
+/// is not read a second time). With every `g_j` equal, one flat loop, which vectorises for any
+/// `d`; the same bits either way. Runs on AVX2 where the CPU has it: the same operations (no fused
+/// multiply-add), so the same bits.
 #[inline]
-pub(crate) fn em_additive_block(x: &mut [f64], f: &[f64], xi: &[f64], step: &AdditiveStep<'_>) {
+pub(crate) fn em_additive_block(
+    x: &mut [f64],
+    f: &[f64],
+    xi: &[f64],
+    step: &AdditiveStep<'_>,
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, the only feature the function is compiled for.
-        unsafe { em_additive_block_avx2(x, f, xi, step) };
-        return;
+        return unsafe { em_additive_block_avx2(x, f, xi, step) };
     }
     em_additive_rows(x, f, xi, step)
 }
@@ -827,23 +835,31 @@ pub(crate) fn em_additive_block(x: &mut [f64], f: &[f64], xi: &[f64], step: &Add
 /// [`em_additive_rows`] compiled for AVX2 (4 lanes instead of SSE2's 2; no FMA).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn em_additive_block_avx2(x: &mut [f64], f: &[f64], xi: &[f64], step: &AdditiveStep<'_>) {
+unsafe fn em_additive_block_avx2(
+    x: &mut [f64],
+    f: &[f64],
+    xi: &[f64],
+    step: &AdditiveStep<'_>,
+) -> bool {
     em_additive_rows(x, f, xi, step)
 }
 
 /// The body of [`em_additive_block`].
 #[inline(always)]
-fn em_additive_rows(x: &mut [f64], f: &[f64], xi: &[f64], step: &AdditiveStep<'_>) {
+fn em_additive_rows(x: &mut [f64], f: &[f64], xi: &[f64], step: &AdditiveStep<'_>) -> bool {
     let &AdditiveStep {
         g,
         g_uniform,
         sh,
         h,
     } = step;
+    // or of `(bits & EXP) + 2^52` over the new states: bit 63 set iff one is not finite
+    let mut any = 0u64;
     match g_uniform {
         Some(g) => {
             for ((xv, &fv), &z) in x.iter_mut().zip(f).zip(xi) {
                 *xv = scheme::em(*xv, fv, g, sh * z, h);
+                any |= not_finite_bits(*xv);
             }
         }
         None => {
@@ -855,10 +871,12 @@ fn em_additive_rows(x: &mut [f64], f: &[f64], xi: &[f64], step: &AdditiveStep<'_
             for ((xp, fp), zp) in rows {
                 for (((xv, &fv), &gv), &z) in xp.iter_mut().zip(fp).zip(g).zip(zp) {
                     *xv = scheme::em(*xv, fv, gv, sh * z, h);
+                    any |= not_finite_bits(*xv);
                 }
             }
         }
     }
+    any >> 63 == 0
 }
 
 /// How an ensemble is cut into compute chunks: dimension, particles per chunk, global index of
@@ -968,12 +986,16 @@ unsafe fn all_finite_avx2(c: &[f64]) -> bool {
 /// The body of [`all_finite`].
 #[inline(always)]
 fn all_finite_bits(c: &[f64]) -> bool {
+    let any = c.iter().fold(0u64, |acc, &v| acc | not_finite_bits(v));
+    any >> 63 == 0
+}
+
+/// `(bits & EXP) + 2^52`: bit 63 set iff `v` is infinite or NaN (its exponent field all ones).
+#[inline(always)]
+fn not_finite_bits(v: f64) -> u64 {
     const EXP: u64 = 0x7FF0_0000_0000_0000;
     const UNIT: u64 = 1 << 52;
-    let any = c
-        .iter()
-        .fold(0u64, |acc, v| acc | ((v.to_bits() & EXP) + UNIT));
-    any >> 63 == 0
+    (v.to_bits() & EXP) + UNIT
 }
 
 /// `out = x + a * f`.

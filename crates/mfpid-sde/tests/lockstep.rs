@@ -188,3 +188,61 @@ fn members_that_cannot_step_together_are_typed_errors() {
         "{r:?}"
     );
 }
+
+/// A finite drift that carries one state entry past the largest double: both `run` and
+/// `run_lockstep` (whose Euler-Maruyama update checks the finiteness of what it writes) stop at
+/// the first step with `NonFiniteState` naming that particle and coordinate.
+#[test]
+fn a_state_that_overflows_is_a_typed_error() {
+    let grid = TimeGrid::uniform(0.0, 1.0, 4).unwrap();
+    let noise = Noise::Scalar(0.0);
+    // b(x) = x, finite everywhere; x + b h = 1.25 x overflows for x = 1.5e308 (h = 0.25)
+    let grow = || FnDrift::new(D, |_t: f64, x: &[f64], o: &mut [f64]| o.copy_from_slice(x));
+    let (b, hot) = (300, 130 * D + 2);
+    let start_hot = || {
+        let mut v = vec![0.5; b * D];
+        v[hot] = 1.5e308;
+        Ensemble::from_vec(b, D, v).unwrap()
+    };
+    let want = |r: Result<_, SdeError>| match r {
+        Err(SdeError::NonFiniteState {
+            step: 0,
+            particle,
+            coord,
+            value,
+            ..
+        }) => {
+            assert_eq!((particle, coord), (hot / D, hot % D));
+            assert_eq!(value, f64::INFINITY);
+        }
+        other => panic!("{other:?}"),
+    };
+    for threads in [Some(1), Some(2)] {
+        let cfg = RunConfig {
+            threads,
+            ..RunConfig::new(Scheme::EulerMaruyama, 3)
+        };
+        let (mut f, mut x) = (grow(), start_hot());
+        want(run(&mut f, &noise, &grid, &mut x, &cfg, &mut []).map(drop));
+        let (mut f, mut g) = (grow(), drifts().remove(0));
+        let (mut x, mut y) = (start_hot(), start(b, 0));
+        let r = run_lockstep(
+            &mut [
+                Member {
+                    drift: &mut f,
+                    ens: &mut x,
+                    observers: vec![],
+                },
+                Member {
+                    drift: &mut *g,
+                    ens: &mut y,
+                    observers: vec![],
+                },
+            ],
+            &noise,
+            &grid,
+            &cfg,
+        );
+        want(r.map(drop));
+    }
+}
