@@ -5,7 +5,10 @@
 use std::time::Instant;
 
 use mfpid_bridge::{Bridge, GaussianMixture, Protocol};
-use mfpid_sde::observe::{blocked_sum, mean_stderr_on, ControlEnergy, Moments, Observer, StepView};
+use mfpid_sde::observe::{
+    blocked_sum, mean_stderr_on, BlockReduce, BlockSums, BlockView, Blocks, ControlEnergy, Moments,
+    Observer, StepView,
+};
 use mfpid_sde::reduce::reproducible_sum;
 use mfpid_sde::rng::RNG_BLOCK;
 use mfpid_sde::shard::{shard, Shard};
@@ -576,6 +579,49 @@ struct FleetPower {
     energy: ControlEnergy,
     partials: Vec<f64>,
     buf: Vec<f64>,
+    blocks: PowerBlocks,
+}
+
+/// The block form of [`FleetPower`] (for the fused lockstep pass): a block's `Σ_i u_ij²` per zone
+/// and its agents' `h |u_i|²`, by [`power_block`].
+#[derive(Default)]
+struct PowerBlocks {
+    d: usize,
+}
+
+impl BlockReduce for PowerBlocks {
+    fn width(&self) -> usize {
+        self.d
+    }
+    fn block(&self, v: &BlockView<'_>, partials: &mut [f64], state: &mut [f64]) {
+        power_block(partials, state, v.drift, v.dim, v.h);
+    }
+}
+
+impl FleetPower {
+    /// Close step `t_n` from the blocks' partials `Σ_i u_ij²`: `P_n = Σ_j mean_i u_ij²`,
+    /// `E_j += h mean_i u_ij²`, `E(t_{n+1}) = E(t_n) + h P_n`.
+    fn add_step(
+        &mut self,
+        comm: &dyn Communicator,
+        partials: &[f64],
+        (t, h): (f64, f64),
+        total: usize,
+    ) {
+        let e = &mut self.energy;
+        reproducible_sum(comm, partials, e.per_coord.len(), &mut self.buf);
+        let total = total as f64;
+        let mut p = 0.0;
+        for (ej, s) in e.per_coord.iter_mut().zip(&self.buf) {
+            let pj = s / total;
+            *ej += h * pj;
+            p += pj;
+        }
+        let prev = e.cumulative.last().copied().unwrap_or(0.0);
+        e.times.push(t);
+        e.power.push(p);
+        e.cumulative.push(prev + h * p);
+    }
 }
 
 /// One block's power terms: `acc_j += Σ_i u_ij²` (agents in order) and `e_i += h Σ_j u_ij²`
@@ -617,43 +663,78 @@ impl Observer for FleetPower {
     fn start(&mut self, grid: &TimeGrid, n: usize, d: usize) {
         self.energy.start(grid, n, d);
         self.buf = vec![0.0; d];
+        self.blocks = PowerBlocks { d };
     }
 
     fn observe(&mut self, v: &StepView<'_>) {
         let Some(u) = v.drift else { return };
         let (d, h, n) = (v.dim, v.h, v.n_particles());
-        let e = &mut self.energy;
-        self.partials.clear();
-        self.partials.resize(n.div_ceil(RNG_BLOCK) * d, 0.0);
+        let mut partials = std::mem::take(&mut self.partials);
+        partials.clear();
+        partials.resize(n.div_ceil(RNG_BLOCK) * d, 0.0);
         // per block: partial Σ_i u_ij² per zone, and e_i += h Σ_j u_ij² per agent
-        self.partials
+        partials
             .par_chunks_mut(d)
-            .zip(e.per_particle[..n].par_chunks_mut(RNG_BLOCK))
+            .zip(self.energy.per_particle[..n].par_chunks_mut(RNG_BLOCK))
             .zip(u[..n * d].par_chunks(RNG_BLOCK * d))
             .for_each(|((acc, ei), ub)| power_block(acc, ei, ub, d, h));
-        reproducible_sum(v.comm, &self.partials, d, &mut self.buf);
-        // P_n = Σ_j mean_i u_ij², E_j += h mean_i u_ij², E(t_{n+1}) = E(t_n) + h P_n
-        let total = v.total_particles as f64;
-        let mut p = 0.0;
-        for (ej, s) in e.per_coord.iter_mut().zip(&self.buf) {
-            let pj = s / total;
-            *ej += h * pj;
-            p += pj;
-        }
-        let prev = e.cumulative.last().copied().unwrap_or(0.0);
-        e.times.push(v.t);
-        e.power.push(p);
-        e.cumulative.push(prev + h * p);
+        self.add_step(v.comm, &partials, (v.t, h), v.total_particles);
+        self.partials = partials;
+    }
+
+    fn blocks(&mut self) -> Option<Blocks<'_>> {
+        Some(Blocks {
+            reduce: &self.blocks,
+            state: &mut self.energy.per_particle,
+            state_width: 1,
+        })
+    }
+
+    fn finish_blocks(&mut self, sums: &BlockSums<'_>) {
+        self.add_step(
+            sums.comm,
+            sums.partials,
+            (sums.t, sums.h),
+            sums.total_particles,
+        );
     }
 }
 
 /// Power per sub-population at every step: `P_k(t_n) = mean over agents of group k of |u|²`.
 struct GroupPower {
-    labels: Vec<usize>,
+    blocks: GroupBlocks,
     counts: Vec<f64>,
     power: Vec<Vec<f64>>,
     buf: Vec<f64>,
     partials: Vec<f64>,
+}
+
+/// The block form of [`GroupPower`]: a block's `Σ_{i in group k} |u_i|²` per group.
+struct GroupBlocks {
+    /// this rank's agents' groups
+    labels: Vec<usize>,
+    groups: usize,
+}
+
+impl GroupBlocks {
+    /// `acc[labels[i]] += |u_i|²` for local agent `i` (drift row `ui`).
+    #[inline]
+    fn add(&self, i: usize, ui: &[f64], acc: &mut [f64]) {
+        if let Some(a) = self.labels.get(i).and_then(|&k| acc.get_mut(k)) {
+            *a += ui.iter().map(|w| w * w).sum::<f64>();
+        }
+    }
+}
+
+impl BlockReduce for GroupBlocks {
+    fn width(&self) -> usize {
+        self.groups
+    }
+    fn block(&self, v: &BlockView<'_>, partials: &mut [f64], _state: &mut [f64]) {
+        for (r, ui) in v.drift.chunks_exact(v.dim).enumerate() {
+            self.add(v.first + r, ui, partials);
+        }
+    }
 }
 
 impl GroupPower {
@@ -661,11 +742,21 @@ impl GroupPower {
     fn new(labels: &[usize], counts: &[i64]) -> Self {
         let k = counts.len();
         Self {
-            labels: labels.to_vec(),
+            blocks: GroupBlocks {
+                labels: labels.to_vec(),
+                groups: k,
+            },
             counts: counts.iter().map(|&c| c as f64).collect(),
             power: vec![Vec::new(); k],
             buf: vec![0.0; k],
             partials: Vec::new(),
+        }
+    }
+
+    /// `P_k(t_n) = Σ_{i in k} |u_i|² / count_k` from the group sums in `buf`.
+    fn push(&mut self) {
+        for ((p, s), c) in self.power.iter_mut().zip(&self.buf).zip(&self.counts) {
+            p.push(if *c > 0.0 { s / c } else { 0.0 });
         }
     }
 }
@@ -680,20 +771,29 @@ impl Observer for GroupPower {
 
     fn observe(&mut self, v: &StepView<'_>) {
         let Some(u) = v.drift else { return };
-        let (d, labels) = (v.dim, &self.labels);
+        let (d, blocks) = (v.dim, &self.blocks);
         blocked_sum(
             v.comm,
             v.n_particles(),
-            self.counts.len(),
+            blocks.groups,
             &mut self.partials,
             &mut self.buf,
-            |i, acc| {
-                acc[labels[i]] += u[i * d..(i + 1) * d].iter().map(|w| w * w).sum::<f64>();
-            },
+            |i, acc| blocks.add(i, &u[i * d..(i + 1) * d], acc),
         );
-        for ((p, s), c) in self.power.iter_mut().zip(&self.buf).zip(&self.counts) {
-            p.push(if *c > 0.0 { s / c } else { 0.0 });
-        }
+        self.push();
+    }
+
+    fn blocks(&mut self) -> Option<Blocks<'_>> {
+        Some(Blocks {
+            reduce: &self.blocks,
+            state: &mut [],
+            state_width: 0,
+        })
+    }
+
+    fn finish_blocks(&mut self, sums: &BlockSums<'_>) {
+        reproducible_sum(sums.comm, sums.partials, self.blocks.groups, &mut self.buf);
+        self.push();
     }
 }
 

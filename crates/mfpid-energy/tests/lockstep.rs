@@ -136,3 +136,35 @@ fn observers_watch_their_own_method() {
     }
     assert_ne!(es[0].total(), es[1].total());
 }
+
+/// The built-in observers (fleet power, power per sub-population) have block forms, so a run
+/// whose extra observers need no drift takes the fused pass (drift evaluated chunk by chunk in the
+/// update); an extra observer that needs the whole drift array forces the stored pass. Both give
+/// the same bits in every result field, for any thread count.
+#[test]
+fn fused_and_stored_passes_give_the_same_results() {
+    let rec = Recording {
+        mean_every: 5,
+        subpop_power: true,
+        keep_final: true,
+    };
+    let json = |mut runs: Vec<mfpid_energy::MethodRun>| {
+        runs.iter_mut().for_each(|r| r.wall_s = 0.0);
+        serde_json::to_string(&runs).unwrap()
+    };
+    for threads in [Some(1), Some(2)] {
+        let mut s = Settings::paper(333).with_steps(50);
+        s.threads = threads;
+        let exp = Experiment::new(scenario::b_nd(3).unwrap().fleet, s).unwrap();
+        let fused = json(exp.run_all(&methods(), rec).unwrap());
+        let mut es: Vec<ControlEnergy> = (0..4).map(|_| ControlEnergy::new()).collect();
+        let watch: Vec<Vec<&mut dyn mfpid_sde::observe::Observer>> = es
+            .iter_mut()
+            .map(|e| vec![e as &mut dyn mfpid_sde::observe::Observer])
+            .collect();
+        let stored = json(exp.run_all_observed(&methods(), rec, watch).unwrap());
+        assert_eq!(fused, stored, "{threads:?} threads");
+        assert!(fused.contains("subpop_power"));
+        assert!(es.iter().all(|e| e.power.len() == 50));
+    }
+}

@@ -14,11 +14,11 @@ use crate::ensemble::Ensemble;
 use crate::error::SdeError;
 use crate::grid::TimeGrid;
 use crate::noise::Noise;
-use crate::observe::{Observer, StepView};
+use crate::observe::{BlockReduce, BlockSums, BlockView, Observer, StepView};
 use crate::rng::{block_normals, BlockNormals, DOMAIN_INCREMENTS, RNG_BLOCK};
 use crate::runner::{
-    check_cancel, em_additive_block, eval_drift_chunks, in_pool, AdditiveStep, ChunkLayout,
-    RunConfig, RunSummary,
+    check_cancel, em_additive_block, eval_drift_chunk, eval_drift_chunks, in_pool, AdditiveStep,
+    BadDrift, ChunkLayout, RunConfig, RunSummary,
 };
 use crate::scheme::Scheme;
 use rayon::prelude::*;
@@ -144,17 +144,45 @@ struct Lockstep<'c> {
     comm: &'c dyn Communicator,
     /// the normal sequence of every particle block
     rngs: Vec<BlockNormals>,
-    /// drift of each member (`B x d` each)
+    /// drift of each member (`B x d` each; empty when fused)
     f: Vec<Vec<f64>>,
-    /// drift scratch per member and chunk
+    /// drift scratch per member and chunk (stored pass: `[k][c]`; fused: `[c k + k']`)
     scratch: Vec<Vec<Vec<f64>>>,
     /// additive noise diagonal `g(t_n)` (length `d`)
     g: Vec<f64>,
     /// one block's normals of a step, per chunk (`RNG_BLOCK x d` each)
     z: Vec<Vec<f64>>,
-    /// capacity kept for the per-step list of state chunks (always empty between steps)
+    /// the fused pass ([`Observer::blocks`]): chunks per work group, each group's drift buffer
+    /// (one chunk per member, reused chunk after chunk), each block observer's `(member, index)`
+    /// and per-block partials; empty when the drift is stored
+    fused: Option<Fused>,
+    /// capacity kept for the per-step lists (always empty between steps)
     spare: Vec<&'static mut [f64]>,
+    spare_drifts: Vec<&'static dyn Drift>,
+    spare_reduces: Vec<Reduce<'static>>,
     cancel: Option<crate::CancelToken>,
+}
+
+/// Buffers of the fused pass.
+struct Fused {
+    chunks_per_group: usize,
+    fgroup: Vec<Vec<f64>>,
+    /// `(member, observer)` of every observer with a block form, in member then observer order
+    at: Vec<(usize, usize)>,
+    /// whether observer `o` of member `k` has a block form: `block[k][o]`
+    block: Vec<Vec<bool>>,
+    /// per block observer: its blocks' partials (`width` each, block order)
+    partials: Vec<Vec<f64>>,
+    widths: Vec<usize>,
+}
+
+/// One block observer's reduction during a fused pass.
+#[derive(Clone, Copy)]
+struct Reduce<'a> {
+    member: usize,
+    reduce: &'a dyn BlockReduce,
+    width: usize,
+    state_width: usize,
 }
 
 impl<'c> Lockstep<'c> {
@@ -174,13 +202,53 @@ impl<'c> Lockstep<'c> {
             total: total[0] as usize,
             comm,
             rngs: block_normals(cfg.seed, DOMAIN_INCREMENTS, offset, b),
-            f: vec![vec![0.0; b * d]; k],
+            f: Vec::new(),
             scratch: vec![vec![Vec::new(); n_chunks]; k],
             g: vec![0.0; d],
             z: vec![vec![0.0; RNG_BLOCK * d]; n_chunks],
+            fused: None,
             spare: Vec::with_capacity(n_chunks * k),
+            spare_drifts: Vec::with_capacity(k),
+            spare_reduces: Vec::new(),
             cancel: cfg.cancel.clone(),
         }
+    }
+
+    /// The fused pass's buffers when every observer either has a block form or does not need the
+    /// drift; `None` (the drift stored, `B x d` per member) otherwise.
+    fn plan_fused(&self, members: &mut [Member<'_>], b: usize) -> Option<Fused> {
+        let mut block = Vec::with_capacity(members.len());
+        let (mut at, mut widths) = (Vec::new(), Vec::new());
+        for (k, m) in members.iter_mut().enumerate() {
+            let mut flags = Vec::with_capacity(m.observers.len());
+            for (o, obs) in m.observers.iter_mut().enumerate() {
+                let width = obs.blocks().map(|bl| bl.reduce.width());
+                if width.is_none() && obs.needs_drift() {
+                    return None;
+                }
+                if let Some(w) = width {
+                    at.push((k, o));
+                    widths.push(w);
+                }
+                flags.push(width.is_some());
+            }
+            block.push(flags);
+        }
+        let n_chunks = self.z.len();
+        let groups = (4 * rayon::current_num_threads()).clamp(1, n_chunks.max(1));
+        let chunks_per_group = n_chunks.div_ceil(groups).max(1);
+        let n_blocks = b.div_ceil(RNG_BLOCK);
+        Some(Fused {
+            chunks_per_group,
+            fgroup: vec![
+                vec![0.0; members.len() * self.chunk * self.d];
+                n_chunks.div_ceil(chunks_per_group)
+            ],
+            at,
+            block,
+            partials: widths.iter().map(|w| vec![0.0; n_blocks * w]).collect(),
+            widths,
+        })
     }
 
     fn run(
@@ -189,27 +257,47 @@ impl<'c> Lockstep<'c> {
         noise: &Noise,
         grid: &TimeGrid,
     ) -> Result<RunSummary, SdeError> {
-        let (d, b) = (self.d, self.f.first().map_or(0, |f| f.len() / self.d));
+        let (d, b) = (self.d, members.first().map_or(0, |m| m.ens.n_particles()));
         for m in members.iter_mut() {
             for o in m.observers.iter_mut() {
                 o.start(grid, b, d);
             }
         }
+        self.fused = self.plan_fused(members, b);
+        if self.fused.is_some() {
+            let n_chunks = self.z.len();
+            self.scratch = vec![vec![Vec::new(); n_chunks * members.len()]];
+        } else {
+            self.f = vec![vec![0.0; b * d]; members.len()];
+        }
         let n_steps = grid.n_steps();
         for n in 0..n_steps {
             let (t, h) = (grid.times()[n], grid.step(n));
             check_cancel(self.cancel.as_ref(), self.comm, n, t)?;
-            for (k, m) in members.iter_mut().enumerate() {
-                self.drift_pass(k, m, n, t)?;
-                self.observe(m, k, n, t, h, true);
-            }
             noise.additive_at(t, &mut self.g);
-            if !self.em_pass(members, h) {
+            let finite = if self.fused.is_some() {
+                for (k, m) in members.iter_mut().enumerate() {
+                    m.drift
+                        .prepare(t)
+                        .map_err(|source| SdeError::Prepare { t, source })?;
+                    self.observe(m, k, n, t, h, false);
+                }
+                let finite = self.fused_pass(members, n, t, h)?;
+                self.finish_blocks(members, n, t, h);
+                finite
+            } else {
+                for (k, m) in members.iter_mut().enumerate() {
+                    self.drift_pass(k, m, n, t)?;
+                    self.observe(m, k, n, t, h, true);
+                }
+                self.em_pass(members, h)
+            };
+            if !finite {
                 return Err(nonfinite_state(members, n, t + h, self.offset));
             }
         }
         for (k, m) in members.iter_mut().enumerate() {
-            self.observe(m, k, n_steps, grid.end(), 0.0, false);
+            self.observe_last(m, k, n_steps, grid.end());
         }
         Ok(RunSummary {
             steps: n_steps,
@@ -223,7 +311,7 @@ impl<'c> Lockstep<'c> {
     fn em_pass(&mut self, members: &mut [Member<'_>], h: f64) -> bool {
         let (d, cx, k) = (self.d, self.chunk * self.d, members.len());
         // chunk-major list of the members' state chunks: entry c k + i is member i's chunk c
-        let mut xs = recycle(std::mem::take(&mut self.spare));
+        let mut xs: Vec<&mut [f64]> = recycle(std::mem::take(&mut self.spare));
         let n_chunks = self.z.len();
         xs.resize_with(n_chunks * k, || &mut []);
         for (i, m) in members.iter_mut().enumerate() {
@@ -259,6 +347,167 @@ impl<'c> Lockstep<'c> {
         finite
     }
 
+    /// The step of [`em_pass`](Self::em_pass) with each chunk's drifts evaluated in the pass, into
+    /// its work group's buffer: per chunk, every member's `b_k(t_n, x^k)` ([`Drift::eval`] on the
+    /// chunks of the stored pass, so the same bits), every block observer's blocks of it, then the
+    /// update over the shared normals. Returns whether every updated state is finite; a non-finite
+    /// drift gives the stored pass's error (the first entry in member, then particle order;
+    /// other chunks may have been updated by then).
+    fn fused_pass(
+        &mut self,
+        members: &mut [Member<'_>],
+        step: usize,
+        t: f64,
+        h: f64,
+    ) -> Result<bool, SdeError> {
+        let Some(fu) = self.fused.as_mut() else {
+            return Ok(self.em_pass(members, h));
+        };
+        let (d, chunk, offset, k) = (self.d, self.chunk, self.offset, members.len());
+        let (cx, n_chunks, jn) = (chunk * d, self.z.len(), fu.at.len());
+        // per chunk `k + 2 jn` slices: the members' states, the block observers' partials, then
+        // their per-particle states
+        let stride = k + 2 * jn;
+        let mut sl: Vec<&mut [f64]> = recycle(std::mem::take(&mut self.spare));
+        sl.resize_with(n_chunks * stride, || &mut []);
+        let mut drifts: Vec<&dyn Drift> = recycle(std::mem::take(&mut self.spare_drifts));
+        let mut reduces: Vec<Reduce<'_>> = recycle(std::mem::take(&mut self.spare_reduces));
+        let mut partials = fu.partials.iter_mut();
+        for (i, m) in members.iter_mut().enumerate() {
+            drifts.push(&*m.drift);
+            for (c, xc) in m.ens.as_mut_slice().chunks_mut(cx).enumerate() {
+                sl[c * stride + i] = xc;
+            }
+            let flags = &fu.block[i];
+            for (obs, _) in m.observers.iter_mut().zip(flags).filter(|(_, &f)| f) {
+                let (Some(bl), Some(p)) = (obs.blocks(), partials.next()) else {
+                    continue;
+                };
+                let j = reduces.len();
+                let (width, sw) = (bl.reduce.width(), bl.state_width);
+                reduces.push(Reduce {
+                    member: i,
+                    reduce: bl.reduce,
+                    width,
+                    state_width: sw,
+                });
+                let pcs = p.chunks_mut((chunk / RNG_BLOCK * width).max(1));
+                for (c, pc) in pcs.enumerate().take(n_chunks) {
+                    sl[c * stride + k + j] = pc;
+                }
+                if sw > 0 {
+                    for (c, s) in bl.state.chunks_mut(chunk * sw).enumerate().take(n_chunks) {
+                        sl[c * stride + k + jn + j] = s;
+                    }
+                }
+            }
+        }
+        let add = AdditiveStep::new(&self.g, h);
+        let (cpg, bpc) = (fu.chunks_per_group, chunk / RNG_BLOCK);
+        let (drifts_ref, reduces_ref) = (&drifts, &reduces);
+        let outcome = sl
+            .par_chunks_mut(cpg * stride)
+            .zip(self.rngs.par_chunks_mut(cpg * bpc))
+            .zip(self.z.par_chunks_mut(cpg))
+            .zip(self.scratch[0].par_chunks_mut(cpg * k))
+            .zip(fu.fgroup.par_iter_mut())
+            .enumerate()
+            .map(|(g, ((((slg, rg), zg), sg), fb))| {
+                let mut finite = true;
+                let chunks = slg
+                    .chunks_mut(stride)
+                    .zip(rg.chunks_mut(bpc))
+                    .zip(zg.iter_mut().zip(sg.chunks_mut(k)));
+                for (i, ((slc, rc), (z, sc))) in chunks.enumerate() {
+                    let c = g * cpg + i;
+                    let (xc, rest) = slc.split_at_mut(k);
+                    let (pc, stc) = rest.split_at_mut(jn);
+                    let len = xc.first().map_or(0, |x| x.len());
+                    // b_k(t_n, x^k) of the chunk, member by member
+                    let fcs = fb.chunks_mut(cx).zip(xc.iter()).zip(sc.iter_mut());
+                    for (kk, ((fc, x), s)) in fcs.enumerate() {
+                        let first = (offset + c * chunk, c * cx);
+                        eval_drift_chunk(drifts_ref[kk], t, first, x, &mut fc[..len], s)
+                            .map_err(|bad| (kk, bad))?;
+                    }
+                    // the block observers, block by block, before the update
+                    for (r, (p, st)) in reduces_ref.iter().zip(pc.iter_mut().zip(stc.iter_mut())) {
+                        let (x, fc) = (&*xc[r.member], &fb[r.member * cx..r.member * cx + len]);
+                        for blk in 0..len.div_ceil(RNG_BLOCK * d) {
+                            let lo = blk * RNG_BLOCK * d;
+                            let hi = (lo + RNG_BLOCK * d).min(len);
+                            let view = BlockView {
+                                step,
+                                t,
+                                h,
+                                first: c * chunk + blk * RNG_BLOCK,
+                                x: &x[lo..hi],
+                                drift: &fc[lo..hi],
+                                dim: d,
+                            };
+                            let part = &mut p[blk * r.width..(blk + 1) * r.width];
+                            part.fill(0.0);
+                            let rows = (hi - lo) / d;
+                            let s0 = blk * RNG_BLOCK * r.state_width;
+                            let n_st = st.len();
+                            let state =
+                                &mut st[s0.min(n_st)..(s0 + rows * r.state_width).min(n_st)];
+                            r.reduce.block(&view, part, state);
+                        }
+                    }
+                    // x^k += b_k h + g ΔW over the block's normals, drawn once
+                    for (blk, rng) in rc.iter_mut().enumerate() {
+                        let lo = blk * RNG_BLOCK * d;
+                        let hi = (lo + RNG_BLOCK * d).min(len);
+                        if lo >= hi {
+                            break;
+                        }
+                        let xi = &mut z[..hi - lo];
+                        rng.fill(xi);
+                        for (kk, x) in xc.iter_mut().enumerate() {
+                            let fc = &fb[kk * cx + lo..kk * cx + hi];
+                            finite &= em_additive_block(&mut x[lo..hi], fc, xi, &add);
+                        }
+                    }
+                }
+                Ok(finite)
+            })
+            .reduce(
+                || Ok(true),
+                |a: Result<bool, (usize, BadDrift)>, b| match (a, b) {
+                    (Ok(a), Ok(b)) => Ok(a && b),
+                    // the first non-finite drift entry in member, then particle order
+                    (Err(p), Err(q)) => Err(if (p.0, p.1.k) <= (q.0, q.1.k) { p } else { q }),
+                    (Err(p), _) | (_, Err(p)) => Err(p),
+                },
+            );
+        self.spare = recycle(sl);
+        self.spare_drifts = recycle(drifts);
+        self.spare_reduces = recycle(reduces);
+        outcome.map_err(|(_, bad)| bad.into_error(step, t, offset, d))
+    }
+
+    /// Hand every block observer its step's partials ([`Observer::finish_blocks`]).
+    fn finish_blocks(&mut self, members: &mut [Member<'_>], step: usize, t: f64, h: f64) {
+        let Some(fu) = self.fused.as_ref() else {
+            return;
+        };
+        for (((k, o), p), &width) in fu.at.iter().zip(&fu.partials).zip(&fu.widths) {
+            let sums = BlockSums {
+                step,
+                t,
+                h,
+                partials: p,
+                width,
+                total_particles: self.total,
+                comm: self.comm,
+            };
+            if let Some(obs) = members.get_mut(*k).and_then(|m| m.observers.get_mut(*o)) {
+                obs.finish_blocks(&sums);
+            }
+        }
+    }
+
     /// `f_k = b_k(t, x^k)` over the ensemble, then check finiteness.
     fn drift_pass(
         &mut self,
@@ -287,15 +536,38 @@ impl<'c> Lockstep<'c> {
         )
     }
 
+    /// Observe member `m` at `t_n` before the update: with the stored drift (`drift`), or, in a
+    /// fused step, only the observers without a block form (which do not need the drift).
     fn observe(&self, m: &mut Member<'_>, k: usize, step: usize, t: f64, h: f64, drift: bool) {
         let view = StepView {
             step,
             t,
             h,
             x: m.ens.as_slice(),
-            drift: drift.then_some(self.f[k].as_slice()),
-            // the final state is the one observation without a drift
-            last: !drift,
+            drift: drift.then(|| self.f[k].as_slice()),
+            last: false,
+            dim: self.d,
+            offset: self.offset,
+            total_particles: self.total,
+            comm: self.comm,
+        };
+        let flags = self.fused.as_ref().and_then(|fu| fu.block.get(k));
+        for (o, obs) in m.observers.iter_mut().enumerate() {
+            if !flags.is_some_and(|f| f[o]) {
+                obs.observe(&view);
+            }
+        }
+    }
+
+    /// Observe member `m`'s final state `t_N` (no drift).
+    fn observe_last(&self, m: &mut Member<'_>, _k: usize, step: usize, t: f64) {
+        let view = StepView {
+            step,
+            t,
+            h: 0.0,
+            x: m.ens.as_slice(),
+            drift: None,
+            last: true,
             dim: self.d,
             offset: self.offset,
             total_particles: self.total,
@@ -326,14 +598,12 @@ fn nonfinite_state(members: &[Member<'_>], step: usize, t: f64, offset: usize) -
     }
 }
 
-/// An empty list of chunk references with the allocation of `v` (cleared): the step loop keeps
-/// one allocation for its per-step chunk list (in-place collect of an empty iterator; the closure
-/// never runs).
-fn recycle<'b>(mut v: Vec<&mut [f64]>) -> Vec<&'b mut [f64]> {
+/// An empty list with the allocation of `v` (cleared): the step loop keeps one allocation for
+/// each per-step list (in-place collect of an empty iterator where the element types have the same
+/// layout, e.g. references that differ only in lifetime; the closure never runs).
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.clear();
-    v.into_iter()
-        .map(|_| -> &'b mut [f64] { &mut [] })
-        .collect()
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 #[cfg(test)]
@@ -346,9 +616,21 @@ mod tests {
         let mut v: Vec<&mut [f64]> = Vec::with_capacity(10);
         v.push(&mut a);
         let p = v.as_ptr() as usize;
-        let w = recycle(v);
+        let w: Vec<&mut [f64]> = recycle(v);
         assert!(w.is_empty());
         assert_eq!(w.capacity(), 10);
         assert_eq!(w.as_ptr() as usize, p);
+    }
+
+    /// The fused pass's lists of trait objects keep theirs too (references differing only in
+    /// lifetime have one layout).
+    #[test]
+    fn recycle_keeps_the_allocation_of_trait_objects() {
+        let drift = crate::LinearDrift::isotropic(2, 1.0, 0.0);
+        let mut v: Vec<&dyn crate::Drift> = Vec::with_capacity(7);
+        v.push(&drift);
+        let p = v.as_ptr() as usize;
+        let w: Vec<&'static dyn crate::Drift> = recycle(v);
+        assert_eq!((w.len(), w.capacity(), w.as_ptr() as usize), (0, 7, p));
     }
 }

@@ -57,6 +57,80 @@ pub trait Observer: Send {
     fn needs_drift(&self) -> bool {
         true
     }
+    /// The block form of this observer's steps `t_0 .. t_{N-1}`, when it has one (default
+    /// `None`). A lockstep run ([`crate::lockstep`]) whose observers all either have one or do not
+    /// [need the drift](Self::needs_drift) evaluates each chunk's drift inside the update, hands
+    /// every RNG block's states and drift to [`Blocks::reduce`] while they are in cache, and then
+    /// calls [`finish_blocks`](Self::finish_blocks) instead of [`observe`](Self::observe): the
+    /// `B x d` drift array is neither stored nor read back. The final state `t_N` still goes to
+    /// [`observe`](Self::observe). The block form must give the bits [`observe`](Self::observe)
+    /// gives (the same sums in the same order).
+    fn blocks(&mut self) -> Option<Blocks<'_>> {
+        None
+    }
+    /// Finish a step observed by blocks: `sums.partials` holds each local block's partials in
+    /// block order (`width` numbers each), e.g. for [`reproducible_sum`]. Called once per step
+    /// after every block's [`BlockReduce::block`].
+    fn finish_blocks(&mut self, sums: &BlockSums<'_>) {
+        let _ = sums;
+    }
+}
+
+/// What [`BlockReduce::block`] sees: one RNG block's states and drift at `t_n`, before the update.
+pub struct BlockView<'a> {
+    /// Step `n`, time `t_n` and step `h_n`.
+    pub step: usize,
+    /// Time `t_n`.
+    pub t: f64,
+    /// Step `h_n = t_{n+1} - t_n`.
+    pub h: f64,
+    /// Local index of the block's first particle.
+    pub first: usize,
+    /// The block's states `x_n` (row-major, up to [`RNG_BLOCK`] particles of `dim`).
+    pub x: &'a [f64],
+    /// The block's drift `b(t_n, x_n)`, same layout.
+    pub drift: &'a [f64],
+    /// State dimension `d`.
+    pub dim: usize,
+}
+
+/// The per-block part of an observation, run on every RNG block in parallel.
+pub trait BlockReduce: Sync {
+    /// Numbers of partials per block.
+    fn width(&self) -> usize;
+    /// Write block `v`'s `width` partials into `partials` (zeroed by the caller) and update its
+    /// particles' entries of the observer's per-particle state (`state`: [`Blocks::state_width`]
+    /// numbers per particle of the block).
+    fn block(&self, v: &BlockView<'_>, partials: &mut [f64], state: &mut [f64]);
+}
+
+/// An observer's block form ([`Observer::blocks`]): the reduction and the per-particle state it
+/// updates (`state_width` numbers per local particle; empty with width 0 for none).
+pub struct Blocks<'a> {
+    /// The per-block reduction.
+    pub reduce: &'a dyn BlockReduce,
+    /// Per-particle state, `state_width` numbers per local particle.
+    pub state: &'a mut [f64],
+    /// Numbers of state per particle.
+    pub state_width: usize,
+}
+
+/// What [`Observer::finish_blocks`] gets: the step and the blocks' partials.
+pub struct BlockSums<'a> {
+    /// Step `n`.
+    pub step: usize,
+    /// Time `t_n`.
+    pub t: f64,
+    /// Step `h_n`.
+    pub h: f64,
+    /// Local blocks' partials in block order, `width` numbers each.
+    pub partials: &'a [f64],
+    /// Numbers per block.
+    pub width: usize,
+    /// Total particles over all ranks.
+    pub total_particles: usize,
+    /// The communicator for cross-rank reductions.
+    pub comm: &'a dyn Communicator,
 }
 
 /// Sample mean `m = sum_i v_i / n` and standard error of the mean `sqrt(s^2 / n)` with

@@ -914,13 +914,13 @@ pub(crate) fn eval_drift_chunks<D: Drift + ?Sized>(
 /// A non-finite drift entry: its flat index in the local `B x d` array, and its value.
 #[derive(Clone, Copy)]
 pub(crate) struct BadDrift {
-    k: usize,
+    pub(crate) k: usize,
     value: f64,
 }
 
 impl BadDrift {
     /// The error naming the entry, for a run whose local particle 0 is global particle `offset`.
-    fn into_error(self, step: usize, t: f64, offset: usize, d: usize) -> SdeError {
+    pub(crate) fn into_error(self, step: usize, t: f64, offset: usize, d: usize) -> SdeError {
         SdeError::NonFiniteDrift {
             step,
             t,
@@ -936,7 +936,7 @@ impl BadDrift {
 /// `Err` with the chunk's first non-finite entry. The per-chunk call of the stored drift pass and
 /// of the fused Euler-Maruyama pass.
 #[inline]
-fn eval_drift_chunk<D: Drift + ?Sized>(
+pub(crate) fn eval_drift_chunk<D: Drift + ?Sized>(
     drift: &D,
     t: f64,
     (first, at): (usize, usize),

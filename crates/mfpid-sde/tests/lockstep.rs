@@ -1,6 +1,9 @@
 //! Lockstep runs: every member equals its own `run` bit for bit (same seed), for any thread count,
 //! chunk size and particle offset; typed errors for members that cannot step together.
-use mfpid_sde::observe::{ControlEnergy, Moments, Observer};
+use mfpid_sde::observe::{
+    BlockReduce, BlockSums, BlockView, Blocks, ControlEnergy, Moments, Observer, StepView,
+};
+use mfpid_sde::reduce::reproducible_sum;
 use mfpid_sde::{
     run, run_lockstep, CancelToken, Drift, Ensemble, FnDrift, LinearDrift, Member, Noise,
     RunConfig, Scheme, SdeError, TimeGrid,
@@ -244,5 +247,199 @@ fn a_state_that_overflows_is_a_typed_error() {
             &cfg,
         );
         want(r.map(drop));
+    }
+}
+
+/// [`ControlEnergy`] with a block form: each RNG block adds its `u_ij²` per coordinate and its
+/// particles' `h |u_i|²`, in the order of `ControlEnergy::observe`; the fused pass must give its
+/// bits.
+struct BlockedEnergy {
+    inner: ControlEnergy,
+    reduce: Squares,
+}
+
+struct Squares {
+    d: usize,
+}
+
+impl BlockReduce for Squares {
+    fn width(&self) -> usize {
+        self.d
+    }
+    fn block(&self, v: &BlockView<'_>, partials: &mut [f64], state: &mut [f64]) {
+        for (ui, e) in v.drift.chunks_exact(v.dim).zip(state.iter_mut()) {
+            *e += v.h * ui.iter().map(|w| w * w).sum::<f64>();
+            for (a, w) in partials.iter_mut().zip(ui) {
+                *a += w * w;
+            }
+        }
+    }
+}
+
+impl Observer for BlockedEnergy {
+    fn start(&mut self, grid: &TimeGrid, n: usize, d: usize) {
+        self.inner.start(grid, n, d);
+        self.reduce = Squares { d };
+    }
+    fn observe(&mut self, v: &StepView<'_>) {
+        self.inner.observe(v);
+    }
+    fn blocks(&mut self) -> Option<Blocks<'_>> {
+        Some(Blocks {
+            reduce: &self.reduce,
+            state: &mut self.inner.per_particle,
+            state_width: 1,
+        })
+    }
+    fn finish_blocks(&mut self, s: &BlockSums<'_>) {
+        let mut buf = vec![0.0; s.width];
+        reproducible_sum(s.comm, s.partials, s.width, &mut buf);
+        let e = &mut self.inner;
+        let mut p = 0.0;
+        for (ej, sj) in e.per_coord.iter_mut().zip(&buf) {
+            let pj = sj / s.total_particles as f64;
+            *ej += s.h * pj;
+            p += pj;
+        }
+        let prev = e.cumulative.last().copied().unwrap_or(0.0);
+        e.times.push(s.t);
+        e.power.push(p);
+        e.cumulative.push(prev + s.h * p);
+    }
+}
+
+/// Members whose observers all have a block form (or need no drift) take the fused pass — each
+/// chunk's drifts evaluated in the update, the observers fed block by block — and still equal
+/// their separate runs (stored drift, `ControlEnergy`) bit for bit, for any thread count, chunk
+/// size and offset, with a block observer on some members only.
+#[test]
+fn block_observers_take_the_fused_pass_with_the_same_bits() {
+    let grid = TimeGrid::uniform(0.0, 1.0, 40).unwrap();
+    for (noise, b, off) in [
+        (Noise::Scalar(0.8), 1000, 0),
+        (Noise::Diagonal(vec![0.3, 1.0, 2.0]), 333, 128),
+    ] {
+        let base = RunConfig::new(Scheme::EulerMaruyama, 17);
+        let want = separate(&noise, &grid, &base, b, off);
+        for (threads, chunk) in [(Some(1), 64), (Some(3), 128), (None, 256)] {
+            let cfg = RunConfig {
+                threads,
+                chunk_size: chunk,
+                ..base.clone()
+            };
+            let mut ds = drifts();
+            let mut ens: Vec<Ensemble> = (0..ds.len()).map(|_| start(b, off)).collect();
+            let mut es: Vec<BlockedEnergy> = (0..ds.len())
+                .map(|_| BlockedEnergy {
+                    inner: ControlEnergy::new(),
+                    reduce: Squares { d: 0 },
+                })
+                .collect();
+            let mut ms: Vec<Moments> = (0..ds.len()).map(|_| Moments::new(7, true)).collect();
+            {
+                let mut members: Vec<Member<'_>> = ds
+                    .iter_mut()
+                    .zip(ens.iter_mut())
+                    .zip(es.iter_mut().zip(ms.iter_mut()))
+                    .map(|((d, x), (e, m))| Member {
+                        drift: &mut **d,
+                        ens: x,
+                        observers: vec![e as &mut dyn Observer, m],
+                    })
+                    .collect();
+                // the last member watched by its moments only
+                members[2].observers.remove(0);
+                run_lockstep(&mut members, &noise, &grid, &cfg).unwrap();
+            }
+            for (k, w) in want.iter().enumerate() {
+                let e = &es[k].inner;
+                assert_eq!(
+                    ens[k].as_slice(),
+                    &w.0[..],
+                    "states of {k}, {threads:?}, {chunk}"
+                );
+                assert_eq!(format!("{:?}", ms[k].records), w.4, "moments of {k}");
+                if k < 2 {
+                    assert_eq!(
+                        (&e.power, &e.per_particle, &e.per_coord),
+                        (&w.1, &w.2, &w.3)
+                    );
+                    assert_eq!(e.times.len(), grid.n_steps());
+                } else {
+                    assert!(e.power.is_empty());
+                }
+            }
+        }
+    }
+}
+
+/// A drift that turns non-finite names the same entry whether the drift is stored or evaluated in
+/// the fused pass: the first one in member, then particle order.
+#[test]
+fn a_non_finite_drift_is_the_same_typed_error_fused_or_stored() {
+    let grid = TimeGrid::uniform(0.0, 1.0, 5).unwrap();
+    let noise = Noise::Scalar(0.5);
+    let (b, bad) = (700, [(0, 555, 1), (1, 130, 2)]);
+    // member k's drift is -x, NaN at step 2 (t = 0.4) for particle p, coordinate j
+    let poisoned = |(_, p, j): (usize, usize, usize)| Poisoned { p, j };
+    let cfg = RunConfig {
+        threads: Some(2),
+        chunk_size: 64,
+        ..RunConfig::new(Scheme::EulerMaruyama, 9)
+    };
+    for stored in [false, true] {
+        let (mut f0, mut f1) = (poisoned(bad[0]), poisoned(bad[1]));
+        let (mut x0, mut x1) = (start(b, 0), start(b, 0));
+        let mut e = ControlEnergy::new();
+        let observers: Vec<&mut dyn Observer> = if stored { vec![&mut e] } else { vec![] };
+        let r = run_lockstep(
+            &mut [
+                Member {
+                    drift: &mut f0,
+                    ens: &mut x0,
+                    observers: vec![],
+                },
+                Member {
+                    drift: &mut f1,
+                    ens: &mut x1,
+                    observers,
+                },
+            ],
+            &noise,
+            &grid,
+            &cfg,
+        );
+        // member 0's entry comes first although member 1's particle index is smaller
+        match r {
+            Err(SdeError::NonFiniteDrift {
+                step: 2,
+                particle: 555,
+                coord: 1,
+                ..
+            }) => {}
+            other => panic!("stored {stored}: {other:?}"),
+        }
+    }
+}
+
+/// `b(t, x) = -x`, NaN at `t` in (0.3, 0.5) for particle `p`, coordinate `j`.
+struct Poisoned {
+    p: usize,
+    j: usize,
+}
+
+impl Drift for Poisoned {
+    fn dim(&self) -> usize {
+        D
+    }
+    fn eval(&self, t: f64, first: usize, x: &[f64], out: &mut [f64], _s: &mut Vec<f64>) {
+        for (r, (xr, or)) in x.chunks_exact(D).zip(out.chunks_exact_mut(D)).enumerate() {
+            for (o, v) in or.iter_mut().zip(xr) {
+                *o = -v;
+            }
+            if t > 0.3 && t < 0.5 && first + r == self.p {
+                or[self.j] = f64::NAN;
+            }
+        }
     }
 }
