@@ -17,7 +17,7 @@ use crate::noise::Noise;
 use crate::observe::{BlockReduce, BlockSums, BlockView, Observer, StepView};
 use crate::rng::{block_normals, BlockNormals, DOMAIN_INCREMENTS, RNG_BLOCK};
 use crate::runner::{
-    check_cancel, em_additive_block, eval_drift_chunk, eval_drift_chunks, in_pool, AdditiveStep,
+    check_cancel, check_drift, em_additive_block, eval_drift_chunks, in_pool, AdditiveStep,
     BadDrift, ChunkLayout, RunConfig, RunSummary,
 };
 use crate::scheme::Scheme;
@@ -413,7 +413,7 @@ impl<'c> Lockstep<'c> {
             .zip(fu.fgroup.par_iter_mut())
             .enumerate()
             .map(|(g, ((((slg, rg), zg), sg), fb))| {
-                let mut finite = true;
+                let (mut finite, mut bad) = (true, None);
                 let chunks = slg
                     .chunks_mut(stride)
                     .zip(rg.chunks_mut(bpc))
@@ -423,12 +423,24 @@ impl<'c> Lockstep<'c> {
                     let (xc, rest) = slc.split_at_mut(k);
                     let (pc, stc) = rest.split_at_mut(jn);
                     let len = xc.first().map_or(0, |x| x.len());
-                    // b_k(t_n, x^k) of the chunk, member by member
+                    // the first member whose drift chunk has a non-finite entry, among `upto`
+                    let member_bad = |fb: &[f64], upto: usize| {
+                        (0..upto).find_map(|kk| {
+                            let fc = &fb[kk * cx..kk * cx + len];
+                            check_drift(fc, c * cx).err().map(|e| (kk, e))
+                        })
+                    };
+                    // b_k(t_n, x^k) of the chunk, member by member; after a non-finite drift in
+                    // this group only the members before its member matter (the error names the
+                    // first entry in member, then particle order), and nothing is updated
+                    let upto = bad.as_ref().map_or(k, |(m, _)| *m);
                     let fcs = fb.chunks_mut(cx).zip(xc.iter()).zip(sc.iter_mut());
-                    for (kk, ((fc, x), s)) in fcs.enumerate() {
-                        let first = (offset + c * chunk, c * cx);
-                        eval_drift_chunk(drifts_ref[kk], t, first, x, &mut fc[..len], s)
-                            .map_err(|bad| (kk, bad))?;
+                    for (kk, ((fc, x), s)) in fcs.enumerate().take(upto) {
+                        drifts_ref[kk].eval(t, offset + c * chunk, x, &mut fc[..len], s);
+                    }
+                    if bad.is_some() {
+                        bad = member_bad(fb, upto).or(bad);
+                        continue;
                     }
                     // the block observers, block by block, before the update
                     for (r, (p, st)) in reduces_ref.iter().zip(pc.iter_mut().zip(stc.iter_mut())) {
@@ -456,6 +468,7 @@ impl<'c> Lockstep<'c> {
                         }
                     }
                     // x^k += b_k h + g ΔW over the block's normals, drawn once
+                    let mut chunk_finite = true;
                     for (blk, rng) in rc.iter_mut().enumerate() {
                         let lo = blk * RNG_BLOCK * d;
                         let hi = (lo + RNG_BLOCK * d).min(len);
@@ -466,11 +479,16 @@ impl<'c> Lockstep<'c> {
                         rng.fill(xi);
                         for (kk, x) in xc.iter_mut().enumerate() {
                             let fc = &fb[kk * cx + lo..kk * cx + hi];
-                            finite &= em_additive_block(&mut x[lo..hi], fc, xi, &add);
+                            chunk_finite &= em_additive_block(&mut x[lo..hi], fc, xi, &add);
                         }
                     }
+                    // a non-finite drift shows as a non-finite state (`check_drift`)
+                    if !chunk_finite {
+                        bad = member_bad(fb, k);
+                    }
+                    finite &= chunk_finite;
                 }
-                Ok(finite)
+                bad.map_or(Ok(finite), Err)
             })
             .reduce(
                 || Ok(true),

@@ -470,13 +470,16 @@ impl<'a> Runner<'a> {
                     let c = gi * cpg + i;
                     // flat index of the chunk's first entry in the local states
                     let at = c * cx;
+                    // fused: the drift's finiteness is checked only if the chunk's update wrote a
+                    // non-finite state (`check_drift`)
                     let fc: &[f64] = if fused {
                         let fc = &mut fbuf[..xc.len()];
-                        eval_drift_chunk(drift, t, (offset + c * chunk, at), xc, fc, s)?;
+                        drift.eval(t, offset + c * chunk, xc, fc, s);
                         fc
                     } else {
                         &f0[at..at + xc.len()]
                     };
+                    let mut chunk_finite = true;
                     let blocks = xc
                         .chunks_mut(RNG_BLOCK * d)
                         .zip(fc.chunks(RNG_BLOCK * d))
@@ -501,7 +504,7 @@ impl<'a> Runner<'a> {
                                         };
                                     }
                                 }
-                                finite &= all_finite(xb);
+                                chunk_finite &= all_finite(xb);
                             }
                             Noise::Matrix(gfun) => {
                                 let g = &mut ns[..d * r];
@@ -520,13 +523,17 @@ impl<'a> Runner<'a> {
                                         xp[j] += fp[j] * h + gdw;
                                     }
                                 }
-                                finite &= all_finite(xb);
+                                chunk_finite &= all_finite(xb);
                             }
                             // additive: g0 holds sigma_j(t); Milstein reduces to Euler-Maruyama;
                             // the update checks the finiteness of what it writes
-                            _ => finite &= em_additive_block(xb, fb, xi, &add),
+                            _ => chunk_finite &= em_additive_block(xb, fb, xi, &add),
                         }
                     }
+                    if !chunk_finite && fused {
+                        check_drift(fc, at)?;
+                    }
+                    finite &= chunk_finite;
                 }
                 Ok(finite)
             })
@@ -932,9 +939,8 @@ impl BadDrift {
 }
 
 /// `out = b(t, x)` for the rows of one chunk (`first`: the global index of its first particle,
-/// `at`: the flat index of its first entry in the local `B x d` array), then the finiteness check:
-/// `Err` with the chunk's first non-finite entry. The per-chunk call of the stored drift pass and
-/// of the fused Euler-Maruyama pass.
+/// `at`: the flat index of its first entry in the local `B x d` array), then the finiteness check
+/// ([`check_drift`]). The per-chunk call of the stored drift pass.
 #[inline]
 pub(crate) fn eval_drift_chunk<D: Drift + ?Sized>(
     drift: &D,
@@ -945,6 +951,18 @@ pub(crate) fn eval_drift_chunk<D: Drift + ?Sized>(
     scratch: &mut Vec<f64>,
 ) -> Result<(), BadDrift> {
     drift.eval(t, first, x, out, scratch);
+    check_drift(out, at)
+}
+
+/// `Err` with the first non-finite entry of a chunk's drift `out` (`at`: the flat index of its
+/// first entry in the local `B x d` array).
+///
+/// The fused passes call it only for a chunk whose update wrote a non-finite state: every update
+/// adds `b h` to other terms, a non-finite `b` makes `b h` non-finite (`inf 0` is NaN), and a sum
+/// with a non-finite term is never finite; so a chunk whose new states are all finite had a
+/// finite drift.
+#[inline]
+pub(crate) fn check_drift(out: &[f64], at: usize) -> Result<(), BadDrift> {
     if all_finite(out) {
         return Ok(());
     }

@@ -374,50 +374,55 @@ fn block_observers_take_the_fused_pass_with_the_same_bits() {
 }
 
 /// A drift that turns non-finite names the same entry whether the drift is stored or evaluated in
-/// the fused pass: the first one in member, then particle order.
+/// the fused pass (where it is checked only for chunks whose update wrote a non-finite state): the
+/// first one in member, then particle order, also when a later member's entry comes first in the
+/// same work group.
 #[test]
 fn a_non_finite_drift_is_the_same_typed_error_fused_or_stored() {
     let grid = TimeGrid::uniform(0.0, 1.0, 5).unwrap();
     let noise = Noise::Scalar(0.5);
-    let (b, bad) = (700, [(0, 555, 1), (1, 130, 2)]);
-    // member k's drift is -x, NaN at step 2 (t = 0.4) for particle p, coordinate j
-    let poisoned = |(_, p, j): (usize, usize, usize)| Poisoned { p, j };
-    let cfg = RunConfig {
-        threads: Some(2),
-        chunk_size: 64,
-        ..RunConfig::new(Scheme::EulerMaruyama, 9)
-    };
-    for stored in [false, true] {
-        let (mut f0, mut f1) = (poisoned(bad[0]), poisoned(bad[1]));
-        let (mut x0, mut x1) = (start(b, 0), start(b, 0));
-        let mut e = ControlEnergy::new();
-        let observers: Vec<&mut dyn Observer> = if stored { vec![&mut e] } else { vec![] };
-        let r = run_lockstep(
-            &mut [
-                Member {
-                    drift: &mut f0,
-                    ens: &mut x0,
-                    observers: vec![],
-                },
-                Member {
-                    drift: &mut f1,
-                    ens: &mut x1,
-                    observers,
-                },
-            ],
-            &noise,
-            &grid,
-            &cfg,
-        );
-        // member 0's entry comes first although member 1's particle index is smaller
-        match r {
-            Err(SdeError::NonFiniteDrift {
-                step: 2,
-                particle: 555,
-                coord: 1,
-                ..
-            }) => {}
-            other => panic!("stored {stored}: {other:?}"),
+    let b = 700;
+    // (threads, member 0's bad (particle, coord), member 1's); with one thread the 11 chunks of
+    // 64 form groups of 3, so particles 10 and 150 (chunks 0 and 2) share a group
+    for (threads, bad0, bad1) in [(2, (555, 1), (130, 2)), (1, (150, 0), (10, 2))] {
+        let cfg = RunConfig {
+            threads: Some(threads),
+            chunk_size: 64,
+            ..RunConfig::new(Scheme::EulerMaruyama, 9)
+        };
+        for stored in [false, true] {
+            let mut f0 = Poisoned { p: bad0.0, j: bad0.1 };
+            let mut f1 = Poisoned { p: bad1.0, j: bad1.1 };
+            let (mut x0, mut x1) = (start(b, 0), start(b, 0));
+            let mut e = ControlEnergy::new();
+            let observers: Vec<&mut dyn Observer> = if stored { vec![&mut e] } else { vec![] };
+            let r = run_lockstep(
+                &mut [
+                    Member {
+                        drift: &mut f0,
+                        ens: &mut x0,
+                        observers: vec![],
+                    },
+                    Member {
+                        drift: &mut f1,
+                        ens: &mut x1,
+                        observers,
+                    },
+                ],
+                &noise,
+                &grid,
+                &cfg,
+            );
+            // member 0's entry comes first although member 1's particle index is smaller
+            match r {
+                Err(SdeError::NonFiniteDrift {
+                    step: 2,
+                    particle,
+                    coord,
+                    ..
+                }) if (particle, coord) == bad0 => {}
+                other => panic!("{threads} threads, stored {stored}: {other:?}"),
+            }
         }
     }
 }
