@@ -391,8 +391,14 @@ fn a_non_finite_drift_is_the_same_typed_error_fused_or_stored() {
             ..RunConfig::new(Scheme::EulerMaruyama, 9)
         };
         for stored in [false, true] {
-            let mut f0 = Poisoned { p: bad0.0, j: bad0.1 };
-            let mut f1 = Poisoned { p: bad1.0, j: bad1.1 };
+            let mut f0 = Poisoned {
+                p: bad0.0,
+                j: bad0.1,
+            };
+            let mut f1 = Poisoned {
+                p: bad1.0,
+                j: bad1.1,
+            };
             let (mut x0, mut x1) = (start(b, 0), start(b, 0));
             let mut e = ControlEnergy::new();
             let observers: Vec<&mut dyn Observer> = if stored { vec![&mut e] } else { vec![] };
