@@ -4,8 +4,8 @@
 //! Memory by design: the run streams (observers reduce every step, block by block inside the fused
 //! update; nothing per step is stored but the fleet's power, one number), so it holds three `B x d`
 //! arrays of doubles — the sampled agents, the bridge's copy of the starts, the moving states — the
-//! per-chunk buffers (one block's normals and the drift's scratch per 256-agent chunk) and `O(B)`
-//! per-agent numbers (energies, labels): 3 x 244 MiB + ~200 MiB at 10^6 agents and d = 32 (932 MiB
+//! per-chunk buffers (one block's normals and the drift's scratch per 512-agent chunk) and `O(B)`
+//! per-agent numbers (energies, labels): 3 x 244 MiB + ~130 MiB at 10^6 agents and d = 32 (866 MiB
 //! measured), under the 1.5 GiB budget.
 
 use crate::bench::cpu_seconds;
