@@ -10,13 +10,11 @@ use mfpid_sde::observe::{
     Observer, StepView,
 };
 use mfpid_sde::reduce::reproducible_sum;
-use mfpid_sde::rng::RNG_BLOCK;
 use mfpid_sde::shard::{shard, Shard};
 use mfpid_sde::{
     run_lockstep_with_comm, CancelToken, Communicator, Ensemble, Member, Noise, RunConfig, Scheme,
     SdeError, SingleProcess, TimeGrid,
 };
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EnergyError, Result};
@@ -452,7 +450,6 @@ impl Experiment {
             // fleet, 250 steps, alternated runs: 18.7-18.9 s at 512 and 1024, 19.6-21.4 s at 256,
             // 19.9 s at 2048; the 4000-agent d-sweep is the same within noise from 256 to 1024
             chunk_size: LOCKSTEP_CHUNK,
-            ..RunConfig::default()
         };
         {
             let mut extra = observers.into_iter();
@@ -490,7 +487,7 @@ impl Experiment {
             .map(|(l, method)| {
                 let x1 = l.ens.into_vec();
                 let terminal = TerminalLaw::assess_on(&self.fleet, &x1, b, comm)?;
-                let energy = l.power.energy;
+                let energy = l.power;
                 let (_, stderr) = mean_stderr_on(comm, &energy.per_particle, b);
                 let subpopulations = subpopulation_energies_on(
                     comm,
@@ -537,7 +534,7 @@ struct Lane {
     centres: Vec<f64>,
     bridge: Bridge<GaussianMixture>,
     ens: Ensemble,
-    power: FleetPower,
+    power: ControlEnergy,
     moments: Moments,
     group: GroupPower,
 }
@@ -557,7 +554,7 @@ impl Lane {
             centres: protocol.centres().to_vec(),
             bridge,
             ens,
-            power: FleetPower::default(),
+            power: ControlEnergy::new(),
             moments: Moments::new(rec.mean_every.max(1), false),
             group: GroupPower::new(&exp.agents.component, counts),
         })
@@ -570,225 +567,6 @@ fn no_result() -> EnergyError {
         field: "communicator",
         value: "SingleProcess".into(),
         reason: "the only rank returned no result",
-    }
-}
-
-/// The control energy of a method ([`ControlEnergy`]'s power trace, cumulative energy, energy
-/// per zone and per agent) in one pass over the drift per step instead of two: each block of
-/// [`RNG_BLOCK`] agents adds its `u_ij²` into its partial per zone and, in the same sweep, `h |u_i|²`
-/// into each agent's energy. The sums are taken in the same order as [`ControlEnergy`]'s, so the
-/// result is bit-identical to it (and reproducible for any thread count and number of ranks).
-#[derive(Default)]
-struct FleetPower {
-    energy: ControlEnergy,
-    partials: Vec<f64>,
-    buf: Vec<f64>,
-    blocks: PowerBlocks,
-}
-
-/// The block form of [`FleetPower`] (for the fused lockstep pass): a block's `Σ_i u_ij²` per zone
-/// and its agents' `h |u_i|²`, by [`power_block`].
-#[derive(Default)]
-struct PowerBlocks {
-    d: usize,
-}
-
-impl BlockReduce for PowerBlocks {
-    fn width(&self) -> usize {
-        self.d
-    }
-    fn block(&self, v: &BlockView<'_>, partials: &mut [f64], state: &mut [f64]) {
-        power_block(partials, state, v.drift, v.dim, v.h);
-    }
-}
-
-impl FleetPower {
-    /// Close step `t_n` from the blocks' partials `Σ_i u_ij²`: `P_n = Σ_j mean_i u_ij²`,
-    /// `E_j += h mean_i u_ij²`, `E(t_{n+1}) = E(t_n) + h P_n`.
-    fn add_step(
-        &mut self,
-        comm: &dyn Communicator,
-        partials: &[f64],
-        (t, h): (f64, f64),
-        total: usize,
-    ) {
-        let e = &mut self.energy;
-        reproducible_sum(comm, partials, e.per_coord.len(), &mut self.buf);
-        let total = total as f64;
-        let mut p = 0.0;
-        for (ej, s) in e.per_coord.iter_mut().zip(&self.buf) {
-            let pj = s / total;
-            *ej += h * pj;
-            p += pj;
-        }
-        let prev = e.cumulative.last().copied().unwrap_or(0.0);
-        e.times.push(t);
-        e.power.push(p);
-        e.cumulative.push(prev + h * p);
-    }
-}
-
-/// One block's power terms: `acc_j += Σ_i u_ij²` (agents in order) and `e_i += h Σ_j u_ij²`
-/// (coordinates in order): eight agents at a time on AVX2 where `d` is a multiple of 4, the rest
-/// four at a time, so that the agents' sums run side by side instead of one dependent chain (the
-/// same additions in the same order: the same bits).
-#[inline]
-fn power_block(acc: &mut [f64], e: &mut [f64], u: &[f64], d: usize, h: f64) {
-    let acc = &mut acc[..d];
-    let done = power_octets(acc, e, u, d, h);
-    power_rows(acc, &mut e[done..], &u[done * d..], d, h);
-}
-
-/// [`power_block`] on whole groups of eight agents with AVX2 (`d` a multiple of 4); returns how many
-/// agents it took (0 without AVX2 or for other `d`).
-#[inline]
-fn power_octets(acc: &mut [f64], e: &mut [f64], u: &[f64], d: usize, h: f64) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if d.is_multiple_of(4) && d > 0 && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature the function is compiled for.
-        return unsafe { power_octets_avx2(acc, e, u, d, h) };
-    }
-    let _ = (acc, e, u, d, h);
-    0
-}
-
-/// Eight agents' rows at a time, four coordinates at a time: the squares `q_i = u_i ⊙ u_i` of the
-/// eight rows go into `acc` in agent order (`(((acc + q_0) + q_1) + ..) + q_7`), and, transposed
-/// to one lane per agent, into each agent's running sum in coordinate order — the additions of
-/// [`power_rows`], with 8 independent chains in two registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn power_octets_avx2(acc: &mut [f64], e: &mut [f64], u: &[f64], d: usize, h: f64) -> usize {
-    use std::arch::x86_64::{
-        __m256d, _mm256_add_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_permute2f128_pd,
-        _mm256_setzero_pd, _mm256_storeu_pd, _mm256_unpackhi_pd, _mm256_unpacklo_pd,
-    };
-    /// `s + T_0 + T_1 + T_2 + T_3` (in that order) with `T_j` lane `i` = `q[i]` lane `j`.
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    fn add_transposed(s: __m256d, q: &[__m256d]) -> __m256d {
-        let (lo01, hi01) = (
-            _mm256_unpacklo_pd(q[0], q[1]),
-            _mm256_unpackhi_pd(q[0], q[1]),
-        );
-        let (lo23, hi23) = (
-            _mm256_unpacklo_pd(q[2], q[3]),
-            _mm256_unpackhi_pd(q[2], q[3]),
-        );
-        let t0 = _mm256_permute2f128_pd::<0x20>(lo01, lo23);
-        let t1 = _mm256_permute2f128_pd::<0x20>(hi01, hi23);
-        let t2 = _mm256_permute2f128_pd::<0x31>(lo01, lo23);
-        let t3 = _mm256_permute2f128_pd::<0x31>(hi01, hi23);
-        _mm256_add_pd(
-            _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(s, t0), t1), t2),
-            t3,
-        )
-    }
-    let (accq, _) = acc.as_chunks_mut::<4>();
-    let octets = e.chunks_exact_mut(8).zip(u.chunks_exact(8 * d));
-    let mut done = 0;
-    for (eo, uo) in octets {
-        let rows: [&[[f64; 4]]; 8] =
-            std::array::from_fn(|i| uo[i * d..(i + 1) * d].as_chunks::<4>().0);
-        let (mut sa, mut sb) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        for (jq, aq) in accq.iter_mut().enumerate() {
-            // SAFETY (loads, store): every pointer is a whole `[f64; 4]`
-            let q: [__m256d; 8] = std::array::from_fn(|i| {
-                let v = unsafe { _mm256_loadu_pd(rows[i][jq].as_ptr()) };
-                _mm256_mul_pd(v, v)
-            });
-            let mut a = unsafe { _mm256_loadu_pd(aq.as_ptr()) };
-            for qi in q {
-                a = _mm256_add_pd(a, qi);
-            }
-            unsafe { _mm256_storeu_pd(aq.as_mut_ptr(), a) };
-            sa = add_transposed(sa, &q[..4]);
-            sb = add_transposed(sb, &q[4..]);
-        }
-        let mut s = [0.0; 8];
-        // SAFETY: two stores of four lanes into eight doubles
-        unsafe {
-            _mm256_storeu_pd(s.as_mut_ptr(), sa);
-            _mm256_storeu_pd(s.as_mut_ptr().add(4), sb);
-        }
-        for (ei, si) in eo.iter_mut().zip(s) {
-            *ei += h * si;
-        }
-        done += 8;
-    }
-    done
-}
-
-/// [`power_block`] four agents at a time, then one at a time.
-#[inline]
-fn power_rows(acc: &mut [f64], e: &mut [f64], u: &[f64], d: usize, h: f64) {
-    let mut quads = e.chunks_exact_mut(4).zip(u.chunks_exact(4 * d));
-    for (eq, uq) in &mut quads {
-        let (u0, rest) = uq.split_at(d);
-        let (u1, rest) = rest.split_at(d);
-        let (u2, u3) = rest.split_at(d);
-        let mut s = [0.0; 4];
-        for (j, a) in acc.iter_mut().enumerate() {
-            let q = [u0[j] * u0[j], u1[j] * u1[j], u2[j] * u2[j], u3[j] * u3[j]];
-            *a = (((*a + q[0]) + q[1]) + q[2]) + q[3];
-            for (s, q) in s.iter_mut().zip(q) {
-                *s += q;
-            }
-        }
-        for (e, s) in eq.iter_mut().zip(s) {
-            *e += h * s;
-        }
-    }
-    let n = e.len() / 4 * 4;
-    for (ei, ui) in e[n..].iter_mut().zip(u[n * d..].chunks_exact(d)) {
-        let mut s = 0.0;
-        for (a, &w) in acc.iter_mut().zip(ui) {
-            let q = w * w;
-            *a += q;
-            s += q;
-        }
-        *ei += h * s;
-    }
-}
-
-impl Observer for FleetPower {
-    fn start(&mut self, grid: &TimeGrid, n: usize, d: usize) {
-        self.energy.start(grid, n, d);
-        self.buf = vec![0.0; d];
-        self.blocks = PowerBlocks { d };
-    }
-
-    fn observe(&mut self, v: &StepView<'_>) {
-        let Some(u) = v.drift else { return };
-        let (d, h, n) = (v.dim, v.h, v.n_particles());
-        let mut partials = std::mem::take(&mut self.partials);
-        partials.clear();
-        partials.resize(n.div_ceil(RNG_BLOCK) * d, 0.0);
-        // per block: partial Σ_i u_ij² per zone, and e_i += h Σ_j u_ij² per agent
-        partials
-            .par_chunks_mut(d)
-            .zip(self.energy.per_particle[..n].par_chunks_mut(RNG_BLOCK))
-            .zip(u[..n * d].par_chunks(RNG_BLOCK * d))
-            .for_each(|((acc, ei), ub)| power_block(acc, ei, ub, d, h));
-        self.add_step(v.comm, &partials, (v.t, h), v.total_particles);
-        self.partials = partials;
-    }
-
-    fn blocks(&mut self) -> Option<Blocks<'_>> {
-        Some(Blocks {
-            reduce: &self.blocks,
-            state: &mut self.energy.per_particle,
-            state_width: 1,
-        })
-    }
-
-    fn finish_blocks(&mut self, sums: &BlockSums<'_>) {
-        self.add_step(
-            sums.comm,
-            sums.partials,
-            (sums.t, sums.h),
-            sums.total_particles,
-        );
     }
 }
 
@@ -1010,37 +788,5 @@ impl Comparison {
             })
         };
         Saving::of(find(name)?, find(base)?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{power_block, power_rows};
-
-    /// The eight-agent AVX2 path and the portable rows give the same bits, for `d` multiple of 4
-    /// or not and blocks of any length (the runner's last block may be short).
-    #[test]
-    fn power_block_matches_the_portable_rows() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64 * 8.0 - 4.0
-        };
-        for d in [1, 3, 4, 5, 8, 12, 32] {
-            for rows in [64, 61, 9, 8, 3] {
-                let u: Vec<f64> = (0..rows * d).map(|_| next()).collect();
-                let acc0: Vec<f64> = (0..d).map(|_| next().abs()).collect();
-                let e0: Vec<f64> = (0..rows).map(|_| next().abs()).collect();
-                let (mut acc, mut e) = (acc0.clone(), e0.clone());
-                power_block(&mut acc, &mut e, &u, d, 0.37);
-                let (mut acc_r, mut e_r) = (acc0, e0);
-                power_rows(&mut acc_r, &mut e_r, &u, d, 0.37);
-                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&acc), bits(&acc_r), "acc, d = {d}, rows = {rows}");
-                assert_eq!(bits(&e), bits(&e_r), "e, d = {d}, rows = {rows}");
-            }
-        }
     }
 }

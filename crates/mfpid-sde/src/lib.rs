@@ -46,6 +46,7 @@ pub mod grid;
 pub mod lockstep;
 pub mod noise;
 pub mod observe;
+mod power;
 pub mod reduce;
 pub mod rng;
 pub mod runner;

@@ -298,6 +298,11 @@ impl Observer for Moments {
 
 /// Control energy `E = sum_n h_n mean_i |u(t_n, x_i)|²` (left Riemann sum, no factor ½), where `u`
 /// is the drift handed to the runner; also the power trace, per-coordinate and per-particle energies.
+///
+/// One sweep over the drift per step: each block of [`RNG_BLOCK`] particles adds its `u_ij²` into
+/// its partial per coordinate (particles in order) and `h Σ_j u_ij²` into each particle's energy
+/// (coordinates in order); the partials go through [`reproducible_sum`]. It has a block form
+/// ([`Observer::blocks`]), so a lockstep run feeds it inside the fused update, with the same bits.
 #[derive(Debug, Clone, Default)]
 pub struct ControlEnergy {
     /// Grid times `t_n` of the power trace.
@@ -312,6 +317,22 @@ pub struct ControlEnergy {
     pub per_particle: Vec<f64>,
     partials: Vec<f64>,
     buf: Vec<f64>,
+    blocks: EnergyBlocks,
+}
+
+/// The block form of [`ControlEnergy`]: [`crate::power::power_block`] on one block.
+#[derive(Debug, Clone, Default)]
+struct EnergyBlocks {
+    d: usize,
+}
+
+impl BlockReduce for EnergyBlocks {
+    fn width(&self) -> usize {
+        self.d
+    }
+    fn block(&self, v: &BlockView<'_>, partials: &mut [f64], state: &mut [f64]) {
+        crate::power::power_block(partials, state, v.drift, v.dim, v.h);
+    }
 }
 
 impl ControlEnergy {
@@ -331,6 +352,28 @@ impl ControlEnergy {
     pub fn peak_power(&self) -> f64 {
         self.power.iter().copied().fold(f64::NEG_INFINITY, f64::max)
     }
+    /// Close step `t_n` from the blocks' partials `Σ_i u_ij²`: `P_n = Σ_j mean_i u_ij²`,
+    /// `E_j += h mean_i u_ij²`, `E(t_{n+1}) = E(t_n) + h P_n`.
+    fn close_step(
+        &mut self,
+        comm: &dyn Communicator,
+        partials: &[f64],
+        (t, h): (f64, f64),
+        total: usize,
+    ) {
+        reproducible_sum(comm, partials, self.per_coord.len(), &mut self.buf);
+        let total = total as f64;
+        let mut p = 0.0;
+        for (ej, s) in self.per_coord.iter_mut().zip(&self.buf) {
+            let pj = s / total;
+            *ej += h * pj;
+            p += pj;
+        }
+        let prev = self.total();
+        self.times.push(t);
+        self.power.push(p);
+        self.cumulative.push(prev + h * p);
+    }
 }
 
 impl Observer for ControlEnergy {
@@ -344,36 +387,36 @@ impl Observer for ControlEnergy {
         self.per_coord = vec![0.0; d];
         self.per_particle = vec![0.0; n];
         self.buf = vec![0.0; d];
+        self.blocks = EnergyBlocks { d };
     }
     fn observe(&mut self, v: &StepView<'_>) {
         let Some(u) = v.drift else { return };
-        let d = v.dim;
-        let h = v.h;
-        // per-particle accumulation is serial in time for each particle: order-independent
-        self.per_particle
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(i, e)| {
-                let ui = &u[i * d..(i + 1) * d];
-                *e += h * ui.iter().map(|w| w * w).sum::<f64>();
-            });
-        let n = v.n_particles();
-        blocked_sum(v.comm, n, d, &mut self.partials, &mut self.buf, |i, acc| {
-            for (a, w) in acc.iter_mut().zip(&u[i * d..(i + 1) * d]) {
-                *a += w * w;
-            }
-        });
-        let total = v.total_particles as f64;
-        let mut p = 0.0;
-        for (e, s) in self.per_coord.iter_mut().zip(&self.buf) {
-            let pj = s / total;
-            *e += h * pj;
-            p += pj;
-        }
-        let prev = self.cumulative.last().copied().unwrap_or(0.0);
-        self.times.push(v.t);
-        self.power.push(p);
-        self.cumulative.push(prev + h * p);
+        let (d, h, n) = (v.dim, v.h, v.n_particles());
+        let mut partials = std::mem::take(&mut self.partials);
+        partials.clear();
+        partials.resize(n.div_ceil(RNG_BLOCK) * d, 0.0);
+        partials
+            .par_chunks_mut(d)
+            .zip(self.per_particle[..n].par_chunks_mut(RNG_BLOCK))
+            .zip(u[..n * d].par_chunks(RNG_BLOCK * d))
+            .for_each(|((acc, ei), ub)| crate::power::power_block(acc, ei, ub, d, h));
+        self.close_step(v.comm, &partials, (v.t, h), v.total_particles);
+        self.partials = partials;
+    }
+    fn blocks(&mut self) -> Option<Blocks<'_>> {
+        Some(Blocks {
+            reduce: &self.blocks,
+            state: &mut self.per_particle,
+            state_width: 1,
+        })
+    }
+    fn finish_blocks(&mut self, sums: &BlockSums<'_>) {
+        self.close_step(
+            sums.comm,
+            sums.partials,
+            (sums.t, sums.h),
+            sums.total_particles,
+        );
     }
 }
 

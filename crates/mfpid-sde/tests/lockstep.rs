@@ -1,9 +1,6 @@
 //! Lockstep runs: every member equals its own `run` bit for bit (same seed), for any thread count,
 //! chunk size and particle offset; typed errors for members that cannot step together.
-use mfpid_sde::observe::{
-    BlockReduce, BlockSums, BlockView, Blocks, ControlEnergy, Moments, Observer, StepView,
-};
-use mfpid_sde::reduce::reproducible_sum;
+use mfpid_sde::observe::{ControlEnergy, Moments, Observer, StepView};
 use mfpid_sde::{
     run, run_lockstep, CancelToken, Drift, Ensemble, FnDrift, LinearDrift, Member, Noise,
     RunConfig, Scheme, SdeError, TimeGrid,
@@ -250,70 +247,23 @@ fn a_state_that_overflows_is_a_typed_error() {
     }
 }
 
-/// [`ControlEnergy`] with a block form: each RNG block adds its `u_ij²` per coordinate and its
-/// particles' `h |u_i|²`, in the order of `ControlEnergy::observe`; the fused pass must give its
-/// bits.
-struct BlockedEnergy {
-    inner: ControlEnergy,
-    reduce: Squares,
-}
+/// An observer that reads the whole drift array and has no block form: a lockstep run with it
+/// stores the drift (`B x d` per member) instead of taking the fused pass.
+struct Peek(usize);
 
-struct Squares {
-    d: usize,
-}
-
-impl BlockReduce for Squares {
-    fn width(&self) -> usize {
-        self.d
-    }
-    fn block(&self, v: &BlockView<'_>, partials: &mut [f64], state: &mut [f64]) {
-        for (ui, e) in v.drift.chunks_exact(v.dim).zip(state.iter_mut()) {
-            *e += v.h * ui.iter().map(|w| w * w).sum::<f64>();
-            for (a, w) in partials.iter_mut().zip(ui) {
-                *a += w * w;
-            }
-        }
-    }
-}
-
-impl Observer for BlockedEnergy {
-    fn start(&mut self, grid: &TimeGrid, n: usize, d: usize) {
-        self.inner.start(grid, n, d);
-        self.reduce = Squares { d };
-    }
+impl Observer for Peek {
     fn observe(&mut self, v: &StepView<'_>) {
-        self.inner.observe(v);
-    }
-    fn blocks(&mut self) -> Option<Blocks<'_>> {
-        Some(Blocks {
-            reduce: &self.reduce,
-            state: &mut self.inner.per_particle,
-            state_width: 1,
-        })
-    }
-    fn finish_blocks(&mut self, s: &BlockSums<'_>) {
-        let mut buf = vec![0.0; s.width];
-        reproducible_sum(s.comm, s.partials, s.width, &mut buf);
-        let e = &mut self.inner;
-        let mut p = 0.0;
-        for (ej, sj) in e.per_coord.iter_mut().zip(&buf) {
-            let pj = sj / s.total_particles as f64;
-            *ej += s.h * pj;
-            p += pj;
-        }
-        let prev = e.cumulative.last().copied().unwrap_or(0.0);
-        e.times.push(s.t);
-        e.power.push(p);
-        e.cumulative.push(prev + s.h * p);
+        self.0 += usize::from(v.drift.is_some());
     }
 }
 
-/// Members whose observers all have a block form (or need no drift) take the fused pass — each
-/// chunk's drifts evaluated in the update, the observers fed block by block — and still equal
-/// their separate runs (stored drift, `ControlEnergy`) bit for bit, for any thread count, chunk
-/// size and offset, with a block observer on some members only.
+/// Members whose observers all have a block form (`ControlEnergy`) or need no drift (`Moments`)
+/// take the fused pass — each chunk's drifts evaluated in the update, the observers fed block by
+/// block — and one observer that reads the whole drift array forces the stored pass; both equal
+/// the separate runs (stored drift) bit for bit, for any thread count, chunk size and offset, with
+/// the energy observer on some members only.
 #[test]
-fn block_observers_take_the_fused_pass_with_the_same_bits() {
+fn fused_and_stored_passes_equal_separate_runs() {
     let grid = TimeGrid::uniform(0.0, 1.0, 40).unwrap();
     for (noise, b, off) in [
         (Noise::Scalar(0.8), 1000, 0),
@@ -321,7 +271,10 @@ fn block_observers_take_the_fused_pass_with_the_same_bits() {
     ] {
         let base = RunConfig::new(Scheme::EulerMaruyama, 17);
         let want = separate(&noise, &grid, &base, b, off);
-        for (threads, chunk) in [(Some(1), 64), (Some(3), 128), (None, 256)] {
+        for ((threads, chunk), stored) in [(Some(1), 64), (Some(3), 128), (None, 256)]
+            .into_iter()
+            .flat_map(|c| [(c, false), (c, true)])
+        {
             let cfg = RunConfig {
                 threads,
                 chunk_size: chunk,
@@ -329,13 +282,9 @@ fn block_observers_take_the_fused_pass_with_the_same_bits() {
             };
             let mut ds = drifts();
             let mut ens: Vec<Ensemble> = (0..ds.len()).map(|_| start(b, off)).collect();
-            let mut es: Vec<BlockedEnergy> = (0..ds.len())
-                .map(|_| BlockedEnergy {
-                    inner: ControlEnergy::new(),
-                    reduce: Squares { d: 0 },
-                })
-                .collect();
+            let mut es: Vec<ControlEnergy> = (0..ds.len()).map(|_| ControlEnergy::new()).collect();
             let mut ms: Vec<Moments> = (0..ds.len()).map(|_| Moments::new(7, true)).collect();
+            let mut peek = Peek(0);
             {
                 let mut members: Vec<Member<'_>> = ds
                     .iter_mut()
@@ -349,20 +298,22 @@ fn block_observers_take_the_fused_pass_with_the_same_bits() {
                     .collect();
                 // the last member watched by its moments only
                 members[2].observers.remove(0);
+                if stored {
+                    members[1].observers.push(&mut peek);
+                }
                 run_lockstep(&mut members, &noise, &grid, &cfg).unwrap();
             }
+            assert_eq!(peek.0, if stored { grid.n_steps() } else { 0 });
             for (k, w) in want.iter().enumerate() {
-                let e = &es[k].inner;
-                assert_eq!(
-                    ens[k].as_slice(),
-                    &w.0[..],
-                    "states of {k}, {threads:?}, {chunk}"
-                );
-                assert_eq!(format!("{:?}", ms[k].records), w.4, "moments of {k}");
+                let e = &es[k];
+                let at = format!("member {k}, {threads:?} threads, chunk {chunk}, stored {stored}");
+                assert_eq!(ens[k].as_slice(), &w.0[..], "states of {at}");
+                assert_eq!(format!("{:?}", ms[k].records), w.4, "moments of {at}");
                 if k < 2 {
                     assert_eq!(
                         (&e.power, &e.per_particle, &e.per_coord),
-                        (&w.1, &w.2, &w.3)
+                        (&w.1, &w.2, &w.3),
+                        "{at}"
                     );
                     assert_eq!(e.times.len(), grid.n_steps());
                 } else {
@@ -400,8 +351,8 @@ fn a_non_finite_drift_is_the_same_typed_error_fused_or_stored() {
                 j: bad1.1,
             };
             let (mut x0, mut x1) = (start(b, 0), start(b, 0));
-            let mut e = ControlEnergy::new();
-            let observers: Vec<&mut dyn Observer> = if stored { vec![&mut e] } else { vec![] };
+            let mut peek = Peek(0);
+            let observers: Vec<&mut dyn Observer> = if stored { vec![&mut peek] } else { vec![] };
             let r = run_lockstep(
                 &mut [
                     Member {
