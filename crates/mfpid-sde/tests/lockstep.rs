@@ -70,10 +70,25 @@ fn separate(noise: &Noise, grid: &TimeGrid, cfg: &RunConfig, b: usize, off: usiz
 }
 
 fn lockstep(noise: &Noise, grid: &TimeGrid, cfg: &RunConfig, b: usize, off: usize) -> Vec<Outcome> {
+    lockstep_with(noise, grid, cfg, (b, off), None, false).0
+}
+
+/// [`lockstep`] with member `unwatched`'s energy observer left out and, with `stored`, a
+/// drift-reading observer on member 1 (which forces the stored pass); also how many drift arrays
+/// that observer saw.
+fn lockstep_with(
+    noise: &Noise,
+    grid: &TimeGrid,
+    cfg: &RunConfig,
+    (b, off): (usize, usize),
+    unwatched: Option<usize>,
+    stored: bool,
+) -> (Vec<Outcome>, usize) {
     let mut ds = drifts();
     let mut ens: Vec<Ensemble> = (0..ds.len()).map(|_| start(b, off)).collect();
     let mut es: Vec<ControlEnergy> = (0..ds.len()).map(|_| ControlEnergy::new()).collect();
     let mut ms: Vec<Moments> = (0..ds.len()).map(|_| Moments::new(7, true)).collect();
+    let mut peek = Peek(0);
     {
         let mut members: Vec<Member<'_>> = ds
             .iter_mut()
@@ -85,13 +100,21 @@ fn lockstep(noise: &Noise, grid: &TimeGrid, cfg: &RunConfig, b: usize, off: usiz
                 observers: vec![e as &mut dyn Observer, m],
             })
             .collect();
+        if let Some(k) = unwatched {
+            members[k].observers.remove(0);
+        }
+        if stored {
+            members[1].observers.push(&mut peek);
+        }
         let s = run_lockstep(&mut members, noise, grid, cfg).unwrap();
         assert_eq!(s.steps, grid.n_steps());
     }
-    ens.iter()
+    let outcomes = ens
+        .iter()
         .zip(es.iter().zip(&ms))
         .map(|(x, (e, m))| outcome(x, e, m))
-        .collect()
+        .collect();
+    (outcomes, peek.0)
 }
 
 #[test]
@@ -280,44 +303,16 @@ fn fused_and_stored_passes_equal_separate_runs() {
                 chunk_size: chunk,
                 ..base.clone()
             };
-            let mut ds = drifts();
-            let mut ens: Vec<Ensemble> = (0..ds.len()).map(|_| start(b, off)).collect();
-            let mut es: Vec<ControlEnergy> = (0..ds.len()).map(|_| ControlEnergy::new()).collect();
-            let mut ms: Vec<Moments> = (0..ds.len()).map(|_| Moments::new(7, true)).collect();
-            let mut peek = Peek(0);
-            {
-                let mut members: Vec<Member<'_>> = ds
-                    .iter_mut()
-                    .zip(ens.iter_mut())
-                    .zip(es.iter_mut().zip(ms.iter_mut()))
-                    .map(|((d, x), (e, m))| Member {
-                        drift: &mut **d,
-                        ens: x,
-                        observers: vec![e as &mut dyn Observer, m],
-                    })
-                    .collect();
-                // the last member watched by its moments only
-                members[2].observers.remove(0);
-                if stored {
-                    members[1].observers.push(&mut peek);
-                }
-                run_lockstep(&mut members, &noise, &grid, &cfg).unwrap();
-            }
-            assert_eq!(peek.0, if stored { grid.n_steps() } else { 0 });
-            for (k, w) in want.iter().enumerate() {
-                let e = &es[k];
+            // the last member watched by its moments only
+            let (got, peeked) = lockstep_with(&noise, &grid, &cfg, (b, off), Some(2), stored);
+            assert_eq!(peeked, if stored { grid.n_steps() } else { 0 });
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                 let at = format!("member {k}, {threads:?} threads, chunk {chunk}, stored {stored}");
-                assert_eq!(ens[k].as_slice(), &w.0[..], "states of {at}");
-                assert_eq!(format!("{:?}", ms[k].records), w.4, "moments of {at}");
                 if k < 2 {
-                    assert_eq!(
-                        (&e.power, &e.per_particle, &e.per_coord),
-                        (&w.1, &w.2, &w.3),
-                        "{at}"
-                    );
-                    assert_eq!(e.times.len(), grid.n_steps());
+                    assert_eq!(g, w, "{at}");
                 } else {
-                    assert!(e.power.is_empty());
+                    assert_eq!((&g.0, &g.4), (&w.0, &w.4), "states and moments of {at}");
+                    assert!(g.1.is_empty(), "{at}");
                 }
             }
         }
