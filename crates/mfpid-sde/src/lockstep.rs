@@ -176,6 +176,16 @@ struct Fused {
     widths: Vec<usize>,
 }
 
+/// The reduction of an observer that stopped offering its block form: nothing.
+struct NoBlocks;
+
+impl BlockReduce for NoBlocks {
+    fn width(&self) -> usize {
+        0
+    }
+    fn block(&self, _v: &BlockView<'_>, _partials: &mut [f64], _state: &mut [f64]) {}
+}
+
 /// One block observer's reduction during a fused pass.
 #[derive(Clone, Copy)]
 struct Reduce<'a> {
@@ -380,10 +390,22 @@ impl<'c> Lockstep<'c> {
             }
             let flags = &fu.block[i];
             for (obs, _) in m.observers.iter_mut().zip(flags).filter(|(_, &f)| f) {
-                let (Some(bl), Some(p)) = (obs.blocks(), partials.next()) else {
-                    continue;
-                };
+                // block observer j: its partials, and its slots in every chunk's slices (an
+                // observer that stopped answering gets zero partials and a no-op reduction)
                 let j = reduces.len();
+                let (bl, p) = match (obs.blocks(), partials.next()) {
+                    (Some(bl), Some(p)) => (bl, p),
+                    (_, p) => {
+                        p.into_iter().for_each(|p| p.fill(0.0));
+                        reduces.push(Reduce {
+                            member: i,
+                            reduce: &NoBlocks,
+                            width: 0,
+                            state_width: 0,
+                        });
+                        continue;
+                    }
+                };
                 let (width, sw) = (bl.reduce.width(), bl.state_width);
                 reduces.push(Reduce {
                     member: i,

@@ -400,3 +400,56 @@ impl Drift for Poisoned {
         }
     }
 }
+
+/// An observer that offers its block form at the start but not at every step: the run goes on,
+/// and a step without it closes with zero partials (power 0) instead of stale ones.
+#[test]
+fn an_observer_that_stops_offering_blocks_gets_zero_partials() {
+    struct Flaky {
+        inner: ControlEnergy,
+        calls: usize,
+    }
+    impl Observer for Flaky {
+        fn start(&mut self, grid: &TimeGrid, n: usize, d: usize) {
+            self.inner.start(grid, n, d);
+        }
+        fn observe(&mut self, v: &StepView<'_>) {
+            self.inner.observe(v);
+        }
+        fn blocks(&mut self) -> Option<mfpid_sde::observe::Blocks<'_>> {
+            self.calls += 1;
+            // the planning call and then steps 0, 2, 4, ...
+            if self.calls == 1 || self.calls % 2 == 0 {
+                self.inner.blocks()
+            } else {
+                None
+            }
+        }
+        fn finish_blocks(&mut self, sums: &mfpid_sde::observe::BlockSums<'_>) {
+            self.inner.finish_blocks(sums);
+        }
+    }
+    let grid = TimeGrid::uniform(0.0, 1.0, 6).unwrap();
+    let mut drift = LinearDrift::isotropic(D, 1.0, 0.5);
+    let mut x = start(200, 0);
+    let mut o = Flaky {
+        inner: ControlEnergy::new(),
+        calls: 0,
+    };
+    run_lockstep(
+        &mut [Member {
+            drift: &mut drift,
+            ens: &mut x,
+            observers: vec![&mut o],
+        }],
+        &Noise::Scalar(0.3),
+        &grid,
+        &RunConfig::new(Scheme::EulerMaruyama, 4),
+    )
+    .unwrap();
+    let p = &o.inner.power;
+    assert_eq!(p.len(), 6);
+    for (n, pn) in p.iter().enumerate() {
+        assert_eq!(*pn == 0.0, n % 2 == 1, "step {n}: {pn}");
+    }
+}
