@@ -419,7 +419,7 @@ fn an_observer_that_stops_offering_blocks_gets_zero_partials() {
         fn blocks(&mut self) -> Option<mfpid_sde::observe::Blocks<'_>> {
             self.calls += 1;
             // the planning call and then steps 0, 2, 4, ...
-            if self.calls == 1 || self.calls % 2 == 0 {
+            if self.calls == 1 || self.calls.is_multiple_of(2) {
                 self.inner.blocks()
             } else {
                 None
@@ -450,6 +450,6 @@ fn an_observer_that_stops_offering_blocks_gets_zero_partials() {
     let p = &o.inner.power;
     assert_eq!(p.len(), 6);
     for (n, pn) in p.iter().enumerate() {
-        assert_eq!(*pn == 0.0, n % 2 == 1, "step {n}: {pn}");
+        assert_eq!(*pn == 0.0, !n.is_multiple_of(2), "step {n}: {pn}");
     }
 }
