@@ -17,8 +17,8 @@ use crate::noise::Noise;
 use crate::observe::{BlockReduce, BlockSums, BlockView, Observer, StepView};
 use crate::rng::{block_normals, BlockNormals, DOMAIN_INCREMENTS, RNG_BLOCK};
 use crate::runner::{
-    check_cancel, check_drift, em_additive_block, eval_drift_chunks, in_pool, AdditiveStep,
-    BadDrift, ChunkLayout, RunConfig, RunSummary,
+    check_cancel, check_drift, chunks_per_group, em_additive_block, eval_drift_chunks, in_pool,
+    AdditiveStep, BadDrift, ChunkLayout, RunConfig, RunSummary,
 };
 use crate::scheme::Scheme;
 use rayon::prelude::*;
@@ -245,8 +245,7 @@ impl<'c> Lockstep<'c> {
             block.push(flags);
         }
         let n_chunks = self.z.len();
-        let groups = (4 * rayon::current_num_threads()).clamp(1, n_chunks.max(1));
-        let chunks_per_group = n_chunks.div_ceil(groups).max(1);
+        let chunks_per_group = chunks_per_group(n_chunks);
         let n_blocks = b.div_ceil(RNG_BLOCK);
         Some(Fused {
             chunks_per_group,
@@ -306,8 +305,8 @@ impl<'c> Lockstep<'c> {
                 return Err(nonfinite_state(members, n, t + h, self.offset));
             }
         }
-        for (k, m) in members.iter_mut().enumerate() {
-            self.observe_last(m, k, n_steps, grid.end());
+        for m in members.iter_mut() {
+            self.observe_last(m, n_steps, grid.end());
         }
         Ok(RunSummary {
             steps: n_steps,
@@ -338,19 +337,8 @@ impl<'c> Lockstep<'c> {
             .enumerate()
             .map(|(c, ((xc, rc), z))| {
                 let len = xc.first().map_or(0, |x| x.len());
-                // every member's new states finite (checked by the update as it writes them)
-                let mut finite = true;
-                for (blk, rng) in rc.iter_mut().enumerate() {
-                    let lo = blk * RNG_BLOCK * d;
-                    let hi = (lo + RNG_BLOCK * d).min(len);
-                    let xi = &mut z[..hi - lo];
-                    rng.fill(xi);
-                    for (x, fk) in xc.iter_mut().zip(f) {
-                        let fb = &fk[c * cx + lo..c * cx + hi];
-                        finite &= em_additive_block(&mut x[lo..hi], fb, xi, &add);
-                    }
-                }
-                finite
+                let drift = |kk: usize, lo: usize, hi: usize| &f[kk][c * cx + lo..c * cx + hi];
+                update_chunk(xc, rc, z, (d, len), drift, &add)
             })
             .reduce(|| true, |a, b| a && b);
         self.spare = recycle(xs);
@@ -489,21 +477,8 @@ impl<'c> Lockstep<'c> {
                             r.reduce.block(&view, part, state);
                         }
                     }
-                    // x^k += b_k h + g ΔW over the block's normals, drawn once
-                    let mut chunk_finite = true;
-                    for (blk, rng) in rc.iter_mut().enumerate() {
-                        let lo = blk * RNG_BLOCK * d;
-                        let hi = (lo + RNG_BLOCK * d).min(len);
-                        if lo >= hi {
-                            break;
-                        }
-                        let xi = &mut z[..hi - lo];
-                        rng.fill(xi);
-                        for (kk, x) in xc.iter_mut().enumerate() {
-                            let fc = &fb[kk * cx + lo..kk * cx + hi];
-                            chunk_finite &= em_additive_block(&mut x[lo..hi], fc, xi, &add);
-                        }
-                    }
+                    let drift = |kk: usize, lo: usize, hi: usize| &fb[kk * cx + lo..kk * cx + hi];
+                    let chunk_finite = update_chunk(xc, rc, z, (d, len), drift, &add);
                     // a non-finite drift shows as a non-finite state (`check_drift`)
                     if !chunk_finite {
                         bad = member_bad(fb, k);
@@ -600,7 +575,7 @@ impl<'c> Lockstep<'c> {
     }
 
     /// Observe member `m`'s final state `t_N` (no drift).
-    fn observe_last(&self, m: &mut Member<'_>, _k: usize, step: usize, t: f64) {
+    fn observe_last(&self, m: &mut Member<'_>, step: usize, t: f64) {
         let view = StepView {
             step,
             t,
@@ -617,6 +592,34 @@ impl<'c> Lockstep<'c> {
             o.observe(&view);
         }
     }
+}
+
+/// `x^k += b_k h + g ΔW` for every member `k` over one chunk (`len` entries per member, dimension
+/// `d`): per block one `fill` of its normals, drawn once, then each member's update over them, its
+/// drift entries `lo..hi` of the chunk given by `drift(k, lo, hi)`. Returns whether every new state
+/// is finite (checked by the update as it writes them). The update of the stored and the fused pass.
+fn update_chunk<'f>(
+    xc: &mut [&mut [f64]],
+    rc: &mut [BlockNormals],
+    z: &mut [f64],
+    (d, len): (usize, usize),
+    drift: impl Fn(usize, usize, usize) -> &'f [f64],
+    add: &AdditiveStep<'_>,
+) -> bool {
+    let mut finite = true;
+    for (blk, rng) in rc.iter_mut().enumerate() {
+        let lo = blk * RNG_BLOCK * d;
+        let hi = (lo + RNG_BLOCK * d).min(len);
+        if lo >= hi {
+            break;
+        }
+        let xi = &mut z[..hi - lo];
+        rng.fill(xi);
+        for (k, x) in xc.iter_mut().enumerate() {
+            finite &= em_additive_block(&mut x[lo..hi], drift(k, lo, hi), xi, add);
+        }
+    }
+    finite
 }
 
 /// The first non-finite state entry over the members (called only after a pass reported one).

@@ -133,13 +133,9 @@ mod tests {
     /// or not and blocks of any length (the runner's last block may be short).
     #[test]
     fn power_block_matches_the_portable_rows() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64 * 8.0 - 4.0
-        };
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut next = || rng.random_range(-4.0..4.0);
         for d in [1, 3, 4, 5, 8, 12, 32] {
             for rows in [64, 61, 9, 8, 3] {
                 let u: Vec<f64> = (0..rows * d).map(|_| next()).collect();

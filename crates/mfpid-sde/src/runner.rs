@@ -375,8 +375,7 @@ impl<'a> Runner<'a> {
             && observers.iter().all(|o| !o.needs_drift());
         if fused {
             let n_chunks = self.scratch.len();
-            let groups = (4 * rayon::current_num_threads()).clamp(1, n_chunks.max(1));
-            self.chunks_per_group = n_chunks.div_ceil(groups).max(1);
+            self.chunks_per_group = chunks_per_group(n_chunks);
             self.f0 = Vec::new();
             self.fgroup = vec![vec![0.0; self.chunk * d]; n_chunks.div_ceil(self.chunks_per_group)];
         }
@@ -884,6 +883,13 @@ fn em_additive_rows(x: &mut [f64], f: &[f64], xi: &[f64], step: &AdditiveStep<'_
         }
     }
     any >> 63 == 0
+}
+
+/// Chunks per work group of a fused pass over `n_chunks` chunks: about four groups per thread,
+/// each reusing one drift buffer chunk after chunk.
+pub(crate) fn chunks_per_group(n_chunks: usize) -> usize {
+    let groups = (4 * rayon::current_num_threads()).clamp(1, n_chunks.max(1));
+    n_chunks.div_ceil(groups).max(1)
 }
 
 /// How an ensemble is cut into compute chunks: dimension, particles per chunk, global index of
