@@ -1,5 +1,7 @@
 //! The guided optimal drift `u*(t, x; z)` of a path-integral diffusion bridge.
 
+use std::sync::Arc;
+
 use mfpid_sde::{Drift, DriftError};
 
 use crate::coefficients::{Backward, Coefficients};
@@ -32,7 +34,8 @@ pub struct Bridge<T> {
     coeffs: Coefficients,
     target: T,
     eps: f64,
-    starts: Vec<f64>,
+    /// shared by the bridge's [forks](Drift::fork)
+    starts: Arc<Vec<f64>>,
     /// Global index of the particle of start row 0.
     starts_offset: usize,
     // ---- state of the last `prepare` ----
@@ -61,7 +64,7 @@ impl<T: Target> Bridge<T> {
             coeffs: Coefficients::new(protocol),
             target,
             eps: DEFAULT_EPS,
-            starts: Vec::new(),
+            starts: Arc::new(Vec::new()),
             starts_offset: 0,
             prepared: f64::NAN,
             bw: Backward::default(),
@@ -122,7 +125,7 @@ impl<T: Target> Bridge<T> {
             });
         }
         check_finite("start points", &starts)?;
-        self.starts = starts;
+        self.starts = Arc::new(starts);
         self.starts_offset = 0;
         Ok(self)
     }
@@ -315,6 +318,24 @@ impl<T: Target> Drift for Bridge<T> {
 
     fn prepare(&mut self, t: f64) -> std::result::Result<(), DriftError> {
         self.prepare_time(t).map_err(|e| Box::new(e) as DriftError)
+    }
+
+    /// A copy on the target's [fork](Target::fork), sharing the starts.
+    fn fork(&self) -> Option<Box<dyn Drift>> {
+        let target = self.target.fork()?;
+        Some(Box::new(Bridge {
+            coeffs: self.coeffs.clone(),
+            target,
+            eps: self.eps,
+            starts: Arc::clone(&self.starts),
+            starts_offset: self.starts_offset,
+            prepared: self.prepared,
+            bw: self.bw.clone(),
+            inv_k: self.inv_k,
+            z_probe: self.z_probe,
+            z_drift: self.z_drift,
+            fused: self.fused,
+        }))
     }
 
     /// Batch drift. If `t` (clamped) is not the prepared time, writes NaN (the runner then reports a

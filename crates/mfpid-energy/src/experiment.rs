@@ -450,6 +450,8 @@ impl Experiment {
             // fleet, 250 steps, alternated runs: 18.7-18.9 s at 512 and 1024, 19.6-21.4 s at 256,
             // 19.9 s at 2048; the 4000-agent d-sweep is the same within noise from 256 to 1024
             chunk_size: LOCKSTEP_CHUNK,
+            // a chunk takes this many steps while in cache (any tile gives the same bits)
+            tile_steps: LOCKSTEP_TILE,
         };
         {
             let mut extra = observers.into_iter();
@@ -665,10 +667,17 @@ impl Observer for GroupPower {
         reproducible_sum(sums.comm, sums.partials, self.blocks.groups, &mut self.buf);
         self.push();
     }
+    /// `finish_blocks` reads only the step's partials.
+    fn tiles(&self) -> bool {
+        true
+    }
 }
 
 /// Agents per compute chunk of a lockstep run (see `run_lockstep`).
 const LOCKSTEP_CHUNK: usize = 512;
+
+/// Steps per time tile of a lockstep run (see `run_lockstep`).
+const LOCKSTEP_TILE: usize = 8;
 
 /// Several methods run on one [`Experiment`], with savings looked up by method name.
 #[derive(Debug, Clone, Serialize)]

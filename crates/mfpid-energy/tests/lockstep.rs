@@ -149,14 +149,21 @@ impl mfpid_sde::observe::Observer for Peek {
 /// The built-in observers (control energy, power per sub-population) have block forms, so a run
 /// whose extra observers need no drift takes the fused pass (drift evaluated chunk by chunk in the
 /// update); an extra observer that needs the whole drift array forces the stored pass. Both give
-/// the same bits in every result field, for any thread count.
+/// the same bits in every result field, for any thread count. Without the mean path (whose
+/// observer reads the whole states) the fused pass also goes in time tiles (the bridges fork and
+/// the built-in observers tile).
 #[test]
 fn fused_and_stored_passes_give_the_same_results() {
-    let rec = Recording {
-        mean_every: 5,
-        subpop_power: true,
-        keep_final: true,
-    };
+    for mean_every in [5, 0] {
+        fused_and_stored_agree(Recording {
+            mean_every,
+            subpop_power: true,
+            keep_final: true,
+        });
+    }
+}
+
+fn fused_and_stored_agree(rec: Recording) {
     let json = |mut runs: Vec<mfpid_energy::MethodRun>| {
         runs.iter_mut().for_each(|r| r.wall_s = 0.0);
         serde_json::to_string(&runs).unwrap()

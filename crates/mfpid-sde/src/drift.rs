@@ -48,6 +48,14 @@ pub trait Drift: Send + Sync {
     fn as_linear(&self) -> Option<&LinearDrift> {
         None
     }
+
+    /// An independent copy that can be [prepared](Self::prepare) for another time while this one
+    /// keeps its own (default `None`: no copies). With copies, a lockstep run takes several steps
+    /// of a chunk while it is in cache ([`crate::RunConfig::tile_steps`]): copy `s` is prepared for
+    /// the tile's step `s`, and must then evaluate what this drift would after the same `prepare`.
+    fn fork(&self) -> Option<Box<dyn Drift>> {
+        None
+    }
 }
 
 impl<D: Drift + ?Sized> Drift for &mut D {
@@ -56,6 +64,9 @@ impl<D: Drift + ?Sized> Drift for &mut D {
     }
     fn as_linear(&self) -> Option<&LinearDrift> {
         (**self).as_linear()
+    }
+    fn fork(&self) -> Option<Box<dyn Drift>> {
+        (**self).fork()
     }
     fn prepare(&mut self, t: f64) -> Result<(), DriftError> {
         (**self).prepare(t)
@@ -71,6 +82,9 @@ impl<D: Drift + ?Sized> Drift for Box<D> {
     }
     fn as_linear(&self) -> Option<&LinearDrift> {
         (**self).as_linear()
+    }
+    fn fork(&self) -> Option<Box<dyn Drift>> {
+        (**self).fork()
     }
     fn prepare(&mut self, t: f64) -> Result<(), DriftError> {
         (**self).prepare(t)
@@ -156,5 +170,8 @@ impl Drift for LinearDrift {
     }
     fn as_linear(&self) -> Option<&LinearDrift> {
         Some(self)
+    }
+    fn fork(&self) -> Option<Box<dyn Drift>> {
+        Some(Box::new(self.clone()))
     }
 }

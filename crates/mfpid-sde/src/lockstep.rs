@@ -148,8 +148,13 @@ struct Lockstep<'c> {
     f: Vec<Vec<f64>>,
     /// drift scratch per member and chunk (stored pass: `[k][c]`; fused: `[c k + k']`)
     scratch: Vec<Vec<Vec<f64>>>,
-    /// additive noise diagonal `g(t_n)` (length `d`)
+    /// additive noise diagonal `g(t_n)` of each step of a tile (`tile x d`)
     g: Vec<f64>,
+    /// steps per tile of the fused pass (1: step by step; see [`RunConfig::tile_steps`])
+    tile: usize,
+    /// the drifts' copies of a tiled run, entry `s k + i` member `i`'s for the tile's step `s`
+    /// (empty unless `tile > 1`)
+    forks: Vec<Box<dyn Drift>>,
     /// one block's normals of a step, per chunk (`RNG_BLOCK x d` each)
     z: Vec<Vec<f64>>,
     /// the fused pass ([`Observer::blocks`]): chunks per work group, each group's drift buffer
@@ -160,6 +165,7 @@ struct Lockstep<'c> {
     spare: Vec<&'static mut [f64]>,
     spare_drifts: Vec<&'static dyn Drift>,
     spare_reduces: Vec<Reduce<'static>>,
+    spare_adds: Vec<AdditiveStep<'static>>,
     cancel: Option<crate::CancelToken>,
 }
 
@@ -171,9 +177,47 @@ struct Fused {
     at: Vec<(usize, usize)>,
     /// whether observer `o` of member `k` has a block form: `block[k][o]`
     block: Vec<Vec<bool>>,
-    /// per block observer: its blocks' partials (`width` each, block order)
+    /// per block observer: its blocks' partials of every step of a tile (step, then block
+    /// order, `width` each)
     partials: Vec<Vec<f64>>,
     widths: Vec<usize>,
+    /// local RNG blocks
+    n_blocks: usize,
+}
+
+/// The first failure of a chunk in a fused pass: at the tile's step `s`, of `member`.
+#[derive(Clone, Copy)]
+struct Fail {
+    s: usize,
+    member: usize,
+    what: Failure,
+}
+
+/// What failed: a non-finite drift entry, or (with a finite drift) a non-finite new state entry
+/// (flat index `k` in the local `B x d` array, and its value).
+#[derive(Clone, Copy)]
+enum Failure {
+    Drift(BadDrift),
+    State { k: usize, value: f64 },
+}
+
+impl Fail {
+    /// The run's error is the first failure by step, then a drift before a state (a step's drift
+    /// is checked before its states), then member, then particle order: the order of the step by
+    /// step pass.
+    fn key(&self) -> (usize, bool, usize, usize) {
+        match self.what {
+            Failure::Drift(b) => (self.s, false, self.member, b.k),
+            Failure::State { k, .. } => (self.s, true, self.member, k),
+        }
+    }
+
+    fn first(a: Option<Fail>, b: Option<Fail>) -> Option<Fail> {
+        match (a, b) {
+            (Some(p), Some(q)) => Some(if p.key() <= q.key() { p } else { q }),
+            (p, q) => p.or(q),
+        }
+    }
 }
 
 /// The reduction of an observer that stopped offering its block form: nothing.
@@ -215,27 +259,35 @@ impl<'c> Lockstep<'c> {
             f: Vec::new(),
             scratch: vec![vec![Vec::new(); n_chunks]; k],
             g: vec![0.0; d],
+            tile: cfg.tile_steps.max(1),
+            forks: Vec::new(),
             z: vec![vec![0.0; RNG_BLOCK * d]; n_chunks],
             fused: None,
             spare: Vec::with_capacity(n_chunks * k),
             spare_drifts: Vec::with_capacity(k),
             spare_reduces: Vec::new(),
+            spare_adds: Vec::new(),
             cancel: cfg.cancel.clone(),
         }
     }
 
     /// The fused pass's buffers when every observer either has a block form or does not need the
-    /// drift; `None` (the drift stored, `B x d` per member) otherwise.
-    fn plan_fused(&self, members: &mut [Member<'_>], b: usize) -> Option<Fused> {
+    /// drift; `None` (the drift stored, `B x d` per member) otherwise. Sets the tile: `tile_steps`
+    /// when every observer has a block form that [tiles](Observer::tiles) and every drift
+    /// [forks](Drift::fork) (the copies go to `forks`), else 1.
+    fn plan_fused(&mut self, members: &mut [Member<'_>], b: usize) -> Option<Fused> {
         let mut block = Vec::with_capacity(members.len());
         let (mut at, mut widths) = (Vec::new(), Vec::new());
+        let mut tiles = self.tile > 1;
         for (k, m) in members.iter_mut().enumerate() {
             let mut flags = Vec::with_capacity(m.observers.len());
             for (o, obs) in m.observers.iter_mut().enumerate() {
                 let width = obs.blocks().map(|bl| bl.reduce.width());
                 if width.is_none() && obs.needs_drift() {
+                    self.tile = 1;
                     return None;
                 }
+                tiles &= width.is_some() && obs.tiles();
                 if let Some(w) = width {
                     at.push((k, o));
                     widths.push(w);
@@ -244,9 +296,23 @@ impl<'c> Lockstep<'c> {
             }
             block.push(flags);
         }
+        if tiles {
+            // one copy of every drift per step of a tile
+            let forks: Option<Vec<_>> = (0..self.tile)
+                .flat_map(|_| members.iter().map(|m| m.drift.fork()))
+                .collect();
+            match forks {
+                Some(f) => self.forks = f,
+                None => tiles = false,
+            }
+        }
+        if !tiles {
+            self.tile = 1;
+        }
         let n_chunks = self.z.len();
         let chunks_per_group = chunks_per_group(n_chunks);
         let n_blocks = b.div_ceil(RNG_BLOCK);
+        self.g = vec![0.0; self.tile * self.d];
         Some(Fused {
             chunks_per_group,
             fgroup: vec![
@@ -255,8 +321,12 @@ impl<'c> Lockstep<'c> {
             ],
             at,
             block,
-            partials: widths.iter().map(|w| vec![0.0; n_blocks * w]).collect(),
+            partials: widths
+                .iter()
+                .map(|w| vec![0.0; self.tile * n_blocks * w])
+                .collect(),
             widths,
+            n_blocks,
         })
     }
 
@@ -280,29 +350,39 @@ impl<'c> Lockstep<'c> {
             self.f = vec![vec![0.0; b * d]; members.len()];
         }
         let n_steps = grid.n_steps();
-        for n in 0..n_steps {
+        let mut n = 0;
+        while n < n_steps {
             let (t, h) = (grid.times()[n], grid.step(n));
             check_cancel(self.cancel.as_ref(), self.comm, n, t)?;
-            noise.additive_at(t, &mut self.g);
-            let finite = if self.fused.is_some() {
-                for (k, m) in members.iter_mut().enumerate() {
-                    m.drift
-                        .prepare(t)
-                        .map_err(|source| SdeError::Prepare { t, source })?;
-                    self.observe(m, k, n, t, h, false);
+            if self.fused.is_some() {
+                let len = self.prepare_tile(members, noise, grid, n)?;
+                if self.tile == 1 {
+                    for (k, m) in members.iter_mut().enumerate() {
+                        self.observe(m, k, n, t, h, false);
+                    }
                 }
-                let finite = self.fused_pass(members, n, t, h)?;
-                self.finish_blocks(members, n, t, h);
-                finite
+                let fail = self.fused_pass(members, grid, n, len);
+                self.finish_blocks(members, grid, n, len, fail)?;
+                n += len;
             } else {
+                noise.additive_at(t, &mut self.g[..d]);
                 for (k, m) in members.iter_mut().enumerate() {
                     self.drift_pass(k, m, n, t)?;
                     self.observe(m, k, n, t, h, true);
                 }
-                self.em_pass(members, h)
-            };
-            if !finite {
-                return Err(nonfinite_state(members, n, t + h, self.offset));
+                if !self.em_pass(members, h) {
+                    return Err(nonfinite_state(members, n, t + h, self.offset));
+                }
+                n += 1;
+            }
+        }
+        if self.tile > 1 && n_steps > 0 {
+            // the drifts as a step-by-step run leaves them: prepared for the last step
+            let t = grid.times()[n_steps - 1];
+            for m in members.iter_mut() {
+                m.drift
+                    .prepare(t)
+                    .map_err(|source| SdeError::Prepare { t, source })?;
             }
         }
         for m in members.iter_mut() {
@@ -312,6 +392,38 @@ impl<'c> Lockstep<'c> {
             steps: n_steps,
             drift_passes: n_steps * members.len(),
         })
+    }
+
+    /// Prepare the steps of the tile from step `n` (step by step: the members' drifts; tiled: the
+    /// copies) and their noise; returns the tile's length, cut before a step whose preparation
+    /// fails (that step then starts the next tile and fails there, as step by step).
+    fn prepare_tile(
+        &mut self,
+        members: &mut [Member<'_>],
+        noise: &Noise,
+        grid: &TimeGrid,
+        n: usize,
+    ) -> Result<usize, SdeError> {
+        let (d, k) = (self.d, members.len());
+        let want = self.tile.min(grid.n_steps() - n);
+        for s in 0..want {
+            let t = grid.times()[n + s];
+            let prepared = if self.tile == 1 {
+                members.iter_mut().try_for_each(|m| m.drift.prepare(t))
+            } else {
+                self.forks[s * k..(s + 1) * k]
+                    .iter_mut()
+                    .try_for_each(|f| f.prepare(t))
+            };
+            match prepared {
+                Ok(()) => {
+                    noise.additive_at(t, &mut self.g[s * d..(s + 1) * d]);
+                }
+                Err(source) if s == 0 => return Err(SdeError::Prepare { t, source }),
+                Err(_) => return Ok(s),
+            }
+        }
+        Ok(want)
     }
 
     /// `x^k += b_k h + g ΔW` for every member `k`, drawing `ΔW = sqrt(h) ξ` once per particle and
@@ -345,34 +457,45 @@ impl<'c> Lockstep<'c> {
         finite
     }
 
-    /// The step of [`em_pass`](Self::em_pass) with each chunk's drifts evaluated in the pass, into
-    /// its work group's buffer: per chunk, every member's `b_k(t_n, x^k)` ([`Drift::eval`] on the
-    /// chunks of the stored pass, so the same bits), every block observer's blocks of it, then the
-    /// update over the shared normals. Returns whether every updated state is finite; a non-finite
-    /// drift gives the stored pass's error (the first entry in member, then particle order;
-    /// other chunks may have been updated by then).
+    /// The steps `n .. n + len` of [`em_pass`](Self::em_pass) with each chunk's drifts evaluated
+    /// in the pass, into its work group's buffer: per chunk and step (all the tile's steps of a
+    /// chunk before the next chunk), every member's `b_k(t_n, x^k)` ([`Drift::eval`] on the chunks
+    /// of the stored pass, so the same bits), every block observer's blocks of it, then the
+    /// update over the shared normals. Returns the first failure ([`Fail::key`]); a chunk stops at
+    /// its first failure, while the other chunks go on (a step-by-step run has then updated them
+    /// up to the failing step; a tiled one may have gone further).
     fn fused_pass(
         &mut self,
         members: &mut [Member<'_>],
-        step: usize,
-        t: f64,
-        h: f64,
-    ) -> Result<bool, SdeError> {
-        let Some(fu) = self.fused.as_mut() else {
-            return Ok(self.em_pass(members, h));
-        };
+        grid: &TimeGrid,
+        n: usize,
+        len: usize,
+    ) -> Option<Fail> {
+        let fu = self.fused.as_mut()?;
         let (d, chunk, offset, k) = (self.d, self.chunk, self.offset, members.len());
         let (cx, n_chunks, jn) = (chunk * d, self.z.len(), fu.at.len());
-        // per chunk `k + 2 jn` slices: the members' states, the block observers' partials, then
-        // their per-particle states
-        let stride = k + 2 * jn;
+        // per chunk `k + (len + 1) jn` slices: the members' states, the block observers'
+        // partials of each step (step, then observer order), then their per-particle states
+        let stride = k + (len + 1) * jn;
         let mut sl: Vec<&mut [f64]> = recycle(std::mem::take(&mut self.spare));
         sl.resize_with(n_chunks * stride, || &mut []);
         let mut drifts: Vec<&dyn Drift> = recycle(std::mem::take(&mut self.spare_drifts));
         let mut reduces: Vec<Reduce<'_>> = recycle(std::mem::take(&mut self.spare_reduces));
+        let mut adds: Vec<AdditiveStep<'_>> = recycle(std::mem::take(&mut self.spare_adds));
+        // the drift of member `i` at the tile's step `s`: `drifts[s k + i]`
+        if self.tile > 1 {
+            drifts.extend(self.forks[..len * k].iter().map(|f| &**f));
+        }
+        for s in 0..len {
+            let h = grid.step(n + s);
+            adds.push(AdditiveStep::new(&self.g[s * d..(s + 1) * d], h));
+        }
         let mut partials = fu.partials.iter_mut();
+        let bw = chunk / RNG_BLOCK;
         for (i, m) in members.iter_mut().enumerate() {
-            drifts.push(&*m.drift);
+            if self.tile == 1 {
+                drifts.push(&*m.drift);
+            }
             for (c, xc) in m.ens.as_mut_slice().chunks_mut(cx).enumerate() {
                 sl[c * stride + i] = xc;
             }
@@ -401,126 +524,137 @@ impl<'c> Lockstep<'c> {
                     width,
                     state_width: sw,
                 });
-                let pcs = p.chunks_mut((chunk / RNG_BLOCK * width).max(1));
-                for (c, pc) in pcs.enumerate().take(n_chunks) {
-                    sl[c * stride + k + j] = pc;
+                if width > 0 {
+                    let steps = p.chunks_mut(fu.n_blocks * width).take(len);
+                    for (s, ps) in steps.enumerate() {
+                        for (c, pc) in ps.chunks_mut(bw * width).enumerate().take(n_chunks) {
+                            sl[c * stride + k + s * jn + j] = pc;
+                        }
+                    }
                 }
                 if sw > 0 {
-                    for (c, s) in bl.state.chunks_mut(chunk * sw).enumerate().take(n_chunks) {
-                        sl[c * stride + k + jn + j] = s;
+                    for (c, st) in bl.state.chunks_mut(chunk * sw).enumerate().take(n_chunks) {
+                        sl[c * stride + k + len * jn + j] = st;
                     }
                 }
             }
         }
-        let add = AdditiveStep::new(&self.g, h);
-        let (cpg, bpc) = (fu.chunks_per_group, chunk / RNG_BLOCK);
-        let (drifts_ref, reduces_ref) = (&drifts, &reduces);
-        let outcome = sl
+        let cpg = fu.chunks_per_group;
+        let (drifts_ref, reduces_ref, adds_ref) = (&drifts, &reduces, &adds);
+        let times = &grid.times()[n..n + len];
+        let fail = sl
             .par_chunks_mut(cpg * stride)
-            .zip(self.rngs.par_chunks_mut(cpg * bpc))
+            .zip(self.rngs.par_chunks_mut(cpg * bw))
             .zip(self.z.par_chunks_mut(cpg))
             .zip(self.scratch[0].par_chunks_mut(cpg * k))
             .zip(fu.fgroup.par_iter_mut())
             .enumerate()
             .map(|(g, ((((slg, rg), zg), sg), fb))| {
-                let (mut finite, mut bad) = (true, None);
+                let mut fail = None;
                 let chunks = slg
                     .chunks_mut(stride)
-                    .zip(rg.chunks_mut(bpc))
+                    .zip(rg.chunks_mut(bw))
                     .zip(zg.iter_mut().zip(sg.chunks_mut(k)));
                 for (i, ((slc, rc), (z, sc))) in chunks.enumerate() {
                     let c = g * cpg + i;
                     let (xc, rest) = slc.split_at_mut(k);
-                    let (pc, stc) = rest.split_at_mut(jn);
-                    let len = xc.first().map_or(0, |x| x.len());
-                    // the first member whose drift chunk has a non-finite entry, among `upto`
-                    let member_bad = |fb: &[f64], upto: usize| {
-                        (0..upto).find_map(|kk| {
-                            let fc = &fb[kk * cx..kk * cx + len];
-                            check_drift(fc, c * cx).err().map(|e| (kk, e))
-                        })
-                    };
-                    // b_k(t_n, x^k) of the chunk, member by member; after a non-finite drift in
-                    // this group only the members before its member matter (the error names the
-                    // first entry in member, then particle order), and nothing is updated
-                    let upto = bad.as_ref().map_or(k, |(m, _)| *m);
-                    let fcs = fb.chunks_mut(cx).zip(xc.iter()).zip(sc.iter_mut());
-                    for (kk, ((fc, x), s)) in fcs.enumerate().take(upto) {
-                        drifts_ref[kk].eval(t, offset + c * chunk, x, &mut fc[..len], s);
-                    }
-                    if bad.is_some() {
-                        bad = member_bad(fb, upto).or(bad);
-                        continue;
-                    }
-                    // the block observers, block by block, before the update
-                    for (r, (p, st)) in reduces_ref.iter().zip(pc.iter_mut().zip(stc.iter_mut())) {
-                        let (x, fc) = (&*xc[r.member], &fb[r.member * cx..r.member * cx + len]);
-                        for blk in 0..len.div_ceil(RNG_BLOCK * d) {
-                            let lo = blk * RNG_BLOCK * d;
-                            let hi = (lo + RNG_BLOCK * d).min(len);
-                            let view = BlockView {
-                                step,
+                    let (pc, stc) = rest.split_at_mut(len * jn);
+                    let len_c = xc.first().map_or(0, |x| x.len());
+                    for (s, (&t, add)) in times.iter().zip(adds_ref).enumerate() {
+                        // b_k(t_n, x^k) of the chunk, member by member
+                        let fcs = fb.chunks_mut(cx).zip(xc.iter()).zip(sc.iter_mut());
+                        for (kk, ((fc, x), sk)) in fcs.enumerate() {
+                            let first = offset + c * chunk;
+                            drifts_ref[s * k + kk].eval(t, first, x, &mut fc[..len_c], sk);
+                        }
+                        // the block observers, block by block, before the update
+                        let ps = pc[s * jn..(s + 1) * jn].iter_mut();
+                        for (r, (p, st)) in reduces_ref.iter().zip(ps.zip(stc.iter_mut())) {
+                            let (x, fc) = (&*xc[r.member], &fb[r.member * cx..][..len_c]);
+                            let at = BlockAt {
+                                step: n + s,
                                 t,
-                                h,
-                                first: c * chunk + blk * RNG_BLOCK,
-                                x: &x[lo..hi],
-                                drift: &fc[lo..hi],
-                                dim: d,
+                                h: add.h(),
+                                first: c * chunk,
+                                d,
                             };
-                            let part = &mut p[blk * r.width..(blk + 1) * r.width];
-                            part.fill(0.0);
-                            let rows = (hi - lo) / d;
-                            let s0 = blk * RNG_BLOCK * r.state_width;
-                            let n_st = st.len();
-                            let state =
-                                &mut st[s0.min(n_st)..(s0 + rows * r.state_width).min(n_st)];
-                            r.reduce.block(&view, part, state);
+                            observe_blocks(r, at, x, fc, p, st);
+                        }
+                        let drift =
+                            |kk: usize, lo: usize, hi: usize| &fb[kk * cx + lo..kk * cx + hi];
+                        if !update_chunk(xc, rc, z, (d, len_c), drift, add) {
+                            // a non-finite drift shows as a non-finite state (`check_drift`)
+                            let chunk_fail = chunk_failure(xc, &fb[..k * cx], (cx, len_c), c * cx);
+                            fail = Fail::first(
+                                fail,
+                                chunk_fail.map(|(member, what)| Fail { s, member, what }),
+                            );
+                            break;
                         }
                     }
-                    let drift = |kk: usize, lo: usize, hi: usize| &fb[kk * cx + lo..kk * cx + hi];
-                    let chunk_finite = update_chunk(xc, rc, z, (d, len), drift, &add);
-                    // a non-finite drift shows as a non-finite state (`check_drift`)
-                    if !chunk_finite {
-                        bad = member_bad(fb, k);
-                    }
-                    finite &= chunk_finite;
                 }
-                bad.map_or(Ok(finite), Err)
+                fail
             })
-            .reduce(
-                || Ok(true),
-                |a: Result<bool, (usize, BadDrift)>, b| match (a, b) {
-                    (Ok(a), Ok(b)) => Ok(a && b),
-                    // the first non-finite drift entry in member, then particle order
-                    (Err(p), Err(q)) => Err(if (p.0, p.1.k) <= (q.0, q.1.k) { p } else { q }),
-                    (Err(p), _) | (_, Err(p)) => Err(p),
-                },
-            );
+            .reduce(|| None, Fail::first);
         self.spare = recycle(sl);
         self.spare_drifts = recycle(drifts);
         self.spare_reduces = recycle(reduces);
-        outcome.map_err(|(_, bad)| bad.into_error(step, t, offset, d))
+        self.spare_adds = recycle(adds);
+        fail
     }
 
-    /// Hand every block observer its step's partials ([`Observer::finish_blocks`]).
-    fn finish_blocks(&mut self, members: &mut [Member<'_>], step: usize, t: f64, h: f64) {
+    /// Hand every block observer the partials of the tile's steps before the failure, if any
+    /// ([`Observer::finish_blocks`], step by step; a failing step's states were updated, so it is
+    /// finished too unless its drift failed), then turn the failure into the run's error.
+    fn finish_blocks(
+        &mut self,
+        members: &mut [Member<'_>],
+        grid: &TimeGrid,
+        n: usize,
+        len: usize,
+        fail: Option<Fail>,
+    ) -> Result<(), SdeError> {
         let Some(fu) = self.fused.as_ref() else {
-            return;
+            return Ok(());
         };
-        for (((k, o), p), &width) in fu.at.iter().zip(&fu.partials).zip(&fu.widths) {
-            let sums = BlockSums {
-                step,
-                t,
-                h,
-                partials: p,
-                width,
-                total_particles: self.total,
-                comm: self.comm,
-            };
-            if let Some(obs) = members.get_mut(*k).and_then(|m| m.observers.get_mut(*o)) {
-                obs.finish_blocks(&sums);
+        let done = match fail.map(|f| (f.s, f.what)) {
+            None => len,
+            Some((s, Failure::Drift(_))) => s,
+            Some((s, Failure::State { .. })) => s + 1,
+        };
+        for s in 0..done {
+            let (t, h) = (grid.times()[n + s], grid.step(n + s));
+            for (((k, o), p), &width) in fu.at.iter().zip(&fu.partials).zip(&fu.widths) {
+                let step_len = fu.n_blocks * width;
+                let sums = BlockSums {
+                    step: n + s,
+                    t,
+                    h,
+                    partials: &p[s * step_len..(s + 1) * step_len],
+                    width,
+                    total_particles: self.total,
+                    comm: self.comm,
+                };
+                if let Some(obs) = members.get_mut(*k).and_then(|m| m.observers.get_mut(*o)) {
+                    obs.finish_blocks(&sums);
+                }
             }
         }
+        let Some(f) = fail else {
+            return Ok(());
+        };
+        let (step, d) = (n + f.s, self.d);
+        let (t, h) = (grid.times()[step], grid.step(step));
+        Err(match f.what {
+            Failure::Drift(bad) => bad.into_error(step, t, self.offset, d),
+            Failure::State { k, value } => SdeError::NonFiniteState {
+                step,
+                t: t + h,
+                particle: self.offset + k / d,
+                coord: k % d,
+                value,
+            },
+        })
     }
 
     /// `f_k = b_k(t, x^k)` over the ensemble, then check finiteness.
@@ -620,6 +754,78 @@ fn update_chunk<'f>(
         }
     }
     finite
+}
+
+/// Where one block observer's blocks of a chunk are: step, `t_n`, `h_n`, the local index of the
+/// chunk's first particle, dimension.
+#[derive(Clone, Copy)]
+struct BlockAt {
+    step: usize,
+    t: f64,
+    h: f64,
+    first: usize,
+    d: usize,
+}
+
+/// One block observer `r` over a chunk's blocks (states `x`, drift `fc`): each block's partials
+/// into `p` (zeroed first; `r.width` per block) and its particles' state in `st`.
+fn observe_blocks(
+    r: &Reduce<'_>,
+    at: BlockAt,
+    x: &[f64],
+    fc: &[f64],
+    p: &mut [f64],
+    st: &mut [f64],
+) {
+    let d = at.d;
+    for blk in 0..fc.len().div_ceil(RNG_BLOCK * d) {
+        let lo = blk * RNG_BLOCK * d;
+        let hi = (lo + RNG_BLOCK * d).min(fc.len());
+        let view = BlockView {
+            step: at.step,
+            t: at.t,
+            h: at.h,
+            first: at.first + blk * RNG_BLOCK,
+            x: &x[lo..hi],
+            drift: &fc[lo..hi],
+            dim: d,
+        };
+        let part = &mut p[blk * r.width..(blk + 1) * r.width];
+        part.fill(0.0);
+        let rows = (hi - lo) / d;
+        let s0 = blk * RNG_BLOCK * r.state_width;
+        let n_st = st.len();
+        let state = &mut st[s0.min(n_st)..(s0 + rows * r.state_width).min(n_st)];
+        r.reduce.block(&view, part, state);
+    }
+}
+
+/// The failure of a chunk whose update wrote a non-finite state: the first member with a
+/// non-finite drift entry (`fb`: the members' drift chunks, `cx` apart, `len` entries each), else
+/// the first member with a non-finite new state; `at`: the flat index of the chunk's first entry.
+fn chunk_failure(
+    xc: &[&mut [f64]],
+    fb: &[f64],
+    (cx, len): (usize, usize),
+    at: usize,
+) -> Option<(usize, Failure)> {
+    let drift = fb.chunks(cx).enumerate().find_map(|(kk, fc)| {
+        check_drift(&fc[..len], at)
+            .err()
+            .map(|b| (kk, Failure::Drift(b)))
+    });
+    drift.or_else(|| {
+        xc.iter().enumerate().find_map(|(kk, x)| {
+            let j = x.iter().position(|v| !v.is_finite())?;
+            Some((
+                kk,
+                Failure::State {
+                    k: at + j,
+                    value: x[j],
+                },
+            ))
+        })
+    })
 }
 
 /// The first non-finite state entry over the members (called only after a pass reported one).

@@ -76,6 +76,15 @@ pub trait Observer: Send {
     fn finish_blocks(&mut self, sums: &BlockSums<'_>) {
         let _ = sums;
     }
+    /// Whether this observer's block form lets a run take several steps of a chunk before the
+    /// next chunk (time tiles, [`crate::RunConfig::tile_steps`]; default `false`). Then
+    /// [`blocks`](Self::blocks) is asked once per tile, the blocks of a particle come in step
+    /// order as before, and [`finish_blocks`](Self::finish_blocks) of the tile's steps come in
+    /// step order after the blocks of all of them: so an observer may say `true` only if its
+    /// `finish_blocks` reads nothing but the step's `sums` (not the per-particle state).
+    fn tiles(&self) -> bool {
+        false
+    }
 }
 
 /// What [`BlockReduce::block`] sees: one RNG block's states and drift at `t_n`, before the update.
@@ -419,6 +428,10 @@ impl Observer for ControlEnergy {
             (sums.t, sums.h),
             sums.total_particles,
         );
+    }
+    /// `finish_blocks` reads only the step's partials.
+    fn tiles(&self) -> bool {
+        true
     }
 }
 

@@ -28,6 +28,17 @@ pub struct RunConfig {
     /// Not serialised.
     #[serde(skip)]
     pub cancel: Option<CancelToken>,
+    /// Steps a chunk takes while it is in cache before the next chunk moves (time tiles), in a
+    /// lockstep run ([`crate::lockstep`]) whose drifts [fork](crate::Drift::fork) and whose
+    /// observers all [tile](crate::Observer::tiles); 1: step by step. Does not change results;
+    /// the stop flag is then read once per tile.
+    #[serde(default = "default_tile_steps")]
+    pub tile_steps: usize,
+}
+
+/// [`RunConfig::tile_steps`] by default: eight steps per tile.
+fn default_tile_steps() -> usize {
+    8
 }
 
 impl Default for RunConfig {
@@ -38,6 +49,7 @@ impl Default for RunConfig {
             chunk_size: 256,
             threads: None,
             cancel: None,
+            tile_steps: default_tile_steps(),
         }
     }
 }
@@ -814,6 +826,10 @@ impl<'a> AdditiveStep<'a> {
             sh: h.sqrt(),
             h,
         }
+    }
+    /// `h_n`.
+    pub(crate) fn h(&self) -> f64 {
+        self.h
     }
 }
 

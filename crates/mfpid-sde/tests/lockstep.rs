@@ -6,6 +6,7 @@ use mfpid_sde::{
     RunConfig, Scheme, SdeError, TimeGrid,
 };
 use rand::Rng;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 const D: usize = 3;
@@ -336,7 +337,13 @@ fn a_non_finite_drift_is_the_same_typed_error_fused_or_stored() {
             chunk_size: 64,
             ..RunConfig::new(Scheme::EulerMaruyama, 9)
         };
-        for stored in [false, true] {
+        // step by step (tile 1 and the stored pass) and in tiles of 3 and 8 steps (the bad
+        // step 2 inside the first tile)
+        for (stored, tile) in [(false, 1), (false, 3), (false, 8), (true, 8)] {
+            let cfg = RunConfig {
+                tile_steps: tile,
+                ..cfg.clone()
+            };
             let mut f0 = Poisoned {
                 p: bad0.0,
                 j: bad0.1,
@@ -373,13 +380,14 @@ fn a_non_finite_drift_is_the_same_typed_error_fused_or_stored() {
                     coord,
                     ..
                 }) if (particle, coord) == bad0 => {}
-                other => panic!("{threads} threads, stored {stored}: {other:?}"),
+                other => panic!("{threads} threads, stored {stored}, tile {tile}: {other:?}"),
             }
         }
     }
 }
 
 /// `b(t, x) = -x`, NaN at `t` in (0.3, 0.5) for particle `p`, coordinate `j`.
+#[derive(Clone)]
 struct Poisoned {
     p: usize,
     j: usize,
@@ -388,6 +396,9 @@ struct Poisoned {
 impl Drift for Poisoned {
     fn dim(&self) -> usize {
         D
+    }
+    fn fork(&self) -> Option<Box<dyn Drift>> {
+        Some(Box::new(self.clone()))
     }
     fn eval(&self, t: f64, first: usize, x: &[f64], out: &mut [f64], _s: &mut Vec<f64>) {
         for (r, (xr, or)) in x.chunks_exact(D).zip(out.chunks_exact_mut(D)).enumerate() {
@@ -451,5 +462,195 @@ fn an_observer_that_stops_offering_blocks_gets_zero_partials() {
     assert_eq!(p.len(), 6);
     for (n, pn) in p.iter().enumerate() {
         assert_eq!(*pn == 0.0, !n.is_multiple_of(2), "step {n}: {pn}");
+    }
+}
+
+/// `b(t, x) = -(1 + t_p) x + sin(7 t_p)` with `t_p` the time of its last `prepare` (so a copy used
+/// at the wrong step gives other bits), or `b = x` with `grow`; its prepare failing from
+/// `fail_from` on; counts its forks.
+#[derive(Clone)]
+struct Prepared {
+    t: f64,
+    fail_from: f64,
+    grow: bool,
+    forks: Arc<AtomicUsize>,
+}
+
+impl Prepared {
+    fn new(fail_from: f64) -> Self {
+        Self {
+            t: f64::NAN,
+            fail_from,
+            grow: false,
+            forks: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+impl Drift for Prepared {
+    fn dim(&self) -> usize {
+        D
+    }
+    fn prepare(&mut self, t: f64) -> Result<(), mfpid_sde::DriftError> {
+        if t >= self.fail_from {
+            return Err(format!("no coefficients at t = {t}").into());
+        }
+        self.t = t;
+        Ok(())
+    }
+    fn eval(&self, _t: f64, _first: usize, x: &[f64], out: &mut [f64], _s: &mut Vec<f64>) {
+        for (o, v) in out.iter_mut().zip(x) {
+            *o = if self.grow {
+                *v
+            } else {
+                -(1.0 + self.t) * v + (7.0 * self.t).sin()
+            };
+        }
+    }
+    fn fork(&self) -> Option<Box<dyn Drift>> {
+        self.forks.fetch_add(1, Ordering::Relaxed);
+        Some(Box::new(self.clone()))
+    }
+}
+
+/// Time tiles: with drifts that fork and observers that tile (`ControlEnergy`), each chunk takes
+/// `tile_steps` steps before the next; every member's states, power trace and per-particle
+/// energies equal a separate step-by-step `run` bit for bit, for tiles that do and do not divide
+/// the 40 steps, one longer than the run, any thread count, chunk size and offset; the drifts are
+/// left prepared for the last step, as step by step.
+#[test]
+fn time_tiles_equal_step_by_step_runs() {
+    let grid = TimeGrid::uniform(0.0, 1.0, 40).unwrap();
+    let noise = Noise::Diagonal(vec![0.3, 1.0, 2.0]);
+    let members = || -> Vec<Box<dyn Drift>> {
+        vec![
+            Box::new(Prepared::new(2.0)),
+            Box::new(LinearDrift {
+                theta: vec![2.0, 0.5, 1.0],
+                mu: vec![1.0, -1.0, 0.5],
+            }),
+        ]
+    };
+    let (b, off) = (333, 128);
+    let base = RunConfig::new(Scheme::EulerMaruyama, 17);
+    let want: Vec<_> = members()
+        .into_iter()
+        .map(|mut drift| {
+            let (mut ens, mut e) = (start(b, off), ControlEnergy::new());
+            run(&mut drift, &noise, &grid, &mut ens, &base, &mut [&mut e]).unwrap();
+            (
+                ens.as_slice().to_vec(),
+                e.power,
+                e.per_particle,
+                e.per_coord,
+            )
+        })
+        .collect();
+    for (tile, threads, chunk) in [
+        (1, Some(1), 64),
+        (3, Some(1), 64),
+        (8, Some(3), 128),
+        (8, None, 256),
+        (64, Some(2), 64),
+    ] {
+        let cfg = RunConfig {
+            threads,
+            chunk_size: chunk,
+            tile_steps: tile,
+            ..base.clone()
+        };
+        let mut first = Prepared::new(2.0);
+        let forks = Arc::clone(&first.forks);
+        let mut second = members().remove(1);
+        let mut ens = [start(b, off), start(b, off)];
+        let mut es = [ControlEnergy::new(), ControlEnergy::new()];
+        let [x0, x1] = &mut ens;
+        let [e0, e1] = &mut es;
+        run_lockstep(
+            &mut [
+                Member {
+                    drift: &mut first,
+                    ens: x0,
+                    observers: vec![e0],
+                },
+                Member {
+                    drift: &mut *second,
+                    ens: x1,
+                    observers: vec![e1],
+                },
+            ],
+            &noise,
+            &grid,
+            &cfg,
+        )
+        .unwrap();
+        let at = format!("tile {tile}, {threads:?} threads, chunk {chunk}");
+        // one copy per step of a tile when tiled, none step by step
+        let tiled = if tile > 1 { tile } else { 0 };
+        assert_eq!(forks.load(Ordering::Relaxed), tiled, "{at}");
+        assert_eq!(first.t, grid.times()[39], "{at}");
+        for (k, ((x, e), w)) in ens.iter().zip(&es).zip(&want).enumerate() {
+            let got = (
+                x.as_slice().to_vec(),
+                e.power.clone(),
+                e.per_particle.clone(),
+            );
+            assert_eq!(
+                got,
+                (w.0.clone(), w.1.clone(), w.2.clone()),
+                "member {k}, {at}"
+            );
+            assert_eq!(e.per_coord, w.3, "member {k}, {at}");
+        }
+    }
+}
+
+/// A step inside a tile that fails is the step-by-step run's error, and the observers hold the
+/// steps before it: a preparation failing at step 13 (`t = 0.65`, inside the tile of steps
+/// 8..16), and a state overflowing at step 2 (inside the first tile).
+#[test]
+fn a_failure_inside_a_tile_is_the_step_by_step_error() {
+    let grid = TimeGrid::uniform(0.0, 1.0, 20).unwrap();
+    let noise = Noise::Scalar(0.5);
+    let outcome = |tile: usize, fail_from: f64, hot: bool| {
+        let cfg = RunConfig {
+            tile_steps: tile,
+            threads: Some(2),
+            chunk_size: 64,
+            ..RunConfig::new(Scheme::EulerMaruyama, 5)
+        };
+        let mut f = Prepared::new(fail_from);
+        let mut x = start(500, 0);
+        if hot {
+            // with b = x (finite) the state grows by 1.05 a step (h = 0.05): 1.6e308 overflows
+            // at step 2
+            f.grow = true;
+            x.as_mut_slice()[300 * D + 1] = 1.6e308;
+        }
+        let mut e = ControlEnergy::new();
+        let r = run_lockstep(
+            &mut [Member {
+                drift: &mut f,
+                ens: &mut x,
+                observers: vec![&mut e],
+            }],
+            &noise,
+            &grid,
+            &cfg,
+        );
+        (format!("{r:?}"), e.power)
+    };
+    // the error, and the steps observed: before a failed preparation, up to a failed update
+    let prepare = "Err(Prepare { t: 0.65,";
+    let state = "Err(NonFiniteState { step: 2, t: 0.15000000000000002, particle: 300, coord: 1, value: inf })";
+    for (fail_from, hot, err, steps) in [(0.65, false, prepare, 13), (2.0, true, state, 3)] {
+        let (want, power) = outcome(1, fail_from, hot);
+        assert!(want.starts_with(err), "{want}");
+        assert_eq!(power.len(), steps);
+        for tile in [3, 8] {
+            let (got, p) = outcome(tile, fail_from, hot);
+            assert_eq!(got, want, "tile {tile}");
+            assert_eq!(p, power, "tile {tile}");
+        }
     }
 }

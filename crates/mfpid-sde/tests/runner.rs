@@ -91,7 +91,7 @@ fn run_states(scheme: Scheme, threads: usize, chunk: usize) -> (Vec<f64>, f64) {
         seed: 99,
         chunk_size: chunk,
         threads: Some(threads),
-        cancel: None,
+        ..RunConfig::default()
     };
     run(
         &mut drift,
@@ -596,7 +596,7 @@ fn indexed_run(
         seed: 3,
         chunk_size: chunk,
         threads: Some(threads),
-        cancel: None,
+        ..RunConfig::default()
     };
     let mut obs: Vec<&mut dyn mfpid_sde::observe::Observer> = vec![&mut moments];
     if stored {

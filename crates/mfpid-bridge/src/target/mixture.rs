@@ -695,6 +695,11 @@ fn check_positive(s: &[f64], per: usize) -> Result<()> {
 }
 
 impl Target for GaussianMixture {
+    /// A clone (the mixture's parameters and its prepared factorisations).
+    fn fork(&self) -> Option<Box<dyn Target>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn dim(&self) -> usize {
         self.d
     }

@@ -52,6 +52,13 @@ pub trait Target: Send + Sync {
         let _ = (form, x, z, out, work);
         false
     }
+
+    /// An independent copy, [prepared](Self::prepare) separately from this one (default `None`).
+    /// A bridge on a target with copies [forks](mfpid_sde::Drift::fork), which lets a lockstep
+    /// run take several steps of a chunk while it is in cache.
+    fn fork(&self) -> Option<Box<dyn Target>> {
+        None
+    }
 }
 
 /// The bridge drift at one prepared time as two affine maps around the probe mean (time-only
@@ -104,6 +111,9 @@ impl<T: Target + ?Sized> Target for Box<T> {
         work: &mut Vec<f64>,
     ) -> bool {
         (**self).drift_rows(form, x, z, out, work)
+    }
+    fn fork(&self) -> Option<Box<dyn Target>> {
+        (**self).fork()
     }
 }
 
