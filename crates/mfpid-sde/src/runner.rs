@@ -28,10 +28,11 @@ pub struct RunConfig {
     /// Not serialised.
     #[serde(skip)]
     pub cancel: Option<CancelToken>,
-    /// Steps a chunk takes while it is in cache before the next chunk moves (time tiles), in a
-    /// lockstep run ([`crate::lockstep`]) whose drifts [fork](crate::Drift::fork) and whose
-    /// observers all [tile](crate::Observer::tiles); 1: step by step. Does not change results;
-    /// the stop flag is then read once per tile.
+    /// Steps a chunk takes while it is in cache before the next chunk moves (time tiles), in an
+    /// Euler-Maruyama run with additive noise ([`run`], or a lockstep run, [`crate::lockstep`])
+    /// whose drifts [fork](crate::Drift::fork) and whose observers all
+    /// [tile](crate::Observer::tiles); 1: step by step. Does not change results; the stop flag
+    /// is then read once per tile.
     #[serde(default = "default_tile_steps")]
     pub tile_steps: usize,
 }
@@ -107,6 +108,20 @@ pub fn run_with_comm<D: Drift + ?Sized>(
     observers: &mut [&mut dyn Observer],
     comm: &dyn Communicator,
 ) -> Result<RunSummary, SdeError> {
+    if tiles(drift, noise, cfg, observers) {
+        // Euler-Maruyama with additive noise is a lockstep run of one member (the same bits),
+        // which takes time tiles
+        let mut drift = drift;
+        let mut members = [crate::lockstep::Member {
+            drift: &mut drift,
+            ens,
+            observers: observers
+                .iter_mut()
+                .map(|o| &mut **o as &mut dyn Observer)
+                .collect(),
+        }];
+        return crate::lockstep::run_lockstep_with_comm(&mut members, noise, grid, cfg, comm);
+    }
     // the runner is compiled once, on `dyn Drift` (one virtual call per chunk of particles),
     // instead of once per drift type in every crate that runs one
     let mut drift = drift;
@@ -114,6 +129,23 @@ pub fn run_with_comm<D: Drift + ?Sized>(
     noise.validate(r.d)?;
     check_scheme(cfg.scheme, noise, r.drift.as_linear().is_some())?;
     r.install(cfg.threads, |r| r.sde(noise, cfg.scheme, observers))?
+}
+
+/// Whether a run can go in time tiles ([`RunConfig::tile_steps`]): Euler-Maruyama, additive
+/// noise, a drift that [forks](Drift::fork) and observers that all [tile](Observer::tiles).
+fn tiles<D: Drift + ?Sized>(
+    drift: &D,
+    noise: &Noise,
+    cfg: &RunConfig,
+    observers: &mut [&mut dyn Observer],
+) -> bool {
+    cfg.scheme == Scheme::EulerMaruyama
+        && noise.is_additive()
+        && cfg.tile_steps > 1
+        && observers
+            .iter_mut()
+            .all(|o| o.tiles() && o.blocks().is_some())
+        && drift.fork().is_some()
 }
 
 /// Integrate the ODE `dx/dt = b(t, x)` (e.g. a probability-flow ODE) over `grid` in place.

@@ -533,19 +533,26 @@ fn time_tiles_equal_step_by_step_runs() {
     };
     let (b, off) = (333, 128);
     let base = RunConfig::new(Scheme::EulerMaruyama, 17);
-    let want: Vec<_> = members()
-        .into_iter()
-        .map(|mut drift| {
-            let (mut ens, mut e) = (start(b, off), ControlEnergy::new());
-            run(&mut drift, &noise, &grid, &mut ens, &base, &mut [&mut e]).unwrap();
-            (
-                ens.as_slice().to_vec(),
-                e.power,
-                e.per_particle,
-                e.per_coord,
-            )
-        })
-        .collect();
+    // `run` step by step (the runner's own pass), each member alone
+    let separate = |cfg: &RunConfig| -> Vec<_> {
+        members()
+            .into_iter()
+            .map(|mut drift| {
+                let (mut ens, mut e) = (start(b, off), ControlEnergy::new());
+                run(&mut drift, &noise, &grid, &mut ens, cfg, &mut [&mut e]).unwrap();
+                (
+                    ens.as_slice().to_vec(),
+                    e.power,
+                    e.per_particle,
+                    e.per_coord,
+                )
+            })
+            .collect()
+    };
+    let want = separate(&RunConfig {
+        tile_steps: 1,
+        ..base.clone()
+    });
     for (tile, threads, chunk) in [
         (1, Some(1), 64),
         (3, Some(1), 64),
@@ -585,6 +592,8 @@ fn time_tiles_equal_step_by_step_runs() {
         )
         .unwrap();
         let at = format!("tile {tile}, {threads:?} threads, chunk {chunk}");
+        // `run` in tiles (a lockstep run of one member)
+        assert_eq!(separate(&cfg), want, "run, {at}");
         // one copy per step of a tile when tiled, none step by step
         let tiled = if tile > 1 { tile } else { 0 };
         assert_eq!(forks.load(Ordering::Relaxed), tiled, "{at}");
