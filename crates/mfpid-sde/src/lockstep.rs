@@ -7,6 +7,12 @@
 //! `(seed, DOMAIN_INCREMENTS, block)`, drawn in the order of [`crate::rng`]), so each member's result is bit-identical to a separate [`crate::run`] of its drift with
 //! that seed, for any thread count and chunk size (tested). Differences between members are then
 //! paired exactly (common random numbers), at the cost of one draw instead of one per member.
+//!
+//! Time tiles ([`RunConfig::tile_steps`]): when every member's drift [forks](Drift::fork) and every
+//! observer has a block form that [tiles](Observer::tiles), each chunk takes the tile's steps
+//! (copy `s` of each drift prepared for step `s`) before the next chunk, so its states, starts and
+//! drift buffer stay in cache; the same bits, and a failure inside a tile is the step-by-step
+//! run's error (tested).
 
 use crate::comm::{Communicator, SingleProcess};
 use crate::drift::Drift;
@@ -17,8 +23,8 @@ use crate::noise::Noise;
 use crate::observe::{BlockReduce, BlockSums, BlockView, Observer, StepView};
 use crate::rng::{block_normals, BlockNormals, DOMAIN_INCREMENTS, RNG_BLOCK};
 use crate::runner::{
-    check_cancel, check_drift, chunks_per_group, em_additive_block, eval_drift_chunks, in_pool,
-    AdditiveStep, BadDrift, ChunkLayout, RunConfig, RunSummary,
+    check_cancel, check_drift, check_tile, chunks_per_group, em_additive_block, eval_drift_chunks,
+    in_pool, AdditiveStep, BadDrift, ChunkLayout, RunConfig, RunSummary,
 };
 use crate::scheme::Scheme;
 use rayon::prelude::*;
@@ -132,6 +138,7 @@ fn check(
             reason: "must be at least 1",
         });
     }
+    check_tile(cfg)?;
     Ok((b, d, offset))
 }
 
@@ -259,7 +266,7 @@ impl<'c> Lockstep<'c> {
             f: Vec::new(),
             scratch: vec![vec![Vec::new(); n_chunks]; k],
             g: vec![0.0; d],
-            tile: cfg.tile_steps.max(1),
+            tile: cfg.tile_steps,
             forks: Vec::new(),
             z: vec![vec![0.0; RNG_BLOCK * d]; n_chunks],
             fused: None,

@@ -65,8 +65,9 @@ pub trait Observer: Send {
     /// `B x d` drift array is neither stored nor read back. The final state `t_N` still goes to
     /// [`observe`](Self::observe). The block form must give the bits [`observe`](Self::observe)
     /// gives (the same sums in the same order). The run asks once before the first step and again
-    /// at every step: an observer must answer `Some` at every call or at none (one that stops
-    /// answering gets zero partials in [`finish_blocks`](Self::finish_blocks)).
+    /// at every step (once per tile in a run that goes in [tiles](Self::tiles)): an observer must
+    /// answer `Some` at every call or at none (one that stops answering gets zero partials in
+    /// [`finish_blocks`](Self::finish_blocks)).
     fn blocks(&mut self) -> Option<Blocks<'_>> {
         None
     }

@@ -131,6 +131,18 @@ pub fn run_with_comm<D: Drift + ?Sized>(
     r.install(cfg.threads, |r| r.sde(noise, cfg.scheme, observers))?
 }
 
+/// `Err` for a tile of no steps ([`RunConfig::tile_steps`] must be at least 1).
+pub(crate) fn check_tile(cfg: &RunConfig) -> Result<(), SdeError> {
+    if cfg.tile_steps == 0 {
+        return Err(SdeError::Invalid {
+            field: "tile_steps",
+            value: "0".into(),
+            reason: "must be at least 1 (1: step by step)",
+        });
+    }
+    Ok(())
+}
+
 /// Whether a run can go in time tiles ([`RunConfig::tile_steps`]): Euler-Maruyama, additive
 /// noise, a drift that [forks](Drift::fork) and observers that all [tile](Observer::tiles).
 fn tiles<D: Drift + ?Sized>(
@@ -256,6 +268,7 @@ impl<'a> Runner<'a> {
                 reason: "must be at least 1",
             });
         }
+        check_tile(cfg)?;
         let mut total_buf = [b as f64];
         comm.all_reduce_sum(&mut total_buf);
         let n_chunks = b.div_ceil(cfg.chunk_size);

@@ -179,6 +179,33 @@ fn members_that_cannot_step_together_are_typed_errors() {
         run_lockstep(&mut [], &noise, &grid, &cfg),
         Err(SdeError::Empty { .. })
     ));
+    // a tile of no steps, for a lockstep run and for `run`
+    let no_tile = RunConfig {
+        tile_steps: 0,
+        ..cfg.clone()
+    };
+    let r = run_lockstep(
+        &mut [Member {
+            drift: &mut *a,
+            ens: &mut x,
+            observers: vec![],
+        }],
+        &noise,
+        &grid,
+        &no_tile,
+    );
+    let tile_error = |r: &Result<_, SdeError>| {
+        matches!(
+            r,
+            Err(SdeError::Invalid {
+                field: "tile_steps",
+                ..
+            })
+        )
+    };
+    assert!(tile_error(&r), "{r:?}");
+    let r = run(&mut *a, &noise, &grid, &mut x, &no_tile, &mut []);
+    assert!(tile_error(&r), "{r:?}");
     let heun = RunConfig::new(Scheme::Heun, 1);
     let r = run_lockstep(
         &mut [Member {
