@@ -7,36 +7,36 @@
 pub const DEFAULT_S: f64 = 20.0;
 
 /// `(entry, expected full-settings seconds)`. Source: the full `cargo xtask reproduce` run of
-/// 2026-12-07 06:07 UTC (release profile, idle 2-core AMD EPYC; README "Results"), except
+/// 2026-12-07 16:37 UTC (release profile, idle 2-core Intel Xeon; README "Results"), except
 /// compose-mnist (not run yet: a guess). Entries not
 /// listed count as [`DEFAULT_S`], and the progress line says how many of the remaining entries have
 /// a time here.
 pub const EXPECTED_FULL_S: &[(&str, f64)] = &[
-    ("sde-convergence", 20.3),
-    ("pde-convergence", 6.5),
-    ("thermo-forward-backward", 31.7),
-    ("thermo-fluctuation", 1.3),
-    ("thermo-franz-parisi", 16.3),
+    ("sde-convergence", 14.3),
+    ("pde-convergence", 4.0),
+    ("thermo-forward-backward", 20.2),
+    ("thermo-fluctuation", 0.9),
+    ("thermo-franz-parisi", 11.5),
     ("thermo-phase-diagram", 0.05),
-    ("thermo-speciation", 102.0),
-    ("thermo-mnist-speciation", 41.0),
-    ("thermo-collapse", 9.5),
-    ("thermo-bridges", 11.2),
-    ("bridge-terminal", 3.8),
-    ("bridge-snapshots", 1.6),
-    ("bridge-moments", 1.9),
-    ("lqg-benchmark", 13.2),
-    ("mf-theorem", 406.0),
-    ("mf-general", 153.0),
-    ("dr-d-sweep", 9.5),
-    ("dr-k-sweep", 5.0),
-    ("dr-ar-coupling", 10.5),
-    ("dr-heatmap", 1.3),
-    ("dr-1d-scenarios", 0.6),
-    ("dr-physical", 3.1),
-    ("compose-exact", 71.0),
+    ("thermo-speciation", 66.0),
+    ("thermo-mnist-speciation", 30.7),
+    ("thermo-collapse", 6.1),
+    ("thermo-bridges", 5.5),
+    ("bridge-terminal", 1.5),
+    ("bridge-snapshots", 1.5),
+    ("bridge-moments", 0.9),
+    ("lqg-benchmark", 10.4),
+    ("mf-theorem", 270.0),
+    ("mf-general", 106.0),
+    ("dr-d-sweep", 6.5),
+    ("dr-k-sweep", 3.5),
+    ("dr-ar-coupling", 9.2),
+    ("dr-heatmap", 1.0),
+    ("dr-1d-scenarios", 0.4),
+    ("dr-physical", 2.1),
+    ("compose-exact", 50.5),
     ("compose-mnist", 600.0),
-    ("compose-unconditional", 56.0),
+    ("compose-unconditional", 47.1),
 ];
 
 /// Expected seconds of `name` at full settings.
@@ -112,7 +112,7 @@ mod tests {
         let twice = 2.0 * expected_s("mf-general");
         let left = seconds_left(&[("mf-general", twice)], ["dr-d-sweep"]);
         assert!((left - 2.0 * a).abs() < 1e-12);
-        assert_eq!(seconds_left(&[("mf-general", 153.0)], []), 0.0);
+        assert_eq!(seconds_left(&[("mf-general", 106.0)], []), 0.0);
         // an unlisted name counts as the default
         assert_eq!(seconds_left(&[], ["no-such-entry"]), DEFAULT_S);
     }
