@@ -179,21 +179,25 @@ fn members_that_cannot_step_together_are_typed_errors() {
         run_lockstep(&mut [], &noise, &grid, &cfg),
         Err(SdeError::Empty { .. })
     ));
+    // one member, alone
+    let mut one = |cfg: &RunConfig| {
+        run_lockstep(
+            &mut [Member {
+                drift: &mut *a,
+                ens: &mut x,
+                observers: vec![],
+            }],
+            &noise,
+            &grid,
+            cfg,
+        )
+    };
     // a tile of no steps, for a lockstep run and for `run`
     let no_tile = RunConfig {
         tile_steps: 0,
         ..cfg.clone()
     };
-    let r = run_lockstep(
-        &mut [Member {
-            drift: &mut *a,
-            ens: &mut x,
-            observers: vec![],
-        }],
-        &noise,
-        &grid,
-        &no_tile,
-    );
+    let r = one(&no_tile);
     let tile_error = |r: &Result<_, SdeError>| {
         matches!(
             r,
@@ -204,19 +208,8 @@ fn members_that_cannot_step_together_are_typed_errors() {
         )
     };
     assert!(tile_error(&r), "{r:?}");
-    let r = run(&mut *a, &noise, &grid, &mut x, &no_tile, &mut []);
-    assert!(tile_error(&r), "{r:?}");
     let heun = RunConfig::new(Scheme::Heun, 1);
-    let r = run_lockstep(
-        &mut [Member {
-            drift: &mut *a,
-            ens: &mut x,
-            observers: vec![],
-        }],
-        &noise,
-        &grid,
-        &heun,
-    );
+    let r = one(&heun);
     assert!(matches!(r, Err(SdeError::Unsupported { .. })), "{r:?}");
     let stop = CancelToken::new();
     stop.cancel();
@@ -224,20 +217,13 @@ fn members_that_cannot_step_together_are_typed_errors() {
         cancel: Some(stop),
         ..cfg
     };
-    let r = run_lockstep(
-        &mut [Member {
-            drift: &mut *a,
-            ens: &mut x,
-            observers: vec![],
-        }],
-        &noise,
-        &grid,
-        &cancelled,
-    );
+    let r = one(&cancelled);
     assert!(
         matches!(r, Err(SdeError::Cancelled { step: 0, .. })),
         "{r:?}"
     );
+    let r = run(&mut *a, &noise, &grid, &mut x, &no_tile, &mut []);
+    assert!(tile_error(&r), "{r:?}");
 }
 
 /// A finite drift that carries one state entry past the largest double: both `run` and
