@@ -237,6 +237,10 @@ pub struct MomentRecord {
 }
 
 /// Mean (and optionally covariance) every `every` steps and at the final time.
+///
+/// Without the covariance it has a block form ([`Observer::blocks`]) that tiles: each block adds
+/// its particles' states into its partials (particles in order, as [`blocked_sum`]) at the recorded
+/// steps, so a lockstep run keeps its fused pass and its time tiles with it (same bits).
 #[derive(Debug, Clone)]
 pub struct Moments {
     every: usize,
@@ -244,6 +248,31 @@ pub struct Moments {
     /// Recorded moments in time order.
     pub records: Vec<MomentRecord>,
     partials: Vec<f64>,
+    blocks: MeanBlocks,
+}
+
+/// The block form of [`Moments`] without the covariance: a block's coordinate sums `Σ_i x_ij` at
+/// the recorded steps, nothing at the others.
+#[derive(Debug, Clone, Default)]
+struct MeanBlocks {
+    every: usize,
+    d: usize,
+}
+
+impl BlockReduce for MeanBlocks {
+    fn width(&self) -> usize {
+        self.d
+    }
+    fn block(&self, v: &BlockView<'_>, partials: &mut [f64], _state: &mut [f64]) {
+        if !v.step.is_multiple_of(self.every) {
+            return;
+        }
+        for xi in v.x.chunks_exact(v.dim) {
+            for (a, x) in partials.iter_mut().zip(xi) {
+                *a += x;
+            }
+        }
+    }
 }
 
 impl Moments {
@@ -254,6 +283,10 @@ impl Moments {
             covariance,
             records: Vec::new(),
             partials: Vec::new(),
+            blocks: MeanBlocks {
+                every: every.max(1),
+                d: 0,
+            },
         }
     }
     /// The last record (the final state once the run finished).
@@ -266,8 +299,9 @@ impl Observer for Moments {
     fn needs_drift(&self) -> bool {
         false
     }
-    fn start(&mut self, _grid: &TimeGrid, _n: usize, _d: usize) {
+    fn start(&mut self, _grid: &TimeGrid, _n: usize, d: usize) {
         self.records.clear();
+        self.blocks.d = d;
     }
     fn observe(&mut self, v: &StepView<'_>) {
         if !v.last && !v.step.is_multiple_of(self.every) {
@@ -305,6 +339,33 @@ impl Observer for Moments {
             mean,
             cov,
         });
+    }
+    fn blocks(&mut self) -> Option<Blocks<'_>> {
+        (!self.covariance).then_some(Blocks {
+            reduce: &self.blocks,
+            state: &mut [],
+            state_width: 0,
+        })
+    }
+    /// The mean of a recorded step from its blocks' sums (as [`blocked_sum`] in `observe`).
+    fn finish_blocks(&mut self, sums: &BlockSums<'_>) {
+        if !sums.step.is_multiple_of(self.every) {
+            return;
+        }
+        let mut mean = vec![0.0; self.blocks.d];
+        reproducible_sum(sums.comm, sums.partials, self.blocks.d, &mut mean);
+        let total = sums.total_particles as f64;
+        mean.iter_mut().for_each(|m| *m /= total);
+        self.records.push(MomentRecord {
+            step: sums.step,
+            t: sums.t,
+            mean,
+            cov: None,
+        });
+    }
+    /// `finish_blocks` reads only the step's sums.
+    fn tiles(&self) -> bool {
+        true
     }
 }
 

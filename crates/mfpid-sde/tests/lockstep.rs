@@ -526,7 +526,8 @@ impl Drift for Prepared {
     }
 }
 
-/// Time tiles: with drifts that fork and observers that tile (`ControlEnergy`), each chunk takes
+/// Time tiles: with drifts that fork and observers that tile (`ControlEnergy`, `Moments` without
+/// the covariance, whose records must also agree), each chunk takes
 /// `tile_steps` steps before the next; every member's states, power trace and per-particle
 /// energies equal a separate step-by-step `run` bit for bit, for tiles that do and do not divide
 /// the 40 steps, one longer than the run, any thread count, chunk size and offset; the drifts are
@@ -552,12 +553,22 @@ fn time_tiles_equal_step_by_step_runs() {
             .into_iter()
             .map(|mut drift| {
                 let (mut ens, mut e) = (start(b, off), ControlEnergy::new());
-                run(&mut drift, &noise, &grid, &mut ens, cfg, &mut [&mut e]).unwrap();
+                let mut m = Moments::new(6, false);
+                run(
+                    &mut drift,
+                    &noise,
+                    &grid,
+                    &mut ens,
+                    cfg,
+                    &mut [&mut e, &mut m],
+                )
+                .unwrap();
                 (
                     ens.as_slice().to_vec(),
                     e.power,
                     e.per_particle,
                     e.per_coord,
+                    format!("{:?}", m.records),
                 )
             })
             .collect()
@@ -584,19 +595,21 @@ fn time_tiles_equal_step_by_step_runs() {
         let mut second = members().remove(1);
         let mut ens = [start(b, off), start(b, off)];
         let mut es = [ControlEnergy::new(), ControlEnergy::new()];
+        let mut ms = [Moments::new(6, false), Moments::new(6, false)];
         let [x0, x1] = &mut ens;
         let [e0, e1] = &mut es;
+        let [m0, m1] = &mut ms;
         run_lockstep(
             &mut [
                 Member {
                     drift: &mut first,
                     ens: x0,
-                    observers: vec![e0],
+                    observers: vec![e0, m0],
                 },
                 Member {
                     drift: &mut *second,
                     ens: x1,
-                    observers: vec![e1],
+                    observers: vec![e1, m1],
                 },
             ],
             &noise,
@@ -611,7 +624,7 @@ fn time_tiles_equal_step_by_step_runs() {
         let tiled = if tile > 1 { tile } else { 0 };
         assert_eq!(forks.load(Ordering::Relaxed), tiled, "{at}");
         assert_eq!(first.t, grid.times()[39], "{at}");
-        for (k, ((x, e), w)) in ens.iter().zip(&es).zip(&want).enumerate() {
+        for (k, (((x, e), m), w)) in ens.iter().zip(&es).zip(&ms).zip(&want).enumerate() {
             let got = (
                 x.as_slice().to_vec(),
                 e.power.clone(),
@@ -623,6 +636,7 @@ fn time_tiles_equal_step_by_step_runs() {
                 "member {k}, {at}"
             );
             assert_eq!(e.per_coord, w.3, "member {k}, {at}");
+            assert_eq!(format!("{:?}", m.records), w.4, "member {k}, {at}");
         }
     }
 }
