@@ -243,7 +243,6 @@ pub struct MomentRecord {
 /// steps, so a lockstep run keeps its fused pass and its time tiles with it (same bits).
 #[derive(Debug, Clone)]
 pub struct Moments {
-    every: usize,
     covariance: bool,
     /// Recorded moments in time order.
     pub records: Vec<MomentRecord>,
@@ -252,11 +251,28 @@ pub struct Moments {
 }
 
 /// The block form of [`Moments`] without the covariance: a block's coordinate sums `Σ_i x_ij` at
-/// the recorded steps, nothing at the others.
+/// the recorded steps, nothing at the others. Holds the recording period of its [`Moments`].
 #[derive(Debug, Clone, Default)]
 struct MeanBlocks {
     every: usize,
     d: usize,
+}
+
+impl MeanBlocks {
+    /// Whether step `n` is recorded (every `every` steps).
+    fn records(&self, n: usize) -> bool {
+        n.is_multiple_of(self.every)
+    }
+}
+
+/// `acc_j += Σ_i x_ij` over the rows of `x` (dimension `d`), rows in order: the mean's partial sum
+/// of a block, in `observe` and in the block form alike.
+fn add_rows(acc: &mut [f64], x: &[f64], d: usize) {
+    for xi in x.chunks_exact(d) {
+        for (a, v) in acc.iter_mut().zip(xi) {
+            *a += v;
+        }
+    }
 }
 
 impl BlockReduce for MeanBlocks {
@@ -264,13 +280,8 @@ impl BlockReduce for MeanBlocks {
         self.d
     }
     fn block(&self, v: &BlockView<'_>, partials: &mut [f64], _state: &mut [f64]) {
-        if !v.step.is_multiple_of(self.every) {
-            return;
-        }
-        for xi in v.x.chunks_exact(v.dim) {
-            for (a, x) in partials.iter_mut().zip(xi) {
-                *a += x;
-            }
+        if self.records(v.step) {
+            add_rows(partials, v.x, v.dim);
         }
     }
 }
@@ -279,7 +290,6 @@ impl Moments {
     /// Record every `every` steps (>= 1; 0 is treated as 1) and at the end; with `covariance`, also the covariance.
     pub fn new(every: usize, covariance: bool) -> Self {
         Self {
-            every: every.max(1),
             covariance,
             records: Vec::new(),
             partials: Vec::new(),
@@ -304,16 +314,14 @@ impl Observer for Moments {
         self.blocks.d = d;
     }
     fn observe(&mut self, v: &StepView<'_>) {
-        if !v.last && !v.step.is_multiple_of(self.every) {
+        if !v.last && !self.blocks.records(v.step) {
             return;
         }
         let (d, x, n) = (v.dim, v.x, v.n_particles());
         let total = v.total_particles as f64;
         let mut mean = vec![0.0; d];
         blocked_sum(v.comm, n, d, &mut self.partials, &mut mean, |i, acc| {
-            for (a, xi) in acc.iter_mut().zip(&x[i * d..(i + 1) * d]) {
-                *a += xi;
-            }
+            add_rows(acc, &x[i * d..(i + 1) * d], d)
         });
         mean.iter_mut().for_each(|m| *m /= total);
         let cov = if self.covariance {
@@ -349,7 +357,7 @@ impl Observer for Moments {
     }
     /// The mean of a recorded step from its blocks' sums (as [`blocked_sum`] in `observe`).
     fn finish_blocks(&mut self, sums: &BlockSums<'_>) {
-        if !sums.step.is_multiple_of(self.every) {
+        if !self.blocks.records(sums.step) {
             return;
         }
         let mut mean = vec![0.0; self.blocks.d];

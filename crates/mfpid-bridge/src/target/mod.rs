@@ -217,37 +217,24 @@ fn softmax_combine_impl(l: &mut [f64], rows: &[f64], d: usize, out: &mut [f64]) 
         *li = fused::exp_nonpositive(*li - m);
     }
     let s = match d {
-        // small d: the sums in registers (the same additions in the same order)
-        1 => weighted_rows::<1>(l, rows, out),
-        2 => weighted_rows::<2>(l, rows, out),
-        3 => weighted_rows::<3>(l, rows, out),
-        4 => weighted_rows::<4>(l, rows, out),
-        _ => {
-            out.iter_mut().for_each(|o| *o = 0.0);
-            let mut s = 0.0;
-            for (&w, row) in l.iter().zip(rows.chunks_exact(d)) {
-                if w == 0.0 {
-                    continue;
-                }
-                s += w;
-                for (o, r) in out.iter_mut().zip(row) {
-                    *o += w * r;
-                }
-            }
-            s
-        }
+        // small d: the sums in a local array (registers), the same additions in the same order
+        1 => weighted_rows_in::<1>(l, rows, out),
+        2 => weighted_rows_in::<2>(l, rows, out),
+        3 => weighted_rows_in::<3>(l, rows, out),
+        4 => weighted_rows_in::<4>(l, rows, out),
+        _ => weighted_rows(l, rows, d, out),
     };
     let inv = 1.0 / s;
     out.iter_mut().for_each(|o| *o *= inv);
 }
 
-/// `out = Σ_i w_i row_i` over the rows with `w_i != 0` (rows of `D` numbers, in order) with the
-/// sums held in a local array, and `Σ_i w_i`: [`softmax_combine`]'s loop for `d = D`.
+/// `acc = Σ_i w_i row_i` over the rows with `w_i != 0` (rows of `d` numbers, in order), and
+/// `Σ_i w_i`: [`softmax_combine`]'s loop.
 #[inline(always)]
-fn weighted_rows<const D: usize>(w: &[f64], rows: &[f64], out: &mut [f64]) -> f64 {
-    let (mut acc, mut s) = ([0.0f64; D], 0.0);
-    let (rows, _) = rows.as_chunks::<D>();
-    for (&wi, row) in w.iter().zip(rows) {
+fn weighted_rows(w: &[f64], rows: &[f64], d: usize, acc: &mut [f64]) -> f64 {
+    acc.iter_mut().for_each(|a| *a = 0.0);
+    let mut s = 0.0;
+    for (&wi, row) in w.iter().zip(rows.chunks_exact(d)) {
         if wi == 0.0 {
             continue;
         }
@@ -256,6 +243,15 @@ fn weighted_rows<const D: usize>(w: &[f64], rows: &[f64], out: &mut [f64]) -> f6
             *a += wi * r;
         }
     }
+    s
+}
+
+/// [`weighted_rows`] for `d = D` into a local array (kept in registers instead of a load, add and
+/// store of `out` per row), then copied to `out`.
+#[inline(always)]
+fn weighted_rows_in<const D: usize>(w: &[f64], rows: &[f64], out: &mut [f64]) -> f64 {
+    let mut acc = [0.0f64; D];
+    let s = weighted_rows(w, rows, D, &mut acc);
     out[..D].copy_from_slice(&acc);
     s
 }
